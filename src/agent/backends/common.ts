@@ -1,0 +1,72 @@
+import { mkdir, statfs } from 'node:fs/promises';
+import { FerryError } from '../../errors';
+import { CommandFailedError, type Runner } from '../../exec/runner';
+import { isMountPoint, readMountTable } from '../mount-table';
+import type { PoolCapacity } from './backend';
+
+/** Below this much free space a pool takes no new dataset: metadata needs room too. */
+export const MIN_FREE_BYTES = 16 * 1024 * 1024;
+
+// umount exit code 32 is "mount failure", which util-linux also uses for "target busy".
+const UMOUNT_FAILURE = 32;
+
+/** Size and free space of the filesystem holding `path`, in bytes. */
+export async function filesystemCapacity(path: string): Promise<PoolCapacity> {
+  const st = await statfs(path);
+  return { totalBytes: st.blocks * st.bsize, freeBytes: st.bavail * st.bsize };
+}
+
+/** Throws POOL_FULL when the pool at `path` has less than MIN_FREE_BYTES free. */
+export async function ensurePoolHasRoom(kind: string, path: string): Promise<void> {
+  const cap = await filesystemCapacity(path);
+  if (cap.freeBytes < MIN_FREE_BYTES) throw poolFull(kind, path, cap.freeBytes);
+}
+
+export function poolFull(kind: string, path: string, freeBytes?: number, cause?: unknown): FerryError {
+  const free = freeBytes === undefined ? '' : ` (${Math.floor(freeBytes / 1024 / 1024)} MiB free)`;
+  return new FerryError('POOL_FULL', `the ${kind} pool at ${path} is full${free}: remove volumes or snapshots, or grow the pool`, {
+    cause,
+  });
+}
+
+/** True when a failure was the filesystem running out of space. */
+export function isNoSpace(err: unknown): boolean {
+  if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC') return true;
+  return err instanceof CommandFailedError && /no space left|ENOSPC|disk quota/i.test(err.stderrTail);
+}
+
+/** Bind-mounts `source` at `target` (read-only when asked). Idempotent when `target` is a mount. */
+export async function bindMount(runner: Runner, source: string, target: string, readOnly = false): Promise<void> {
+  await mkdir(target, { recursive: true });
+  if (isMountPoint(target)) return;
+  await runner.run(['mount', '--bind', source, target]);
+  // A read-only bind needs a second step: the first bind cannot take "ro" on older util-linux.
+  if (readOnly) await runner.run(['mount', '-o', 'remount,bind,ro', target]);
+}
+
+/** Mounts a filesystem image through a loop device (util-linux picks one and frees it at unmount). */
+export async function loopMount(runner: Runner, image: string, target: string, fsType: string, readOnly = false): Promise<void> {
+  await mkdir(target, { recursive: true });
+  if (isMountPoint(target)) return;
+  await runner.run(['mount', '-t', fsType, '-o', readOnly ? 'loop,ro' : 'loop', image, target]);
+}
+
+/** Unmounts `target`; not mounted is fine; busy becomes VOLUME_BUSY. */
+export async function unmountPath(runner: Runner, target: string): Promise<void> {
+  if (!isMountPoint(target, readMountTable())) return;
+  try {
+    await runner.run(['umount', target]);
+  } catch (err) {
+    if (err instanceof CommandFailedError && err.exitCode === UMOUNT_FAILURE && /busy/i.test(err.stderrTail)) {
+      throw new FerryError('VOLUME_BUSY', `${target} is busy: a process still uses it; stop it and try again`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Throws VOLUME_BUSY when anything is mounted from the dataset whose data lives at `dataPath`. */
+export function ensureNotMounted(name: string, mountedAt: string | undefined): void {
+  if (mountedAt) {
+    throw new FerryError('VOLUME_BUSY', `dataset ${name} is mounted at ${mountedAt}: unmount it first`);
+  }
+}

@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FerryError } from '../errors';
+import { BACKEND_KINDS, LOOP_FILESYSTEMS } from '../agent/backends/backend';
+
+/** A named set of Create options that `-o profile=NAME` applies (explicit options win). */
+const profileSchema = z
+  .object({
+    backend: z.enum(BACKEND_KINDS).optional(),
+    size: z.string().optional(),
+    fs: z.enum(LOOP_FILESYSTEMS).optional(),
+  })
+  .strict();
+
+const configSchema = z
+  .object({
+    /** This host's name in the cluster. */
+    nodeName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/).max(64),
+    /** Where ferry keeps its database, pools and mountpoints. */
+    dataDir: z.string().startsWith('/'),
+    /** The Docker plugin socket that dockerd discovers. */
+    pluginSocket: z.string().startsWith('/'),
+    /** The socket of the REST API that the CLI talks to (root only). */
+    apiSocket: z.string().startsWith('/'),
+    /** dockerd's API socket, used to activate the plugin and to find containers using a volume. */
+    dockerSocket: z.string().startsWith('/'),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    /** What a Create without options gets. */
+    defaults: z
+      .object({
+        backend: z.enum(BACKEND_KINDS),
+        /** Size for volumes created without `-o size`; absent means "the pool's limit" (btrfs, directory). */
+        size: z.string().optional(),
+        fs: z.enum(LOOP_FILESYSTEMS),
+      })
+      .strict(),
+    profiles: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/), profileSchema),
+    btrfs: z
+      .object({
+        /** An existing mounted btrfs filesystem to use as the pool; absent: ferry makes a loop-backed pool. */
+        path: z.string().startsWith('/').optional(),
+        /** The sparse pool file ferry makes when `path` is absent. */
+        poolFile: z.string().startsWith('/'),
+        /** Its size (sparse: it takes host disk only as data is written). */
+        poolSize: z.string(),
+        /** Where the pool is mounted when ferry makes it. */
+        poolMount: z.string().startsWith('/'),
+      })
+      .strict(),
+    loop: z.object({ dir: z.string().startsWith('/') }).strict(),
+    directory: z.object({ dir: z.string().startsWith('/') }).strict(),
+    /** Where volumes are mounted for dockerd to bind into containers. */
+    mountRoot: z.string().startsWith('/'),
+    /** How often used bytes are measured and stray mounts retried, in seconds. */
+    usageIntervalSeconds: z.number().int().min(1).max(86400),
+  })
+  .strict();
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+/** Settings a config file or flags may give; everything else comes from defaults. */
+export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, 'btrfs' | 'loop' | 'directory' | 'defaults'>> & {
+  btrfs?: Partial<z.infer<typeof configSchema>['btrfs']>;
+  loop?: Partial<z.infer<typeof configSchema>['loop']>;
+  directory?: Partial<z.infer<typeof configSchema>['directory']>;
+  defaults?: Partial<z.infer<typeof configSchema>['defaults']>;
+};
+
+export const DEFAULT_DATA_DIR = '/var/lib/ferry';
+export const DEFAULT_API_SOCKET = '/run/ferry/ferry.sock';
+
+function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
+  return {
+    nodeName: hostname().split('.')[0] || 'localhost',
+    dataDir,
+    pluginSocket: '/run/docker/plugins/ferry.sock',
+    apiSocket: DEFAULT_API_SOCKET,
+    dockerSocket: '/var/run/docker.sock',
+    logLevel: 'info',
+    defaults: { backend: 'btrfs', size: undefined, fs: 'ext4' },
+    profiles: {},
+    btrfs: { poolFile: join(dataDir, 'btrfs', 'pool.img'), poolSize: '32G', poolMount: join(dataDir, 'btrfs', 'pool') },
+    loop: { dir: join(dataDir, 'loop') },
+    directory: { dir: join(dataDir, 'directory') },
+    mountRoot: join(dataDir, 'mounts'),
+    usageIntervalSeconds: 30,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isObject(v) && isObject(base[k]) && k !== 'profiles' ? merge(base[k] as Record<string, unknown>, v) : v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (isObject(o)) for (const v of Object.values(o)) deepFreeze(v);
+  return Object.freeze(o);
+}
+
+/**
+ * Builds the config once at start: defaults, then the file (if any), then flags. Validated against
+ * the schema; a bad value fails with INVALID_CONFIG naming the setting and what is allowed.
+ */
+export function loadConfig(opts: { file?: string; overrides?: ConfigInput } = {}): Config {
+  let fromFile: Record<string, unknown> = {};
+  if (opts.file) {
+    let text: string;
+    try {
+      text = readFileSync(opts.file, 'utf8');
+    } catch (err) {
+      throw new FerryError('INVALID_CONFIG', `cannot read config file ${opts.file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (!isObject(parsed)) throw new Error('the top level must be a JSON object');
+      fromFile = parsed;
+    } catch (err) {
+      throw new FerryError('INVALID_CONFIG', `config file ${opts.file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const overrides = (opts.overrides ?? {}) as Record<string, unknown>;
+  const dataDir = (overrides.dataDir ?? fromFile.dataDir ?? DEFAULT_DATA_DIR) as string;
+  const merged = merge(merge(defaultsFor(typeof dataDir === 'string' ? dataDir : DEFAULT_DATA_DIR), fromFile), overrides);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
+      .join('; ');
+    throw new FerryError('INVALID_CONFIG', `invalid ferry config${opts.file ? ` (${opts.file})` : ''}: ${problems}`);
+  }
+  return deepFreeze(result.data);
+}

@@ -1,0 +1,55 @@
+/**
+ * One error type for the whole of ferry. Callers branch on `code`, never on message text.
+ * Messages say what happened, to what, and what to do next: Docker shows them to users verbatim.
+ */
+
+export type ErrorKind = 'not_found' | 'invalid' | 'conflict' | 'unavailable' | 'internal';
+
+const CODE_KINDS = {
+  VOLUME_NOT_FOUND: 'not_found',
+  SNAPSHOT_NOT_FOUND: 'not_found',
+  NODE_NOT_FOUND: 'not_found',
+  INVALID_NAME: 'invalid',
+  INVALID_OPTION: 'invalid',
+  INVALID_REQUEST: 'invalid',
+  INVALID_CONFIG: 'invalid',
+  VOLUME_EXISTS: 'conflict',
+  VOLUME_IN_USE: 'conflict',
+  VOLUME_BUSY: 'conflict',
+  MOVE_CONFLICT: 'conflict',
+  NOT_PRIMARY: 'conflict',
+  POOL_FULL: 'unavailable',
+  BACKEND_UNAVAILABLE: 'unavailable',
+  NODE_UNREACHABLE: 'unavailable',
+  STREAM_CORRUPT: 'internal',
+  COMMAND_FAILED: 'internal',
+  INTERNAL: 'internal',
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof CODE_KINDS;
+
+export class FerryError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  /** Structured facts for logs and API bodies (never needed to understand the message). */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'FerryError';
+    this.code = code;
+    this.kind = CODE_KINDS[code];
+    this.details = opts.details;
+  }
+}
+
+export function isFerryError(err: unknown, code?: ErrorCode): err is FerryError {
+  return err instanceof FerryError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into a FerryError, keeping the original as `cause`. */
+export function toFerryError(err: unknown): FerryError {
+  if (err instanceof FerryError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new FerryError('INTERNAL', `internal error: ${message}`, { cause: err });
+}

@@ -1,0 +1,91 @@
+import { FerryError } from '../errors';
+import { BACKEND_KINDS, LOOP_FILESYSTEMS, type BackendKind, type LoopFilesystem, type PoolCapacity, type SizeRules } from '../agent/backends/backend';
+import type { Config } from '../config/config';
+import { formatSize, parseSize } from './size';
+
+/** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
+export const CREATE_OPTIONS = ['size', 'backend', 'fs', 'profile'] as const;
+
+/** What a volume is made with, after defaults and profiles are applied. */
+export interface VolumeSpec {
+  backend: BackendKind;
+  sizeBytes?: number;
+  fs?: LoopFilesystem;
+  profile?: string;
+}
+
+function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new FerryError('INVALID_OPTION', `invalid ${key} ${JSON.stringify(value)}: valid values are ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+/**
+ * Turns Docker's Create `Opts` (which may be null) into a spec: profile first, then explicit
+ * options, then config defaults. Throws INVALID_OPTION naming the valid keys or values.
+ */
+export function resolveCreateOptions(opts: Record<string, unknown> | null | undefined, config: Config): VolumeSpec {
+  const given: Record<string, string> = {};
+  for (const [key, value] of Object.entries(opts ?? {})) {
+    if (!(CREATE_OPTIONS as readonly string[]).includes(key)) {
+      throw new FerryError('INVALID_OPTION', `unknown option ${JSON.stringify(key)}: valid options are ${CREATE_OPTIONS.join(', ')}`);
+    }
+    if (typeof value !== 'string') {
+      throw new FerryError('INVALID_OPTION', `option ${key} must be a string, got ${JSON.stringify(value)}`);
+    }
+    given[key] = value;
+  }
+
+  let profile: Record<string, string | undefined> = {};
+  if (given.profile !== undefined) {
+    const names = Object.keys(config.profiles);
+    const found = config.profiles[given.profile];
+    if (!found) {
+      throw new FerryError(
+        'INVALID_OPTION',
+        `unknown profile ${JSON.stringify(given.profile)}: ${names.length ? `valid profiles are ${names.join(', ')}` : 'the config defines no profiles'}`,
+      );
+    }
+    profile = found;
+  }
+
+  const backend = oneOf('backend', given.backend ?? profile.backend ?? config.defaults.backend, BACKEND_KINDS);
+  const fsText = given.fs ?? profile.fs;
+  if (fsText !== undefined && backend !== 'loop') {
+    throw new FerryError('INVALID_OPTION', `option fs applies to backend loop only, not ${backend}: drop -o fs or add -o backend=loop`);
+  }
+  const fs = backend === 'loop' ? oneOf('fs', fsText ?? config.defaults.fs, LOOP_FILESYSTEMS) : undefined;
+  const sizeText = given.size ?? profile.size ?? (backend === 'directory' ? undefined : config.defaults.size);
+  const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
+  return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}) };
+}
+
+/** Refuses a spec that the chosen backend cannot make in its pool, before anything is written. */
+export function checkSpecFits(spec: VolumeSpec, rules: SizeRules, capacity: PoolCapacity): void {
+  if (spec.sizeBytes === undefined) {
+    if (rules.requiresSize) {
+      throw new FerryError('INVALID_OPTION', `backend ${spec.backend} needs a size: add -o size=... (for example 10G)`);
+    }
+    return;
+  }
+  if (!rules.enforcesSize) {
+    throw new FerryError(
+      'INVALID_OPTION',
+      `backend ${spec.backend} cannot enforce a size limit: drop -o size, or use -o backend=btrfs or -o backend=loop`,
+    );
+  }
+  const min = rules.minBytes(spec);
+  if (spec.sizeBytes < min) {
+    throw new FerryError(
+      'INVALID_OPTION',
+      `size ${formatSize(spec.sizeBytes)} is too small for backend ${spec.backend}${spec.fs ? ` with ${spec.fs}` : ''}: the minimum is ${formatSize(min)}`,
+    );
+  }
+  if (spec.sizeBytes > capacity.totalBytes) {
+    throw new FerryError(
+      'INVALID_OPTION',
+      `size ${formatSize(spec.sizeBytes)} is larger than the ${spec.backend} pool (${formatSize(capacity.totalBytes)}): ask for less, or grow the pool`,
+    );
+  }
+}

@@ -1,0 +1,8 @@
+import { cleanupLeftovers } from './support/host';
+
+/** Root hooks: every run starts by removing what a killed earlier run left behind. */
+export const mochaHooks = {
+  beforeAll(): void {
+    if (process.getuid && process.getuid() === 0) cleanupLeftovers();
+  },
+};

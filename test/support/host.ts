@@ -1,0 +1,68 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Prefix of every temp dir tests make, so that a killed run's leftovers can be found. */
+export const TEST_PREFIX = '/tmp/ferry-test-';
+
+/** Fails (never skips) when the tests cannot run here, saying what is missing. */
+export function requireRootAndTools(...tools: string[]): void {
+  if (process.getuid && process.getuid() !== 0) throw new Error('these tests need root: run them as root (sudo npm test)');
+  for (const t of tools) {
+    const r = spawnSync('sh', ['-c', `command -v ${t}`]);
+    if (r.status !== 0) throw new Error(`these tests need ${t}: install it (scripts/install-deps.sh does)`);
+  }
+}
+
+export function makeTempDir(tag: string): string {
+  return mkdtempSync(`${TEST_PREFIX}${tag}-`);
+}
+
+function mountPointsUnder(dir: string): string[] {
+  const lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  const points = lines
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(dir + '/'));
+  // Deepest first, so nested mounts go before their parents.
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts everything under `dir`, detaches loop devices backed by files under it, removes it. */
+export function cleanupDir(dir: string): void {
+  for (const p of mountPointsUnder(dir)) spawnSync('umount', ['-l', p]);
+  const loops = spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout ?? '';
+  for (const line of loops.split('\n')) {
+    const [dev, file] = line.trim().split(/\s+/, 2);
+    if (dev && file && file.startsWith(dir)) spawnSync('losetup', ['-d', dev]);
+  }
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Removes what a killed earlier run left: temp dirs with mounts and loop devices. */
+export function cleanupLeftovers(): void {
+  for (const name of readdirSync('/tmp')) {
+    const full = join('/tmp', name);
+    if (full.startsWith(TEST_PREFIX)) cleanupDir(full);
+  }
+}
+
+/** Runs a command synchronously and returns stdout; throws with stderr on failure. */
+export function sh(argv: string[], input?: string): string {
+  return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Makes a small filesystem of `fsType` in a sparse image and loop-mounts it at `mountPoint`. */
+export function makeLoopFs(image: string, mountPoint: string, sizeBytes: number, fsType: 'ext4' | 'xfs'): void {
+  sh(['truncate', '-s', String(sizeBytes), image]);
+  sh(fsType === 'xfs' ? ['mkfs.xfs', '-q', '-f', image] : ['mkfs.ext4', '-q', '-F', image]);
+  sh(['mkdir', '-p', mountPoint]);
+  sh(['mount', '-o', 'loop', image, mountPoint]);
+}
+
+/** Writes zeros to `path` until its filesystem is full (ENOSPC is the expected end). */
+export function fillFilesystem(path: string): void {
+  spawnSync('dd', ['if=/dev/zero', `of=${path}`, 'bs=1M', 'status=none']);
+  spawnSync('sync');
+}
