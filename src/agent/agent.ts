@@ -1,0 +1,361 @@
+import { join } from 'node:path';
+import type { Config } from '../config/config';
+import type { ControlClient, VolumeView } from '../control/control';
+import { FerryError, toFerryError } from '../errors';
+import type { Logger } from '../log';
+import { checkSpecFits, resolveCreateOptions, type VolumeSpec } from '../volume/options';
+import { validateVolumeName } from '../volume/names';
+import { formatSize } from '../volume/size';
+import type { BackendKind, FullBackend } from './backends/backend';
+import { KeyedLock } from './keyed-lock';
+import { readMountTable } from './mount-table';
+import { planReconcile, type ReconcileAction } from './reconcile';
+
+/** A backend and whether it came up at start. */
+export interface BackendSlot {
+  backend: FullBackend;
+  /** Why the backend is unusable (its pool could not be made or mounted); absent when it works. */
+  error?: string;
+}
+
+/** What `ferry status` shows about this host. */
+export interface AgentStatus {
+  node: string;
+  backends: { kind: BackendKind; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number }[];
+  volumes: number;
+  mounted: string[];
+  orphans: { backend?: string; name: string; reason: string }[];
+  missing: string[];
+}
+
+/**
+ * The dataset agent of one host: turns Docker's volume requests into backend operations, keeps mount
+ * reference counts as leases in control, and reconciles records with disk and mount table at start.
+ */
+export class Agent {
+  private readonly lock = new KeyedLock();
+  /** Volumes whose filesystem is mounted under the mount root, by name. */
+  private readonly mounted = new Map<string, string>();
+  private orphans: AgentStatus['orphans'] = [];
+  private missing: string[] = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly control: ControlClient,
+    private readonly backends: ReadonlyMap<BackendKind, BackendSlot>,
+    private readonly log: Logger,
+  ) {}
+
+  get node(): string {
+    return this.config.nodeName;
+  }
+
+  mountpointOf(name: string): string {
+    return join(this.config.mountRoot, name);
+  }
+
+  private backendFor(kind: string): FullBackend {
+    const slot = this.backends.get(kind as BackendKind);
+    if (!slot) {
+      throw new FerryError('BACKEND_UNAVAILABLE', `backend ${kind} is not enabled on host ${this.node}`);
+    }
+    if (slot.error) {
+      throw new FerryError('BACKEND_UNAVAILABLE', `backend ${kind} is unavailable on host ${this.node}: ${slot.error}`);
+    }
+    return slot.backend;
+  }
+
+  /** Creates a volume; idempotent for the same options (Docker re-sends Create). */
+  async create(rawName: unknown, opts: Record<string, unknown> | null | undefined): Promise<VolumeView> {
+    const name = validateVolumeName(rawName);
+    const spec = resolveCreateOptions(opts, this.config);
+    return this.lock.run(name, async () => {
+      const existing = await this.control.getVolume(name);
+      if (existing) return this.existingFor(existing, spec, opts);
+      const backend = this.backendFor(spec.backend);
+      checkSpecFits(spec, backend.sizeRules, await backend.capacity());
+      const options = Object.fromEntries(Object.entries(opts ?? {}).map(([k, v]) => [k, String(v)]));
+      const reserved = await this.control.reserveVolume({
+        name,
+        backend: spec.backend,
+        sizeBytes: spec.sizeBytes,
+        fs: spec.fs,
+        options,
+        primaryNode: this.node,
+      });
+      if (!reserved) {
+        // Another host took the name between our look and our reservation.
+        const raced = await this.control.getVolume(name);
+        if (raced) return this.existingFor(raced, spec, opts);
+        throw new FerryError('VOLUME_EXISTS', `volume ${name} is being created elsewhere; try again`);
+      }
+      try {
+        await backend.create(name, { sizeBytes: spec.sizeBytes, fs: spec.fs });
+      } catch (err) {
+        const e = toFerryError(err);
+        await this.control.abandonVolume(name, this.node, e.message);
+        throw e;
+      }
+      await this.control.confirmVolume(name, this.node);
+      return (await this.control.getVolume(name))!;
+    });
+  }
+
+  /** An existing volume answers a Create with no options or the same ones; other options conflict. */
+  private existingFor(v: VolumeView, spec: VolumeSpec, opts: Record<string, unknown> | null | undefined): VolumeView {
+    if (v.state === 'creating') {
+      throw new FerryError('VOLUME_BUSY', `volume ${v.name} is being created right now; try again in a moment`);
+    }
+    const noOptions = !opts || Object.keys(opts).length === 0;
+    const same = v.backend === spec.backend && (v.sizeBytes ?? undefined) === spec.sizeBytes && (v.fs ?? undefined) === spec.fs;
+    if (noOptions || same) return v;
+    const has = `backend=${v.backend}${v.sizeBytes ? ` size=${formatSize(v.sizeBytes)}` : ''}${v.fs ? ` fs=${v.fs}` : ''}`;
+    throw new FerryError(
+      'VOLUME_EXISTS',
+      `volume ${v.name} already exists with ${has}: use it without options, pick another name, or remove it first`,
+    );
+  }
+
+  /** Destroys a volume's data. Refuses while mounted, naming where. A volume ferry does not know is fine. */
+  async remove(rawName: unknown): Promise<void> {
+    const name = validateVolumeName(rawName);
+    await this.lock.run(name, async () => {
+      const v = await this.control.getVolume(name);
+      if (!v) {
+        this.log.warn({ volume: name, op: 'remove' }, 'remove of unknown volume');
+        return;
+      }
+      if (v.primaryNode !== this.node) {
+        throw new FerryError('NOT_PRIMARY', `volume ${name} lives on host ${v.primaryNode}: remove it there`);
+      }
+      await this.control.beginDelete(name, this.node);
+      await this.destroyDataset(name, v.backend);
+      await this.control.finishDelete(name, this.node);
+    });
+  }
+
+  private async destroyDataset(name: string, kind: string): Promise<void> {
+    const backend = this.backendFor(kind);
+    await backend.unmount(name, this.mountpointOf(name));
+    this.mounted.delete(name);
+    await backend.destroy(name);
+  }
+
+  /** Mounts for Docker Mount ID `mountId`; returns the mountpoint. Counted per ID. */
+  async mount(rawName: unknown, mountId: unknown): Promise<string> {
+    const name = validateVolumeName(rawName);
+    const id = requireId(mountId);
+    return this.lock.run(name, async () => {
+      const v = await this.usable(name);
+      const target = this.mountpointOf(name);
+      if (!this.mounted.has(name)) {
+        await this.backendFor(v.backend).mount(name, target);
+        this.mounted.set(name, target);
+      }
+      // Mount first, lease second: a crash between them leaves a mount without lease, which
+      // reconciliation unmounts; the reverse would leave a lease nobody ever releases.
+      await this.control.acquireLease({ volume: name, mountId: id, node: this.node, mountpoint: target });
+      return target;
+    });
+  }
+
+  /** Releases Docker Mount ID `mountId`; unmounts the filesystem when no lease is left. */
+  async unmount(rawName: unknown, mountId: unknown): Promise<void> {
+    const name = validateVolumeName(rawName);
+    const id = requireId(mountId);
+    await this.lock.run(name, async () => {
+      if (!(await this.control.releaseLease(name, id))) {
+        this.log.warn({ volume: name, op: 'unmount', mountId: id }, 'unmount for a mount id that holds no lease');
+      }
+      const left = (await this.control.leasesOf(name)).filter((l) => l.node === this.node);
+      if (left.length > 0) return;
+      const v = await this.control.getVolume(name);
+      if (!v) return;
+      await this.backendFor(v.backend).unmount(name, this.mountpointOf(name));
+      this.mounted.delete(name);
+    });
+  }
+
+  private async usable(name: string): Promise<VolumeView> {
+    const v = await this.control.getVolume(name);
+    if (!v) throw notFound(name);
+    if (v.state !== 'ready') {
+      throw new FerryError('VOLUME_BUSY', `volume ${name} is ${v.state === 'creating' ? 'being created' : 'being removed'}; try again shortly`);
+    }
+    if (v.primaryNode !== this.node) {
+      throw new FerryError(
+        'NOT_PRIMARY',
+        `volume ${name} lives on host ${v.primaryNode}, not ${this.node}: moving volumes between hosts needs ferry control (cluster mode)`,
+      );
+    }
+    if (this.missing.includes(name)) {
+      throw new FerryError('VOLUME_NOT_FOUND', `volume ${name} is recorded but its ${v.backend} dataset is missing on ${this.node}; see ferry status`);
+    }
+    return v;
+  }
+
+  /** The mountpoint while mounted, else the empty string (Docker's Path). */
+  path(rawName: unknown): string {
+    const name = validateVolumeName(rawName);
+    return this.mounted.get(name) ?? '';
+  }
+
+  async get(rawName: unknown): Promise<VolumeView> {
+    const name = validateVolumeName(rawName);
+    const v = await this.control.getVolume(name);
+    if (!v || v.state === 'creating') throw notFound(name);
+    return v;
+  }
+
+  async list(): Promise<VolumeView[]> {
+    return (await this.control.listVolumes()).filter((v) => v.state !== 'creating');
+  }
+
+  /** Brings records, disk and mount table into agreement at start (DESIGN: live restore). */
+  async reconcile(): Promise<ReconcileAction[]> {
+    const volumes = await this.control.listVolumes();
+    const leases = await this.control.leasesOnNode(this.node);
+    const prefix = this.config.mountRoot + '/';
+    const mounted = new Set(
+      readMountTable()
+        .map((e) => e.mountPoint)
+        .filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/'))
+        .map((p) => p.slice(prefix.length)),
+    );
+    const datasets = new Map<string, Set<string>>();
+    for (const [kind, slot] of this.backends) {
+      if (slot.error) continue;
+      try {
+        datasets.set(kind, new Set(await slot.backend.list()));
+      } catch (err) {
+        this.log.warn({ err, backend: kind }, 'cannot list datasets; skipping them in reconciliation');
+      }
+    }
+    const actions = planReconcile({ node: this.node, volumes, leases, mounted, datasets });
+    this.orphans = [];
+    this.missing = [];
+    for (const a of actions) await this.apply(a, volumes);
+    return actions;
+  }
+
+  private async apply(a: ReconcileAction, volumes: VolumeView[]): Promise<void> {
+    const log = this.log.child({ op: 'reconcile', action: a.kind });
+    try {
+      switch (a.kind) {
+        case 'keep-mounted':
+          this.mounted.set(a.volume, this.mountpointOf(a.volume));
+          log.info({ volume: a.volume, reason: a.reason }, 'kept mounted');
+          return;
+        case 'remount': {
+          const v = volumes.find((x) => x.name === a.volume)!;
+          await this.backendFor(v.backend).mount(a.volume, this.mountpointOf(a.volume));
+          this.mounted.set(a.volume, this.mountpointOf(a.volume));
+          log.info({ volume: a.volume, reason: a.reason }, 'remounted');
+          return;
+        }
+        case 'unmount': {
+          const v = volumes.find((x) => x.name === a.volume)!;
+          await this.backendFor(v.backend).unmount(a.volume, this.mountpointOf(a.volume));
+          log.info({ volume: a.volume, reason: a.reason }, 'unmounted');
+          return;
+        }
+        case 'drop-leases':
+          await this.control.dropLeases(a.volume, this.node, a.reason);
+          log.warn({ volume: a.volume, reason: a.reason }, 'dropped leases');
+          return;
+        case 'rollback-create': {
+          const v = volumes.find((x) => x.name === a.volume)!;
+          await this.destroyDataset(a.volume, v.backend);
+          await this.control.abandonVolume(a.volume, this.node, a.reason);
+          log.warn({ volume: a.volume, reason: a.reason }, 'rolled back an unfinished create');
+          return;
+        }
+        case 'finish-delete': {
+          const v = volumes.find((x) => x.name === a.volume)!;
+          await this.destroyDataset(a.volume, v.backend);
+          await this.control.finishDelete(a.volume, this.node);
+          log.warn({ volume: a.volume, reason: a.reason }, 'finished an unfinished remove');
+          return;
+        }
+        case 'report-orphan-dataset':
+          this.orphans.push({ backend: a.backend, name: a.dataset, reason: a.reason });
+          log.warn({ backend: a.backend, dataset: a.dataset, reason: a.reason }, 'orphan dataset');
+          return;
+        case 'report-orphan-mount':
+          this.orphans.push({ name: a.volume, reason: a.reason });
+          log.warn({ volume: a.volume, reason: a.reason }, 'orphan mount');
+          return;
+        case 'report-missing':
+          this.missing.push(a.volume);
+          log.error({ volume: a.volume, reason: a.reason }, 'volume dataset missing');
+          return;
+      }
+    } catch (err) {
+      log.error({ err, volume: 'volume' in a ? a.volume : undefined }, 'reconcile step failed; will retry at next start');
+    }
+  }
+
+  /**
+   * Periodic upkeep: measures used bytes, and unmounts filesystems that no lease holds (an Unmount
+   * that found the filesystem busy).
+   */
+  async maintain(): Promise<void> {
+    for (const [kind, slot] of this.backends) {
+      if (slot.error) continue;
+      try {
+        await this.control.recordUsage(await slot.backend.usage());
+      } catch (err) {
+        this.log.warn({ err, backend: kind }, 'cannot measure usage');
+      }
+    }
+    const leased = new Set((await this.control.leasesOnNode(this.node)).map((l) => l.volume));
+    for (const name of [...this.mounted.keys()]) {
+      if (leased.has(name)) continue;
+      await this.lock.run(name, async () => {
+        const v = await this.control.getVolume(name);
+        if (!v || (await this.control.leasesOf(name)).some((l) => l.node === this.node)) return;
+        try {
+          await this.backendFor(v.backend).unmount(name, this.mountpointOf(name));
+          this.mounted.delete(name);
+          this.log.info({ volume: name, op: 'maintain' }, 'unmounted a volume no container holds');
+        } catch (err) {
+          this.log.warn({ err, volume: name }, 'still cannot unmount');
+        }
+      });
+    }
+  }
+
+  async status(): Promise<AgentStatus> {
+    const backends: AgentStatus['backends'] = [];
+    for (const [kind, slot] of this.backends) {
+      if (slot.error) {
+        backends.push({ kind, ok: false, error: slot.error });
+        continue;
+      }
+      try {
+        backends.push({ kind, ok: true, ...(await slot.backend.capacity()) });
+      } catch (err) {
+        backends.push({ kind, ok: false, error: toFerryError(err).message });
+      }
+    }
+    return {
+      node: this.node,
+      backends,
+      volumes: (await this.control.listVolumes()).length,
+      mounted: [...this.mounted.keys()].sort(),
+      orphans: this.orphans,
+      missing: this.missing,
+    };
+  }
+}
+
+function notFound(name: string): FerryError {
+  return new FerryError('VOLUME_NOT_FOUND', `volume ${name} does not exist: create it with docker volume create -d ferry ${name}`);
+}
+
+function requireId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
+    throw new FerryError('INVALID_REQUEST', 'Mount and Unmount need a non-empty ID (dockerd always sends one)');
+  }
+  return id;
+}

@@ -1,0 +1,43 @@
+import type { AgentStatus } from '../agent/agent';
+import type { VolumeView } from '../control/control';
+import { formatSize } from '../volume/size';
+
+/** Left-aligned columns, two spaces apart (as docker's own tables). */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function volumeTable(volumes: VolumeView[]): string {
+  return table(
+    ['NAME', 'BACKEND', 'SIZE', 'USED', 'PRIMARY', 'GEN', 'MOUNTS', 'STATE'],
+    volumes.map((v) => [
+      v.name,
+      v.backend + (v.fs ? `/${v.fs}` : ''),
+      v.sizeBytes === null ? 'pool' : formatSize(v.sizeBytes),
+      v.usedBytes === null ? '-' : formatSize(v.usedBytes),
+      v.primaryNode,
+      String(v.generation),
+      String(v.mounts),
+      v.state,
+    ]),
+  );
+}
+
+export function statusText(s: AgentStatus): string {
+  const lines = [`node: ${s.node}`, `volumes: ${s.volumes} (${s.mounted.length} mounted here)`, 'backends:'];
+  for (const b of s.backends) {
+    lines.push(
+      b.ok
+        ? `  ${b.kind}: ok, ${formatSize(b.freeBytes ?? 0)} free of ${formatSize(b.totalBytes ?? 0)}`
+        : `  ${b.kind}: UNAVAILABLE: ${b.error}`,
+    );
+  }
+  if (s.missing.length) lines.push(`missing datasets (recorded, not on disk): ${s.missing.join(', ')}`);
+  if (s.orphans.length) {
+    lines.push('orphans (on disk or mounted, not recorded; left untouched):');
+    for (const o of s.orphans) lines.push(`  ${o.backend ? `${o.backend}:` : ''}${o.name}: ${o.reason}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,96 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Agent } from '../agent/agent';
+import type { ControlClient } from './control';
+import { FerryError, toFerryError, type ErrorKind } from '../errors';
+import type { Logger } from '../log';
+
+const HTTP_STATUS: Record<ErrorKind, number> = {
+  not_found: 404,
+  invalid: 400,
+  conflict: 409,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** The one translator from FerryError to the REST API's status and body. */
+export function sendError(res: Response, err: unknown): void {
+  const e = toFerryError(err);
+  res.status(HTTP_STATUS[e.kind]).json({ error: { code: e.code, kind: e.kind, message: e.message } });
+}
+
+type Handler = (req: Request) => Promise<unknown>;
+
+/** The REST API (`/v1`) that the CLI talks to. */
+export function createApi(agent: Agent, control: ControlClient, log: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '1mb' }));
+
+  const route =
+    (status: number, fn: Handler) =>
+    (req: Request, res: Response): void => {
+      const started = process.hrtime.bigint();
+      fn(req)
+        .then((body) => {
+          res.status(status).json(body ?? {});
+          if (req.method !== 'GET') {
+            log.info({ op: `${req.method} ${req.path}`, durationMs: Number(process.hrtime.bigint() - started) / 1e6, outcome: 'ok' }, 'api request');
+          }
+        })
+        .catch((err: unknown) => {
+          const e = toFerryError(err);
+          log.warn({ op: `${req.method} ${req.path}`, code: e.code, err: e.message, outcome: 'error' }, 'api request');
+          sendError(res, e);
+        });
+    };
+
+  app.get('/v1/volumes', route(200, async () => ({ volumes: await agent.list() })));
+  app.post(
+    '/v1/volumes',
+    route(201, async (req) => {
+      const body = req.body as { name?: unknown; options?: unknown } | undefined;
+      if (!body || typeof body !== 'object') throw new FerryError('INVALID_REQUEST', 'send a JSON object {"name": ..., "options": {...}}');
+      const options = body.options ?? null;
+      if (options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+        throw new FerryError('INVALID_REQUEST', 'options must be an object of strings');
+      }
+      return { volume: await agent.create(body.name, options as Record<string, unknown> | null) };
+    }),
+  );
+  app.get(
+    '/v1/volumes/:name',
+    route(200, async (req) => {
+      const name = String(req.params.name);
+      const volume = await agent.get(name);
+      return {
+        volume,
+        mountpoint: agent.path(name) || null,
+        leases: await control.leasesOf(name),
+        events: await control.eventsOf(name),
+      };
+    }),
+  );
+  app.delete(
+    '/v1/volumes/:name',
+    route(200, async (req) => {
+      const name = String(req.params.name);
+      await agent.get(name);
+      await agent.remove(name);
+      return { removed: name };
+    }),
+  );
+  app.get('/v1/status', route(200, async () => agent.status()));
+  app.use((req: Request, res: Response) => {
+    sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
+  });
+  // Malformed JSON and other body errors arrive here.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number }).status;
+    if (status && status < 500) {
+      sendError(res, new FerryError('INVALID_REQUEST', `bad request: ${(err as Error).message}`));
+      return;
+    }
+    sendError(res, err);
+  });
+  return app;
+}

@@ -1,0 +1,90 @@
+import Database, { type Statement } from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type Db = Database.Database;
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Never edit a
+ * migration that has shipped: add a new one.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE nodes (
+    name            TEXT PRIMARY KEY,
+    address         TEXT,
+    transfer_key    TEXT,
+    boot_id         TEXT,
+    last_heartbeat  TEXT,
+    state           TEXT NOT NULL DEFAULT 'up',   -- up | down
+    created_at      TEXT NOT NULL
+  );
+  CREATE TABLE volumes (
+    name          TEXT PRIMARY KEY,               -- unique in the cluster
+    backend       TEXT NOT NULL,
+    size_bytes    INTEGER,
+    fs            TEXT,
+    options       TEXT NOT NULL,                  -- Create options as given (JSON)
+    primary_node  TEXT NOT NULL,
+    generation    INTEGER NOT NULL DEFAULT 1,     -- +1 every time the primary changes
+    state         TEXT NOT NULL,                  -- creating | ready | deleting
+    created_at    TEXT NOT NULL,
+    used_bytes    INTEGER,
+    used_at       TEXT
+  );
+  -- Mount leases: active Docker Mount IDs, counted per ID.
+  CREATE TABLE mounts (
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    mount_id    TEXT NOT NULL,
+    node        TEXT NOT NULL,
+    count       INTEGER NOT NULL CHECK (count > 0),
+    mountpoint  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (volume, mount_id)
+  );
+  CREATE TABLE events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      TEXT NOT NULL,
+    volume  TEXT,
+    node    TEXT,
+    kind    TEXT NOT NULL,
+    detail  TEXT
+  );
+  CREATE INDEX events_volume ON events(volume, id);
+  `,
+];
+
+/** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */
+export function openDb(path: string): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode survives a process crash; only an OS crash can lose the newest commits.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i]);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+  return db;
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+// Prepared statements are cached per db handle: Get, List and leases are hot paths.
+const cache = new WeakMap<Db, Map<string, Statement<unknown[]>>>();
+
+/** The prepared statement for `sql` on `db`, made once. */
+export function stmt(db: Db, sql: string): Statement<unknown[]> {
+  let m = cache.get(db);
+  if (!m) cache.set(db, (m = new Map()));
+  let s = m.get(sql);
+  if (!s) m.set(sql, (s = db.prepare<unknown[]>(sql)));
+  return s;
+}

@@ -1,0 +1,28 @@
+import type { Db } from './db';
+import { nowIso, stmt } from './db';
+
+export interface ClusterEvent {
+  id: number;
+  at: string;
+  volume: string | null;
+  node: string | null;
+  kind: string;
+  detail: string | null;
+}
+
+/** Appends an event (state changes people may want to see in `ferry volume inspect`). */
+export function addEvent(db: Db, e: { volume?: string; node?: string; kind: string; detail?: string }): void {
+  stmt(db, 'INSERT INTO events (at, volume, node, kind, detail) VALUES (?, ?, ?, ?, ?)').run(
+    nowIso(),
+    e.volume ?? null,
+    e.node ?? null,
+    e.kind,
+    e.detail ?? null,
+  );
+}
+
+export function eventsOf(db: Db, volume: string, limit = 20): ClusterEvent[] {
+  return (
+    stmt(db, 'SELECT * FROM events WHERE volume = ? ORDER BY id DESC LIMIT ?').all(volume, limit) as ClusterEvent[]
+  ).reverse();
+}

@@ -1,0 +1,70 @@
+import type { Db } from './db';
+import { nowIso, stmt } from './db';
+
+/** One active Docker Mount ID on a volume (a lease), counted per ID. */
+export interface Lease {
+  volume: string;
+  mountId: string;
+  node: string;
+  count: number;
+  mountpoint: string;
+  createdAt: string;
+}
+
+interface LeaseRow {
+  volume: string;
+  mount_id: string;
+  node: string;
+  count: number;
+  mountpoint: string;
+  created_at: string;
+}
+
+const toLease = (r: LeaseRow): Lease => ({
+  volume: r.volume,
+  mountId: r.mount_id,
+  node: r.node,
+  count: r.count,
+  mountpoint: r.mountpoint,
+  createdAt: r.created_at,
+});
+
+/** Adds one to the lease of `mountId` (dockerd may Mount twice with one ID). */
+export function acquireLease(db: Db, l: { volume: string; mountId: string; node: string; mountpoint: string }): void {
+  stmt(db, 
+    `INSERT INTO mounts (volume, mount_id, node, count, mountpoint, created_at) VALUES (?, ?, ?, 1, ?, ?)
+     ON CONFLICT(volume, mount_id) DO UPDATE SET count = count + 1`,
+  ).run(l.volume, l.mountId, l.node, l.mountpoint, nowIso());
+}
+
+/** Takes one off the lease of `mountId`; returns false when there was no such lease. */
+export function releaseLease(db: Db, volume: string, mountId: string): boolean {
+  return db.transaction(() => {
+    const row = stmt(db, 'SELECT count FROM mounts WHERE volume = ? AND mount_id = ?').get(volume, mountId) as
+      | { count: number }
+      | undefined;
+    if (!row) return false;
+    if (row.count > 1) stmt(db, 'UPDATE mounts SET count = count - 1 WHERE volume = ? AND mount_id = ?').run(volume, mountId);
+    else stmt(db, 'DELETE FROM mounts WHERE volume = ? AND mount_id = ?').run(volume, mountId);
+    return true;
+  })();
+}
+
+export function leasesOf(db: Db, volume: string): Lease[] {
+  return (stmt(db, 'SELECT * FROM mounts WHERE volume = ? ORDER BY created_at').all(volume) as LeaseRow[]).map(toLease);
+}
+
+export function leasesOnNode(db: Db, node: string): Lease[] {
+  return (stmt(db, 'SELECT * FROM mounts WHERE node = ? ORDER BY volume').all(node) as LeaseRow[]).map(toLease);
+}
+
+/** Lease totals per volume, for List and status. */
+export function leaseCounts(db: Db): Map<string, number> {
+  const rows = stmt(db, 'SELECT volume, SUM(count) AS n FROM mounts GROUP BY volume').all() as { volume: string; n: number }[];
+  return new Map(rows.map((r) => [r.volume, r.n]));
+}
+
+/** Drops every lease of `volume` on `node` (reconciliation, when dockerd holds none). */
+export function dropLeases(db: Db, volume: string, node: string): number {
+  return stmt(db, 'DELETE FROM mounts WHERE volume = ? AND node = ?').run(volume, node).changes;
+}

@@ -1,0 +1,83 @@
+import type { Db } from './db';
+import { nowIso, stmt } from './db';
+
+export type VolumeState = 'creating' | 'ready' | 'deleting';
+
+/** A volume as control records it. Sizes in bytes; times RFC 3339. */
+export interface VolumeRecord {
+  name: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  options: Record<string, string>;
+  primaryNode: string;
+  generation: number;
+  state: VolumeState;
+  createdAt: string;
+  usedBytes: number | null;
+  usedAt: string | null;
+}
+
+interface VolumeRow {
+  name: string;
+  backend: string;
+  size_bytes: number | null;
+  fs: string | null;
+  options: string;
+  primary_node: string;
+  generation: number;
+  state: VolumeState;
+  created_at: string;
+  used_bytes: number | null;
+  used_at: string | null;
+}
+
+function fromRow(r: VolumeRow): VolumeRecord {
+  return {
+    name: r.name,
+    backend: r.backend,
+    sizeBytes: r.size_bytes,
+    fs: r.fs,
+    options: JSON.parse(r.options) as Record<string, string>,
+    primaryNode: r.primary_node,
+    generation: r.generation,
+    state: r.state,
+    createdAt: r.created_at,
+    usedBytes: r.used_bytes,
+    usedAt: r.used_at,
+  };
+}
+
+/** Inserts a volume in state `creating`. Returns false when the name is taken (unique in the cluster). */
+export function insertVolume(
+  db: Db,
+  v: { name: string; backend: string; sizeBytes?: number; fs?: string; options: Record<string, string>; primaryNode: string },
+): boolean {
+  const r = stmt(
+    db,
+    `INSERT INTO volumes (name, backend, size_bytes, fs, options, primary_node, generation, state, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, 1, 'creating', ?) ON CONFLICT(name) DO NOTHING`,
+  ).run(v.name, v.backend, v.sizeBytes ?? null, v.fs ?? null, JSON.stringify(v.options), v.primaryNode, nowIso());
+  return r.changes === 1;
+}
+
+export function getVolume(db: Db, name: string): VolumeRecord | undefined {
+  const r = stmt(db, 'SELECT * FROM volumes WHERE name = ?').get(name) as VolumeRow | undefined;
+  return r ? fromRow(r) : undefined;
+}
+
+export function listVolumes(db: Db): VolumeRecord[] {
+  return (stmt(db, 'SELECT * FROM volumes ORDER BY name').all() as VolumeRow[]).map(fromRow);
+}
+
+export function setVolumeState(db: Db, name: string, state: VolumeState): void {
+  stmt(db, 'UPDATE volumes SET state = ? WHERE name = ?').run(state, name);
+}
+
+export function deleteVolume(db: Db, name: string): void {
+  stmt(db, 'DELETE FROM volumes WHERE name = ?').run(name);
+}
+
+export function recordUsage(db: Db, name: string, usedBytes: number, at = nowIso()): void {
+  stmt(db, 'UPDATE volumes SET used_bytes = ?, used_at = ? WHERE name = ?').run(usedBytes, at, name);
+}

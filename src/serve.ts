@@ -1,0 +1,147 @@
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import { dirname, join } from 'node:path';
+import Docker from 'dockerode';
+import { Agent, type BackendSlot } from './agent/agent';
+import type { BackendKind, FullBackend } from './agent/backends/backend';
+import { createBackends, initBackends } from './agent/backends';
+import type { Config } from './config/config';
+import { createApi } from './control/api';
+import { LocalControl } from './control/control';
+import { openDb, type Db } from './control/db';
+import { FerryError } from './errors';
+import { ProcessRunner, type Runner } from './exec/runner';
+import type { Logger } from './log';
+import { pluginRoutes } from './plugin/routes';
+import { createPluginServer } from './plugin/server';
+
+/** A running `ferry serve`: control + agent in one process. */
+export interface Ferry {
+  agent: Agent;
+  db: Db;
+  /** Resolves when backends are up and reconciliation has run. */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Listens on a Unix socket, removing a stale one; refuses when another process answers there. */
+async function listenUnix(server: Server, path: string, mode: number): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  if (existsSync(path)) {
+    if (await socketAnswers(path)) {
+      throw new FerryError('INVALID_CONFIG', `another process already serves ${path}: is ferry already running? (ferry status)`);
+    }
+    unlinkSync(path);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  chmodSync(path, mode);
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Asks dockerd for ferry's volumes once, so that it activates the plugin (Swarm needs that). */
+async function touchDockerd(config: Config, log: Logger): Promise<void> {
+  if (!existsSync(config.dockerSocket)) {
+    log.info({ socket: config.dockerSocket }, 'no dockerd socket; the plugin activates on first use');
+    return;
+  }
+  try {
+    await new Docker({ socketPath: config.dockerSocket, timeout: 30_000 }).listVolumes({ filters: { driver: ['ferry'] } });
+    log.info('dockerd activated the plugin');
+  } catch (err) {
+    log.warn({ err }, 'cannot reach dockerd to activate the plugin; it activates on first use');
+  }
+}
+
+/**
+ * Starts control + agent in one process. The plugin socket listens first (dockerd retries a missing
+ * socket for 30 s on every lookup); backends, pools and reconciliation follow, and requests wait.
+ */
+export async function startFerry(
+  config: Config,
+  log: Logger,
+  opts: { runner?: Runner; backends?: Map<BackendKind, FullBackend>; touchDockerd?: boolean } = {},
+): Promise<Ferry> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(config.mountRoot, { recursive: true });
+  const db = openDb(join(config.dataDir, 'ferry.db'));
+  const control = new LocalControl(db);
+  const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
+  const backends = opts.backends ?? createBackends(config, runner, log);
+  const slots = new Map<BackendKind, BackendSlot>();
+  const agent = new Agent(config, control, slots, log.child({ component: 'agent' }));
+
+  let startup!: () => void;
+  let failStartup!: (err: unknown) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    startup = resolve;
+    failStartup = reject;
+  });
+  ready.catch(() => undefined);
+  const plugin = createPluginServer(pluginRoutes(agent), ready, log.child({ component: 'plugin' }));
+  const api = createServer(createApi(agent, control, log.child({ component: 'api' })));
+  try {
+    await listenUnix(plugin, config.pluginSocket, 0o660);
+    await listenUnix(api, config.apiSocket, 0o600);
+  } catch (err) {
+    await close(plugin);
+    db.close();
+    throw err;
+  }
+  log.info({ pluginSocket: config.pluginSocket, apiSocket: config.apiSocket, node: config.nodeName }, 'listening');
+
+  let timer: NodeJS.Timeout | undefined;
+  const started = (async () => {
+    for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
+    const actions = await agent.reconcile();
+    log.info({ actions: actions.length }, 'reconciled');
+    startup();
+    timer = setInterval(() => {
+      agent.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    }, config.usageIntervalSeconds * 1000);
+    timer.unref();
+    void agent.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    if (opts.touchDockerd !== false) void touchDockerd(config, log);
+  })();
+  started.catch((err: unknown) => {
+    log.fatal({ err }, 'startup failed');
+    failStartup(new FerryError('BACKEND_UNAVAILABLE', `ferry failed to start: ${(err as Error).message}; see its log`, { cause: err }));
+  });
+
+  return {
+    agent,
+    db,
+    ready: started,
+    async stop() {
+      if (timer) clearInterval(timer);
+      await started.catch(() => undefined);
+      await Promise.all([close(plugin), close(api)]);
+      for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
+      db.close();
+    },
+  };
+}

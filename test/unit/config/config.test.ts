@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadConfig } from '../../../src/config/config';
+
+describe('loadConfig', function () {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+  it('gives defaults that work on a fresh host', function () {
+    const c = loadConfig();
+    expect(c.dataDir).to.equal('/var/lib/ferry');
+    expect(c.pluginSocket).to.equal('/run/docker/plugins/ferry.sock');
+    expect(c.defaults.backend).to.equal('btrfs');
+    expect(c.btrfs.poolFile).to.equal('/var/lib/ferry/btrfs/pool.img');
+    expect(Object.isFrozen(c) && Object.isFrozen(c.btrfs)).to.equal(true);
+  });
+  it('derives paths from a data dir given by flag', function () {
+    const c = loadConfig({ overrides: { dataDir: '/srv/ferry' } });
+    expect(c.mountRoot).to.equal('/srv/ferry/mounts');
+    expect(c.loop.dir).to.equal('/srv/ferry/loop');
+  });
+  it('merges file then flags', function () {
+    const f = join(dir, 'a.json');
+    writeFileSync(f, JSON.stringify({ nodeName: 'h1', btrfs: { poolSize: '8G' }, profiles: { db: { size: '1G' } } }));
+    const c = loadConfig({ file: f, overrides: { nodeName: 'h2' } });
+    expect(c.nodeName).to.equal('h2');
+    expect(c.btrfs.poolSize).to.equal('8G');
+    expect(c.btrfs.poolMount).to.equal('/var/lib/ferry/btrfs/pool');
+    expect(c.profiles.db.size).to.equal('1G');
+  });
+  const bad: [string, string, RegExp][] = [
+    ['malformed JSON', '{nope', /not valid JSON/],
+    ['a non-object', '[1]', /top level must be a JSON object/],
+    ['an unknown key', '{"dataDri": "/x"}', /dataDri/],
+    ['a bad backend', '{"defaults": {"backend": "zfs"}}', /defaults\.backend/],
+    ['a relative path', '{"dataDir": "var/lib"}', /dataDir/],
+  ];
+  for (const [label, text, msg] of bad) {
+    it(`refuses ${label} with a message naming the setting`, function () {
+      const f = join(dir, `${label.replace(/\W/g, '')}.json`);
+      writeFileSync(f, text);
+      expect(() => loadConfig({ file: f })).to.throw(msg);
+    });
+  }
+  it('says when the file cannot be read', function () {
+    expect(() => loadConfig({ file: join(dir, 'missing.json') })).to.throw(/cannot read config file/);
+  });
+});
