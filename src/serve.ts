@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import { Agent, type BackendSlot } from './agent/agent';
 import type { BackendKind, FullBackend } from './agent/backends/backend';
@@ -70,7 +70,9 @@ async function touchDockerd(config: Config, log: Logger): Promise<void> {
     return;
   }
   try {
-    await new Docker({ socketPath: config.dockerSocket, timeout: 30_000 }).listVolumes({ filters: { driver: ['ferry'] } });
+    // dockerd names a legacy plugin after its socket file: ferry.sock is driver "ferry".
+    const driver = basename(config.pluginSocket, '.sock');
+    await new Docker({ socketPath: config.dockerSocket, timeout: 30_000 }).listVolumes({ filters: { driver: [driver] } });
     log.info('dockerd activated the plugin');
   } catch (err) {
     log.warn({ err }, 'cannot reach dockerd to activate the plugin; it activates on first use');
