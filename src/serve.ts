@@ -63,20 +63,27 @@ function close(server: Server): Promise<void> {
   });
 }
 
-/** Asks dockerd for ferry's volumes once, so that it activates the plugin (Swarm needs that). */
-async function touchDockerd(config: Config, log: Logger): Promise<void> {
-  if (!existsSync(config.dockerSocket)) {
-    log.info({ socket: config.dockerSocket }, 'no dockerd socket; the plugin activates on first use');
-    return;
-  }
-  try {
-    // dockerd names a legacy plugin after its socket file: ferry.sock is driver "ferry".
-    const driver = basename(config.pluginSocket, '.sock');
-    await new Docker({ socketPath: config.dockerSocket, timeout: 30_000 }).listVolumes({ filters: { driver: [driver] } });
-    log.info('dockerd activated the plugin');
-  } catch (err) {
-    log.warn({ err }, 'cannot reach dockerd to activate the plugin; it activates on first use');
-  }
+/**
+ * Asks dockerd for ferry's volumes, so that it activates the plugin (Swarm schedules onto a node only
+ * once it has). dockerd may start after ferry (systemd orders plugins first): retry with backoff.
+ */
+function touchDockerd(config: Config, log: Logger, stopped: () => boolean): void {
+  // dockerd names a legacy plugin after its socket file: ferry.sock is driver "ferry".
+  const driver = basename(config.pluginSocket, '.sock');
+  let delayMs = 1000;
+  const attempt = async (): Promise<void> => {
+    if (stopped()) return;
+    try {
+      if (!existsSync(config.dockerSocket)) throw new Error(`no socket at ${config.dockerSocket}`);
+      await new Docker({ socketPath: config.dockerSocket, timeout: 30_000 }).listVolumes({ filters: { driver: [driver] } });
+      log.info({ driver }, 'dockerd activated the plugin');
+    } catch (err) {
+      log.info({ err: (err as Error).message, retryInMs: delayMs }, 'dockerd not reachable yet; the plugin activates on first use');
+      delayMs = Math.min(delayMs * 2, 60_000);
+      setTimeout(() => void attempt(), delayMs).unref();
+    }
+  };
+  void attempt();
 }
 
 /**
@@ -117,6 +124,7 @@ export async function startFerry(
   log.info({ pluginSocket: config.pluginSocket, apiSocket: config.apiSocket, node: config.nodeName }, 'listening');
 
   let timer: NodeJS.Timeout | undefined;
+  let stopping = false;
   const started = (async () => {
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     const actions = await agent.reconcile();
@@ -127,7 +135,7 @@ export async function startFerry(
     }, config.usageIntervalSeconds * 1000);
     timer.unref();
     void agent.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
-    if (opts.touchDockerd !== false) void touchDockerd(config, log);
+    if (opts.touchDockerd !== false) touchDockerd(config, log, () => stopping);
   })();
   started.catch((err: unknown) => {
     log.fatal({ err }, 'startup failed');
@@ -139,6 +147,7 @@ export async function startFerry(
     db,
     ready: started,
     async stop() {
+      stopping = true;
       if (timer) clearInterval(timer);
       await started.catch(() => undefined);
       await Promise.all([close(plugin), close(api)]);

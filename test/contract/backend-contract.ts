@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants } from 'node:os';
 import { PassThrough, Readable } from 'node:stream';
 import type { DatasetSpec, FullBackend } from '../../src/agent/backends/backend';
 import { isFerryError } from '../../src/errors';
@@ -22,6 +23,8 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+const EDQUOT = constants.errno.EDQUOT;
+
 /** Writes to `file` in 1 MiB chunks until a write fails; returns the error code and bytes written. */
 function writeUntilFull(file: string, limit: number): { code: string | undefined; written: number } {
   const fd = openSync(file, 'w');
@@ -31,7 +34,9 @@ function writeUntilFull(file: string, limit: number): { code: string | undefined
     while (written < limit) written += writeSync(fd, chunk);
     return { code: undefined, written };
   } catch (err) {
-    return { code: (err as NodeJS.ErrnoException).code, written };
+    const e = err as NodeJS.ErrnoException;
+    // Node 20's libuv has no name for EDQUOT (btrfs quota groups): it reports errno -122 as UNKNOWN.
+    return { code: e.errno === -EDQUOT ? 'EDQUOT' : e.code, written };
   } finally {
     try {
       closeSync(fd);

@@ -14,8 +14,18 @@ export function requireRootAndTools(...tools: string[]): void {
   }
 }
 
+/** A temp dir named after this process, so that cleanup can tell a live run's dirs from a dead one's. */
 export function makeTempDir(tag: string): string {
-  return mkdtempSync(`${TEST_PREFIX}${tag}-`);
+  return mkdtempSync(`${TEST_PREFIX}${process.pid}-${tag}-`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function mountPointsUnder(dir: string): string[] {
@@ -40,11 +50,17 @@ export function cleanupDir(dir: string): void {
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** Removes what a killed earlier run left: temp dirs with mounts and loop devices. */
+/**
+ * Removes what a killed earlier run left: temp dirs with their mounts and loop devices. Dirs of a
+ * run that is still alive (another test process) are left alone.
+ */
 export function cleanupLeftovers(): void {
   for (const name of readdirSync('/tmp')) {
     const full = join('/tmp', name);
-    if (full.startsWith(TEST_PREFIX)) cleanupDir(full);
+    if (!full.startsWith(TEST_PREFIX)) continue;
+    const pid = Number(/^(\d+)-/.exec(full.slice(TEST_PREFIX.length))?.[1]);
+    if (pid && pid !== process.pid && processAlive(pid)) continue;
+    cleanupDir(full);
   }
 }
 

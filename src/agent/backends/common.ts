@@ -1,4 +1,5 @@
 import { mkdir, statfs } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { FerryError } from '../../errors';
 import { CommandFailedError, type Runner } from '../../exec/runner';
 import { isMountPoint, readMountTable } from '../mount-table';
@@ -31,7 +32,9 @@ export function poolFull(kind: string, path: string, freeBytes?: number, cause?:
 
 /** True when a failure was the filesystem running out of space. */
 export function isNoSpace(err: unknown): boolean {
-  if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC') return true;
+  const e = err as NodeJS.ErrnoException | undefined;
+  // Node 20 reports EDQUOT (a btrfs quota group) as errno -122 with code UNKNOWN.
+  if (e?.code === 'ENOSPC' || e?.errno === -constants.errno.EDQUOT) return true;
   return err instanceof CommandFailedError && /no space left|ENOSPC|disk quota/i.test(err.stderrTail);
 }
 
@@ -40,8 +43,14 @@ export async function bindMount(runner: Runner, source: string, target: string, 
   await mkdir(target, { recursive: true });
   if (isMountPoint(target)) return;
   await runner.run(['mount', '--bind', source, target]);
-  // A read-only bind needs a second step: the first bind cannot take "ro" on older util-linux.
-  if (readOnly) await runner.run(['mount', '-o', 'remount,bind,ro', target]);
+  if (!readOnly) return;
+  // A read-only bind needs a second step; if it fails, a writable replica must not stay mounted.
+  try {
+    await runner.run(['mount', '-o', 'remount,bind,ro', target]);
+  } catch (err) {
+    await runner.run(['umount', target]).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** Mounts a filesystem image through a loop device (util-linux picks one and frees it at unmount). */
