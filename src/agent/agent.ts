@@ -148,13 +148,24 @@ export class Agent {
     return this.lock.run(name, async () => {
       const v = await this.usable(name);
       const target = this.mountpointOf(name);
-      if (!this.mounted.has(name)) {
-        await this.backendFor(v.backend).mount(name, target);
+      const backend = this.backendFor(v.backend);
+      const fresh = !this.mounted.has(name);
+      if (fresh) {
+        await backend.mount(name, target);
         this.mounted.set(name, target);
       }
       // Mount first, lease second: a crash between them leaves a mount without lease, which
-      // reconciliation unmounts; the reverse would leave a lease nobody ever releases.
-      await this.control.acquireLease({ volume: name, mountId: id, node: this.node, mountpoint: target });
+      // reconciliation unmounts; the reverse would leave a lease nobody ever releases. Control grants
+      // the lease only to the primary at the current generation (fencing).
+      try {
+        await this.control.acquireLease({ volume: name, mountId: id, node: this.node, mountpoint: target, generation: v.generation });
+      } catch (err) {
+        if (fresh) {
+          await backend.unmount(name, target).catch((e: unknown) => this.log.warn({ err: e, volume: name }, 'cannot unmount after a refused lease'));
+          this.mounted.delete(name);
+        }
+        throw err;
+      }
       return target;
     });
   }

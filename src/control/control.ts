@@ -2,7 +2,10 @@ import { FerryError } from '../errors';
 import type { Db } from './db';
 import { addEvent, eventsOf, type ClusterEvent } from './event-repo';
 import { acquireLease, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease, type Lease } from './lease-repo';
+import { activeMove, getMove, insertMove, lastMove, movesOfNode, updateMove, type MoveRecord, type MoveState } from './move-repo';
+import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode, type NodeRecord } from './node-repo';
 import {
+  switchPrimary,
   deleteVolume,
   getVolume,
   insertVolume,
@@ -44,7 +47,11 @@ export interface ControlClient {
   /** Marks a volume `deleting`; VOLUME_IN_USE while any lease is held, with where. */
   beginDelete(name: string, node: string): Promise<void>;
   finishDelete(name: string, node: string): Promise<void>;
-  acquireLease(l: { volume: string; mountId: string; node: string; mountpoint: string }): Promise<void>;
+  /**
+   * Adds a lease for Docker Mount ID `mountId`, only while `node` is primary at `generation` and no
+   * move is in its final step (fencing: a stale host never gets a lease). NOT_PRIMARY otherwise.
+   */
+  acquireLease(l: { volume: string; mountId: string; node: string; mountpoint: string; generation: number }): Promise<void>;
   /** False when `mountId` held no lease. */
   releaseLease(volume: string, mountId: string): Promise<boolean>;
   leasesOf(volume: string): Promise<Lease[]>;
@@ -52,6 +59,26 @@ export interface ControlClient {
   dropLeases(volume: string, node: string, reason: string): Promise<number>;
   recordUsage(usage: Map<string, number>): Promise<void>;
   eventsOf(volume: string): Promise<ClusterEvent[]>;
+
+  /** Records an agent (at its start) as up, with its transfer address and key. */
+  registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
+  /** Keeps a node up; answers the moves it takes part in. `known: false` asks it to register again. */
+  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[] }>;
+  listNodes(): Promise<NodeRecord[]>;
+
+  /** Starts a move of `volume` to `target`, or joins the one under way to the same target. */
+  requestMove(volume: string, target: string): Promise<MoveRecord>;
+  getMove(id: number): Promise<MoveRecord | undefined>;
+  /** The move under way for `volume`, else its newest ended one. */
+  moveOf(volume: string): Promise<MoveRecord | undefined>;
+  /** Progress and step changes of a move that has not switched; MOVE_CONFLICT when it is no longer current. */
+  updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord>;
+  /** Ends a move that has not switched as failed, with the reason; the source stays primary. */
+  failMove(id: number, reason: string): Promise<void>;
+  /** The atomic switch (DESIGN step 5). MOVE_CONFLICT when the move is not current or a lease is held. */
+  switchMove(id: number): Promise<VolumeView>;
+  /** Marks a switched move done once the target has mounted. */
+  finishMove(id: number): Promise<void>;
 }
 
 /** Control's answers straight from SQLite, in the same process (the single-host `ferry serve`). */
@@ -104,8 +131,20 @@ export class LocalControl implements ControlClient {
     })();
   }
 
-  async acquireLease(l: { volume: string; mountId: string; node: string; mountpoint: string }): Promise<void> {
-    acquireLease(this.db, l);
+  async acquireLease(l: { volume: string; mountId: string; node: string; mountpoint: string; generation: number }): Promise<void> {
+    this.db.transaction(() => {
+      const v = getVolume(this.db, l.volume);
+      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${l.volume} does not exist`);
+      if (v.primaryNode !== l.node || v.generation !== l.generation) {
+        throw new FerryError(
+          'NOT_PRIMARY',
+          `volume ${l.volume} is now primary on ${v.primaryNode} (generation ${v.generation}); host ${l.node} holds an older copy and must not write it`,
+        );
+      }
+      const m = activeMove(this.db, l.volume);
+      if (m && (m.state === 'final' || m.state === 'switched')) throw moving(m);
+      acquireLease(this.db, l);
+    })();
   }
 
   async releaseLease(volume: string, mountId: string): Promise<boolean> {
@@ -137,6 +176,120 @@ export class LocalControl implements ControlClient {
   async eventsOf(volume: string): Promise<ClusterEvent[]> {
     return eventsOf(this.db, volume);
   }
+
+  async registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void> {
+    this.db.transaction(() => {
+      upsertNode(this.db, n);
+      addEvent(this.db, { node: n.name, kind: 'node-registered', detail: n.address });
+    })();
+  }
+
+  async heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[] }> {
+    const known = heartbeat(this.db, name, bootId);
+    return { known, moves: known ? movesOfNode(this.db, name) : [] };
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return listNodes(this.db);
+  }
+
+  /** Marks nodes silent for longer than `timeoutMs` as down (control's own timer calls this). */
+  markSilentNodesDown(timeoutMs: number): string[] {
+    const down = markSilentNodesDown(this.db, new Date(Date.now() - timeoutMs).toISOString());
+    for (const node of down) addEvent(this.db, { node, kind: 'node-down', detail: `no heartbeat for ${timeoutMs} ms` });
+    return down;
+  }
+
+  async requestMove(volume: string, target: string): Promise<MoveRecord> {
+    return this.db.transaction(() => {
+      const v = getVolume(this.db, volume);
+      if (!v || v.state !== 'ready') throw new FerryError('VOLUME_NOT_FOUND', `volume ${volume} does not exist`);
+      const t = getNode(this.db, target);
+      if (!t) throw new FerryError('NODE_NOT_FOUND', `host ${target} is not part of the cluster: see ferry node ls`);
+      const current = activeMove(this.db, volume);
+      if (current) {
+        if (current.target === target) return current;
+        throw new FerryError(
+          'MOVE_CONFLICT',
+          `volume ${volume} is already moving from ${current.source} to ${current.target} (${current.state}); wait for it or move it again afterwards`,
+        );
+      }
+      if (v.primaryNode === target) throw new FerryError('MOVE_CONFLICT', `volume ${volume} is already on ${target}`);
+      const s = getNode(this.db, v.primaryNode);
+      if (!s || s.state !== 'up') {
+        throw new FerryError('NODE_UNREACHABLE', `volume ${volume} lives on ${v.primaryNode}, which is down: its data cannot be moved until it is back`);
+      }
+      const m = insertMove(this.db, { volume, source: v.primaryNode, target, fromGeneration: v.generation });
+      addEvent(this.db, { volume, node: target, kind: 'move-requested', detail: `from ${v.primaryNode} to ${target} (move ${m.id})` });
+      return m;
+    })();
+  }
+
+  async getMove(id: number): Promise<MoveRecord | undefined> {
+    return getMove(this.db, id);
+  }
+
+  async moveOf(volume: string): Promise<MoveRecord | undefined> {
+    return activeMove(this.db, volume) ?? lastMove(this.db, volume);
+  }
+
+  private current(id: number, states: readonly MoveState[]): MoveRecord {
+    const m = getMove(this.db, id);
+    if (!m) throw new FerryError('MOVE_CONFLICT', `move ${id} does not exist`);
+    if (!states.includes(m.state)) {
+      throw new FerryError('MOVE_CONFLICT', `move ${id} of ${m.volume} is ${m.state}${m.error ? ` (${m.error})` : ''}, no longer under way`);
+    }
+    return m;
+  }
+
+  async updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord> {
+    return this.db.transaction(() => {
+      const m = this.current(id, ['precopy', 'releasing', 'final']);
+      updateMove(this.db, id, u);
+      if (u.state && u.state !== m.state) addEvent(this.db, { volume: m.volume, kind: `move-${u.state}`, detail: `move ${id}` });
+      return getMove(this.db, id)!;
+    })();
+  }
+
+  async failMove(id: number, reason: string): Promise<void> {
+    this.db.transaction(() => {
+      const m = getMove(this.db, id);
+      if (!m || !['precopy', 'releasing', 'final'].includes(m.state)) return;
+      updateMove(this.db, id, { state: 'failed', error: reason });
+      addEvent(this.db, { volume: m.volume, kind: 'move-failed', detail: `move ${id}: ${reason}` });
+    })();
+  }
+
+  async switchMove(id: number): Promise<VolumeView> {
+    return this.db.transaction(() => {
+      const m = this.current(id, ['final']);
+      const leases = leasesOf(this.db, m.volume);
+      if (leases.length > 0) throw inUse(m.volume, leases);
+      if (!switchPrimary(this.db, m.volume, m.source, m.target, m.fromGeneration)) {
+        updateMove(this.db, id, { state: 'failed', error: 'the volume changed during the move' });
+        throw new FerryError('MOVE_CONFLICT', `volume ${m.volume} changed during move ${id}; nothing was switched`);
+      }
+      updateMove(this.db, id, { state: 'switched' });
+      addEvent(this.db, { volume: m.volume, node: m.target, kind: 'move-switched', detail: `primary ${m.source} -> ${m.target}, generation ${m.fromGeneration + 1}` });
+      const v = getVolume(this.db, m.volume)!;
+      return { ...v, mounts: 0 };
+    })();
+  }
+
+  async finishMove(id: number): Promise<void> {
+    this.db.transaction(() => {
+      const m = getMove(this.db, id);
+      if (!m || m.state !== 'switched') return;
+      updateMove(this.db, id, { state: 'done' });
+      addEvent(this.db, { volume: m.volume, node: m.target, kind: 'move-done', detail: `move ${id}` });
+    })();
+  }
+}
+
+/** The error a Mount gets while its volume is in the last steps of a move. */
+export function moving(m: MoveRecord): FerryError {
+  const pct = m.bytesTotal ? `: ${Math.floor((100 * m.bytesDone) / m.bytesTotal)}%` : '';
+  return new FerryError('VOLUME_BUSY', `volume ${m.volume} is moving from ${m.source} to ${m.target} (${m.state}${pct}); try again shortly`);
 }
 
 /** VOLUME_IN_USE naming the hosts and mountpoints that hold the volume. */

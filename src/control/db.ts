@@ -52,6 +52,24 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_volume ON events(volume, id);
   `,
+  `
+  -- Moves of a volume's primary from one host to another (DESIGN: "A move, step by step").
+  CREATE TABLE moves (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    volume           TEXT NOT NULL,
+    source           TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    state            TEXT NOT NULL,   -- precopy | releasing | final | switched | done | failed
+    from_generation  INTEGER NOT NULL,
+    bytes_done       INTEGER NOT NULL DEFAULT 0,
+    bytes_total      INTEGER,
+    error            TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+  );
+  -- One move per volume at a time.
+  CREATE UNIQUE INDEX moves_one_active ON moves(volume) WHERE state IN ('precopy', 'releasing', 'final', 'switched');
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */

@@ -81,3 +81,18 @@ export function deleteVolume(db: Db, name: string): void {
 export function recordUsage(db: Db, name: string, usedBytes: number, at = nowIso()): void {
   stmt(db, 'UPDATE volumes SET used_bytes = ?, used_at = ? WHERE name = ?').run(usedBytes, at, name);
 }
+
+/**
+ * The atomic point of a move: primary := target and generation + 1, only while `source` is still
+ * primary at `fromGeneration`. Returns false when anything changed meanwhile.
+ */
+export function switchPrimary(db: Db, name: string, source: string, target: string, fromGeneration: number): boolean {
+  return (
+    stmt(db, `UPDATE volumes SET primary_node = ?, generation = generation + 1 WHERE name = ? AND primary_node = ? AND generation = ? AND state = 'ready'`).run(
+      target,
+      name,
+      source,
+      fromGeneration,
+    ).changes === 1
+  );
+}

@@ -58,8 +58,12 @@ export function cleanupLeftovers(): void {
   for (const name of readdirSync('/tmp')) {
     const full = join('/tmp', name);
     if (!full.startsWith(TEST_PREFIX)) continue;
-    const pid = Number(/^(\d+)-/.exec(full.slice(TEST_PREFIX.length))?.[1]);
+    // The owner is named in the dir (makeTempDir) or in an owner.pid file (the cluster harness).
+    const ownerFile = join(full, 'owner.pid');
+    const pid = Number(/^(\d+)-/.exec(full.slice(TEST_PREFIX.length))?.[1] ?? (existsSync(ownerFile) ? readFileSync(ownerFile, 'utf8').trim() : 0));
     if (pid && pid !== process.pid && processAlive(pid)) continue;
+    // A cluster dir holds namespaces and daemons too: the harness's own cleanup removes it.
+    if (full.startsWith(`${TEST_PREFIX}cluster-`)) continue;
     cleanupDir(full);
   }
 }

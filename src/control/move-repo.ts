@@ -1,0 +1,109 @@
+import type { Db } from './db';
+import { nowIso, stmt } from './db';
+
+/**
+ * precopy: snapshots stream to the target while the volume may be in use on the source.
+ * releasing: waiting for the source's leases to drop to zero.
+ * final: the source refuses new mounts; the last increment is sent and verified.
+ * switched: primary is the target (the atomic point); the target is mounting.
+ * done / failed: ended (failed leaves the source primary and intact).
+ */
+export type MoveState = 'precopy' | 'releasing' | 'final' | 'switched' | 'done' | 'failed';
+export const ACTIVE_MOVE_STATES: readonly MoveState[] = ['precopy', 'releasing', 'final', 'switched'];
+
+export interface MoveRecord {
+  id: number;
+  volume: string;
+  source: string;
+  target: string;
+  state: MoveState;
+  fromGeneration: number;
+  bytesDone: number;
+  bytesTotal: number | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface MoveRow {
+  id: number;
+  volume: string;
+  source: string;
+  target: string;
+  state: MoveState;
+  from_generation: number;
+  bytes_done: number;
+  bytes_total: number | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const toMove = (r: MoveRow): MoveRecord => ({
+  id: r.id,
+  volume: r.volume,
+  source: r.source,
+  target: r.target,
+  state: r.state,
+  fromGeneration: r.from_generation,
+  bytesDone: r.bytes_done,
+  bytesTotal: r.bytes_total,
+  error: r.error,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export function insertMove(db: Db, m: { volume: string; source: string; target: string; fromGeneration: number }): MoveRecord {
+  const now = nowIso();
+  const r = stmt(
+    db,
+    `INSERT INTO moves (volume, source, target, state, from_generation, created_at, updated_at) VALUES (?, ?, ?, 'precopy', ?, ?, ?)`,
+  ).run(m.volume, m.source, m.target, m.fromGeneration, now, now);
+  return getMove(db, Number(r.lastInsertRowid))!;
+}
+
+export function getMove(db: Db, id: number): MoveRecord | undefined {
+  const r = stmt(db, 'SELECT * FROM moves WHERE id = ?').get(id) as MoveRow | undefined;
+  return r ? toMove(r) : undefined;
+}
+
+/** The move of `volume` under way, if any. */
+export function activeMove(db: Db, volume: string): MoveRecord | undefined {
+  const r = stmt(db, `SELECT * FROM moves WHERE volume = ? AND state IN ('precopy', 'releasing', 'final', 'switched')`).get(volume) as
+    | MoveRow
+    | undefined;
+  return r ? toMove(r) : undefined;
+}
+
+/** The newest move of `volume`, ended or not. */
+export function lastMove(db: Db, volume: string): MoveRecord | undefined {
+  const r = stmt(db, 'SELECT * FROM moves WHERE volume = ? ORDER BY id DESC LIMIT 1').get(volume) as MoveRow | undefined;
+  return r ? toMove(r) : undefined;
+}
+
+/** Active moves in which `node` is source or target. */
+export function movesOfNode(db: Db, node: string): MoveRecord[] {
+  return (
+    stmt(db, `SELECT * FROM moves WHERE (source = ? OR target = ?) AND state IN ('precopy', 'releasing', 'final', 'switched') ORDER BY id`).all(
+      node,
+      node,
+    ) as MoveRow[]
+  ).map(toMove);
+}
+
+export function updateMove(db: Db, id: number, u: { state?: MoveState; bytesDone?: number; bytesTotal?: number | null; error?: string | null }): void {
+  stmt(
+    db,
+    `UPDATE moves SET state = COALESCE(?, state), bytes_done = COALESCE(?, bytes_done),
+       bytes_total = CASE WHEN ? THEN ? ELSE bytes_total END, error = CASE WHEN ? THEN ? ELSE error END, updated_at = ? WHERE id = ?`,
+  ).run(
+    u.state ?? null,
+    u.bytesDone ?? null,
+    u.bytesTotal !== undefined ? 1 : 0,
+    u.bytesTotal ?? null,
+    u.error !== undefined ? 1 : 0,
+    u.error ?? null,
+    nowIso(),
+    id,
+  );
+}

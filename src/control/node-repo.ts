@@ -1,0 +1,70 @@
+import type { Db } from './db';
+import { nowIso, stmt } from './db';
+
+export type NodeState = 'up' | 'down';
+
+/** A host of the cluster as control records it. */
+export interface NodeRecord {
+  name: string;
+  /** Where its transfer service listens, "ip:port". */
+  address: string | null;
+  /** Its transfer public key (OpenSSH format), which other agents trust. */
+  transferKey: string | null;
+  /** Changes at every agent start: tells a restart from a long silence. */
+  bootId: string | null;
+  lastHeartbeat: string | null;
+  state: NodeState;
+  createdAt: string;
+}
+
+interface NodeRow {
+  name: string;
+  address: string | null;
+  transfer_key: string | null;
+  boot_id: string | null;
+  last_heartbeat: string | null;
+  state: NodeState;
+  created_at: string;
+}
+
+const toNode = (r: NodeRow): NodeRecord => ({
+  name: r.name,
+  address: r.address,
+  transferKey: r.transfer_key,
+  bootId: r.boot_id,
+  lastHeartbeat: r.last_heartbeat,
+  state: r.state,
+  createdAt: r.created_at,
+});
+
+/** Records a node (new or restarted agent) as up. */
+export function upsertNode(db: Db, n: { name: string; address: string; transferKey: string; bootId: string }): void {
+  const now = nowIso();
+  stmt(
+    db,
+    `INSERT INTO nodes (name, address, transfer_key, boot_id, last_heartbeat, state, created_at) VALUES (?, ?, ?, ?, ?, 'up', ?)
+     ON CONFLICT(name) DO UPDATE SET address = excluded.address, transfer_key = excluded.transfer_key,
+       boot_id = excluded.boot_id, last_heartbeat = excluded.last_heartbeat, state = 'up'`,
+  ).run(n.name, n.address, n.transferKey, n.bootId, now, now);
+}
+
+/** Records a heartbeat; false when the node is unknown or restarted under another boot id. */
+export function heartbeat(db: Db, name: string, bootId: string): boolean {
+  return stmt(db, `UPDATE nodes SET last_heartbeat = ?, state = 'up' WHERE name = ? AND boot_id = ?`).run(nowIso(), name, bootId).changes === 1;
+}
+
+export function getNode(db: Db, name: string): NodeRecord | undefined {
+  const r = stmt(db, 'SELECT * FROM nodes WHERE name = ?').get(name) as NodeRow | undefined;
+  return r ? toNode(r) : undefined;
+}
+
+export function listNodes(db: Db): NodeRecord[] {
+  return (stmt(db, 'SELECT * FROM nodes ORDER BY name').all() as NodeRow[]).map(toNode);
+}
+
+/** Marks nodes whose last heartbeat is older than `before` as down; returns their names. */
+export function markSilentNodesDown(db: Db, before: string): string[] {
+  const rows = stmt(db, `SELECT name FROM nodes WHERE state = 'up' AND (last_heartbeat IS NULL OR last_heartbeat < ?)`).all(before) as { name: string }[];
+  for (const r of rows) stmt(db, `UPDATE nodes SET state = 'down' WHERE name = ?`).run(r.name);
+  return rows.map((r) => r.name);
+}
