@@ -1,0 +1,489 @@
+import { once } from 'node:events';
+import { lstat, mkdir, readdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { FerryError, isFerryError } from '../../../errors';
+import type { Runner, StreamingCommand } from '../../../exec/runner';
+import type { Logger } from '../../../log';
+import { KeyedLock } from '../../keyed-lock';
+import { readMountTable } from '../../mount-table';
+import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
+import { bindMount, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isNoSpace, poolFull, unmountPath } from '../common';
+import { unwrapStream, wrapStream } from '../stream-envelope';
+import {
+  assertPlainName,
+  isPublicEntry,
+  oldestFirst,
+  pathExists,
+  publishDirNoReplace,
+  readStamped,
+  removeQuietly,
+  removeStaleTemps,
+  removeTree,
+  stampNewest,
+  syncDir,
+  tempPath,
+} from '../loop/files';
+import * as cmd from './commands';
+import { mountsShowing, parseDiskUsage } from './parse';
+import {
+  MANIFEST_FORMAT,
+  RACY_WINDOW_NS,
+  diffTrees,
+  encodeManifest,
+  isSafeRelativePath,
+  parentsFirst,
+  readManifest,
+  sameContent,
+  tarFileList,
+  walkTree,
+} from './tree-delta';
+
+/** Paths per du run, and du runs at once, in usage(). */
+const DU_BATCH = 100;
+const DU_CONCURRENCY = 2;
+
+export interface DirectoryBackendOptions {
+  /** The pool directory: `volumes/<name>` and `snapshots/<name>/<snap>` live here. */
+  dir: string;
+}
+
+const snapshotEntry = (entry: string): string | undefined => (isPublicEntry(entry) ? entry : undefined);
+
+/**
+ * Each dataset is a plain directory, bind-mounted. It cannot limit size (and says so in its rules).
+ * Snapshots are full copies (reflinks where the filesystem has them); streams are file-level deltas.
+ * Snapshots of a directory in use are copies made while it changes: each file is whole, but the
+ * tree is not one point in time.
+ */
+export class DirectoryBackend implements FullBackend {
+  readonly kind = 'directory' as const;
+  readonly sizeRules: SizeRules = { enforcesSize: false, requiresSize: false, minBytes: () => 0 };
+  private readonly volumesDir: string;
+  private readonly snapshotsDir: string;
+  /** Serializes the operations that make or replace trees of one dataset. */
+  private readonly lock = new KeyedLock();
+
+  constructor(
+    private readonly opts: DirectoryBackendOptions,
+    private readonly runner: Runner,
+    private readonly log: Logger,
+  ) {
+    this.volumesDir = join(opts.dir, 'volumes');
+    this.snapshotsDir = join(opts.dir, 'snapshots');
+  }
+
+  /** Makes the pool directories and removes temp trees left by interrupted operations. Idempotent. */
+  async init(): Promise<void> {
+    await mkdir(this.volumesDir, { recursive: true });
+    await mkdir(this.snapshotsDir, { recursive: true });
+    let stale = await removeStaleTemps(this.volumesDir);
+    for (const name of await readdir(this.snapshotsDir)) stale += await removeStaleTemps(join(this.snapshotsDir, name));
+    stale += await removeStaleTemps(this.snapshotsDir);
+    if (stale) this.log.info({ count: stale }, 'removed temp trees of interrupted operations');
+  }
+
+  /** Size and free space of the filesystem holding the pool directory, in bytes. */
+  capacity(): Promise<PoolCapacity> {
+    return filesystemCapacity(this.opts.dir);
+  }
+
+  /**
+   * Makes an empty directory (mode 0755, owned by root). Idempotent. Throws INVALID_OPTION for a
+   * size (this backend cannot enforce one), POOL_FULL when the pool has no room; leaves nothing on failure.
+   */
+  async create(name: string, spec: DatasetSpec): Promise<void> {
+    assertPlainName('volume', name);
+    if (spec.sizeBytes !== undefined) {
+      throw new FerryError('INVALID_OPTION', `backend directory cannot limit a volume's size: drop -o size or use backend loop or btrfs`);
+    }
+    await this.lock.run(name, async () => {
+      if (await this.exists(name)) return;
+      await mkdir(this.volumesDir, { recursive: true });
+      await ensurePoolHasRoom(this.kind, this.volumesDir);
+      const tmp = tempPath(this.volumesDir, 'create', name);
+      try {
+        await mkdir(tmp, { mode: 0o755 });
+        // A concurrent create that won leaves this one a no-op.
+        await publishDirNoReplace(tmp, this.volumePath(name));
+        await syncDir(this.volumesDir);
+      } catch (err) {
+        throw await this.mapNoSpace(err);
+      } finally {
+        await removeQuietly(tmp);
+      }
+      this.log.info({ volume: name, op: 'create' }, 'directory created');
+    });
+  }
+
+  /** Removes the directory and all its snapshots. Idempotent. Throws VOLUME_BUSY while it is mounted. */
+  async destroy(name: string): Promise<void> {
+    assertPlainName('volume', name);
+    await this.lock.run(name, async () => {
+      await this.ensureNotMounted(name);
+      // Snapshots first: a crash half-way never leaves old snapshots for a new volume of this name.
+      await removeTree(this.snapshotDir(name), this.snapshotsDir, name);
+      await removeTree(this.volumePath(name), this.volumesDir, name);
+      this.log.info({ volume: name, op: 'destroy' }, 'directory destroyed');
+    });
+  }
+
+  /** Names of the datasets, sorted. */
+  async list(): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(this.volumesDir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return entries
+      .filter((e) => e.isDirectory() && isPublicEntry(e.name))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  /** True when the dataset's directory exists. */
+  async exists(name: string): Promise<boolean> {
+    assertPlainName('volume', name);
+    try {
+      return (await lstat(this.volumePath(name))).isDirectory();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /** Bind-mounts the directory at `target` (read-only when asked). Idempotent. Throws VOLUME_NOT_FOUND. */
+  async mount(name: string, target: string, opts?: { readOnly?: boolean }): Promise<void> {
+    if (!(await this.exists(name))) throw new FerryError('VOLUME_NOT_FOUND', `volume ${name} does not exist in the directory pool`);
+    await bindMount(this.runner, this.volumePath(name), target, opts?.readOnly ?? false);
+  }
+
+  /** Unmounts `target`. Idempotent. Throws VOLUME_BUSY when in use. */
+  async unmount(_name: string, target: string): Promise<void> {
+    await unmountPath(this.runner, target);
+  }
+
+  /**
+   * Copies the directory to snapshot `snap`. Throws VOLUME_NOT_FOUND, VOLUME_EXISTS, POOL_FULL;
+   * leaves nothing on failure.
+   */
+  async snapshot(name: string, snap: string): Promise<void> {
+    assertPlainName('volume', name);
+    assertPlainName('snapshot', snap);
+    await this.lock.run(name, async () => {
+      if (!(await this.exists(name))) throw new FerryError('VOLUME_NOT_FOUND', `volume ${name} does not exist in the directory pool`);
+      const final = this.snapshotPath(name, snap);
+      if (await pathExists(final)) throw snapshotExists(name, snap);
+      const dir = this.snapshotDir(name);
+      await mkdir(dir, { recursive: true });
+      const tmp = tempPath(dir, 'snap', snap);
+      const started = Date.now();
+      try {
+        await this.runner.run(cmd.copyTree(this.volumePath(name), tmp));
+        await this.runner.run(cmd.syncFilesystem(tmp));
+        // The stamp is when the copy began: tree-delta's racy rule measures from it.
+        await stampNewest(tmp, dir, snapshotEntry, started);
+        if (!(await publishDirNoReplace(tmp, final))) throw snapshotExists(name, snap);
+        await syncDir(dir);
+      } catch (err) {
+        throw await this.mapNoSpace(err);
+      } finally {
+        await removeQuietly(tmp);
+      }
+      this.log.info({ volume: name, snapshot: snap, op: 'snapshot', durationMs: Date.now() - started }, 'snapshot taken');
+    });
+  }
+
+  /** Snapshot names of a dataset, oldest first (by the stamp each got when it was made). */
+  async listSnapshots(name: string): Promise<string[]> {
+    assertPlainName('volume', name);
+    return oldestFirst(await readStamped(this.snapshotDir(name), snapshotEntry));
+  }
+
+  /** Deletes snapshot `snap` (it disappears at once, then its files go). Idempotent. */
+  async deleteSnapshot(name: string, snap: string): Promise<void> {
+    assertPlainName('volume', name);
+    assertPlainName('snapshot', snap);
+    await removeTree(this.snapshotPath(name, snap), this.snapshotDir(name), snap);
+  }
+
+  /**
+   * Replaces the directory with a copy of snapshot `snap` (making it when missing). Throws
+   * SNAPSHOT_NOT_FOUND, VOLUME_BUSY while mounted, POOL_FULL. The old directory stays on failure.
+   */
+  async rollback(name: string, snap: string, _spec: DatasetSpec): Promise<void> {
+    assertPlainName('volume', name);
+    assertPlainName('snapshot', snap);
+    await this.lock.run(name, async () => {
+      const source = await this.existingSnapshot(name, snap);
+      const live = this.volumePath(name);
+      const exists = await this.exists(name);
+      if (exists) await this.ensureNotMounted(name);
+      await this.copyToLive(source, name, async (tmp) => {
+        if (exists) {
+          // Two renames: a directory cannot replace a non-empty one in one step.
+          const old = tempPath(this.volumesDir, 'old', name);
+          await rename(live, old);
+          await rename(tmp, live);
+          await syncDir(this.volumesDir);
+          await rm(old, { recursive: true, force: true });
+        } else {
+          await rename(tmp, live);
+        }
+        return true;
+      });
+      this.log.info({ volume: name, snapshot: snap, op: 'rollback' }, 'rolled back');
+    });
+  }
+
+  /** Makes volume `target` from snapshot `snap` of `name`. Throws SNAPSHOT_NOT_FOUND, VOLUME_EXISTS, POOL_FULL. */
+  async clone(name: string, snap: string, target: string, _spec: DatasetSpec): Promise<void> {
+    assertPlainName('volume', name);
+    assertPlainName('snapshot', snap);
+    assertPlainName('volume', target);
+    await this.lock.run(target, async () => {
+      const source = await this.existingSnapshot(name, snap);
+      const exists = () => new FerryError('VOLUME_EXISTS', `volume ${target} already exists in the directory pool: choose another name`);
+      if (await pathExists(this.volumePath(target))) throw exists();
+      if (!(await this.copyToLive(source, target, (tmp) => publishDirNoReplace(tmp, this.volumePath(target))))) throw exists();
+      this.log.info({ volume: target, source: name, snapshot: snap, op: 'clone' }, 'cloned');
+    });
+  }
+
+  /**
+   * A stream of snapshot `snap`: the entries new or changed since snapshot `base` and the paths
+   * deleted since (everything without a base), in the stream envelope. Errors (SNAPSHOT_NOT_FOUND,
+   * read errors, tar failures) arrive as stream errors.
+   */
+  send(name: string, snap: string, base?: string): Readable {
+    const header = { backend: this.kind, snapshot: snap, ...(base !== undefined ? { base } : {}) };
+    let inner: Readable;
+    try {
+      assertPlainName('volume', name);
+      assertPlainName('snapshot', snap);
+      if (base !== undefined) assertPlainName('snapshot', base);
+      inner = Readable.from(this.deltaBody(name, snap, base), { objectMode: false });
+    } catch (err) {
+      inner = new Readable({ read() {} });
+      inner.destroy(err as Error);
+    }
+    return wrapStream(inner, header);
+  }
+
+  /**
+   * Stores a stream made by `send` as snapshot `snap` of `name`: a copy of the base snapshot
+   * (incremental) or an empty tree, minus the deleted paths, plus the archive; kept only when the
+   * stream ended cleanly. Throws STREAM_CORRUPT, SNAPSHOT_NOT_FOUND (base missing), VOLUME_EXISTS,
+   * POOL_FULL, INVALID_REQUEST (not a directory stream of `snap`); on any failure nothing of `snap` is left.
+   */
+  async receive(name: string, snap: string, stream: Readable): Promise<void> {
+    assertPlainName('volume', name);
+    assertPlainName('snapshot', snap);
+    const { header, body } = unwrapStream(stream);
+    // Errors reach us through iteration; this keeps an error before then from being "unhandled".
+    body.on('error', () => undefined);
+    await this.lock.run(name, async () => {
+      const dir = this.snapshotDir(name);
+      let tmp: string | undefined;
+      let tar: StreamingCommand | undefined;
+      const started = Date.now();
+      try {
+        const h = await header;
+        if (h.backend !== this.kind || h.snapshot !== snap) {
+          throw new FerryError('INVALID_REQUEST', `stream holds ${h.backend} snapshot ${String(h.snapshot)}, not directory snapshot ${snap}: send the right snapshot`);
+        }
+        const final = this.snapshotPath(name, snap);
+        if (await pathExists(final)) throw snapshotExists(name, snap);
+        const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
+        await mkdir(dir, { recursive: true });
+        tmp = tempPath(dir, 'receive', snap);
+        if (base) await this.runner.run(cmd.copyTree(base, tmp));
+        else await mkdir(tmp, { mode: 0o700 });
+        const { manifest, rest } = await readManifest(body);
+        if (manifest.snapshot !== snap || manifest.base !== h.base) throw new FerryError('STREAM_CORRUPT', 'directory stream is damaged: manifest and header disagree; the transfer must be retried');
+        for (const p of parentsFirst([...manifest.deleted]).reverse()) await removeInside(tmp, p);
+        if (manifest.entries > 0) {
+          tar = this.runner.stream(cmd.tarExtract(tmp));
+          await pump(rest, tar);
+        } else {
+          for await (const chunk of rest) if (chunk.length) throw new FerryError('STREAM_CORRUPT', 'directory stream is damaged: data after an empty delta; the transfer must be retried');
+        }
+        await this.runner.run(cmd.syncFilesystem(tmp));
+        await stampNewest(tmp, dir, snapshotEntry, started);
+        if (!(await publishDirNoReplace(tmp, final))) throw snapshotExists(name, snap);
+        await syncDir(dir);
+      } catch (err) {
+        body.destroy();
+        tar?.kill();
+        throw await this.mapNoSpace(err);
+      } finally {
+        if (tmp) await removeQuietly(tmp);
+      }
+      this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
+    });
+  }
+
+  /** Apparent bytes of each dataset (du), by name; a dataset du cannot read is left out. */
+  async usage(): Promise<Map<string, number>> {
+    const names = await this.list();
+    const batches: string[][] = [];
+    for (let i = 0; i < names.length; i += DU_BATCH) batches.push(names.slice(i, i + DU_BATCH));
+    const out = new Map<string, number>();
+    const worker = async (): Promise<void> => {
+      for (let batch = batches.shift(); batch; batch = batches.shift()) {
+        const r = await this.runner.run(cmd.diskUsage(batch.map((n) => this.volumePath(n))), { okExitCodes: [cmd.DU_SOME_UNREADABLE] });
+        const byPath = parseDiskUsage(r.stdout);
+        for (const n of batch) {
+          const bytes = byPath.get(this.volumePath(n));
+          if (bytes !== undefined) out.set(n, bytes);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: DU_CONCURRENCY }, worker));
+    return out;
+  }
+
+  private volumePath(name: string): string {
+    return join(this.volumesDir, name);
+  }
+
+  private snapshotDir(name: string): string {
+    return join(this.snapshotsDir, name);
+  }
+
+  private snapshotPath(name: string, snap: string): string {
+    return join(this.snapshotDir(name), snap);
+  }
+
+  private async existingSnapshot(name: string, snap: string): Promise<string> {
+    assertPlainName('snapshot', snap);
+    const path = this.snapshotPath(name, snap);
+    if (!(await pathExists(path))) throw new FerryError('SNAPSHOT_NOT_FOUND', `snapshot ${snap} of volume ${name} does not exist in the directory pool`);
+    return path;
+  }
+
+  /** Throws VOLUME_BUSY when any mount in this namespace shows the dataset's directory or part of it. */
+  private async ensureNotMounted(name: string): Promise<void> {
+    let real: string;
+    try {
+      real = await realpath(this.volumePath(name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const dev = (await stat(real)).dev;
+    for (const m of mountsShowing(readMountTable(), real)) {
+      // Same source name is not proof (tmpfs): the mount must show the same filesystem.
+      const shown = await stat(m.mountPoint).catch(() => undefined);
+      if (shown && (shown.dev === dev || m.mountPoint === real || m.mountPoint.startsWith(real + '/'))) ensureNotMounted(name, m.mountPoint);
+    }
+  }
+
+  /** The delta body: manifest, then the archive of changed entries from tar. */
+  private async *deltaBody(name: string, snap: string, base: string | undefined): AsyncGenerator<Buffer> {
+    const root = await this.existingSnapshot(name, snap);
+    const baseRoot = base === undefined ? undefined : await this.existingSnapshot(name, base);
+    const [next, old] = await Promise.all([walkTree(root), baseRoot ? walkTree(baseRoot) : undefined]);
+    const baseStamp = baseRoot ? (await stat(baseRoot, { bigint: true })).mtimeNs : undefined;
+    const delta = diffTrees(next, old, baseStamp === undefined ? undefined : baseStamp - RACY_WINDOW_NS);
+    const changed = delta.changed;
+    for (const p of delta.suspects) if (!(await sameContent(join(baseRoot!, p), join(root, p)))) changed.push(p);
+    parentsFirst(changed);
+    this.log.debug({ volume: name, snapshot: snap, base, changed: changed.length, deleted: delta.deleted.length, suspects: delta.suspects.length }, 'tree delta');
+    yield encodeManifest({ format: MANIFEST_FORMAT, snapshot: snap, ...(base !== undefined ? { base } : {}), deleted: delta.deleted, entries: changed.length });
+    if (changed.length === 0) return;
+    const tar = this.runner.stream(cmd.tarCreate(root));
+    let finished = false;
+    try {
+      tar.stdin.end(tarFileList(changed));
+      for await (const chunk of tar.stdout) yield chunk as Buffer;
+      await tar.done;
+      finished = true;
+    } finally {
+      // The consumer went away (or tar failed): stop tar rather than leave it blocked on a full pipe.
+      if (!finished) tar.kill();
+    }
+  }
+
+  /**
+   * Copies snapshot tree `source` to a temp tree in the volumes dir, gives its root the current
+   * mtime (a snapshot root carries its ordering stamp), syncs it and hands it to `publish`.
+   * The temp tree is always removed. Throws POOL_FULL.
+   */
+  private async copyToLive(source: string, name: string, publish: (tmp: string) => Promise<boolean>): Promise<boolean> {
+    await mkdir(this.volumesDir, { recursive: true });
+    const tmp = tempPath(this.volumesDir, 'live', name);
+    try {
+      await this.runner.run(cmd.copyTree(source, tmp));
+      const now = Date.now() / 1000;
+      await utimes(tmp, now, now);
+      await this.runner.run(cmd.syncFilesystem(tmp));
+      const ok = await publish(tmp);
+      await syncDir(this.volumesDir);
+      return ok;
+    } catch (err) {
+      throw await this.mapNoSpace(err);
+    } finally {
+      await removeQuietly(tmp);
+    }
+  }
+
+  private async mapNoSpace(err: unknown): Promise<unknown> {
+    if (isFerryError(err, 'POOL_FULL') || !isNoSpace(err)) return err;
+    const free = await filesystemCapacity(this.opts.dir).then((c) => c.freeBytes, () => undefined);
+    return poolFull(this.kind, this.opts.dir, free, err);
+  }
+}
+
+function snapshotExists(name: string, snap: string): FerryError {
+  return new FerryError('VOLUME_EXISTS', `snapshot ${snap} of volume ${name} already exists: choose another name`);
+}
+
+/**
+ * Removes `rel` inside `root`, refusing to pass through a symlink or non-directory on the way (the
+ * path came from a stream; it must not reach outside the tree). A missing path is fine.
+ */
+async function removeInside(root: string, rel: string): Promise<void> {
+  if (!isSafeRelativePath(rel)) throw new FerryError('STREAM_CORRUPT', `directory stream is damaged: unsafe path ${JSON.stringify(rel)}`);
+  const parts = rel.split('/');
+  let dir = root;
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st) return;
+    if (!st.isDirectory()) throw new FerryError('STREAM_CORRUPT', `directory stream is damaged: ${JSON.stringify(rel)} passes through a non-directory`);
+  }
+  await rm(join(root, rel), { recursive: true, force: true });
+}
+
+/**
+ * Feeds `source` to the command's stdin with backpressure, then closes it and waits for the command.
+ * If the command exits first (tar stops at its end-of-archive blocks), the rest of `source` is still
+ * read to its end, where the envelope's checksum is verified. Throws the command's failure.
+ */
+async function pump(source: AsyncIterable<Buffer>, proc: StreamingCommand): Promise<void> {
+  let exited = false;
+  const exit = proc.done.then(
+    () => {
+      exited = true;
+    },
+    () => {
+      exited = true;
+    },
+  );
+  for await (const chunk of source) {
+    if (exited) {
+      await proc.done; // throws when the command failed
+      continue;
+    }
+    if (!proc.stdin.write(chunk)) {
+      const ac = new AbortController();
+      await Promise.race([once(proc.stdin, 'drain', { signal: ac.signal }).catch(() => undefined), exit]);
+      ac.abort();
+    }
+  }
+  proc.stdin.end();
+  await proc.done;
+}
