@@ -3,7 +3,7 @@
  * Messages say what happened, to what, and what to do next: Docker shows them to users verbatim.
  */
 
-export type ErrorKind = 'not_found' | 'invalid' | 'conflict' | 'unavailable' | 'internal';
+export type ErrorKind = 'not_found' | 'invalid' | 'conflict' | 'unavailable' | 'unauthorized' | 'internal';
 
 const CODE_KINDS = {
   VOLUME_NOT_FOUND: 'not_found',
@@ -21,6 +21,7 @@ const CODE_KINDS = {
   POOL_FULL: 'unavailable',
   BACKEND_UNAVAILABLE: 'unavailable',
   NODE_UNREACHABLE: 'unavailable',
+  UNAUTHORIZED: 'unauthorized',
   STREAM_CORRUPT: 'internal',
   COMMAND_FAILED: 'internal',
   INTERNAL: 'internal',

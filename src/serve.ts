@@ -9,18 +9,26 @@ import type { BackendKind, FullBackend } from './agent/backends/backend';
 import { createBackends, initBackends } from './agent/backends';
 import type { Config } from './config/config';
 import { createApi } from './control/api';
-import { LocalControl } from './control/control';
+import { LocalControl, type ControlClient } from './control/control';
 import { openDb, type Db } from './control/db';
+import { readToken } from './control/service';
+import { httpControl } from './agent/http-control';
+import { Membership } from './agent/membership';
+import { Mover } from './agent/mover';
+import { SourceTransferHandler } from './agent/transfer-handler';
+import { loadOrCreateKey } from './transfer/keys';
+import { TransferServer } from './transfer/server';
 import { FerryError } from './errors';
 import { ProcessRunner, type Runner } from './exec/runner';
 import type { Logger } from './log';
 import { pluginRoutes } from './plugin/routes';
 import { createPluginServer } from './plugin/server';
 
-/** A running `ferry serve`: control + agent in one process. */
+/** A running `ferry serve` (control + agent in one process) or `ferry agent` (control elsewhere). */
 export interface Ferry {
   agent: Agent;
-  db: Db;
+  /** The local state database (`ferry serve` only; an agent of a cluster keeps its state in control). */
+  db?: Db;
   /** Resolves when backends are up and reconciliation has run. */
   ready: Promise<void>;
   stop(): Promise<void>;
@@ -97,8 +105,11 @@ export async function startFerry(
 ): Promise<Ferry> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   mkdirSync(config.mountRoot, { recursive: true });
-  const db = openDb(join(config.dataDir, 'ferry.db'));
-  const control = new LocalControl(db);
+  const cluster = config.control.url !== undefined;
+  const db = cluster ? undefined : openDb(join(config.dataDir, 'ferry.db'));
+  const control: ControlClient = db
+    ? new LocalControl(db)
+    : httpControl({ url: config.control.url!, token: readToken(config.control.tokenFile), tls: config.control.tls });
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
   const backends = opts.backends ?? createBackends(config, runner, log);
   const slots = new Map<BackendKind, BackendSlot>();
@@ -118,15 +129,18 @@ export async function startFerry(
     await listenUnix(api, config.apiSocket, 0o600);
   } catch (err) {
     await close(plugin);
-    db.close();
+    db?.close();
     throw err;
   }
   log.info({ pluginSocket: config.pluginSocket, apiSocket: config.apiSocket, node: config.nodeName }, 'listening');
 
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
+  let transfer: TransferServer | undefined;
+  let membership: Membership | undefined;
   const started = (async () => {
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
+    if (cluster) ({ transfer, membership } = await joinCluster(config, agent, control, log));
     const actions = await agent.reconcile();
     log.info({ actions: actions.length }, 'reconciled');
     startup();
@@ -150,9 +164,42 @@ export async function startFerry(
       stopping = true;
       if (timer) clearInterval(timer);
       await started.catch(() => undefined);
-      await Promise.all([close(plugin), close(api)]);
+      membership?.stop();
+      await Promise.all([close(plugin), close(api), transfer?.close()]);
       for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
-      db.close();
+      db?.close();
     },
   };
+}
+
+/**
+ * Cluster mode: the transfer service (the source side of moves), the mover (the target side), and
+ * registration with control, retried until control answers.
+ */
+async function joinCluster(
+  config: Config,
+  agent: Agent,
+  control: ControlClient,
+  log: Logger,
+): Promise<{ transfer: TransferServer; membership: Membership }> {
+  const key = loadOrCreateKey(config.transfer.keyFile);
+  const peers = async (): Promise<Map<string, string>> =>
+    new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
+  const transfer = new TransferServer(key, peers, new SourceTransferHandler(agent, control), log.child({ component: 'transfer' }));
+  const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
+  const bound = await transfer.listen(port, host);
+  const address = config.transfer.advertise ?? `${host}:${bound}`;
+  const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }));
+  agent.attachMover(mover, config.moves.mountWaitSeconds * 1000);
+  const membership = new Membership(control, { name: config.nodeName, address, transferKey: key.publicKey }, mover, config.control.heartbeatSeconds * 1000, log.child({ component: 'membership' }));
+  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      await membership.start();
+      break;
+    } catch (err) {
+      log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot register with control yet');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  return { transfer, membership };
 }

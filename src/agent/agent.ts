@@ -9,7 +9,10 @@ import { formatSize } from '../volume/size';
 import type { BackendKind, FullBackend } from './backends/backend';
 import { KeyedLock } from './keyed-lock';
 import { readMountTable } from './mount-table';
+import type { Mover } from './mover';
 import { planReconcile, type ReconcileAction } from './reconcile';
+import type { SourceSide } from './transfer-handler';
+import type { TargetSide } from './mover';
 
 /** A backend and whether it came up at start. */
 export interface BackendSlot {
@@ -32,8 +35,10 @@ export interface AgentStatus {
  * The dataset agent of one host: turns Docker's volume requests into backend operations, keeps mount
  * reference counts as leases in control, and reconciles records with disk and mount table at start.
  */
-export class Agent {
+export class Agent implements SourceSide, TargetSide {
   private readonly lock = new KeyedLock();
+  /** Cluster mode: pulls volumes whose primary is another host when they are mounted here. */
+  private mover?: { mover: Mover; waitMs: number };
   /** Volumes whose filesystem is mounted under the mount root, by name. */
   private readonly mounted = new Map<string, string>();
   private orphans: AgentStatus['orphans'] = [];
@@ -48,6 +53,42 @@ export class Agent {
 
   get node(): string {
     return this.config.nodeName;
+  }
+
+  /** Turns on cluster mode: a Mount of a volume primary elsewhere moves it here. */
+  attachMover(mover: Mover, waitMs: number): void {
+    this.mover = { mover, waitMs };
+  }
+
+  withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T> {
+    return this.lock.run(volume, work);
+  }
+
+  async backendOf(volume: string): Promise<FullBackend> {
+    const v = await this.control.getVolume(volume);
+    if (!v) throw notFound(volume);
+    return this.backendFor(v.backend);
+  }
+
+  /** For the final step of a move away from here: no lease may be held here; then unmount. */
+  async releaseForMove(volume: string): Promise<void> {
+    const held = (await this.control.leasesOf(volume)).filter((l) => l.node === this.node);
+    if (held.length > 0) {
+      throw new FerryError('VOLUME_IN_USE', `volume ${volume} is still mounted on ${this.node} by ${held.length} container mount(s)`);
+    }
+    await (await this.backendOf(volume)).unmount(volume, this.mountpointOf(volume));
+    this.mounted.delete(volume);
+  }
+
+  /**
+   * The live dataset becomes snapshot `snap` (the target's last step of a move). No lock: a Mount
+   * here that waits for this move holds the volume's lock, and nothing mounts a volume whose move
+   * has not finished (control grants no lease), so nothing else touches the dataset.
+   */
+  async promote(volume: string, snap: string): Promise<void> {
+    const v = await this.control.getVolume(volume);
+    if (!v) throw notFound(volume);
+    await this.backendFor(v.backend).rollback(volume, snap, { sizeBytes: v.sizeBytes ?? undefined, fs: (v.fs ?? undefined) as 'ext4' | 'xfs' | undefined });
   }
 
   mountpointOf(name: string): string {
@@ -188,15 +229,22 @@ export class Agent {
   }
 
   private async usable(name: string): Promise<VolumeView> {
-    const v = await this.control.getVolume(name);
+    let v = await this.control.getVolume(name);
     if (!v) throw notFound(name);
+    if (v.primaryNode !== this.node && this.mover && v.state === 'ready') {
+      await this.mover.mover.pullForMount(name, this.mover.waitMs);
+      v = await this.control.getVolume(name);
+      if (!v) throw notFound(name);
+    }
     if (v.state !== 'ready') {
       throw new FerryError('VOLUME_BUSY', `volume ${name} is ${v.state === 'creating' ? 'being created' : 'being removed'}; try again shortly`);
     }
     if (v.primaryNode !== this.node) {
       throw new FerryError(
         'NOT_PRIMARY',
-        `volume ${name} lives on host ${v.primaryNode}, not ${this.node}: moving volumes between hosts needs ferry control (cluster mode)`,
+        this.mover
+          ? `volume ${name} moved to host ${v.primaryNode} meanwhile; retry the mount`
+          : `volume ${name} lives on host ${v.primaryNode}, not ${this.node}: moving volumes between hosts needs ferry control (cluster mode)`,
       );
     }
     if (this.missing.includes(name)) {

@@ -1,5 +1,6 @@
 import type { AgentStatus } from '../agent/agent';
 import type { VolumeView } from '../control/control';
+import type { NodeRecord } from '../control/node-repo';
 import { formatSize } from '../volume/size';
 
 /** Left-aligned columns, two spaces apart (as docker's own tables). */
@@ -40,4 +41,11 @@ export function statusText(s: AgentStatus): string {
     for (const o of s.orphans) lines.push(`  ${o.backend ? `${o.backend}:` : ''}${o.name}: ${o.reason}`);
   }
   return lines.join('\n');
+}
+
+export function nodeTable(nodes: NodeRecord[]): string {
+  return table(
+    ['NAME', 'STATE', 'ADDRESS', 'LAST HEARTBEAT'],
+    nodes.map((n) => [n.name, n.state, n.address ?? '-', n.lastHeartbeat ?? '-']),
+  );
 }

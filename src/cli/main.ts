@@ -5,11 +5,15 @@ import type { VolumeView } from '../control/control';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import { createLogger } from '../log';
 import { startFerry } from '../serve';
+import { startControl } from '../control/service';
+import type { MoveRecord } from '../control/move-repo';
+import type { NodeRecord } from '../control/node-repo';
+import { describeProgress } from '../agent/mover';
 import { apiCall } from './client';
-import { statusText, volumeTable } from './format';
+import { nodeTable, statusText, volumeTable } from './format';
 
 /** The one translator from FerryError to an exit code. */
-const EXIT_CODES: Record<ErrorKind, number> = { internal: 1, invalid: 2, not_found: 3, conflict: 4, unavailable: 5 };
+const EXIT_CODES: Record<ErrorKind, number> = { internal: 1, invalid: 2, not_found: 3, conflict: 4, unavailable: 5, unauthorized: 6 };
 
 function parseOpt(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
@@ -17,7 +21,7 @@ function parseOpt(value: string, prev: Record<string, string>): Record<string, s
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
-async function serve(flags: Record<string, string | undefined>): Promise<void> {
+function configFrom(flags: Record<string, string | undefined>) {
   const overrides: ConfigInput = {
     dataDir: flags.dataDir,
     nodeName: flags.nodeName,
@@ -25,8 +29,23 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
     apiSocket: flags.apiSocket,
     logLevel: flags.logLevel as ConfigInput['logLevel'],
     ...(flags.backend ? { defaults: { backend: flags.backend as 'btrfs' } } : {}),
+    control: { url: flags.control, listen: flags.listen, tokenFile: flags.tokenFile },
+    transfer: { listen: flags.transferListen, advertise: flags.advertise },
   };
-  const config = loadConfig({ file: flags.config, overrides });
+  return loadConfig({ file: flags.config, overrides });
+}
+
+async function control(flags: Record<string, string | undefined>): Promise<void> {
+  const config = configFrom(flags);
+  const log = createLogger(config.logLevel);
+  const svc = await startControl(config, log);
+  const shutdown = (): void => void svc.stop().then(() => process.exit(0));
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+async function serve(flags: Record<string, string | undefined>): Promise<void> {
+  const config = configFrom(flags);
   const log = createLogger(config.logLevel);
   const ferry = await startFerry(config, log);
   const shutdown = (signal: string): void => {
@@ -62,7 +81,58 @@ export async function main(argv: string[]): Promise<void> {
       await serve({ ...flags, apiSocket: program.getOptionValueSource('apiSocket') === 'default' ? undefined : api() });
     });
 
+  const withAgentFlags = (c: Command): Command =>
+    c
+      .option('-c, --config <file>', 'JSON config file')
+      .option('--data-dir <dir>', 'where ferry keeps state, pools and mounts (default /var/lib/ferry)')
+      .option('--node-name <name>', "this host's name (default: hostname)")
+      .option('--plugin-socket <path>', 'Docker plugin socket (default /run/docker/plugins/ferry.sock)')
+      .addOption(new Option('--backend <kind>', 'default backend').choices(['btrfs', 'loop', 'directory']))
+      .addOption(new Option('--log-level <level>').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']));
+  withAgentFlags(
+    program
+      .command('agent')
+      .description('run the dataset agent of one host of a cluster')
+      .requiredOption('--control <url>', 'URL of ferry control, e.g. http://10.0.0.1:7400')
+      .option('--token-file <file>', 'file holding the cluster token')
+      .option('--transfer-listen <host:port>', 'where this host serves dataset streams (default 0.0.0.0:7401)')
+      .option('--advertise <ip:port>', 'the transfer address other hosts use (default: the listen address)'),
+  ).action(async (flags: Record<string, string | undefined>) => {
+    await serve({ ...flags, apiSocket: program.getOptionValueSource('apiSocket') === 'default' ? undefined : api() });
+  });
+  program
+    .command('control')
+    .description("run the cluster's control service (SQLite state, REST API over TCP)")
+    .option('-c, --config <file>', 'JSON config file')
+    .option('--data-dir <dir>', 'where control keeps its database (default /var/lib/ferry)')
+    .option('--listen <host:port>', 'address of the REST API (default 0.0.0.0:7400)')
+    .option('--token-file <file>', 'file holding the cluster token')
+    .addOption(new Option('--log-level <level>').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
+    .action(async (flags: Record<string, string | undefined>) => control(flags));
+  program
+    .command('node')
+    .description('hosts of the cluster')
+    .command('ls')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const { nodes } = await apiCall<{ nodes: NodeRecord[] }>(api(), 'GET', '/v1/nodes');
+      console.log(o.json ? JSON.stringify(nodes, null, 2) : nodeTable(nodes));
+    });
+
   const volume = program.command('volume').description('manage volumes');
+  volume
+    .command('move <name>')
+    .description('move a volume to another host (pre-copy, then a short cut-over)')
+    .requiredOption('--to <host>', 'the host to move it to')
+    .option('--no-wait', 'return once the move has started')
+    .action(async (name: string, o: { to: string; wait: boolean }) => {
+      const { move } = await apiCall<{ move: MoveRecord }>(api(), 'POST', `/v1/volumes/${encodeURIComponent(name)}/move`, { to: o.to });
+      if (!o.wait) {
+        console.log(`move ${move.id} of ${name} to ${o.to} started`);
+        return;
+      }
+      await followMove(api(), name, move.id);
+    });
   volume
     .command('ls')
     .description('list volumes')
@@ -107,5 +177,31 @@ export async function main(argv: string[]): Promise<void> {
     const e = toFerryError(err);
     process.stderr.write(`ferry: ${e.message}\n`);
     process.exit(EXIT_CODES[e.kind]);
+  }
+}
+
+/** Shows a move's progress as a bar until it ends; throws when it failed. */
+async function followMove(socket: string, name: string, id: number): Promise<void> {
+  const tty = process.stderr.isTTY;
+  let last = '';
+  for (;;) {
+    const { move } = await apiCall<{ move: MoveRecord | null }>(socket, 'GET', `/v1/volumes/${encodeURIComponent(name)}/move`);
+    if (!move || move.id !== id) throw new FerryError('MOVE_CONFLICT', `move ${id} of ${name} is no longer recorded`);
+    const pct = move.bytesTotal ? Math.min(100, Math.floor((100 * move.bytesDone) / move.bytesTotal)) : 0;
+    const bar = `[${'#'.repeat(Math.floor(pct / 5)).padEnd(20, '.')}]`;
+    const line = `${name}: ${move.source} -> ${move.target} ${bar} ${move.state} ${describeProgress(move)}`;
+    if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
+    else if (line !== last) process.stderr.write(`${line}\n`);
+    last = line;
+    if (move.state === 'done') {
+      if (tty) process.stderr.write('\n');
+      console.log(`${name} is now on ${move.target}`);
+      return;
+    }
+    if (move.state === 'failed') {
+      if (tty) process.stderr.write('\n');
+      throw new FerryError('MOVE_CONFLICT', `move of ${name} to ${move.target} failed: ${move.error}; ${name} stays on ${move.source}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -55,13 +55,43 @@ const configSchema = z
     mountRoot: z.string().startsWith('/'),
     /** How often used bytes are measured and stray mounts retried, in seconds. */
     usageIntervalSeconds: z.number().int().min(1).max(86400),
+    /** Cluster mode: where control is (agents) or listens (control), and the shared token. */
+    control: z
+      .object({
+        url: z.string().url().optional(),
+        listen: z.string().regex(/^[^:]+:\d+$/, 'host:port'),
+        tokenFile: z.string().startsWith('/').optional(),
+        heartbeatSeconds: z.number().min(0.2).max(60),
+        /** A node silent this long is marked down. */
+        downAfterSeconds: z.number().min(1).max(3600),
+        tls: z.object({ ca: z.string().startsWith('/'), cert: z.string().startsWith('/'), key: z.string().startsWith('/') }).strict().optional(),
+      })
+      .strict(),
+    /** Host-to-host dataset streams (ssh2). */
+    transfer: z
+      .object({
+        listen: z.string().regex(/^[^:]+:\d+$/, 'host:port'),
+        /** The address other hosts reach this one at, "ip:port" (default: the listen address). */
+        advertise: z.string().regex(/^[^:]+:\d+$/, 'host:port').optional(),
+        keyFile: z.string().startsWith('/'),
+      })
+      .strict(),
+    moves: z
+      .object({
+        /** How long a Mount waits for a move before answering with its progress (dockerd allows 120). */
+        mountWaitSeconds: z.number().min(1).max(115),
+      })
+      .strict(),
   })
   .strict();
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** Settings a config file or flags may give; everything else comes from defaults. */
-export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, 'btrfs' | 'loop' | 'directory' | 'defaults'>> & {
+export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, 'btrfs' | 'loop' | 'directory' | 'defaults' | 'control' | 'transfer' | 'moves'>> & {
+  control?: Partial<z.infer<typeof configSchema>['control']>;
+  transfer?: Partial<z.infer<typeof configSchema>['transfer']>;
+  moves?: Partial<z.infer<typeof configSchema>['moves']>;
   btrfs?: Partial<z.infer<typeof configSchema>['btrfs']>;
   loop?: Partial<z.infer<typeof configSchema>['loop']>;
   directory?: Partial<z.infer<typeof configSchema>['directory']>;
@@ -86,6 +116,9 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     directory: { dir: join(dataDir, 'directory') },
     mountRoot: join(dataDir, 'mounts'),
     usageIntervalSeconds: 30,
+    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10 },
+    transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
+    moves: { mountWaitSeconds: 100 },
   };
 }
 

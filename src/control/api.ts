@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Agent } from '../agent/agent';
-import type { ControlClient } from './control';
+import { inUse, type ControlClient } from './control';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import type { Logger } from '../log';
 
@@ -9,6 +9,7 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   invalid: 400,
   conflict: 409,
   unavailable: 503,
+  unauthorized: 401,
   internal: 500,
 };
 
@@ -80,6 +81,22 @@ export function createApi(agent: Agent, control: ControlClient, log: Logger): ex
     }),
   );
   app.get('/v1/status', route(200, async () => agent.status()));
+  app.get('/v1/nodes', route(200, async () => ({ nodes: await control.listNodes() })));
+  app.post(
+    '/v1/volumes/:name/move',
+    route(202, async (req) => {
+      const name = String(req.params.name);
+      const to = (req.body as { to?: unknown } | undefined)?.to;
+      if (typeof to !== 'string' || !to) throw new FerryError('INVALID_REQUEST', 'say where to: {"to": "<host>"}');
+      const v = await agent.get(name);
+      // Plain Docker: a move waits for the source to release the volume; refuse up front instead of
+      // waiting for containers that nobody is going to stop.
+      const held = (await control.leasesOf(name)).filter((l) => l.node === v.primaryNode);
+      if (held.length > 0) throw inUse(name, held);
+      return { move: await control.requestMove(name, to) };
+    }),
+  );
+  app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

@@ -132,7 +132,7 @@ describe('plugin routes over a real Unix socket', function () {
   });
 
   it('rolls back a Create cut off by a crash, and reports orphans without deleting them', async function () {
-    insertVolume(ferry.db, { name: 'halfmade', backend: 'btrfs', options: {}, primaryNode: 'h1' });
+    insertVolume(ferry.db!, { name: 'halfmade', backend: 'btrfs', options: {}, primaryNode: 'h1' });
     await ferry.stop();
     // A dataset that nobody records.
     const { execFileSync } = await import('node:child_process');

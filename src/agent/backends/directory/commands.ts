@@ -41,6 +41,7 @@ export function tarCreate(root: string): string[] {
     `--directory=${root}`,
     ...TAR_COMMON,
     '--sparse', // holes in sparse files stay holes
+    '--blocking-factor=1', // pad the archive to 512 bytes, not 10 KiB: small deltas stay small
     '--pax-option=delete=atime,delete=ctime', // only mtime matters; keeps headers small
     '--no-recursion', // a directory entry is the directory alone: the list names every changed entry
     '--null', // the list is NUL-separated

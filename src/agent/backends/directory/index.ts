@@ -1,9 +1,8 @@
-import { once } from 'node:events';
 import { lstat, mkdir, readdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FerryError, isFerryError } from '../../../errors';
-import type { Runner, StreamingCommand } from '../../../exec/runner';
+import type { Runner } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { KeyedLock } from '../../keyed-lock';
 import { readMountTable } from '../../mount-table';
@@ -26,18 +25,7 @@ import {
 } from '../loop/files';
 import * as cmd from './commands';
 import { mountsShowing, parseDiskUsage } from './parse';
-import {
-  MANIFEST_FORMAT,
-  RACY_WINDOW_NS,
-  diffTrees,
-  encodeManifest,
-  isSafeRelativePath,
-  parentsFirst,
-  readManifest,
-  sameContent,
-  tarFileList,
-  walkTree,
-} from './tree-delta';
+import { applyTreeDelta, sendTreeDelta } from './tree-stream';
 
 /** Paths per du run, and du runs at once, in usage(). */
 const DU_BATCH = 100;
@@ -287,7 +275,6 @@ export class DirectoryBackend implements FullBackend {
     await this.lock.run(name, async () => {
       const dir = this.snapshotDir(name);
       let tmp: string | undefined;
-      let tar: StreamingCommand | undefined;
       const started = Date.now();
       try {
         const h = await header;
@@ -301,22 +288,13 @@ export class DirectoryBackend implements FullBackend {
         tmp = tempPath(dir, 'receive', snap);
         if (base) await this.runner.run(cmd.copyTree(base, tmp));
         else await mkdir(tmp, { mode: 0o700 });
-        const { manifest, rest } = await readManifest(body);
-        if (manifest.snapshot !== snap || manifest.base !== h.base) throw new FerryError('STREAM_CORRUPT', 'directory stream is damaged: manifest and header disagree; the transfer must be retried');
-        for (const p of parentsFirst([...manifest.deleted]).reverse()) await removeInside(tmp, p);
-        if (manifest.entries > 0) {
-          tar = this.runner.stream(cmd.tarExtract(tmp));
-          await pump(rest, tar);
-        } else {
-          for await (const chunk of rest) if (chunk.length) throw new FerryError('STREAM_CORRUPT', 'directory stream is damaged: data after an empty delta; the transfer must be retried');
-        }
+        await applyTreeDelta(this.runner, tmp, body, { snapshot: snap, base: h.base as string | undefined });
         await this.runner.run(cmd.syncFilesystem(tmp));
         await stampNewest(tmp, dir, snapshotEntry, started);
         if (!(await publishDirNoReplace(tmp, final))) throw snapshotExists(name, snap);
         await syncDir(dir);
       } catch (err) {
         body.destroy();
-        tar?.kill();
         throw await this.mapNoSpace(err);
       } finally {
         if (tmp) await removeQuietly(tmp);
@@ -381,30 +359,11 @@ export class DirectoryBackend implements FullBackend {
     }
   }
 
-  /** The delta body: manifest, then the archive of changed entries from tar. */
+  /** The delta body of snapshot `snap` against `base`; SNAPSHOT_NOT_FOUND when either is missing. */
   private async *deltaBody(name: string, snap: string, base: string | undefined): AsyncGenerator<Buffer> {
     const root = await this.existingSnapshot(name, snap);
     const baseRoot = base === undefined ? undefined : await this.existingSnapshot(name, base);
-    const [next, old] = await Promise.all([walkTree(root), baseRoot ? walkTree(baseRoot) : undefined]);
-    const baseStamp = baseRoot ? (await stat(baseRoot, { bigint: true })).mtimeNs : undefined;
-    const delta = diffTrees(next, old, baseStamp === undefined ? undefined : baseStamp - RACY_WINDOW_NS);
-    const changed = delta.changed;
-    for (const p of delta.suspects) if (!(await sameContent(join(baseRoot!, p), join(root, p)))) changed.push(p);
-    parentsFirst(changed);
-    this.log.debug({ volume: name, snapshot: snap, base, changed: changed.length, deleted: delta.deleted.length, suspects: delta.suspects.length }, 'tree delta');
-    yield encodeManifest({ format: MANIFEST_FORMAT, snapshot: snap, ...(base !== undefined ? { base } : {}), deleted: delta.deleted, entries: changed.length });
-    if (changed.length === 0) return;
-    const tar = this.runner.stream(cmd.tarCreate(root));
-    let finished = false;
-    try {
-      tar.stdin.end(tarFileList(changed));
-      for await (const chunk of tar.stdout) yield chunk as Buffer;
-      await tar.done;
-      finished = true;
-    } finally {
-      // The consumer went away (or tar failed): stop tar rather than leave it blocked on a full pipe.
-      if (!finished) tar.kill();
-    }
+    yield* sendTreeDelta(this.runner, this.log.child({ volume: name }), root, baseRoot, { snapshot: snap, ...(base !== undefined ? { base } : {}) });
   }
 
   /**
@@ -439,51 +398,4 @@ export class DirectoryBackend implements FullBackend {
 
 function snapshotExists(name: string, snap: string): FerryError {
   return new FerryError('VOLUME_EXISTS', `snapshot ${snap} of volume ${name} already exists: choose another name`);
-}
-
-/**
- * Removes `rel` inside `root`, refusing to pass through a symlink or non-directory on the way (the
- * path came from a stream; it must not reach outside the tree). A missing path is fine.
- */
-async function removeInside(root: string, rel: string): Promise<void> {
-  if (!isSafeRelativePath(rel)) throw new FerryError('STREAM_CORRUPT', `directory stream is damaged: unsafe path ${JSON.stringify(rel)}`);
-  const parts = rel.split('/');
-  let dir = root;
-  for (const part of parts.slice(0, -1)) {
-    dir = join(dir, part);
-    const st = await lstat(dir).catch(() => undefined);
-    if (!st) return;
-    if (!st.isDirectory()) throw new FerryError('STREAM_CORRUPT', `directory stream is damaged: ${JSON.stringify(rel)} passes through a non-directory`);
-  }
-  await rm(join(root, rel), { recursive: true, force: true });
-}
-
-/**
- * Feeds `source` to the command's stdin with backpressure, then closes it and waits for the command.
- * If the command exits first (tar stops at its end-of-archive blocks), the rest of `source` is still
- * read to its end, where the envelope's checksum is verified. Throws the command's failure.
- */
-async function pump(source: AsyncIterable<Buffer>, proc: StreamingCommand): Promise<void> {
-  let exited = false;
-  const exit = proc.done.then(
-    () => {
-      exited = true;
-    },
-    () => {
-      exited = true;
-    },
-  );
-  for await (const chunk of source) {
-    if (exited) {
-      await proc.done; // throws when the command failed
-      continue;
-    }
-    if (!proc.stdin.write(chunk)) {
-      const ac = new AbortController();
-      await Promise.race([once(proc.stdin, 'drain', { signal: ac.signal }).catch(() => undefined), exit]);
-      ac.abort();
-    }
-  }
-  proc.stdin.end();
-  await proc.done;
 }

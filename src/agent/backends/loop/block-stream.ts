@@ -31,6 +31,11 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 export interface BlockDiffOptions {
   pageBytes?: number;
   chunkBytes?: number;
+  /**
+   * The only [start, end) byte ranges that can differ (sorted, disjoint, page-aligned), from the
+   * files' extent maps; outside them both sides are known equal. Default: the whole image.
+   */
+  ranges?: readonly (readonly [number, number])[];
 }
 
 /** What a decoder reads, in stream order. */
@@ -95,6 +100,14 @@ export function diffChunk(next: Buffer, prev: Buffer, length: number, pageBytes:
   return runs;
 }
 
+/** [offset, length] pieces of at most `chunkBytes` covering `ranges`, clipped to `size`. Pure. */
+export function* chunksOf(ranges: readonly (readonly [number, number])[], size: number, chunkBytes: number): Generator<[number, number]> {
+  for (const [start, end] of ranges) {
+    const stop = Math.min(end, size);
+    for (let off = start; off < stop; off += chunkBytes) yield [off, Math.min(chunkBytes, stop - off)];
+  }
+}
+
 /**
  * Encodes `image` against `base` (an older copy of it), or against zeros when there is no base.
  * Yields buffers of at most about one chunk each. Throws (rejects the iteration) on read errors.
@@ -114,8 +127,7 @@ export async function* encodeBlockDiff(image: string, base: string | undefined, 
     yield encodeHeader(imageBytes, pageBytes);
     const next = Buffer.alloc(chunkBytes);
     const prev = Buffer.alloc(chunkBytes);
-    for (let off = 0; off < imageBytes; off += chunkBytes) {
-      const n = Math.min(chunkBytes, imageBytes - off);
+    for (const [off, n] of chunksOf(opts.ranges ?? [[0, imageBytes]], imageBytes, chunkBytes)) {
       const got = await readFull(fh, next, n, off);
       if (got < n) throw new FerryError('INTERNAL', `image ${image} shrank while it was being read`);
       // Beyond the base's end (or with no base) the receiver's file reads as zeros.

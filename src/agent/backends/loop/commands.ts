@@ -78,3 +78,9 @@ export function copyImage(source: string, dest: string): string[] {
   // --: the paths are never options.
   return ['cp', '--reflink=auto', '--sparse=always', '--', source, dest];
 }
+
+/** The extent map of `file` (which blocks hold data, where on disk), in bytes. */
+export function fileExtents(file: string): string[] {
+  // -v: the extent table. -e: extent format. -s: sync the file first. -b1: units of 1 byte.
+  return ['filefrag', '-v', '-e', '-s', '-b1', file];
+}

@@ -1,13 +1,11 @@
-import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FerryError, isFerryError } from '../../../errors';
 import type { Runner } from '../../../exec/runner';
-import { CommandFailedError } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { KeyedLock } from '../../keyed-lock';
-import { isMountPoint, readMountTable } from '../../mount-table';
+import { isMountPoint } from '../../mount-table';
 import type { DatasetSpec, FullBackend, LoopFilesystem, PoolCapacity, SizeRules } from '../backend';
 import { LOOP_FILESYSTEMS } from '../backend';
 import { ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isNoSpace, loopMount, poolFull, unmountPath } from '../common';
@@ -15,6 +13,7 @@ import { unwrapStream, wrapStream } from '../stream-envelope';
 import { applyBlockDiff, encodeBlockDiff } from './block-stream';
 import * as cmd from './commands';
 import {
+  TEMP_PREFIX,
   assertPlainName,
   oldestFirst,
   pathExists,
@@ -29,7 +28,9 @@ import {
   tempPath,
   unlinkIfExists,
 } from './files';
-import { SUPERBLOCK_PROBE_BYTES, detectFilesystem, ext4NeedsRecovery, imageEntryName, parseLosetupNames } from './parse';
+import { Freezer } from './freeze';
+import { deviceHeld, filesystemOf, filesystemOfSync, loopDevices, makeMountable, mountPointsOf, rangesWorthComparing } from './images';
+import { imageEntryName } from './parse';
 
 const MiB = 1024 * 1024;
 /** Smallest image per filesystem: mkfs.xfs refuses below 300 MiB; ext4 is usable from 8 MiB. */
@@ -38,8 +39,6 @@ const MIN_BYTES: Record<LoopFilesystem, number> = { ext4: 8 * MiB, xfs: 300 * Mi
 const SIZE_ALIGN = 4096;
 /** How many images usage() stats at once. */
 const USAGE_CONCURRENCY = 64;
-/** Tries at thawing a frozen filesystem before giving up loudly. */
-const UNFREEZE_TRIES = 5;
 
 export interface LoopBackendOptions {
   /** The pool directory: `images/<name>.img`, `snapshots/<name>/<snap>.img`, `frozen/<name>` live here. */
@@ -60,7 +59,7 @@ export class LoopBackend implements FullBackend {
   };
   private readonly imagesDir: string;
   private readonly snapshotsDir: string;
-  private readonly frozenDir: string;
+  private readonly freezer: Freezer;
   /** Serializes the operations that make or replace files of one dataset. */
   private readonly lock = new KeyedLock();
 
@@ -71,7 +70,7 @@ export class LoopBackend implements FullBackend {
   ) {
     this.imagesDir = join(opts.dir, 'images');
     this.snapshotsDir = join(opts.dir, 'snapshots');
-    this.frozenDir = join(opts.dir, 'frozen');
+    this.freezer = new Freezer(runner, log, join(opts.dir, 'frozen'));
   }
 
   /**
@@ -79,12 +78,12 @@ export class LoopBackend implements FullBackend {
    * files left by interrupted operations. Idempotent.
    */
   async init(): Promise<void> {
-    for (const d of [this.imagesDir, this.snapshotsDir, this.frozenDir]) await mkdir(d, { recursive: true });
-    for (const name of await readdir(this.frozenDir)) {
-      const mountPoint = (await readFile(join(this.frozenDir, name), 'utf8')).trim();
-      this.log.warn({ volume: name, mountPoint }, 'thawing a filesystem left frozen by an earlier run');
-      if (mountPoint && isMountPoint(mountPoint)) await this.thaw(name, mountPoint);
-      else await rm(join(this.frozenDir, name), { force: true });
+    for (const d of [this.imagesDir, this.snapshotsDir]) await mkdir(d, { recursive: true });
+    await this.freezer.thawLeftovers();
+    // A private recovery mount (makeMountable) that a crash left mounted goes before its directory.
+    for (const entry of await readdir(this.opts.dir)) {
+      const path = join(this.opts.dir, entry);
+      if (entry.startsWith(TEMP_PREFIX) && isMountPoint(path)) await this.runner.run(cmd.umount(path));
     }
     let stale = await removeStaleTemps(this.imagesDir);
     stale += await removeStaleTemps(this.opts.dir);
@@ -147,8 +146,8 @@ export class LoopBackend implements FullBackend {
     await this.lock.run(name, async () => {
       const image = this.imagePath(name);
       if (await pathExists(image)) {
-        const devices = await this.loopDevices(image);
-        ensureNotMounted(name, this.mountPointsOf(devices)[0]);
+        const devices = await loopDevices(this.runner, image);
+        ensureNotMounted(name, mountPointsOf(devices)[0]);
         for (const dev of devices) {
           if (await deviceHeld(dev)) {
             throw new FerryError('VOLUME_BUSY', `dataset ${name} is in use through ${dev} (mounted in another mount namespace?): unmount it first`);
@@ -198,7 +197,7 @@ export class LoopBackend implements FullBackend {
    */
   async mount(name: string, target: string, opts?: { readOnly?: boolean }): Promise<void> {
     const image = this.imagePath(name);
-    const fs = await this.filesystemOf(image, () => new FerryError('VOLUME_NOT_FOUND', `volume ${name} has no image in the loop pool`));
+    const fs = await filesystemOf(image, () => new FerryError('VOLUME_NOT_FOUND', `volume ${name} has no image in the loop pool`));
     await loopMount(this.runner, image, target, fs, opts?.readOnly ?? false);
   }
 
@@ -222,11 +221,11 @@ export class LoopBackend implements FullBackend {
       if (await pathExists(final)) throw snapshotExists(name, snap);
       await mkdir(dir, { recursive: true });
       const tmp = tempPath(dir, 'snap', snap, '.img');
-      const mountPoint = this.mountPointsOf(await this.loopDevices(image))[0];
+      const mountPoint = mountPointsOf(await loopDevices(this.runner, image))[0];
       const started = Date.now();
       let frozenMs = 0;
       try {
-        frozenMs = await this.whileFrozen(name, mountPoint, () => this.runner.run(cmd.copyImage(image, tmp)));
+        frozenMs = await this.freezer.whileFrozen(name, mountPoint, () => this.runner.run(cmd.copyImage(image, tmp)));
         await syncFile(tmp);
         await stampNewest(tmp, dir, imageEntryName);
         if (!(await publishFileNoReplace(tmp, final))) throw snapshotExists(name, snap);
@@ -263,7 +262,7 @@ export class LoopBackend implements FullBackend {
     await this.lock.run(name, async () => {
       const source = await this.existingSnapshot(name, snap);
       const image = this.imagePath(name);
-      if (await pathExists(image)) ensureNotMounted(name, this.mountPointsOf(await this.loopDevices(image))[0]);
+      if (await pathExists(image)) ensureNotMounted(name, mountPointsOf(await loopDevices(this.runner, image))[0]);
       await this.copyToLive(source, name, async (tmp) => {
         await rename(tmp, image);
         return true;
@@ -300,10 +299,10 @@ export class LoopBackend implements FullBackend {
       assertPlainName('snapshot', snap);
       if (base !== undefined) assertPlainName('snapshot', base);
       const image = this.snapshotPath(name, snap);
-      fs = probeSync(image, () => snapshotNotFound(name, snap));
+      fs = filesystemOfSync(image, () => snapshotNotFound(name, snap));
       const basePath = base === undefined ? undefined : this.snapshotPath(name, base);
-      if (basePath !== undefined) probeSync(basePath, () => snapshotNotFound(name, base!));
-      inner = Readable.from(encodeBlockDiff(image, basePath), { objectMode: false });
+      if (basePath !== undefined) filesystemOfSync(basePath, () => snapshotNotFound(name, base!));
+      inner = Readable.from(this.streamBody(name, image, basePath), { objectMode: false });
     } catch (err) {
       inner = new Readable({ read() {} });
       inner.destroy(err as Error);
@@ -377,6 +376,19 @@ export class LoopBackend implements FullBackend {
     return out;
   }
 
+  /** The block stream of `image` against `base`, reading only what the extent maps say may differ. */
+  private async *streamBody(name: string, image: string, base: string | undefined): AsyncGenerator<Buffer> {
+    const started = Date.now();
+    const ranges = await rangesWorthComparing(this.runner, this.log, image, base);
+    let bytes = 0;
+    for await (const b of encodeBlockDiff(image, base, { ranges })) {
+      bytes += b.length;
+      yield b;
+    }
+    const comparedBytes = ranges?.reduce((sum, [s, e]) => sum + e - s, 0);
+    this.log.debug({ volume: name, image, base, comparedBytes, streamBytes: bytes, durationMs: Date.now() - started }, 'block stream sent');
+  }
+
   private imagePath(name: string): string {
     return join(this.imagesDir, `${name}.img`);
   }
@@ -396,92 +408,6 @@ export class LoopBackend implements FullBackend {
     return path;
   }
 
-  /** The filesystem in an image, from its superblock. */
-  private async filesystemOf(image: string, missing: () => FerryError): Promise<LoopFilesystem> {
-    const head = Buffer.alloc(SUPERBLOCK_PROBE_BYTES);
-    let fh;
-    try {
-      fh = await open(image, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing();
-      throw err;
-    }
-    try {
-      await fh.read(head, 0, head.length, 0);
-    } finally {
-      await fh.close();
-    }
-    const fs = detectFilesystem(head);
-    if (!fs) throw new FerryError('INTERNAL', `image ${image} holds neither ext4 nor xfs: it is damaged; restore it from a snapshot`);
-    return fs;
-  }
-
-  /** Loop devices attached to `image` (by inode, whatever path they were attached by). */
-  private async loopDevices(image: string): Promise<string[]> {
-    const r = await this.runner.run(cmd.losetupAssociated(image));
-    return parseLosetupNames(r.stdout);
-  }
-
-  /** Where, in this mount namespace, any of `devices` is mounted. */
-  private mountPointsOf(devices: readonly string[]): string[] {
-    if (devices.length === 0) return [];
-    return readMountTable()
-      .filter((e) => devices.includes(e.source))
-      .map((e) => e.mountPoint);
-  }
-
-  /**
-   * Runs `work` with the filesystem at `mountPoint` frozen (when there is one) and always thaws it.
-   * A marker file records the freeze, so that init() thaws it if this process dies meanwhile.
-   * Returns how long the filesystem stayed frozen, in milliseconds.
-   */
-  private async whileFrozen(name: string, mountPoint: string | undefined, work: () => Promise<unknown>): Promise<number> {
-    if (!mountPoint) {
-      await work();
-      return 0;
-    }
-    const marker = join(this.frozenDir, name);
-    await mkdir(this.frozenDir, { recursive: true });
-    await writeFile(marker, mountPoint);
-    try {
-      await this.runner.run(cmd.freeze(mountPoint));
-    } catch (err) {
-      await rm(marker, { force: true });
-      throw err;
-    }
-    const frozenAt = Date.now();
-    try {
-      await work();
-    } finally {
-      await this.thaw(name, mountPoint);
-    }
-    return Date.now() - frozenAt;
-  }
-
-  /** Thaws the filesystem at `mountPoint`, retrying; "not frozen" is success. Throws when it cannot. */
-  private async thaw(name: string, mountPoint: string): Promise<void> {
-    let last: unknown;
-    for (let i = 0; i < UNFREEZE_TRIES; i++) {
-      try {
-        await this.runner.run(cmd.unfreeze(mountPoint));
-        last = undefined;
-        break;
-      } catch (err) {
-        if (err instanceof CommandFailedError && err.exitCode === cmd.UNFREEZE_FAILED && /invalid argument/i.test(err.stderrTail)) {
-          last = undefined;
-          break;
-        }
-        last = err;
-        await new Promise((r) => setTimeout(r, 100 * (i + 1)));
-      }
-    }
-    if (last !== undefined) {
-      this.log.error({ err: last, volume: name, mountPoint }, 'cannot thaw a frozen filesystem');
-      throw new FerryError('INTERNAL', `cannot thaw the filesystem of volume ${name} at ${mountPoint}: writes to it are blocked; run "fsfreeze --unfreeze ${mountPoint}"`, { cause: last });
-    }
-    await rm(join(this.frozenDir, name), { force: true });
-  }
-
   /**
    * Copies snapshot image `source` to a temp file in the images dir, makes it mountable on this host
    * (journal replayed; xfs gets a fresh UUID, as xfs refuses two mounted filesystems with one UUID),
@@ -492,7 +418,7 @@ export class LoopBackend implements FullBackend {
     const tmp = tempPath(this.imagesDir, 'live', name, '.img');
     try {
       await this.runner.run(cmd.copyImage(source, tmp));
-      await this.makeMountable(tmp);
+      await makeMountable(this.runner, tmp, this.opts.dir);
       await syncFile(tmp);
       const ok = await publish(tmp);
       await syncDir(this.imagesDir);
@@ -502,33 +428,6 @@ export class LoopBackend implements FullBackend {
     } finally {
       await removeQuietly(tmp);
     }
-  }
-
-  /**
-   * A snapshot of a mounted filesystem is consistent but, for xfs, its log is not clean, and a
-   * read-only mount cannot replay it. Mounting it once privately replays the log; then xfs gets a
-   * new UUID. ext4's freeze leaves the journal clean, so ext4 is only replayed when it says it needs it.
-   */
-  private async makeMountable(image: string): Promise<void> {
-    const head = Buffer.alloc(SUPERBLOCK_PROBE_BYTES);
-    const fh = await open(image, 'r');
-    try {
-      await fh.read(head, 0, head.length, 0);
-    } finally {
-      await fh.close();
-    }
-    const fs = detectFilesystem(head);
-    if (fs === 'ext4' && !ext4NeedsRecovery(head)) return;
-    if (fs === undefined) throw new FerryError('INTERNAL', `snapshot image ${image} holds neither ext4 nor xfs: it is damaged`);
-    const mnt = await mkdtemp(join(this.opts.dir, `.ferry-tmp-mnt-`));
-    try {
-      await this.runner.run(fs === 'xfs' ? cmd.mountXfsForRecovery(image, mnt) : cmd.mountExt4ForRecovery(image, mnt));
-      await this.runner.run(cmd.umount(mnt));
-    } finally {
-      if (isMountPoint(mnt)) await this.runner.run(cmd.umount(mnt)).catch(() => undefined);
-      await rmdir(mnt).catch(() => undefined);
-    }
-    if (fs === 'xfs') await this.runner.run(cmd.xfsNewUuid(image));
   }
 
   private async mapNoSpace(err: unknown): Promise<unknown> {
@@ -544,34 +443,4 @@ function snapshotNotFound(name: string, snap: string): FerryError {
 
 function snapshotExists(name: string, snap: string): FerryError {
   return new FerryError('VOLUME_EXISTS', `snapshot ${snap} of volume ${name} already exists: choose another name`);
-}
-
-/** The filesystem of an image, read synchronously (send() must build its header before returning). */
-function probeSync(image: string, missing: () => FerryError): LoopFilesystem | undefined {
-  let fd: number;
-  try {
-    fd = openSync(image, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing();
-    throw err;
-  }
-  try {
-    const head = Buffer.alloc(SUPERBLOCK_PROBE_BYTES);
-    readSync(fd, head, 0, head.length, 0);
-    return detectFilesystem(head);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** True when a block device is held open exclusively (mounted), in any mount namespace. */
-async function deviceHeld(device: string): Promise<boolean> {
-  try {
-    // O_EXCL on a block device (without O_CREAT) fails with EBUSY while it is mounted.
-    const fh = await open(device, fsConstants.O_RDONLY | fsConstants.O_EXCL);
-    await fh.close();
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EBUSY';
-  }
 }

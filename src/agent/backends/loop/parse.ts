@@ -58,3 +58,112 @@ export function imageEntryName(entry: string): string | undefined {
   if (entry.startsWith('.') || !entry.endsWith(IMAGE_SUFFIX) || entry.length === IMAGE_SUFFIX.length) return undefined;
   return entry.slice(0, -IMAGE_SUFFIX.length);
 }
+
+/** One extent of a file, in bytes: `length` bytes at `logical` in the file live at `physical` on disk. */
+export interface Extent {
+  logical: number;
+  physical: number;
+  length: number;
+  flags: string[];
+}
+
+/**
+ * Extents from `filefrag -v -e -s -b1 FILE` (e2fsprogs 1.47; see commands.fileExtents), in bytes.
+ * Lines look like `   3: 157310976..157315071:      98304..    102399:   4096:   67387392: shared`
+ * (the "expected" column is blank for most lines; flags come last and may be empty).
+ */
+export function parseFilefrag(stdout: string): Extent[] {
+  const out: Extent[] = [];
+  for (const line of stdout.split('\n')) {
+    if (!/^\s*\d+:/.test(line)) continue;
+    const fields = line.split(':');
+    if (fields.length < 5) continue;
+    const logical = /^\s*(\d+)\.\.\s*(\d+)\s*$/.exec(fields[1]);
+    const physical = /^\s*(\d+)\.\.\s*(\d+)\s*$/.exec(fields[2]);
+    const length = Number(fields[3].trim());
+    if (!logical || !physical || !Number.isSafeInteger(length)) continue;
+    const flags = fields[fields.length - 1].trim();
+    out.push({
+      logical: Number(logical[1]),
+      physical: Number(physical[1]),
+      length,
+      flags: flags && !/^\d+$/.test(flags) ? flags.split(',') : [],
+    });
+  }
+  return out;
+}
+
+/** [start, end) byte ranges. */
+export type Range = [number, number];
+
+/** Sorts and merges ranges (touching ones join). Pure. */
+export function mergeRanges(ranges: readonly Range[]): Range[] {
+  const sorted = ranges.filter(([s, e]) => e > s).sort((a, b) => a[0] - b[0]);
+  const out: Range[] = [];
+  for (const [s, e] of sorted) {
+    const last = out[out.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
+}
+
+/** `a` minus `b`, both merged. Pure. */
+export function subtractRanges(a: readonly Range[], b: readonly Range[]): Range[] {
+  const out: Range[] = [];
+  let j = 0;
+  for (const [s0, e] of a) {
+    let s = s0;
+    while (j < b.length && b[j][1] <= s) j++;
+    for (let k = j; k < b.length && b[k][0] < e; k++) {
+      if (b[k][0] > s) out.push([s, b[k][0]]);
+      s = Math.max(s, b[k][1]);
+    }
+    if (s < e) out.push([s, e]);
+  }
+  return out;
+}
+
+// Extents whose bytes read as zeros (preallocated, never written).
+const ZERO_FLAGS = ['unwritten'];
+// Extents whose physical address does not say where these logical bytes are (compressed, inline,
+// not yet allocated): equal addresses prove nothing for them.
+const UNPLACED_FLAGS = ['encoded', 'inline', 'data_inline', 'unknown_loc', 'delalloc', 'not_aligned', 'unknown', 'encrypted'];
+
+function dataRanges(extents: readonly Extent[]): Range[] {
+  return mergeRanges(extents.filter((x) => !x.flags.some((f) => ZERO_FLAGS.includes(f))).map((x) => [x.logical, x.logical + x.length] as Range));
+}
+
+/** Logical ranges where two files map the same bytes to the same place on disk (reflinked, unchanged). */
+function sharedRanges(a: readonly Extent[], b: readonly Extent[]): Range[] {
+  const placed = (xs: readonly Extent[]) =>
+    xs.filter((x) => !x.flags.some((f) => UNPLACED_FLAGS.includes(f) || ZERO_FLAGS.includes(f))).sort((p, q) => p.logical - q.logical);
+  const pa = placed(a);
+  const pb = placed(b);
+  const out: Range[] = [];
+  let j = 0;
+  for (const x of pa) {
+    const xe = x.logical + x.length;
+    while (j < pb.length && pb[j].logical + pb[j].length <= x.logical) j++;
+    for (let k = j; k < pb.length && pb[k].logical < xe; k++) {
+      const y = pb[k];
+      if (x.physical - x.logical !== y.physical - y.logical) continue;
+      const s = Math.max(x.logical, y.logical);
+      const e = Math.min(xe, y.logical + y.length);
+      if (e > s) out.push([s, e]);
+    }
+  }
+  return mergeRanges(out);
+}
+
+/**
+ * The byte ranges of an image of `size` bytes that a block stream must compare, from the extent
+ * maps of the image and its base (or none). Everything else is a hole in both (zeros on both sides)
+ * or the same blocks on disk (equal without reading). Aligned outward to `pageBytes`. Pure.
+ */
+export function rangesToCompare(size: number, image: readonly Extent[], base: readonly Extent[] | undefined, pageBytes: number): Range[] {
+  let ranges = dataRanges(image);
+  if (base) ranges = subtractRanges(mergeRanges([...ranges, ...dataRanges(base)]), sharedRanges(image, base));
+  const aligned = ranges.map(([s, e]): Range => [Math.floor(s / pageBytes) * pageBytes, Math.min(size, Math.ceil(e / pageBytes) * pageBytes)]);
+  return mergeRanges(aligned.filter(([s]) => s < size));
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import type { ControlClient } from '../control/control';
+import type { Logger } from '../log';
+import type { Mover } from './mover';
+
+/**
+ * Keeps this host registered with control: registers at start (retrying until control answers),
+ * heartbeats, registers again when control forgot it, and runs the moves whose target is this host
+ * (resuming any that a crash interrupted).
+ */
+export class Membership {
+  private readonly bootId = randomUUID();
+  private timer?: NodeJS.Timeout;
+  private registered = false;
+  private stopped = false;
+
+  constructor(
+    private readonly control: ControlClient,
+    private readonly node: { name: string; address: string; transferKey: string },
+    private readonly mover: Mover,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Registers once (throws when control is unreachable) and starts the heartbeat. */
+  async start(): Promise<void> {
+    await this.register();
+    this.schedule();
+  }
+
+  private async register(): Promise<void> {
+    await this.control.registerNode({ ...this.node, bootId: this.bootId });
+    this.registered = true;
+    this.log.info({ node: this.node.name, address: this.node.address }, 'registered with control');
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), this.intervalMs);
+    this.timer.unref();
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      if (!this.registered) await this.register();
+      const r = await this.control.heartbeat(this.node.name, this.bootId);
+      if (!r.known) {
+        this.registered = false;
+        return;
+      }
+      for (const m of r.moves) {
+        if (m.target === this.node.name) {
+          this.mover.ensure(m).catch((err: unknown) => this.log.debug({ err, move: m.id }, 'move ended with an error'));
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,203 @@
+import { Transform } from 'node:stream';
+import type { ControlClient } from '../control/control';
+import type { MoveRecord } from '../control/move-repo';
+import { FerryError, toFerryError } from '../errors';
+import type { Logger } from '../log';
+import { TransferClient, type Peer } from '../transfer/client';
+import { formatSize } from '../volume/size';
+import type { FullBackend } from './backends/backend';
+
+/** Stop pre-copying once an increment is this small: the final one will be as quick. */
+export const SMALL_DELTA_BYTES = 32 * 1024 * 1024;
+/** At most this many pre-copy rounds, however busy the volume. */
+export const MAX_PRECOPY_ROUNDS = 4;
+const RELEASE_POLL_MS = 200;
+
+/** What the target side of a move needs from the agent. */
+export interface TargetSide {
+  readonly node: string;
+  backendOf(volume: string): Promise<FullBackend>;
+  /** The live dataset of `volume` becomes snapshot `snap` (the volume must not be mounted here). */
+  promote(volume: string, snap: string): Promise<void>;
+}
+
+const finalSnapshot = (m: MoveRecord): string => `m${m.id}-final`;
+const roundSnapshot = (m: MoveRecord, round: number): string => `m${m.id}-${round}`;
+const ownSnapshot = (m: MoveRecord, s: string): boolean => s.startsWith(`m${m.id}-`);
+
+/** Progress as people read it: "41%, 1.2 GiB of 3.0 GiB". */
+export function describeProgress(m: MoveRecord): string {
+  if (!m.bytesTotal) return `${formatSize(m.bytesDone)} sent`;
+  const pct = Math.min(99, Math.floor((100 * m.bytesDone) / m.bytesTotal));
+  return `${pct}%, ${formatSize(m.bytesDone)} of ${formatSize(m.bytesTotal)}`;
+}
+
+/**
+ * Runs moves whose target is this host (DESIGN: pre-copy, wait for release, final sync, verify,
+ * switch, mount). The target drives; the source only answers transfer requests. A move is resumable:
+ * run it again after any crash and it picks up from what control and the disks say.
+ */
+export class Mover {
+  private readonly running = new Map<number, Promise<void>>();
+
+  constructor(
+    private readonly side: TargetSide,
+    private readonly control: ControlClient,
+    private readonly privateKey: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts move `m` unless it already runs here; resolves when it ends (rejects if it failed). */
+  ensure(m: MoveRecord): Promise<void> {
+    let p = this.running.get(m.id);
+    if (!p) {
+      p = this.run(m).finally(() => this.running.delete(m.id));
+      p.catch(() => undefined);
+      this.running.set(m.id, p);
+    }
+    return p;
+  }
+
+  /**
+   * A Mount here of a volume primary elsewhere: start or join its move, wait up to `waitMs`, and if
+   * it has not finished, fail with its progress (dockerd gives Mount 2 minutes; Swarm retries).
+   */
+  async pullForMount(volume: string, waitMs: number): Promise<void> {
+    const m = await this.control.requestMove(volume, this.side.node);
+    const done = this.ensure(m);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), waitMs)));
+    const result = await Promise.race([done.then(() => 'done' as const), timeout]).finally(() => clearTimeout(timer));
+    if (result === 'done') return;
+    const now = (await this.control.getMove(m.id)) ?? m;
+    throw new FerryError('VOLUME_BUSY', `moving ${volume} from ${m.source}: ${describeProgress(now)}; the move goes on, retry the mount (Swarm retries tasks)`);
+  }
+
+  private async run(m: MoveRecord): Promise<void> {
+    const log = this.log.child({ volume: m.volume, move: m.id, op: 'move' });
+    const started = Date.now();
+    if (m.state === 'switched') return this.complete(m, log);
+    let client: TransferClient | undefined;
+    try {
+      const peer = await this.peer(m.source);
+      client = await TransferClient.connect(peer, this.privateKey);
+      const backend = await this.side.backendOf(m.volume);
+      const v = await this.control.getVolume(m.volume);
+      let base = await this.commonBase(client, backend, m.volume);
+      let done = m.bytesDone;
+      await this.control.updateMove(m.id, { bytesTotal: v?.usedBytes ?? null });
+
+      if (m.state === 'precopy') {
+        for (let round = 1; round <= MAX_PRECOPY_ROUNDS; round++) {
+          const snap = roundSnapshot(m, round);
+          const bytes = await this.pull(client, backend, m, { op: 'send', volume: m.volume, snapshot: snap, base }, (n) => {
+            done += n;
+            void this.control.updateMove(m.id, { bytesDone: done }).catch(() => undefined);
+          });
+          log.info({ round, snapshot: snap, base, bytes }, 'pre-copy round done');
+          base = snap;
+          if (bytes < SMALL_DELTA_BYTES) break;
+        }
+        m = await this.control.updateMove(m.id, { state: 'releasing', bytesDone: done });
+      }
+      if (m.state === 'releasing') {
+        await this.waitForRelease(m);
+        m = await this.control.updateMove(m.id, { state: 'final' });
+      }
+      const released = Date.now();
+      const snap = finalSnapshot(m);
+      if (!(await backend.listSnapshots(m.volume)).includes(snap)) {
+        await this.pull(client, backend, m, { op: 'send-final', volume: m.volume, snapshot: snap, base }, (n) => (done += n));
+      }
+      // The received snapshot was verified end to end (stream envelope) before it was kept.
+      await this.control.switchMove(m.id);
+      log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
+      await this.complete({ ...m, state: 'switched' }, log);
+      await client.ask({ op: 'prune', volume: m.volume, keep: snap }).catch((err: unknown) => log.warn({ err }, 'cannot prune source snapshots'));
+      log.info({ durationMs: Date.now() - started, downtimeMs: Date.now() - released, bytes: done, outcome: 'ok' }, 'move done');
+    } catch (err) {
+      const e = toFerryError(err);
+      log.warn({ err: e.message, code: e.code, outcome: 'error' }, 'move failed');
+      const now = await this.control.getMove(m.id).catch(() => undefined);
+      if (now && now.state !== 'switched' && now.state !== 'done') {
+        await this.control.failMove(m.id, e.message).catch(() => undefined);
+        await this.dropPartial(m, log);
+      }
+      throw e;
+    } finally {
+      client?.close();
+    }
+  }
+
+  /** After the switch: the received final snapshot becomes the live dataset; older snapshots go. */
+  private async complete(m: MoveRecord, log: Logger): Promise<void> {
+    const backend = await this.side.backendOf(m.volume);
+    await this.side.promote(m.volume, finalSnapshot(m));
+    await this.control.finishMove(m.id);
+    for (const s of await backend.listSnapshots(m.volume)) {
+      if (s !== finalSnapshot(m)) await backend.deleteSnapshot(m.volume, s).catch((err: unknown) => log.warn({ err, snapshot: s }, 'cannot prune'));
+    }
+  }
+
+  /** Streams one snapshot from the source into this host's pool; returns the bytes received. */
+  private async pull(
+    client: TransferClient,
+    backend: FullBackend,
+    m: MoveRecord,
+    req: { op: 'send' | 'send-final'; volume: string; snapshot: string; base?: string },
+    progress: (bytes: number) => void,
+  ): Promise<number> {
+    let bytes = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        bytes += chunk.length;
+        progress(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    const source = client.request(req);
+    source.on('error', (err) => counter.destroy(err));
+    source.pipe(counter);
+    await backend.receive(m.volume, req.snapshot, counter);
+    return bytes;
+  }
+
+  /** The newest snapshot both hosts have (a replica from an earlier move makes this an increment). */
+  private async commonBase(client: TransferClient, backend: FullBackend, volume: string): Promise<string | undefined> {
+    const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume })) as string[];
+    if (!(await backend.exists(volume)) && (await backend.listSnapshots(volume)).length === 0) return undefined;
+    const ours = new Set(await backend.listSnapshots(volume));
+    return [...theirs].reverse().find((s) => ours.has(s));
+  }
+
+  private async waitForRelease(m: MoveRecord): Promise<void> {
+    for (;;) {
+      const cur = await this.control.getMove(m.id);
+      if (!cur || cur.state !== 'releasing') throw new FerryError('MOVE_CONFLICT', `move ${m.id} of ${m.volume} ended while waiting for release`);
+      const held = (await this.control.leasesOf(m.volume)).filter((l) => l.node === m.source);
+      if (held.length === 0) return;
+      await new Promise((r) => setTimeout(r, RELEASE_POLL_MS));
+    }
+  }
+
+  private async peer(name: string): Promise<Peer> {
+    const n = (await this.control.listNodes()).find((x) => x.name === name);
+    if (!n || !n.address || !n.transferKey) throw new FerryError('NODE_NOT_FOUND', `host ${name} has not registered a transfer address`);
+    if (n.state !== 'up') throw new FerryError('NODE_UNREACHABLE', `host ${name} is down`);
+    return { name, address: n.address, hostKey: n.transferKey };
+  }
+
+  /** A failed move leaves nothing of itself on the target. */
+  private async dropPartial(m: MoveRecord, log: Logger): Promise<void> {
+    try {
+      const backend = await this.side.backendOf(m.volume);
+      for (const s of await backend.listSnapshots(m.volume)) if (ownSnapshot(m, s)) await backend.deleteSnapshot(m.volume, s);
+      const others = await backend.listSnapshots(m.volume);
+      const v = await this.control.getVolume(m.volume);
+      // A target that had nothing before the move keeps nothing after it.
+      if (others.length === 0 && v && v.primaryNode !== this.side.node) await backend.destroy(m.volume);
+    } catch (err) {
+      log.warn({ err }, 'cannot remove what the failed move left');
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import { Readable } from 'node:stream';
+import type { ControlClient } from '../control/control';
+import { FerryError } from '../errors';
+import type { TransferHandler } from '../transfer/server';
+import type { TransferRequest } from '../transfer/protocol';
+import type { FullBackend } from './backends/backend';
+
+/** What the source side of a move needs from the agent. */
+export interface SourceSide {
+  readonly node: string;
+  backendOf(volume: string): Promise<FullBackend>;
+  withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T>;
+  /** Unmounts the volume here; VOLUME_IN_USE while a lease is held here. */
+  releaseForMove(volume: string): Promise<void>;
+}
+
+/**
+ * Answers another host's transfer requests: the source side of a move. It streams only volumes this
+ * host is primary for, and takes the final snapshot only with the volume released and unmounted.
+ */
+export class SourceTransferHandler implements TransferHandler {
+  constructor(
+    private readonly agent: SourceSide,
+    private readonly control: ControlClient,
+  ) {}
+
+  async handle(req: TransferRequest, peer: string): Promise<Readable | undefined> {
+    const backend = await this.agent.backendOf(req.volume);
+    switch (req.op) {
+      case 'snapshots':
+        return Readable.from([JSON.stringify(await backend.listSnapshots(req.volume))]);
+      case 'prune':
+        for (const s of await backend.listSnapshots(req.volume)) if (s !== req.keep) await backend.deleteSnapshot(req.volume, s);
+        return undefined;
+      case 'send':
+        await this.agent.withVolumeLock(req.volume, async () => {
+          await this.requirePrimary(req.volume);
+          await this.snapshotOnce(backend, req.volume, req.snapshot);
+        });
+        return backend.send(req.volume, req.snapshot, req.base);
+      case 'send-final':
+        await this.agent.withVolumeLock(req.volume, async () => {
+          await this.requirePrimary(req.volume);
+          const m = await this.control.moveOf(req.volume);
+          if (!m || m.state !== 'final' || m.source !== this.agent.node || m.target !== peer) {
+            throw new FerryError('MOVE_CONFLICT', `no final step of a move of ${req.volume} to ${peer} is under way`);
+          }
+          // Nothing may write while the last snapshot is taken: released and unmounted, under the lock
+          // that Mount takes too, and control refuses new leases while the move is final.
+          await this.agent.releaseForMove(req.volume);
+          await this.snapshotOnce(backend, req.volume, req.snapshot);
+        });
+        return backend.send(req.volume, req.snapshot, req.base);
+    }
+  }
+
+  private async requirePrimary(volume: string): Promise<void> {
+    const v = await this.control.getVolume(volume);
+    if (!v || v.primaryNode !== this.agent.node) {
+      throw new FerryError('NOT_PRIMARY', `host ${this.agent.node} is not primary for ${volume}${v ? ` (${v.primaryNode} is)` : ''}`);
+    }
+  }
+
+  /** A retried request finds its snapshot already taken. */
+  private async snapshotOnce(backend: FullBackend, volume: string, snap: string): Promise<void> {
+    if (!(await backend.listSnapshots(volume)).includes(snap)) await backend.snapshot(volume, snap);
+  }
+}

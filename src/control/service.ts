@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Config } from '../config/config';
+import { FerryError } from '../errors';
+import type { Logger } from '../log';
+import { createClusterApi } from './cluster-api';
+import { LocalControl } from './control';
+import { openDb, type Db } from './db';
+
+/** A running `ferry control`. */
+export interface ControlService {
+  control: LocalControl;
+  db: Db;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Reads the cluster token; a missing or short token stops control with what to do. */
+export function readToken(path: string | undefined): string {
+  if (!path) throw new FerryError('INVALID_CONFIG', 'cluster mode needs a token: set control.tokenFile (or --token-file) to a file holding a long random secret');
+  let token: string;
+  try {
+    token = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new FerryError('INVALID_CONFIG', `cannot read the cluster token file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (token.length < 16) throw new FerryError('INVALID_CONFIG', `the cluster token in ${path} is shorter than 16 characters: use a long random secret (openssl rand -hex 32)`);
+  return token;
+}
+
+/** Starts the control service: SQLite state, the REST API over TCP (mutual TLS when configured). */
+export async function startControl(config: Config, log: Logger): Promise<ControlService> {
+  const token = readToken(config.control.tokenFile);
+  const db = openDb(join(config.dataDir, 'control.db'));
+  const control = new LocalControl(db);
+  const app = createClusterApi(control, token, log.child({ component: 'control-api' }));
+  const tls = config.control.tls;
+  const server: Server = tls
+    ? createHttpsServer(
+        { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key), requestCert: true, rejectUnauthorized: true },
+        app,
+      )
+    : createHttpServer(app);
+  const [host, portText] = [config.control.listen.slice(0, config.control.listen.lastIndexOf(':')), config.control.listen.split(':').pop()!];
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(portText), host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ listen: `${host}:${port}`, tls: !!tls }, 'control listening');
+  const downMs = config.control.downAfterSeconds * 1000;
+  const timer = setInterval(() => {
+    for (const node of control.markSilentNodesDown(downMs)) log.warn({ node }, 'node marked down: no heartbeat');
+  }, Math.min(downMs / 2, 5000));
+  timer.unref();
+  return {
+    control,
+    db,
+    port,
+    async stop() {
+      clearInterval(timer);
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { FerryError } from '../errors';
+import { validateSnapshotName, validateVolumeName } from '../volume/names';
+
+/**
+ * What one host may ask of another over the transfer channel: dataset streams and the little they
+ * need, never a shell. Each request is one exec line of space-separated, validated words.
+ */
+export type TransferRequest =
+  | { op: 'snapshots'; volume: string }
+  | { op: 'send'; volume: string; snapshot: string; base?: string }
+  | { op: 'send-final'; volume: string; snapshot: string; base?: string }
+  | { op: 'prune'; volume: string; keep: string };
+
+/** Encodes a request as an exec line. */
+export function encodeRequest(r: TransferRequest): string {
+  switch (r.op) {
+    case 'snapshots':
+      return `snapshots ${r.volume}`;
+    case 'send':
+    case 'send-final':
+      return [r.op, r.volume, r.snapshot, ...(r.base ? [r.base] : [])].join(' ');
+    case 'prune':
+      return `prune ${r.volume} ${r.keep}`;
+  }
+}
+
+/** Parses an exec line (pure); INVALID_REQUEST for anything that is not exactly a known request. */
+export function parseRequest(line: string): TransferRequest {
+  const w = line.trim().split(/ +/);
+  const bad = (): FerryError => new FerryError('INVALID_REQUEST', `transfer accepts only dataset requests, not ${JSON.stringify(line.slice(0, 80))}`);
+  switch (w[0]) {
+    case 'snapshots':
+      if (w.length !== 2) throw bad();
+      return { op: 'snapshots', volume: validateVolumeName(w[1]) };
+    case 'send':
+    case 'send-final':
+      if (w.length !== 3 && w.length !== 4) throw bad();
+      return {
+        op: w[0],
+        volume: validateVolumeName(w[1]),
+        snapshot: validateSnapshotName(w[2]),
+        ...(w[3] ? { base: validateSnapshotName(w[3]) } : {}),
+      };
+    case 'prune':
+      if (w.length !== 3) throw bad();
+      return { op: 'prune', volume: validateVolumeName(w[1]), keep: validateSnapshotName(w[2]) };
+    default:
+      throw bad();
+  }
+}

@@ -1,0 +1,90 @@
+import type { AddressInfo } from 'node:net';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Server, type Connection } from 'ssh2';
+import { toFerryError } from '../errors';
+import type { Logger } from '../log';
+import { parseKey, sameKey, type TransferKey } from './keys';
+import { parseRequest, type TransferRequest } from './protocol';
+
+/** What the agent does for a transfer request: a stream to send, or nothing. */
+export interface TransferHandler {
+  handle(req: TransferRequest, peer: string): Promise<Readable | undefined>;
+}
+
+/** The public keys allowed in, by node name (from control's node list). */
+export type PeerKeys = () => Promise<Map<string, string>>;
+
+/**
+ * The transfer service of one host: ssh2 with this host's key, public-key authentication of other
+ * cluster nodes only, and exec requests that parse as dataset requests. No shell, pty, sftp or forwarding.
+ */
+export class TransferServer {
+  private readonly server: Server;
+
+  constructor(key: TransferKey, peers: PeerKeys, handler: TransferHandler, private readonly log: Logger) {
+    this.server = new Server({ hostKeys: [key.privateKey] }, (client: Connection) => {
+      let peer = '';
+      client.on('authentication', (ctx) => {
+        if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+        peers()
+          .then((known) => {
+            for (const [name, text] of known) {
+              const k = parseKey(text, `node ${name}`);
+              if (!sameKey(ctx.key, k)) continue;
+              // Without a signature the client only asks whether the key would do.
+              if (ctx.signature && k.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject();
+              peer = name;
+              return ctx.accept();
+            }
+            log.warn({ user: ctx.username }, 'transfer login with an unknown key refused');
+            ctx.reject();
+          })
+          .catch(() => ctx.reject());
+      });
+      client.on('ready', () => {
+        client.on('session', (acceptSession) => {
+          const session = acceptSession();
+          for (const ev of ['pty', 'shell', 'subsystem', 'x11', 'env', 'auth-agent'] as const) {
+            session.on(ev, (_accept: unknown, reject?: () => void) => reject?.());
+          }
+          session.on('exec', (accept, _reject, info) => {
+            const channel = accept();
+            void this.run(info.command, peer, handler, channel, channel.stderr).then((code) => {
+              channel.exit(code);
+              channel.end();
+            });
+          });
+        });
+      });
+      client.on('error', (err) => log.debug({ err, peer }, 'transfer connection error'));
+    });
+  }
+
+  private async run(line: string, peer: string, handler: TransferHandler, out: Writable, err: Writable): Promise<number> {
+    const started = Date.now();
+    try {
+      const req = parseRequest(line);
+      const stream = await handler.handle(req, peer);
+      if (stream) await pipeline(stream, out, { end: false });
+      this.log.info({ op: `transfer ${req.op}`, volume: req.volume, peer, durationMs: Date.now() - started, outcome: 'ok' }, 'transfer request');
+      return 0;
+    } catch (e) {
+      const fe = toFerryError(e);
+      this.log.warn({ op: 'transfer', line, peer, code: fe.code, err: fe.message, outcome: 'error' }, 'transfer request');
+      err.write(`${fe.code} ${fe.message}\n`);
+      return 1;
+    }
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,90 @@
+import { expect } from 'chai';
+import { startCluster, type Cluster, type TestHost } from './harness';
+import { FerryCluster } from './ferry-cluster';
+import { TEST_IMAGE } from '../support/docker';
+
+/** Runs a one-off container with volume `vol` on host `h`. */
+async function run(h: TestHost, vol: string, script: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return h.docker(['run', '--rm', '--volume-driver', 'ferry', '-v', `${vol}:/data`, TEST_IMAGE, 'sh', '-c', script], { timeoutMs: 180_000 });
+}
+
+// 100 MiB in 200 files of random data, and a checksum list of them.
+const WRITE_100M = 'mkdir -p /data/files && i=0; while [ $i -lt 200 ]; do dd if=/dev/urandom of=/data/files/f$i bs=512k count=1 2>/dev/null; i=$((i+1)); done; cd /data/files && md5sum * > /data/sums && sync';
+const CHECK = 'cd /data/files && md5sum * | cmp - /data/sums && ls | wc -l';
+
+describe('cluster: volumes that follow their containers', function () {
+  let cluster: Cluster;
+  let ferry: FerryCluster;
+
+  before(async function () {
+    cluster = await startCluster({ hosts: 3 });
+    ferry = new FerryCluster(cluster);
+    await ferry.start();
+  });
+  after(async function () {
+    await ferry?.stop().catch(() => undefined);
+    await cluster?.teardown();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs());
+  });
+
+  it('registers every host and lists volumes cluster-wide', async function () {
+    const [h1, h2] = cluster.hosts;
+    const nodes = JSON.parse(ferry.cli(h2, ['node', 'ls', '--json']).stdout) as { name: string; state: string }[];
+    expect(nodes.map((n) => `${n.name}:${n.state}`)).to.deep.equal(['h1:up', 'h2:up', 'h3:up']);
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'listed']);
+    const onH3 = await cluster.host(3).dockerOk(['volume', 'ls', '--filter', 'driver=ferry', '--format', '{{.Name}}']);
+    expect(onH3.split('\n')).to.include('listed');
+    const ls = ferry.cli(h2, ['volume', 'ls']);
+    expect(ls.stdout).to.match(/listed\s+btrfs\s+64\.0 MiB\s+\S+\s+h1\s+1\s+0\s+ready/);
+  });
+
+  it('refuses a name taken on another host', async function () {
+    await cluster.host(1).dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'taken']);
+    const r = ferry.cli(cluster.host(2), ['volume', 'create', 'taken', '-o', 'size=128M']);
+    expect(r.code).to.equal(4);
+    expect(r.stderr).to.match(/volume taken already exists with backend=btrfs size=64.0 MiB/);
+  });
+
+  it('moves data written on h1 to h2 when a container on h2 mounts it (100 MiB, checksums)', async function () {
+    const [h1, h2] = cluster.hosts;
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=512M', 'data1']);
+    const w = await run(h1, 'data1', WRITE_100M);
+    expect(w.code, w.stderr).to.equal(0);
+    const r = await run(h2, 'data1', CHECK);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.equal('200');
+    const v = JSON.parse(ferry.cli(h2, ['volume', 'inspect', 'data1']).stdout).volume;
+    expect(v).to.include({ primaryNode: 'h2', generation: 2 });
+  });
+
+  it('moves back with increments only, by ferry volume move, showing progress', async function () {
+    const [h1, h2] = cluster.hosts;
+    const c = await run(h2, 'data1', 'dd if=/dev/urandom of=/data/files/changed bs=1M count=4 2>/dev/null && sync');
+    expect(c.code, c.stderr).to.equal(0);
+    const m = ferry.cli(h2, ['volume', 'move', 'data1', '--to', 'h1']);
+    expect(m.code, m.stderr).to.equal(0);
+    expect(m.stdout).to.match(/data1 is now on h1/);
+    expect(m.stderr).to.match(/h2 -> h1/);
+    const move = JSON.parse(ferry.cli(h1, ['volume', 'inspect', 'data1']).stdout);
+    expect(move.volume).to.include({ primaryNode: 'h1', generation: 3 });
+    const after = await run(h1, 'data1', `${CHECK} && ls -l /data/files/changed`);
+    expect(after.code, after.stderr).to.equal(0);
+  });
+
+  it('refuses a move of a volume that a running container uses, and a conflicting second move', async function () {
+    const [h1, h2, h3] = cluster.hosts;
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'busy1']);
+    await h1.dockerOk(['run', '-d', '--name', 'holder', '-v', 'busy1:/data', TEST_IMAGE, 'sleep', '600']);
+    const r = ferry.cli(h2, ['volume', 'move', 'busy1', '--to', 'h2']);
+    expect(r.code).to.equal(4);
+    expect(r.stderr).to.match(/volume busy1 is in use: mounted on host h1/);
+    await h1.dockerOk(['rm', '-f', 'holder']);
+    const first = ferry.cli(h2, ['volume', 'move', 'busy1', '--to', 'h2', '--no-wait']);
+    expect(first.code, first.stderr).to.equal(0);
+    const second = ferry.cli(h3, ['volume', 'move', 'busy1', '--to', 'h3']);
+    if (second.code !== 0) expect(second.stderr).to.match(/already moving from h1 to h2|already on h2/);
+    void h3;
+  });
+});
