@@ -9,6 +9,7 @@ import {
   KIND_END,
   KIND_ZERO,
   applyBlockDiff,
+  chunksOf,
   decodeBlockDiff,
   diffChunk,
   encodeBlockDiff,
@@ -93,6 +94,21 @@ describe('loop block stream', function () {
         { kind: KIND_DATA, start: 2 * PAGE, end: 2 * PAGE + 10 },
       ]);
     });
+  });
+
+  it('cuts ranges into chunks, clipped to the image size', function () {
+    expect([...chunksOf([[0, 10], [20, 45]], 40, 8)]).to.deep.equal([[0, 8], [8, 2], [20, 8], [28, 8], [36, 4]]);
+  });
+
+  it('reads only the given ranges', async function () {
+    const image = join(dir, 'a.img');
+    sparseFile(image, 8 * CHUNK);
+    writeAt(image, CHUNK, randomBytes(PAGE));
+    writeAt(image, 5 * CHUNK, randomBytes(PAGE));
+    const events = [];
+    const stream = await collect(encodeBlockDiff(image, undefined, { chunkBytes: CHUNK, ranges: [[5 * CHUNK, 6 * CHUNK]] }));
+    for await (const ev of decodeBlockDiff(chunks(stream, 4096))) if (ev.type !== 'header') events.push(ev.offset);
+    expect(events).to.deep.equal([5 * CHUNK]);
   });
 
   it('sends only non-zero pages of a sparse image and rebuilds it exactly', async function () {

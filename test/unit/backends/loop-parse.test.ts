@@ -16,7 +16,17 @@ import {
   stampNewest,
   tempPath,
 } from '../../../src/agent/backends/loop/files';
-import { detectFilesystem, ext4NeedsRecovery, imageEntryName, parseLosetupNames } from '../../../src/agent/backends/loop/parse';
+import {
+  detectFilesystem,
+  ext4NeedsRecovery,
+  imageEntryName,
+  mergeRanges,
+  parseFilefrag,
+  parseLosetupNames,
+  rangesToCompare,
+  subtractRanges,
+  type Extent,
+} from '../../../src/agent/backends/loop/parse';
 
 describe('loop backend: parsers and commands', function () {
   describe('parseLosetupNames (util-linux 2.38 output)', function () {
@@ -27,6 +37,80 @@ describe('loop backend: parsers and commands', function () {
       ['two devices', '{"loopdevices":[{"name":"/dev/loop3"},{"name":"/dev/loop12"}]}', ['/dev/loop3', '/dev/loop12']],
     ];
     for (const [label, out, want] of cases) it(label, () => expect(parseLosetupNames(out)).to.deep.equal(want));
+  });
+
+  describe('parseFilefrag (e2fsprogs 1.47, -v -e -s -b1)', function () {
+    // Captured: an xfs image reflinked from another on an xfs pool, then two blocks rewritten.
+    const XFS_REFLINKED = `Filesystem type is: 58465342
+File size of pool/b.img is 314572800 (314572800 blocks of 1 bytes)
+ ext:     logical_offset:        physical_offset: length:   expected: flags:
+   0:        0..  131071:   67207168..  67338239: 131072:             shared
+   1:  4096000.. 4104191:   67543040..  67551231:   8192:   71303168:
+   2: 157315072..224419839:     102400..  67207167: 67104768:             unwritten
+   3: 314441728..314572799:   67411968..  67543039: 131072:             last,shared,eof
+pool/b.img: 5 extents found
+`;
+    // Captured on ext4: physical offsets wider than their column run into the colon before them.
+    const EXT4_WIDE = `Filesystem type is: ef53
+File size of a.img is 104857600 (104857600 blocks of 1 bytes)
+ ext:     logical_offset:        physical_offset: length:   expected: flags:
+   0:    40960..   53247: 104564039680..104564051967:  12288:      40960:
+   1: 52428800..53477375: 104558755840..104559804415: 1048576: 104616427520: last,unwritten
+a.img: 2 extents found
+`;
+    it('reads extents with and without the expected column and flags', function () {
+      expect(parseFilefrag(XFS_REFLINKED)).to.deep.equal([
+        { logical: 0, physical: 67207168, length: 131072, flags: ['shared'] },
+        { logical: 4096000, physical: 67543040, length: 8192, flags: [] },
+        { logical: 157315072, physical: 102400, length: 67104768, flags: ['unwritten'] },
+        { logical: 314441728, physical: 67411968, length: 131072, flags: ['last', 'shared', 'eof'] },
+      ]);
+      expect(parseFilefrag(EXT4_WIDE)).to.deep.equal([
+        { logical: 40960, physical: 104564039680, length: 12288, flags: [] },
+        { logical: 52428800, physical: 104558755840, length: 1048576, flags: ['last', 'unwritten'] },
+      ]);
+    });
+    it('reads nothing from output without a table', function () {
+      expect(parseFilefrag('Filesystem type is: ef53\nFile size of x is 0 (0 blocks of 1 bytes)\nx: 0 extents found\n')).to.deep.equal([]);
+    });
+  });
+
+  describe('ranges to compare', function () {
+    const x = (logical: number, physical: number, length: number, ...flags: string[]): Extent => ({ logical, physical, length, flags });
+    const P = 4096;
+
+    it('merges and subtracts ranges', function () {
+      expect(mergeRanges([[10, 20], [0, 5], [5, 8], [19, 30], [40, 40]])).to.deep.equal([[0, 8], [10, 30]]);
+      expect(subtractRanges([[0, 100], [200, 300]], [[10, 20], [90, 210], [250, 260]])).to.deep.equal([[0, 10], [20, 90], [210, 250], [260, 300]]);
+      expect(subtractRanges([[0, 100]], [])).to.deep.equal([[0, 100]]);
+    });
+
+    it('without a base: the data extents, not holes or unwritten ones, aligned to pages', function () {
+      expect(rangesToCompare(100 * P, [x(0, 1000 * P, 2 * P), x(10 * P + 100, 5000 * P, 50), x(20 * P, 9000 * P, 5 * P, 'unwritten')], undefined, P)).to.deep.equal([
+        [0, 2 * P],
+        [10 * P, 11 * P],
+      ]);
+    });
+
+    it('with a base: skips blocks both files share on disk, compares everything else that holds data in either', function () {
+      const base = [x(0, 1000 * P, 10 * P, 'shared'), x(50 * P, 3000 * P, 2 * P)];
+      // The image shares 0..4 and 6..10 with the base; 4..6 were rewritten elsewhere; 50..52 are a hole now.
+      const image = [x(0, 1000 * P, 4 * P, 'shared'), x(4 * P, 7000 * P, 2 * P), x(6 * P, 1006 * P, 4 * P, 'shared')];
+      expect(rangesToCompare(100 * P, image, base, P)).to.deep.equal([
+        [4 * P, 6 * P],
+        [50 * P, 52 * P],
+      ]);
+    });
+
+    it('does not trust equal addresses of compressed or unplaced extents', function () {
+      const base = [x(0, 1000 * P, 4 * P, 'encoded')];
+      const image = [x(0, 1000 * P, 4 * P, 'encoded')];
+      expect(rangesToCompare(4 * P, image, base, P)).to.deep.equal([[0, 4 * P]]);
+    });
+
+    it('clips to the image size', function () {
+      expect(rangesToCompare(3 * P + 10, [x(0, 0, 8 * P)], undefined, P)).to.deep.equal([[0, 3 * P + 10]]);
+    });
   });
 
   describe('superblock probes', function () {
