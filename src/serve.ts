@@ -189,7 +189,7 @@ async function joinCluster(
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;
-  const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }));
+  const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }), config.moves.stepDelayMs);
   agent.attachMover(mover, config.moves.mountWaitSeconds * 1000);
   const membership = new Membership(control, { name: config.nodeName, address, transferKey: key.publicKey }, mover, config.control.heartbeatSeconds * 1000, log.child({ component: 'membership' }));
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {

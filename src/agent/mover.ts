@@ -45,7 +45,13 @@ export class Mover {
     private readonly control: ControlClient,
     private readonly privateKey: string,
     private readonly log: Logger,
+    /** Pause after each step (tests kill processes mid-move with it); 0 in production. */
+    private readonly stepDelayMs = 0,
   ) {}
+
+  private async step(): Promise<void> {
+    if (this.stepDelayMs > 0) await new Promise((r) => setTimeout(r, this.stepDelayMs));
+  }
 
   /** Starts move `m` unless it already runs here; resolves when it ends (rejects if it failed). */
   ensure(m: MoveRecord): Promise<void> {
@@ -96,22 +102,27 @@ export class Mover {
           });
           log.info({ round, snapshot: snap, base, bytes }, 'pre-copy round done');
           base = snap;
+          await this.step();
           if (bytes < SMALL_DELTA_BYTES) break;
         }
         m = await this.control.updateMove(m.id, { state: 'releasing', bytesDone: done });
+        await this.step();
       }
       if (m.state === 'releasing') {
         await this.waitForRelease(m);
         m = await this.control.updateMove(m.id, { state: 'final' });
+        await this.step();
       }
       const released = Date.now();
       const snap = finalSnapshot(m);
       if (!(await backend.listSnapshots(m.volume)).includes(snap)) {
         await this.pull(client, backend, m, { op: 'send-final', volume: m.volume, snapshot: snap, base }, (n) => (done += n));
+        await this.step();
       }
       // The received snapshot was verified end to end (stream envelope) before it was kept.
       await this.control.switchMove(m.id);
       log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
+      await this.step();
       await this.complete({ ...m, state: 'switched' }, log);
       await client.ask({ op: 'prune', volume: m.volume, keep: snap }).catch((err: unknown) => log.warn({ err }, 'cannot prune source snapshots'));
       log.info({ durationMs: Date.now() - started, downtimeMs: Date.now() - released, bytes: done, outcome: 'ok' }, 'move done');

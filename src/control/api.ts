@@ -67,6 +67,7 @@ export function createApi(agent: Agent, control: ControlClient, log: Logger): ex
         volume,
         mountpoint: agent.path(name) || null,
         leases: await control.leasesOf(name),
+        move: (await control.moveOf(name)) ?? null,
         events: await control.eventsOf(name),
       };
     }),

@@ -61,16 +61,20 @@ describe('cluster: volumes that follow their containers', function () {
 
   it('moves back with increments only, by ferry volume move, showing progress', async function () {
     const [h1, h2] = cluster.hosts;
-    const c = await run(h2, 'data1', 'dd if=/dev/urandom of=/data/files/changed bs=1M count=4 2>/dev/null && sync');
+    const c = await run(h2, 'data1', 'dd if=/dev/urandom of=/data/changed bs=1M count=4 2>/dev/null && sync');
     expect(c.code, c.stderr).to.equal(0);
     const m = ferry.cli(h2, ['volume', 'move', 'data1', '--to', 'h1']);
     expect(m.code, m.stderr).to.equal(0);
     expect(m.stdout).to.match(/data1 is now on h1/);
     expect(m.stderr).to.match(/h2 -> h1/);
-    const move = JSON.parse(ferry.cli(h1, ['volume', 'inspect', 'data1']).stdout);
-    expect(move.volume).to.include({ primaryNode: 'h1', generation: 3 });
-    const after = await run(h1, 'data1', `${CHECK} && ls -l /data/files/changed`);
+    const inspected = JSON.parse(ferry.cli(h1, ['volume', 'inspect', 'data1']).stdout);
+    expect(inspected.volume).to.include({ primaryNode: 'h1', generation: 3 });
+    expect(inspected.move).to.include({ state: 'done', source: 'h2', target: 'h1' });
+    // Only the change travelled (4 MiB of 104), not the volume.
+    expect(inspected.move.bytesDone).to.be.below(12 * 2 ** 20);
+    const after = await run(h1, 'data1', `${CHECK} && wc -c < /data/changed`);
     expect(after.code, after.stderr).to.equal(0);
+    expect(after.stdout.split('\n')).to.deep.equal(['200', String(4 * 2 ** 20)]);
   });
 
   it('refuses a move of a volume that a running container uses, and a conflicting second move', async function () {

@@ -92,8 +92,10 @@ export class DirectoryBackend implements FullBackend {
       const tmp = tempPath(this.volumesDir, 'create', name);
       try {
         await mkdir(tmp, { mode: 0o755 });
-        // A concurrent create that won leaves this one a no-op.
-        await publishDirNoReplace(tmp, this.volumePath(name));
+        // A concurrent create that won leaves this one a no-op; a stray file of that name does not.
+        if (!(await publishDirNoReplace(tmp, this.volumePath(name))) && !(await this.exists(name))) {
+          throw new FerryError('INTERNAL', `cannot create volume ${name}: ${this.volumePath(name)} exists and is not a directory; remove it`);
+        }
         await syncDir(this.volumesDir);
       } catch (err) {
         throw await this.mapNoSpace(err);
@@ -272,35 +274,36 @@ export class DirectoryBackend implements FullBackend {
     const { header, body } = unwrapStream(stream);
     // Errors reach us through iteration; this keeps an error before then from being "unhandled".
     body.on('error', () => undefined);
-    await this.lock.run(name, async () => {
-      const dir = this.snapshotDir(name);
-      let tmp: string | undefined;
-      const started = Date.now();
-      try {
-        const h = await header;
-        if (h.backend !== this.kind || h.snapshot !== snap) {
-          throw new FerryError('INVALID_REQUEST', `stream holds ${h.backend} snapshot ${String(h.snapshot)}, not directory snapshot ${snap}: send the right snapshot`);
-        }
-        const final = this.snapshotPath(name, snap);
-        if (await pathExists(final)) throw snapshotExists(name, snap);
-        const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
-        await mkdir(dir, { recursive: true });
-        tmp = tempPath(dir, 'receive', snap);
-        if (base) await this.runner.run(cmd.copyTree(base, tmp));
-        else await mkdir(tmp, { mode: 0o700 });
-        await applyTreeDelta(this.runner, tmp, body, { snapshot: snap, base: h.base as string | undefined });
-        await this.runner.run(cmd.syncFilesystem(tmp));
-        await stampNewest(tmp, dir, snapshotEntry, started);
-        if (!(await publishDirNoReplace(tmp, final))) throw snapshotExists(name, snap);
-        await syncDir(dir);
-      } catch (err) {
-        body.destroy();
-        throw await this.mapNoSpace(err);
-      } finally {
-        if (tmp) await removeQuietly(tmp);
+    const dir = this.snapshotDir(name);
+    let tmp: string | undefined;
+    const started = Date.now();
+    try {
+      const h = await header;
+      if (h.backend !== this.kind || h.snapshot !== snap) {
+        throw new FerryError('INVALID_REQUEST', `stream holds ${h.backend} snapshot ${String(h.snapshot)}, not directory snapshot ${snap}: send the right snapshot`);
       }
-      this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
-    });
+      const final = this.snapshotPath(name, snap);
+      if (await pathExists(final)) throw snapshotExists(name, snap);
+      const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
+      await mkdir(dir, { recursive: true });
+      tmp = tempPath(dir, 'receive', snap);
+      if (base) await this.runner.run(cmd.copyTree(base, tmp));
+      else await mkdir(tmp, { mode: 0o700 });
+      await applyTreeDelta(this.runner, tmp, body, { snapshot: snap, base: h.base as string | undefined });
+      await this.runner.run(cmd.syncFilesystem(tmp));
+      // Only publishing is serialized with the dataset's other snapshots (it orders them).
+      await this.lock.run(name, async () => {
+        await stampNewest(tmp!, dir, snapshotEntry, started);
+        if (!(await publishDirNoReplace(tmp!, final))) throw snapshotExists(name, snap);
+      });
+      await syncDir(dir);
+    } catch (err) {
+      body.destroy();
+      throw await this.mapNoSpace(err);
+    } finally {
+      if (tmp) await removeQuietly(tmp);
+    }
+    this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
   }
 
   /** Apparent bytes of each dataset (du), by name; a dataset du cannot read is left out. */

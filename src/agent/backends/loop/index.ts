@@ -322,38 +322,39 @@ export class LoopBackend implements FullBackend {
     const { header, body } = unwrapStream(stream);
     // Errors reach us through iteration; this keeps an error before then from being "unhandled".
     body.on('error', () => undefined);
-    await this.lock.run(name, async () => {
-      const dir = this.snapshotDir(name);
-      let tmp: string | undefined;
-      const started = Date.now();
-      try {
-        const h = await header;
-        if (h.backend !== this.kind || h.snapshot !== snap) {
-          throw new FerryError('INVALID_REQUEST', `stream holds ${h.backend} snapshot ${String(h.snapshot)}, not loop snapshot ${snap}: send the right snapshot`);
-        }
-        const final = this.snapshotPath(name, snap);
-        if (await pathExists(final)) throw snapshotExists(name, snap);
-        const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
-        await mkdir(dir, { recursive: true });
-        tmp = tempPath(dir, 'receive', snap, '.img');
-        if (base) await this.runner.run(cmd.copyImage(base, tmp));
-        const fh = await open(tmp, base ? 'r+' : 'wx');
-        try {
-          await applyBlockDiff(fh, body);
-        } finally {
-          await fh.close();
-        }
-        await stampNewest(tmp, dir, imageEntryName);
-        if (!(await publishFileNoReplace(tmp, final))) throw snapshotExists(name, snap);
-        await syncDir(dir);
-      } catch (err) {
-        body.destroy();
-        throw await this.mapNoSpace(err);
-      } finally {
-        if (tmp) await removeQuietly(tmp);
+    const dir = this.snapshotDir(name);
+    let tmp: string | undefined;
+    const started = Date.now();
+    try {
+      const h = await header;
+      if (h.backend !== this.kind || h.snapshot !== snap) {
+        throw new FerryError('INVALID_REQUEST', `stream holds ${h.backend} snapshot ${String(h.snapshot)}, not loop snapshot ${snap}: send the right snapshot`);
       }
-      this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
-    });
+      const final = this.snapshotPath(name, snap);
+      if (await pathExists(final)) throw snapshotExists(name, snap);
+      const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
+      await mkdir(dir, { recursive: true });
+      tmp = tempPath(dir, 'receive', snap, '.img');
+      if (base) await this.runner.run(cmd.copyImage(base, tmp));
+      const fh = await open(tmp, base ? 'r+' : 'wx');
+      try {
+        await applyBlockDiff(fh, body);
+      } finally {
+        await fh.close();
+      }
+      // Only publishing is serialized with the dataset's other snapshots (it orders them).
+      await this.lock.run(name, async () => {
+        await stampNewest(tmp!, dir, imageEntryName);
+        if (!(await publishFileNoReplace(tmp!, final))) throw snapshotExists(name, snap);
+      });
+      await syncDir(dir);
+    } catch (err) {
+      body.destroy();
+      throw await this.mapNoSpace(err);
+    } finally {
+      if (tmp) await removeQuietly(tmp);
+    }
+    this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
   }
 
   /** Host bytes each image takes (allocated blocks, so sparse holes are not counted), by name. */
