@@ -89,6 +89,7 @@ export class Agent implements SourceSide, TargetSide {
     const v = await this.control.getVolume(volume);
     if (!v) throw notFound(volume);
     await this.backendFor(v.backend).rollback(volume, snap, { sizeBytes: v.sizeBytes ?? undefined, fs: (v.fs ?? undefined) as 'ext4' | 'xfs' | undefined });
+    this.missing = this.missing.filter((n) => n !== volume);
   }
 
   mountpointOf(name: string): string {

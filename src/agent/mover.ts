@@ -94,8 +94,14 @@ export class Mover {
       await this.control.updateMove(m.id, { bytesTotal: v?.usedBytes ?? null });
 
       if (m.state === 'precopy') {
+        const have = new Set(await backend.listSnapshots(m.volume));
         for (let round = 1; round <= MAX_PRECOPY_ROUNDS; round++) {
           const snap = roundSnapshot(m, round);
+          // A resumed move keeps the rounds that arrived before the crash.
+          if (have.has(snap)) {
+            base = snap;
+            continue;
+          }
           const bytes = await this.pull(client, backend, m, { op: 'send', volume: m.volume, snapshot: snap, base }, (n) => {
             done += n;
             void this.control.updateMove(m.id, { bytesDone: done }).catch(() => undefined);
