@@ -11,6 +11,7 @@ import { bindMount, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isN
 import { unwrapStream, wrapStream } from '../stream-envelope';
 import {
   assertPlainName,
+  closingInner,
   isPublicEntry,
   oldestFirst,
   pathExists,
@@ -259,7 +260,7 @@ export class DirectoryBackend implements FullBackend {
       inner = new Readable({ read() {} });
       inner.destroy(err as Error);
     }
-    return wrapStream(inner, header);
+    return closingInner(wrapStream(inner, header), inner);
   }
 
   /**

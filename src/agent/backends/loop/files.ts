@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { FerryError } from '../../../errors';
 
 /**
@@ -204,4 +205,14 @@ export async function unlinkIfExists(path: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+}
+
+/**
+ * Returns `outer`, made to destroy `inner` when it closes: a consumer that drops a send stream
+ * half-way must not leave its reader (open files, a tar process) waiting on a full pipe forever.
+ * (wrapStream passes errors from inner to outer, not the other way.)
+ */
+export function closingInner(outer: Readable, inner: Readable): Readable {
+  outer.once('close', () => inner.destroy());
+  return outer;
 }

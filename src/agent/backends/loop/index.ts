@@ -15,6 +15,7 @@ import * as cmd from './commands';
 import {
   TEMP_PREFIX,
   assertPlainName,
+  closingInner,
   oldestFirst,
   pathExists,
   publishFileNoReplace,
@@ -307,7 +308,7 @@ export class LoopBackend implements FullBackend {
       inner = new Readable({ read() {} });
       inner.destroy(err as Error);
     }
-    return wrapStream(inner, { backend: this.kind, snapshot: snap, ...(base !== undefined ? { base } : {}), ...(fs ? { fs } : {}) });
+    return closingInner(wrapStream(inner, { backend: this.kind, snapshot: snap, ...(base !== undefined ? { base } : {}), ...(fs ? { fs } : {}) }), inner);
   }
 
   /**
