@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cmd from '../../../src/agent/backends/loop/commands';
+import { isFerryError } from '../../../src/errors';
 import {
   TEMP_PREFIX,
   nextStampMs,
@@ -20,6 +21,7 @@ import {
   detectFilesystem,
   ext4NeedsRecovery,
   imageEntryName,
+  imageSpec,
   mergeRanges,
   parseFilefrag,
   parseLosetupNames,
@@ -37,6 +39,25 @@ describe('loop backend: parsers and commands', function () {
       ['two devices', '{"loopdevices":[{"name":"/dev/loop3"},{"name":"/dev/loop12"}]}', ['/dev/loop3', '/dev/loop12']],
     ];
     for (const [label, out, want] of cases) it(label, () => expect(parseLosetupNames(out)).to.deep.equal(want));
+  });
+
+  describe('imageSpec', function () {
+    const MiB = 1024 * 1024;
+    it('defaults to ext4 and rounds the size down to 4 KiB', function () {
+      expect(imageSpec('v', { sizeBytes: 64 * MiB + 100 })).to.deep.equal({ fs: 'ext4', sizeBytes: 64 * MiB });
+      expect(imageSpec('v', { fs: 'xfs', sizeBytes: 300 * MiB })).to.deep.equal({ fs: 'xfs', sizeBytes: 300 * MiB });
+    });
+    const bad: [string, object][] = [
+      ['no size', {}],
+      ['an ext4 image below 8 MiB', { sizeBytes: 8 * MiB - 1 }],
+      ['an xfs image below 300 MiB', { fs: 'xfs', sizeBytes: 299 * MiB }],
+      ['an unknown filesystem', { fs: 'btrfs', sizeBytes: 1024 * MiB }],
+    ];
+    for (const [label, spec] of bad) {
+      it(`refuses ${label} with INVALID_OPTION`, function () {
+        expect(() => imageSpec('v', spec)).to.throw().that.satisfies((e: unknown) => isFerryError(e, 'INVALID_OPTION'));
+      });
+    }
   });
 
   describe('parseFilefrag (e2fsprogs 1.47, -v -e -s -b1)', function () {

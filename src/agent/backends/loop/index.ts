@@ -6,8 +6,7 @@ import type { Runner } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { KeyedLock } from '../../keyed-lock';
 import { isMountPoint } from '../../mount-table';
-import type { DatasetSpec, FullBackend, LoopFilesystem, PoolCapacity, SizeRules } from '../backend';
-import { LOOP_FILESYSTEMS } from '../backend';
+import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
 import { ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isNoSpace, loopMount, poolFull, unmountPath } from '../common';
 import { unwrapStream, wrapStream } from '../stream-envelope';
 import { applyBlockDiff, encodeBlockDiff } from './block-stream';
@@ -31,13 +30,8 @@ import {
 } from './files';
 import { Freezer } from './freeze';
 import { deviceHeld, filesystemOf, filesystemOfSync, loopDevices, makeMountable, mountPointsOf, rangesWorthComparing } from './images';
-import { imageEntryName } from './parse';
+import { MIN_IMAGE_BYTES, imageEntryName, imageSpec } from './parse';
 
-const MiB = 1024 * 1024;
-/** Smallest image per filesystem: mkfs.xfs refuses below 300 MiB; ext4 is usable from 8 MiB. */
-const MIN_BYTES: Record<LoopFilesystem, number> = { ext4: 8 * MiB, xfs: 300 * MiB };
-/** Image sizes are whole filesystem blocks. */
-const SIZE_ALIGN = 4096;
 /** How many images usage() stats at once. */
 const USAGE_CONCURRENCY = 64;
 
@@ -56,7 +50,7 @@ export class LoopBackend implements FullBackend {
   readonly sizeRules: SizeRules = {
     enforcesSize: true,
     requiresSize: true,
-    minBytes: (spec: DatasetSpec) => MIN_BYTES[spec.fs ?? 'ext4'],
+    minBytes: (spec: DatasetSpec) => MIN_IMAGE_BYTES[spec.fs ?? 'ext4'],
   };
   private readonly imagesDir: string;
   private readonly snapshotsDir: string;
@@ -104,13 +98,7 @@ export class LoopBackend implements FullBackend {
    */
   async create(name: string, spec: DatasetSpec): Promise<void> {
     assertPlainName('volume', name);
-    const fs = spec.fs ?? 'ext4';
-    if (!LOOP_FILESYSTEMS.includes(fs)) throw new FerryError('INVALID_OPTION', `invalid fs ${JSON.stringify(fs)}: valid values are ${LOOP_FILESYSTEMS.join(', ')}`);
-    if (spec.sizeBytes === undefined) throw new FerryError('INVALID_OPTION', `backend loop needs a size for volume ${name}: add -o size=... (for example 10G)`);
-    const size = Math.floor(spec.sizeBytes / SIZE_ALIGN) * SIZE_ALIGN;
-    if (size < MIN_BYTES[fs]) {
-      throw new FerryError('INVALID_OPTION', `size ${spec.sizeBytes} is too small for an ${fs} volume: the minimum is ${MIN_BYTES[fs] / MiB} MiB`);
-    }
+    const { fs, sizeBytes: size } = imageSpec(name, spec);
     await this.lock.run(name, async () => {
       if (await this.exists(name)) return;
       await mkdir(this.imagesDir, { recursive: true });
@@ -147,15 +135,10 @@ export class LoopBackend implements FullBackend {
     await this.lock.run(name, async () => {
       const image = this.imagePath(name);
       if (await pathExists(image)) {
-        const devices = await loopDevices(this.runner, image);
-        ensureNotMounted(name, mountPointsOf(devices)[0]);
-        for (const dev of devices) {
-          if (await deviceHeld(dev)) {
-            throw new FerryError('VOLUME_BUSY', `dataset ${name} is in use through ${dev} (mounted in another mount namespace?): unmount it first`);
-          }
-          // Attached but unused (a crash between attach and mount): free it.
-          await this.runner.run(cmd.losetupDetach(dev));
-        }
+        const { mountPoint, idle } = await this.mountState(name, image);
+        ensureNotMounted(name, mountPoint);
+        // Attached but unused (a crash between attach and mount): free it.
+        for (const dev of idle) await this.runner.run(cmd.losetupDetach(dev));
       }
       // Snapshots first: a crash half-way leaves a volume without snapshots, never old snapshots
       // that a new volume of the same name would take for its own.
@@ -222,7 +205,7 @@ export class LoopBackend implements FullBackend {
       if (await pathExists(final)) throw snapshotExists(name, snap);
       await mkdir(dir, { recursive: true });
       const tmp = tempPath(dir, 'snap', snap, '.img');
-      const mountPoint = mountPointsOf(await loopDevices(this.runner, image))[0];
+      const { mountPoint } = await this.mountState(name, image);
       const started = Date.now();
       let frozenMs = 0;
       try {
@@ -263,7 +246,7 @@ export class LoopBackend implements FullBackend {
     await this.lock.run(name, async () => {
       const source = await this.existingSnapshot(name, snap);
       const image = this.imagePath(name);
-      if (await pathExists(image)) ensureNotMounted(name, mountPointsOf(await loopDevices(this.runner, image))[0]);
+      if (await pathExists(image)) ensureNotMounted(name, (await this.mountState(name, image)).mountPoint);
       await this.copyToLive(source, name, async (tmp) => {
         await rename(tmp, image);
         return true;
@@ -389,6 +372,23 @@ export class LoopBackend implements FullBackend {
     }
     const comparedBytes = ranges?.reduce((sum, [s, e]) => sum + e - s, 0);
     this.log.debug({ volume: name, image, base, comparedBytes, streamBytes: bytes, durationMs: Date.now() - started }, 'block stream sent');
+  }
+
+  /**
+   * Where the image is mounted in this mount namespace (none: `mountPoint` undefined), and its loop
+   * devices that nothing holds. Throws VOLUME_BUSY when a loop device of it is held open but not
+   * mounted here (another mount namespace): it can be neither frozen nor safely replaced from here.
+   */
+  private async mountState(name: string, image: string): Promise<{ mountPoint?: string; idle: string[] }> {
+    const devices = await loopDevices(this.runner, image);
+    const mountPoint = mountPointsOf(devices)[0];
+    if (mountPoint) return { mountPoint, idle: [] };
+    for (const dev of devices) {
+      if (await deviceHeld(dev)) {
+        throw new FerryError('VOLUME_BUSY', `dataset ${name} is in use through ${dev}, mounted outside this agent's mount namespace: unmount it there first`);
+      }
+    }
+    return { idle: devices };
   }
 
   private imagePath(name: string): string {

@@ -1,6 +1,31 @@
 /** Pure readers for the loop backend: superblock probes, losetup output, file names. */
 import { FerryError } from '../../../errors';
-import type { LoopFilesystem } from '../backend';
+import { LOOP_FILESYSTEMS, type DatasetSpec, type LoopFilesystem } from '../backend';
+
+const MiB = 1024 * 1024;
+/** Smallest image per filesystem: mkfs.xfs refuses below 300 MiB; ext4 is usable from 8 MiB. */
+export const MIN_IMAGE_BYTES: Record<LoopFilesystem, number> = { ext4: 8 * MiB, xfs: 300 * MiB };
+/** Image sizes are whole filesystem blocks. */
+const SIZE_ALIGN = 4096;
+
+/**
+ * The filesystem (default ext4) and image size (rounded down to 4 KiB) for a spec. Throws
+ * INVALID_OPTION for an unknown filesystem, a missing size or one below the filesystem's minimum.
+ */
+export function imageSpec(name: string, spec: DatasetSpec): { fs: LoopFilesystem; sizeBytes: number } {
+  const fs = spec.fs ?? 'ext4';
+  if (!LOOP_FILESYSTEMS.includes(fs)) {
+    throw new FerryError('INVALID_OPTION', `invalid fs ${JSON.stringify(fs)} for volume ${name}: valid values are ${LOOP_FILESYSTEMS.join(', ')}`);
+  }
+  if (spec.sizeBytes === undefined) {
+    throw new FerryError('INVALID_OPTION', `backend loop needs a size for volume ${name}: add -o size=... (for example 10G)`);
+  }
+  const sizeBytes = Math.floor(spec.sizeBytes / SIZE_ALIGN) * SIZE_ALIGN;
+  if (sizeBytes < MIN_IMAGE_BYTES[fs]) {
+    throw new FerryError('INVALID_OPTION', `size ${spec.sizeBytes} is too small for ${fs} volume ${name}: the minimum is ${MIN_IMAGE_BYTES[fs] / MiB} MiB`);
+  }
+  return { fs, sizeBytes };
+}
 
 /** How many bytes at the start of an image the probes below need. */
 export const SUPERBLOCK_PROBE_BYTES = 2048;
