@@ -32,6 +32,9 @@ import { Freezer } from './freeze';
 import { deviceHeld, filesystemOf, filesystemOfSync, loopDevices, makeMountable, mountPointsOf, rangesWorthComparing } from './images';
 import { MIN_IMAGE_BYTES, imageEntryName, imageSpec } from './parse';
 
+/** Checks, with growing pauses (ms), before a loop device that looks held counts as held. */
+const HELD_CHECKS = 8;
+const HELD_CHECK_PAUSE_MS = 50;
 /** How many images usage() stats at once. */
 const USAGE_CONCURRENCY = 64;
 
@@ -137,8 +140,8 @@ export class LoopBackend implements FullBackend {
       if (await pathExists(image)) {
         const { mountPoint, idle } = await this.mountState(name, image);
         ensureNotMounted(name, mountPoint);
-        // Attached but unused (a crash between attach and mount): free it.
-        for (const dev of idle) await this.runner.run(cmd.losetupDetach(dev));
+        // Attached but unused (a crash between attach and mount): free it. It may be going already.
+        for (const dev of idle) await this.runner.run(cmd.losetupDetach(dev)).catch((err: unknown) => this.log.debug({ err, dev }, 'loop device not detached'));
       }
       // Snapshots first: a crash half-way leaves a volume without snapshots, never old snapshots
       // that a new volume of the same name would take for its own.
@@ -380,15 +383,20 @@ export class LoopBackend implements FullBackend {
    * mounted here (another mount namespace): it can be neither frozen nor safely replaced from here.
    */
   private async mountState(name: string, image: string): Promise<{ mountPoint?: string; idle: string[] }> {
-    const devices = await loopDevices(this.runner, image);
-    const mountPoint = mountPointsOf(devices)[0];
-    if (mountPoint) return { mountPoint, idle: [] };
-    for (const dev of devices) {
-      if (await deviceHeld(dev)) {
-        throw new FerryError('VOLUME_BUSY', `dataset ${name} is in use through ${dev}, mounted outside this agent's mount namespace: unmount it there first`);
+    for (let attempt = 1; ; attempt++) {
+      const devices = await loopDevices(this.runner, image);
+      const mountPoint = mountPointsOf(devices)[0];
+      if (mountPoint) return { mountPoint, idle: [] };
+      let held: string | undefined;
+      for (const dev of devices) if (!held && (await deviceHeld(dev))) held = dev;
+      if (!held) return { idle: devices };
+      // Right after an unmount the kernel frees the loop device in the background, and until then
+      // it still looks held: only a device that stays held is someone else's mount.
+      if (attempt >= HELD_CHECKS) {
+        throw new FerryError('VOLUME_BUSY', `dataset ${name} is in use through ${held}, mounted outside this agent's mount namespace: unmount it there first`);
       }
+      await new Promise((r) => setTimeout(r, HELD_CHECK_PAUSE_MS * attempt));
     }
-    return { idle: devices };
   }
 
   private imagePath(name: string): string {
