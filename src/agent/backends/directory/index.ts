@@ -32,6 +32,7 @@ import { applyTreeDelta, sendTreeDelta } from './tree-stream';
 const DU_BATCH = 100;
 const DU_CONCURRENCY = 2;
 
+/** Where the directory pool lives (from config `directory.dir`). */
 export interface DirectoryBackendOptions {
   /** The pool directory: `volumes/<name>` and `snapshots/<name>/<snap>` live here. */
   dir: string;

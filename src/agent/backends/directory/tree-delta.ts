@@ -16,12 +16,14 @@ import { lstat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { FerryError } from '../../../errors';
 
+/** The manifest format this code writes and reads. */
 export const MANIFEST_FORMAT = 1;
 /** A manifest above this is refused (it lists deleted paths; millions still fit). */
 export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 /** Files modified this close before a base snapshot's copy began get their content compared. */
 export const RACY_WINDOW_NS = 2_000_000_000n;
 
+/** What an entry is; 'other' covers fifos and device nodes (tar carries them). */
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
 /** What the quick check compares, for one entry of a tree. */
@@ -53,6 +55,7 @@ export interface TreeDelta {
   suspects: string[];
 }
 
+/** The head of a delta body. */
 export interface Manifest {
   format: number;
   snapshot: string;
@@ -189,6 +192,7 @@ export function tarFileList(paths: readonly string[]): Buffer {
   return Buffer.from(paths.map((p) => (p === '.' ? './' : `./${p}`)).join('\0') + (paths.length ? '\0' : ''));
 }
 
+/** The body's opening: u32 length, then the manifest as JSON. */
 export function encodeManifest(m: Manifest): Buffer {
   const json = Buffer.from(JSON.stringify(m));
   const len = Buffer.alloc(4);

@@ -17,6 +17,7 @@ const MAGIC = Buffer.from('FBLKDIF1');
 const HEADER_BYTES = MAGIC.length + 8 + 4 + 4;
 const RECORD_HEAD_BYTES = 1 + 8 + 4;
 
+/** Record kinds (see the format above). */
 export const KIND_DATA = 1;
 export const KIND_ZERO = 2;
 export const KIND_END = 0xff;
@@ -28,6 +29,7 @@ export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 /** Largest record a decoder accepts (the encoder never makes one above its chunk size). */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
+/** Tuning of the encoder, in bytes. */
 export interface BlockDiffOptions {
   pageBytes?: number;
   chunkBytes?: number;
@@ -59,6 +61,7 @@ async function readFull(fh: FileHandle, buf: Buffer, length: number, position: n
   return done;
 }
 
+/** The stream header for an image of `imageBytes` compared in pages of `pageBytes`. */
 export function encodeHeader(imageBytes: number, pageBytes: number): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(h, 0);
@@ -67,6 +70,7 @@ export function encodeHeader(imageBytes: number, pageBytes: number): Buffer {
   return h;
 }
 
+/** A record's head (a DATA record's bytes follow it). Offsets and lengths in bytes. */
 export function encodeRecordHead(kind: number, offset: number, length: number): Buffer {
   const r = Buffer.alloc(RECORD_HEAD_BYTES);
   r.writeUInt8(kind, 0);

@@ -58,6 +58,11 @@ export function losetupDetach(device: string): string[] {
   return ['losetup', '--detach', device];
 }
 
+/** Flushes the filesystem mounted at `mountPoint` (syncfs). */
+export function syncFilesystem(mountPoint: string): string[] {
+  return ['sync', '--file-system', mountPoint];
+}
+
 /** Freezes the filesystem mounted at `mountPoint`: writes block, the on-disk image is consistent. */
 export function freeze(mountPoint: string): string[] {
   return ['fsfreeze', '--freeze', mountPoint];

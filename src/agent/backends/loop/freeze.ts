@@ -15,6 +15,7 @@ import * as cmd from './commands';
 const THAW_TRIES = 5;
 const THAW_PAUSE_MS = 100;
 
+/** Freezes and thaws the filesystems of one loop pool's mounted images. */
 export class Freezer {
   /** `markerDir` holds one file per frozen dataset, naming its mount point. */
   constructor(
@@ -33,15 +34,18 @@ export class Freezer {
       await work();
       return 0;
     }
+    // Flush while writes still flow, so that the freeze itself has little left to write.
+    await this.runner.run(cmd.syncFilesystem(mountPoint));
     await mkdir(this.markerDir, { recursive: true });
     await writeFile(join(this.markerDir, name), mountPoint);
+    // Writers block from the start of the freeze (it flushes after stopping them) until the thaw.
+    const frozenAt = Date.now();
     try {
       await this.runner.run(cmd.freeze(mountPoint));
     } catch (err) {
       await rm(join(this.markerDir, name), { force: true });
       throw err;
     }
-    const frozenAt = Date.now();
     try {
       await work();
     } finally {

@@ -38,6 +38,7 @@ const HELD_CHECK_PAUSE_MS = 50;
 /** How many images usage() stats at once. */
 const USAGE_CONCURRENCY = 64;
 
+/** Where the loop pool lives (from config `loop.dir`). */
 export interface LoopBackendOptions {
   /** The pool directory: `images/<name>.img`, `snapshots/<name>/<snap>.img`, `frozen/<name>` live here. */
   dir: string;
