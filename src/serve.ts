@@ -15,6 +15,7 @@ import { readToken } from './control/service';
 import { httpControl } from './agent/http-control';
 import { Membership } from './agent/membership';
 import { Mover } from './agent/mover';
+import { DockerHost } from './agent/docker-host';
 import { SourceTransferHandler } from './agent/transfer-handler';
 import { loadOrCreateKey } from './transfer/keys';
 import { TransferServer } from './transfer/server';
@@ -191,7 +192,15 @@ async function joinCluster(
   const address = config.transfer.advertise ?? `${host}:${bound}`;
   const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }), config.moves.stepDelayMs);
   agent.attachMover(mover, config.moves.mountWaitSeconds * 1000);
-  const membership = new Membership(control, { name: config.nodeName, address, transferKey: key.publicKey }, mover, config.control.heartbeatSeconds * 1000, log.child({ component: 'membership' }));
+  if (existsSync(config.dockerSocket)) agent.attachDocker(new DockerHost(config.dockerSocket, log.child({ component: 'docker' })));
+  const membership = new Membership(
+    control,
+    { name: config.nodeName, address, transferKey: key.publicKey },
+    mover,
+    agent,
+    config.control.heartbeatSeconds * 1000,
+    log.child({ component: 'membership' }),
+  );
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {
       await membership.start();

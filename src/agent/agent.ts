@@ -10,6 +10,7 @@ import type { BackendKind, FullBackend } from './backends/backend';
 import { KeyedLock } from './keyed-lock';
 import { readMountTable } from './mount-table';
 import type { Mover } from './mover';
+import type { ContainerSpec, DockerHost } from './docker-host';
 import { planReconcile, type ReconcileAction } from './reconcile';
 import type { SourceSide } from './transfer-handler';
 import type { TargetSide } from './mover';
@@ -39,6 +40,8 @@ export class Agent implements SourceSide, TargetSide {
   private readonly lock = new KeyedLock();
   /** Cluster mode: pulls volumes whose primary is another host when they are mounted here. */
   private mover?: { mover: Mover; waitMs: number };
+  /** This host's dockerd, to name the containers behind leases and to restart moved containers. */
+  private docker?: DockerHost;
   /** Volumes whose filesystem is mounted under the mount root, by name. */
   private readonly mounted = new Map<string, string>();
   private orphans: AgentStatus['orphans'] = [];
@@ -58,6 +61,32 @@ export class Agent implements SourceSide, TargetSide {
   /** Turns on cluster mode: a Mount of a volume primary elsewhere moves it here. */
   attachMover(mover: Mover, waitMs: number): void {
     this.mover = { mover, waitMs };
+  }
+
+  attachDocker(docker: DockerHost): void {
+    this.docker = docker;
+  }
+
+  /** Looks up which containers hold `volume` here and tells control (never from inside Mount). */
+  private async annotate(volume: string): Promise<void> {
+    if (!this.docker) return;
+    try {
+      await this.control.annotateLeases(volume, this.node, await this.docker.containersUsing(volume));
+    } catch (err) {
+      this.log.debug({ err, volume }, 'cannot name the containers using a volume');
+    }
+  }
+
+  /** Plain Docker move away from here: stop the containers using `volume`, keep how to start them. */
+  async stopContainersFor(volume: string): Promise<ContainerSpec[]> {
+    if (!this.docker) throw new FerryError('BACKEND_UNAVAILABLE', `host ${this.node} has no dockerd to stop containers with`);
+    return this.docker.captureAndStop(volume);
+  }
+
+  /** Starts containers moved here with their volume; failures are logged, not thrown. */
+  async startContainers(specs: ContainerSpec[]): Promise<void> {
+    if (!this.docker || specs.length === 0) return;
+    for (const f of await this.docker.recreate(specs)) this.log.error({ container: f.name, err: f.error }, 'cannot start a moved container');
   }
 
   withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T> {
@@ -208,6 +237,8 @@ export class Agent implements SourceSide, TargetSide {
         }
         throw err;
       }
+      // dockerd starts the container once Mount has answered: look it up a little later.
+      if (this.docker) setTimeout(() => void this.annotate(name), 2000).unref();
       return target;
     });
   }
@@ -369,6 +400,7 @@ export class Agent implements SourceSide, TargetSide {
       }
     }
     const leased = new Set((await this.control.leasesOnNode(this.node)).map((l) => l.volume));
+    for (const name of leased) await this.annotate(name);
     for (const name of [...this.mounted.keys()]) {
       if (leased.has(name)) continue;
       await this.lock.run(name, async () => {

@@ -2,6 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { ControlClient } from '../control/control';
 import type { Logger } from '../log';
 import type { Mover } from './mover';
+import type { ContainerSpec } from './docker-host';
+
+/** What membership asks of the agent for the source side of a plain Docker move. */
+export interface ContainerStopper {
+  stopContainersFor(volume: string): Promise<ContainerSpec[]>;
+}
 
 /**
  * Keeps this host registered with control: registers at start (retrying until control answers),
@@ -13,11 +19,13 @@ export class Membership {
   private timer?: NodeJS.Timeout;
   private registered = false;
   private stopped = false;
+  private readonly stopping = new Set<number>();
 
   constructor(
     private readonly control: ControlClient,
     private readonly node: { name: string; address: string; transferKey: string },
     private readonly mover: Mover,
+    private readonly stopper: ContainerStopper,
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {}
@@ -51,10 +59,26 @@ export class Membership {
       for (const m of r.moves) {
         if (m.target === this.node.name) {
           this.mover.ensure(m).catch((err: unknown) => this.log.debug({ err, move: m.id }, 'move ended with an error'));
+        } else if (m.source === this.node.name && m.restartContainers && m.containers === null && !this.stopping.has(m.id)) {
+          void this.stopContainers(m.id, m.volume);
         }
       }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  /** Plain Docker move away from here: stop the volume's containers so the move can go on. */
+  private async stopContainers(id: number, volume: string): Promise<void> {
+    this.stopping.add(id);
+    try {
+      const specs = await this.stopper.stopContainersFor(volume);
+      await this.control.setMoveContainers(id, specs);
+    } catch (err) {
+      this.log.error({ err, volume, move: id }, 'cannot stop the containers of a moving volume');
+      await this.control.failMove(id, `cannot stop the containers using ${volume} on ${this.node.name}: ${(err as Error).message}`).catch(() => undefined);
+    } finally {
+      this.stopping.delete(id);
     }
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../log';
 import { TransferClient, type Peer } from '../transfer/client';
 import { formatSize } from '../volume/size';
 import type { FullBackend } from './backends/backend';
+import type { ContainerSpec } from './docker-host';
 
 /** Stop pre-copying once an increment is this small: the final one will be as quick. */
 export const SMALL_DELTA_BYTES = 32 * 1024 * 1024;
@@ -19,6 +20,8 @@ export interface TargetSide {
   backendOf(volume: string): Promise<FullBackend>;
   /** The live dataset of `volume` becomes snapshot `snap` (the volume must not be mounted here). */
   promote(volume: string, snap: string): Promise<void>;
+  /** Starts containers that a plain Docker move stopped on the source. */
+  startContainers(specs: ContainerSpec[]): Promise<void>;
 }
 
 const finalSnapshot = (m: MoveRecord): string => `m${m.id}-final`;
@@ -151,6 +154,8 @@ export class Mover {
     const backend = await this.side.backendOf(m.volume);
     await this.side.promote(m.volume, finalSnapshot(m));
     await this.control.finishMove(m.id);
+    const specs = (await this.control.getMove(m.id))?.containers;
+    if (specs?.length) await this.side.startContainers(specs);
     for (const s of await backend.listSnapshots(m.volume)) {
       if (s !== finalSnapshot(m)) await backend.deleteSnapshot(m.volume, s).catch((err: unknown) => log.warn({ err, snapshot: s }, 'cannot prune'));
     }

@@ -125,8 +125,12 @@ export async function main(argv: string[]): Promise<void> {
     .description('move a volume to another host (pre-copy, then a short cut-over)')
     .requiredOption('--to <host>', 'the host to move it to')
     .option('--no-wait', 'return once the move has started')
-    .action(async (name: string, o: { to: string; wait: boolean }) => {
-      const { move } = await apiCall<{ move: MoveRecord }>(api(), 'POST', `/v1/volumes/${encodeURIComponent(name)}/move`, { to: o.to });
+    .option('--restart-containers', 'stop the containers using it on its host and start them again on the target')
+    .action(async (name: string, o: { to: string; wait: boolean; restartContainers?: boolean }) => {
+      const { move } = await apiCall<{ move: MoveRecord }>(api(), 'POST', `/v1/volumes/${encodeURIComponent(name)}/move`, {
+        to: o.to,
+        restartContainers: !!o.restartContainers,
+      });
       if (!o.wait) {
         console.log(`move ${move.id} of ${name} to ${o.to} started`);
         return;

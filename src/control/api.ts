@@ -87,14 +87,18 @@ export function createApi(agent: Agent, control: ControlClient, log: Logger): ex
     '/v1/volumes/:name/move',
     route(202, async (req) => {
       const name = String(req.params.name);
-      const to = (req.body as { to?: unknown } | undefined)?.to;
-      if (typeof to !== 'string' || !to) throw new FerryError('INVALID_REQUEST', 'say where to: {"to": "<host>"}');
+      const body = (req.body ?? {}) as { to?: unknown; restartContainers?: unknown };
+      if (typeof body.to !== 'string' || !body.to) throw new FerryError('INVALID_REQUEST', 'say where to: {"to": "<host>"}');
+      const restartContainers = body.restartContainers === true;
       const v = await agent.get(name);
       // Plain Docker: a move waits for the source to release the volume; refuse up front instead of
-      // waiting for containers that nobody is going to stop.
+      // waiting for containers that nobody is going to stop, unless asked to stop and restart them.
       const held = (await control.leasesOf(name)).filter((l) => l.node === v.primaryNode);
-      if (held.length > 0) throw inUse(name, held);
-      return { move: await control.requestMove(name, to) };
+      if (held.length > 0 && !restartContainers) {
+        const e = inUse(name, held);
+        throw new FerryError('VOLUME_IN_USE', `${e.message}, or move it with --restart-containers to stop them on ${v.primaryNode} and start them again on ${body.to}`);
+      }
+      return { move: await control.requestMove(name, body.to, { restartContainers }) };
     }),
   );
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));

@@ -33,7 +33,12 @@ export const AGENT_CALLS = {
   registerNode: z.tuple([z.object({ name, address: z.string().min(3).max(300), transferKey: z.string().min(16).max(4096), bootId: name })]),
   heartbeat: z.tuple([name, name]),
   listNodes: z.tuple([]),
-  requestMove: z.tuple([name, name]),
+  requestMove: z.tuple([name, name]).rest(z.object({ restartContainers: z.boolean().optional() })),
+  annotateLeases: z.tuple([name, name, z.array(z.string().max(256)).max(1000)]),
+  setMoveContainers: z.tuple([
+    z.number().int(),
+    z.array(z.object({ name: z.string().min(1).max(256), config: z.record(z.string(), z.unknown()), hostConfig: z.record(z.string(), z.unknown()) })).max(1000),
+  ]),
   getMove: z.tuple([z.number().int()]),
   moveOf: z.tuple([name]),
   updateMove: z.tuple([

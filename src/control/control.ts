@@ -1,8 +1,9 @@
 import { FerryError } from '../errors';
 import type { Db } from './db';
 import { addEvent, eventsOf, type ClusterEvent } from './event-repo';
-import { acquireLease, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease, type Lease } from './lease-repo';
-import { activeMove, getMove, insertMove, lastMove, movesOfNode, updateMove, type MoveRecord, type MoveState } from './move-repo';
+import { acquireLease, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease, type Lease } from './lease-repo';
+import { activeMove, getMove, insertMove, lastMove, movesOfNode, setMoveContainers, updateMove, type MoveRecord, type MoveState } from './move-repo';
+import type { ContainerSpec } from '../agent/docker-host';
 import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode, type NodeRecord } from './node-repo';
 import {
   switchPrimary,
@@ -67,7 +68,11 @@ export interface ControlClient {
   listNodes(): Promise<NodeRecord[]>;
 
   /** Starts a move of `volume` to `target`, or joins the one under way to the same target. */
-  requestMove(volume: string, target: string): Promise<MoveRecord>;
+  requestMove(volume: string, target: string, opts?: { restartContainers?: boolean }): Promise<MoveRecord>;
+  /** Records which containers hold `volume` on `node` (looked up after Mount, never during it). */
+  annotateLeases(volume: string, node: string, containers: string[]): Promise<void>;
+  /** The source records the containers it stopped for a move, for the target to start. */
+  setMoveContainers(id: number, specs: ContainerSpec[]): Promise<void>;
   getMove(id: number): Promise<MoveRecord | undefined>;
   /** The move under way for `volume`, else its newest ended one. */
   moveOf(volume: string): Promise<MoveRecord | undefined>;
@@ -200,7 +205,20 @@ export class LocalControl implements ControlClient {
     return down;
   }
 
-  async requestMove(volume: string, target: string): Promise<MoveRecord> {
+  async annotateLeases(volume: string, node: string, containers: string[]): Promise<void> {
+    annotateLeases(this.db, volume, node, containers);
+  }
+
+  async setMoveContainers(id: number, specs: ContainerSpec[]): Promise<void> {
+    this.db.transaction(() => {
+      const m = getMove(this.db, id);
+      if (!m) return;
+      setMoveContainers(this.db, id, specs);
+      if (specs.length) addEvent(this.db, { volume: m.volume, node: m.source, kind: 'containers-stopped', detail: specs.map((c) => c.name).join(', ') });
+    })();
+  }
+
+  async requestMove(volume: string, target: string, opts: { restartContainers?: boolean } = {}): Promise<MoveRecord> {
     return this.db.transaction(() => {
       const v = getVolume(this.db, volume);
       if (!v || v.state !== 'ready') throw new FerryError('VOLUME_NOT_FOUND', `volume ${volume} does not exist`);
@@ -219,7 +237,7 @@ export class LocalControl implements ControlClient {
       if (!s || s.state !== 'up') {
         throw new FerryError('NODE_UNREACHABLE', `volume ${volume} lives on ${v.primaryNode}, which is down: its data cannot be moved until it is back`);
       }
-      const m = insertMove(this.db, { volume, source: v.primaryNode, target, fromGeneration: v.generation });
+      const m = insertMove(this.db, { volume, source: v.primaryNode, target, fromGeneration: v.generation, restartContainers: opts.restartContainers });
       addEvent(this.db, { volume, node: target, kind: 'move-requested', detail: `from ${v.primaryNode} to ${target} (move ${m.id})` });
       return m;
     })();
@@ -300,7 +318,14 @@ export function inUse(name: string, leases: Lease[]): FerryError {
     e.count += l.count;
     byNode.set(l.node, e);
   }
-  const where = [...byNode].map(([node, e]) => `on host ${node} at ${e.mountpoint} by ${e.count} container mount(s)`).join(', ');
+  const names = new Map<string, Set<string>>();
+  for (const l of leases) for (const c of l.containers ?? []) names.set(l.node, (names.get(l.node) ?? new Set()).add(c));
+  const where = [...byNode]
+    .map(([node, e]) => {
+      const cs = names.get(node);
+      return `on host ${node} at ${e.mountpoint} by ${e.count} container mount(s)${cs?.size ? ` (containers: ${[...cs].sort().join(', ')})` : ''}`;
+    })
+    .join(', ');
   return new FerryError(
     'VOLUME_IN_USE',
     `volume ${name} is in use: mounted ${where}; stop the containers using it (docker ps --filter volume=${name}) and try again`,

@@ -70,6 +70,13 @@ const MIGRATIONS: readonly string[] = [
   -- One move per volume at a time.
   CREATE UNIQUE INDEX moves_one_active ON moves(volume) WHERE state IN ('precopy', 'releasing', 'final', 'switched');
   `,
+  `
+  -- Names of the containers behind a host's leases (found after Mount, never during it).
+  ALTER TABLE mounts ADD COLUMN containers TEXT;
+  -- Plain Docker moves: stop the containers on the source and start them again on the target.
+  ALTER TABLE moves ADD COLUMN restart_containers INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE moves ADD COLUMN containers TEXT;
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */

@@ -9,6 +9,8 @@ export interface Lease {
   count: number;
   mountpoint: string;
   createdAt: string;
+  /** Containers using the volume on that host, when the agent has looked them up. */
+  containers?: string[];
 }
 
 interface LeaseRow {
@@ -18,6 +20,7 @@ interface LeaseRow {
   count: number;
   mountpoint: string;
   created_at: string;
+  containers: string | null;
 }
 
 const toLease = (r: LeaseRow): Lease => ({
@@ -27,6 +30,7 @@ const toLease = (r: LeaseRow): Lease => ({
   count: r.count,
   mountpoint: r.mountpoint,
   createdAt: r.created_at,
+  ...(r.containers ? { containers: JSON.parse(r.containers) as string[] } : {}),
 });
 
 /** Adds one to the lease of `mountId` (dockerd may Mount twice with one ID). */
@@ -67,4 +71,9 @@ export function leaseCounts(db: Db): Map<string, number> {
 /** Drops every lease of `volume` on `node` (reconciliation, when dockerd holds none). */
 export function dropLeases(db: Db, volume: string, node: string): number {
   return stmt(db, 'DELETE FROM mounts WHERE volume = ? AND node = ?').run(volume, node).changes;
+}
+
+/** Records which containers hold `volume`'s leases on `node`. */
+export function annotateLeases(db: Db, volume: string, node: string, containers: string[]): void {
+  stmt(db, 'UPDATE mounts SET containers = ? WHERE volume = ? AND node = ?').run(JSON.stringify(containers), volume, node);
 }

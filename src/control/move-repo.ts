@@ -1,3 +1,4 @@
+import type { ContainerSpec } from '../agent/docker-host';
 import type { Db } from './db';
 import { nowIso, stmt } from './db';
 
@@ -23,6 +24,10 @@ export interface MoveRecord {
   error: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Stop the containers using it on the source and start them on the target (plain Docker). */
+  restartContainers: boolean;
+  /** What the source stopped, to start on the target; null until the source has looked. */
+  containers: ContainerSpec[] | null;
 }
 
 interface MoveRow {
@@ -37,6 +42,8 @@ interface MoveRow {
   error: string | null;
   created_at: string;
   updated_at: string;
+  restart_containers: number;
+  containers: string | null;
 }
 
 const toMove = (r: MoveRow): MoveRecord => ({
@@ -51,14 +58,19 @@ const toMove = (r: MoveRow): MoveRecord => ({
   error: r.error,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  restartContainers: r.restart_containers === 1,
+  containers: r.containers ? (JSON.parse(r.containers) as ContainerSpec[]) : null,
 });
 
-export function insertMove(db: Db, m: { volume: string; source: string; target: string; fromGeneration: number }): MoveRecord {
+export function insertMove(
+  db: Db,
+  m: { volume: string; source: string; target: string; fromGeneration: number; restartContainers?: boolean },
+): MoveRecord {
   const now = nowIso();
   const r = stmt(
     db,
-    `INSERT INTO moves (volume, source, target, state, from_generation, created_at, updated_at) VALUES (?, ?, ?, 'precopy', ?, ?, ?)`,
-  ).run(m.volume, m.source, m.target, m.fromGeneration, now, now);
+    `INSERT INTO moves (volume, source, target, state, from_generation, created_at, updated_at, restart_containers) VALUES (?, ?, ?, 'precopy', ?, ?, ?, ?)`,
+  ).run(m.volume, m.source, m.target, m.fromGeneration, now, now, m.restartContainers ? 1 : 0);
   return getMove(db, Number(r.lastInsertRowid))!;
 }
 
@@ -106,4 +118,8 @@ export function updateMove(db: Db, id: number, u: { state?: MoveState; bytesDone
     nowIso(),
     id,
   );
+}
+
+export function setMoveContainers(db: Db, id: number, specs: ContainerSpec[]): void {
+  stmt(db, 'UPDATE moves SET containers = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(specs), nowIso(), id);
 }

@@ -77,6 +77,38 @@ describe('cluster: volumes that follow their containers', function () {
     expect(after.stdout.split('\n')).to.deep.equal(['200', String(4 * 2 ** 20)]);
   });
 
+  it('plain Docker: names the containers holding a volume, and with --restart-containers moves them along', async function () {
+    const [h1, h2] = cluster.hosts;
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'app1']);
+    await h1.dockerOk(['run', '-d', '--name', 'app', '-v', 'app1:/data', TEST_IMAGE, 'sh', '-c',
+      'i=$(tail -n 1 /data/log 2>/dev/null || echo 0); while true; do i=$((i+1)); echo $i >> /data/log; sync; sleep 0.1; done']);
+    let refused = { code: 0, stdout: '', stderr: '' };
+    const deadline = Date.now() + 15_000;
+    do {
+      await new Promise((r) => setTimeout(r, 500));
+      refused = ferry.cli(h2, ['volume', 'move', 'app1', '--to', 'h2']);
+    } while (!/containers: app/.test(refused.stderr) && Date.now() < deadline);
+    expect(refused.code).to.equal(4);
+    expect(refused.stderr).to.match(/volume app1 is in use: mounted on host h1 .*\(containers: app\).*--restart-containers/);
+
+    const moved = ferry.cli(h2, ['volume', 'move', 'app1', '--to', 'h2', '--restart-containers']);
+    expect(moved.code, moved.stderr).to.equal(0);
+    expect(await h1.dockerOk(['inspect', '-f', '{{.State.Running}}', 'app'])).to.equal('false');
+    let running = '';
+    for (let i = 0; i < 40 && running !== 'true'; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      running = (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'app'])).stdout;
+    }
+    expect(running, 'the container runs again on h2').to.equal('true');
+    await new Promise((r) => setTimeout(r, 1500));
+    await h2.dockerOk(['rm', '-f', 'app']);
+    await h1.dockerOk(['rm', '-f', 'app']);
+    // The counter went on from where it stopped on h1: every line in order.
+    const lines = (await run(h2, 'app1', 'cat /data/log')).stdout.split('\n').map(Number);
+    expect(lines.length).to.be.above(10);
+    lines.forEach((v, i) => expect(v, `line ${i + 1}`).to.equal(i + 1));
+  });
+
   it('refuses a move of a volume that a running container uses, and a conflicting second move', async function () {
     const [h1, h2, h3] = cluster.hosts;
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'busy1']);

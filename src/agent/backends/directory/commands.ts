@@ -41,7 +41,9 @@ export function tarCreate(root: string): string[] {
     `--directory=${root}`,
     ...TAR_COMMON,
     '--sparse', // holes in sparse files stay holes
-    '--blocking-factor=1', // pad the archive to 512 bytes, not 10 KiB: small deltas stay small
+    // 10 KiB writes (the archive's end is padded to that): 1 (512 bytes) would make small deltas
+    // smaller but cuts tar's throughput to a quarter; larger records pad small deltas more.
+    '--blocking-factor=20',
     '--pax-option=delete=atime,delete=ctime', // only mtime matters; keeps headers small
     '--no-recursion', // a directory entry is the directory alone: the list names every changed entry
     '--null', // the list is NUL-separated

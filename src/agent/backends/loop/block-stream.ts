@@ -26,6 +26,8 @@ export const KIND_END = 0xff;
 export const DEFAULT_PAGE_BYTES = 4096;
 /** Unit of reading: memory use is a few of these. */
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+/** Largest buffer the encoder yields (see encodeBlockDiff). */
+const YIELD_BYTES = 128 * 1024;
 /** Largest record a decoder accepts (the encoder never makes one above its chunk size). */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
@@ -114,7 +116,7 @@ export function* chunksOf(ranges: readonly (readonly [number, number])[], size: 
 
 /**
  * Encodes `image` against `base` (an older copy of it), or against zeros when there is no base.
- * Yields buffers of at most about one chunk each. Throws (rejects the iteration) on read errors.
+ * Yields buffers of at most YIELD_BYTES. Throws (rejects the iteration) on read errors.
  */
 export async function* encodeBlockDiff(image: string, base: string | undefined, opts: BlockDiffOptions = {}): AsyncGenerator<Buffer> {
   const pageBytes = opts.pageBytes ?? DEFAULT_PAGE_BYTES;
@@ -143,8 +145,10 @@ export async function* encodeBlockDiff(image: string, base: string | undefined, 
         parts.push(encodeRecordHead(run.kind, off + run.start, run.end - run.start));
         if (run.kind === KIND_DATA) parts.push(next.subarray(run.start, run.end));
       }
-      // concat copies out of `next`, which the next chunk reuses.
-      if (parts.length) yield Buffer.concat(parts);
+      // concat copies out of `next`, which the next chunk reuses. Pieces of at most YIELD_BYTES:
+      // each becomes one envelope frame, and the receiver re-buffers a frame until it is whole.
+      const out = Buffer.concat(parts);
+      for (let i = 0; i < out.length; i += YIELD_BYTES) yield out.subarray(i, i + YIELD_BYTES);
     }
     yield encodeRecordHead(KIND_END, 0, 0);
   } finally {
