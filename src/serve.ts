@@ -1,9 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Server } from 'node:http';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { basename, dirname, join } from 'node:path';
-import Docker from 'dockerode';
 import { Agent, type BackendSlot } from './agent/agent';
 import type { BackendKind, FullBackend } from './agent/backends/backend';
 import { createBackends, initBackends } from './agent/backends';
@@ -11,14 +10,6 @@ import type { Config } from './config/config';
 import { createApi } from './control/api';
 import { LocalControl, type ControlClient } from './control/control';
 import { openDb, type Db } from './control/db';
-import { readToken } from './control/service';
-import { httpControl } from './agent/http-control';
-import { Membership } from './agent/membership';
-import { Mover } from './agent/mover';
-import { DockerHost } from './agent/docker-host';
-import { SourceTransferHandler } from './agent/transfer-handler';
-import { loadOrCreateKey } from './transfer/keys';
-import { TransferServer } from './transfer/server';
 import { FerryError } from './errors';
 import { ProcessRunner, type Runner } from './exec/runner';
 import type { Logger } from './log';
@@ -72,6 +63,19 @@ function close(server: Server): Promise<void> {
   });
 }
 
+/** One GET on dockerd's API socket. */
+function dockerGet(socketPath: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, path, method: 'GET', timeout: 30_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /**
  * Asks dockerd for ferry's volumes, so that it activates the plugin (Swarm schedules onto a node only
  * once it has). dockerd may start after ferry (systemd orders plugins first): retry with backoff.
@@ -83,8 +87,8 @@ function touchDockerd(config: Config, log: Logger, stopped: () => boolean): void
   const attempt = async (): Promise<void> => {
     if (stopped()) return;
     try {
-      if (!existsSync(config.dockerSocket)) throw new Error(`no socket at ${config.dockerSocket}`);
-      await new Docker({ socketPath: config.dockerSocket, timeout: 30_000 }).listVolumes({ filters: { driver: [driver] } });
+      const status = await dockerGet(config.dockerSocket, `/volumes?filters=${encodeURIComponent(JSON.stringify({ driver: [driver] }))}`);
+      if (status !== 200) throw new Error(`dockerd answered ${status}`);
       log.info({ driver }, 'dockerd activated the plugin');
     } catch (err) {
       log.info({ err: (err as Error).message, retryInMs: delayMs }, 'dockerd not reachable yet; the plugin activates on first use');
@@ -108,9 +112,9 @@ export async function startFerry(
   mkdirSync(config.mountRoot, { recursive: true });
   const cluster = config.control.url !== undefined;
   const db = cluster ? undefined : openDb(join(config.dataDir, 'ferry.db'));
-  const control: ControlClient = db
-    ? new LocalControl(db)
-    : httpControl({ url: config.control.url!, token: readToken(config.control.tokenFile), tls: config.control.tls });
+  // Cluster-only modules (ssh2, dockerode) load only in cluster mode: a single host does not pay for them.
+  const cluster$ = cluster ? import('./agent/cluster') : undefined;
+  const control: ControlClient = db ? new LocalControl(db) : (await cluster$!).remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
   const backends = opts.backends ?? createBackends(config, runner, log);
   const slots = new Map<BackendKind, BackendSlot>();
@@ -137,11 +141,10 @@ export async function startFerry(
 
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
-  let transfer: TransferServer | undefined;
-  let membership: Membership | undefined;
+  let joined: { stop(): Promise<void> } | undefined;
   const started = (async () => {
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
-    if (cluster) ({ transfer, membership } = await joinCluster(config, agent, control, log));
+    if (cluster$) joined = await (await cluster$).joinCluster(config, agent, control, log);
     const actions = await agent.reconcile();
     log.info({ actions: actions.length }, 'reconciled');
     startup();
@@ -165,50 +168,10 @@ export async function startFerry(
       stopping = true;
       if (timer) clearInterval(timer);
       await started.catch(() => undefined);
-      membership?.stop();
-      await Promise.all([close(plugin), close(api), transfer?.close()]);
+      await Promise.all([close(plugin), close(api), joined?.stop()]);
       for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
       db?.close();
     },
   };
 }
 
-/**
- * Cluster mode: the transfer service (the source side of moves), the mover (the target side), and
- * registration with control, retried until control answers.
- */
-async function joinCluster(
-  config: Config,
-  agent: Agent,
-  control: ControlClient,
-  log: Logger,
-): Promise<{ transfer: TransferServer; membership: Membership }> {
-  const key = loadOrCreateKey(config.transfer.keyFile);
-  const peers = async (): Promise<Map<string, string>> =>
-    new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
-  const transfer = new TransferServer(key, peers, new SourceTransferHandler(agent, control), log.child({ component: 'transfer' }));
-  const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
-  const bound = await transfer.listen(port, host);
-  const address = config.transfer.advertise ?? `${host}:${bound}`;
-  const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }), config.moves.stepDelayMs);
-  agent.attachMover(mover, config.moves.mountWaitSeconds * 1000);
-  if (existsSync(config.dockerSocket)) agent.attachDocker(new DockerHost(config.dockerSocket, log.child({ component: 'docker' })));
-  const membership = new Membership(
-    control,
-    { name: config.nodeName, address, transferKey: key.publicKey },
-    mover,
-    agent,
-    config.control.heartbeatSeconds * 1000,
-    log.child({ component: 'membership' }),
-  );
-  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
-    try {
-      await membership.start();
-      break;
-    } catch (err) {
-      log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot register with control yet');
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
-  return { transfer, membership };
-}

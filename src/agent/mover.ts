@@ -4,7 +4,7 @@ import type { MoveRecord } from '../control/move-repo';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { TransferClient, type Peer } from '../transfer/client';
-import { formatSize } from '../volume/size';
+import { describeProgress } from '../control/move-progress';
 import type { FullBackend } from './backends/backend';
 import type { ContainerSpec } from './docker-host';
 
@@ -27,13 +27,6 @@ export interface TargetSide {
 const finalSnapshot = (m: MoveRecord): string => `m${m.id}-final`;
 const roundSnapshot = (m: MoveRecord, round: number): string => `m${m.id}-${round}`;
 const ownSnapshot = (m: MoveRecord, s: string): boolean => s.startsWith(`m${m.id}-`);
-
-/** Progress as people read it: "41%, 1.2 GiB of 3.0 GiB". */
-export function describeProgress(m: MoveRecord): string {
-  if (!m.bytesTotal) return `${formatSize(m.bytesDone)} sent`;
-  const pct = Math.min(99, Math.floor((100 * m.bytesDone) / m.bytesTotal));
-  return `${pct}%, ${formatSize(m.bytesDone)} of ${formatSize(m.bytesTotal)}`;
-}
 
 /**
  * Runs moves whose target is this host (DESIGN: pre-copy, wait for release, final sync, verify,

@@ -5,10 +5,9 @@ import type { VolumeView } from '../control/control';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import { createLogger } from '../log';
 import { startFerry } from '../serve';
-import { startControl } from '../control/service';
 import type { MoveRecord } from '../control/move-repo';
 import type { NodeRecord } from '../control/node-repo';
-import { describeProgress } from '../agent/mover';
+import { describeProgress } from '../control/move-progress';
 import { apiCall } from './client';
 import { nodeTable, statusText, volumeTable } from './format';
 
@@ -38,6 +37,7 @@ function configFrom(flags: Record<string, string | undefined>) {
 async function control(flags: Record<string, string | undefined>): Promise<void> {
   const config = configFrom(flags);
   const log = createLogger(config.logLevel);
+  const { startControl } = await import('../control/service');
   const svc = await startControl(config, log);
   const shutdown = (): void => void svc.stop().then(() => process.exit(0));
   process.once('SIGTERM', shutdown);

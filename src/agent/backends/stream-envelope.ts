@@ -51,6 +51,10 @@ export function wrapStream(inner: Readable, header: StreamHeader): Readable {
   });
   out.push(Buffer.concat([MAGIC, len, head]));
   inner.on('error', (err) => out.destroy(err));
+  // A reader that gives up (a dropped transfer) must stop the producer too (files, tar, btrfs send).
+  out.on('close', () => {
+    if (!inner.readableEnded) inner.destroy();
+  });
   inner.pipe(out);
   return out;
 }
@@ -60,9 +64,36 @@ export function wrapStream(inner: Readable, header: StreamHeader): Readable {
  * ends only after the trailer has been checked. A bad trailer or an early end errors `body`.
  */
 export function unwrapStream(outer: Readable): { header: Promise<StreamHeader>; body: Readable } {
-  let buf: Buffer = Buffer.alloc(0);
+  // Incoming chunks are queued and only joined when a field needs bytes from several of them:
+  // re-joining a growing buffer per chunk would copy a 1 MiB frame over and over.
+  const queue: Buffer[] = [];
+  let queued = 0;
+  const take = (n: number): Buffer => {
+    let out: Buffer;
+    if (queue[0].length >= n) {
+      out = queue[0].subarray(0, n);
+      queue[0] = queue[0].subarray(n);
+      if (queue[0].length === 0) queue.shift();
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let off = 0;
+      while (off < n) {
+        const head = queue[0];
+        const k = Math.min(head.length, n - off);
+        head.copy(out, off, 0, k);
+        off += k;
+        if (k === head.length) queue.shift();
+        else queue[0] = head.subarray(k);
+      }
+    }
+    queued -= n;
+    return out;
+  };
+  const peekUInt32 = (): number => (queue[0].length >= 4 ? queue[0].readUInt32BE(0) : Buffer.concat(queue, 4).readUInt32BE(0));
+
   let state: 'magic' | 'header' | 'frame' | 'trailer' | 'done' = 'magic';
   let headerLen = 0;
+  let frameLeft = 0;
   const hash = createHash('sha256');
   let total = 0n;
   let resolveHeader!: (h: StreamHeader) => void;
@@ -76,47 +107,47 @@ export function unwrapStream(outer: Readable): { header: Promise<StreamHeader>; 
   const parse = (push: (b: Buffer) => void): void => {
     for (;;) {
       if (state === 'magic') {
-        if (buf.length < MAGIC.length + 4) return;
-        if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('it is not a ferry dataset stream');
-        headerLen = buf.readUInt32BE(MAGIC.length);
+        if (queued < MAGIC.length + 4) return;
+        if (!take(MAGIC.length).equals(MAGIC)) throw corrupt('it is not a ferry dataset stream');
+        headerLen = take(4).readUInt32BE(0);
         if (headerLen > MAX_HEADER) throw corrupt('header too large');
-        buf = buf.subarray(MAGIC.length + 4);
         state = 'header';
       } else if (state === 'header') {
-        if (buf.length < headerLen) return;
+        if (queued < headerLen) return;
         let h: StreamHeader;
         try {
-          h = JSON.parse(buf.subarray(0, headerLen).toString('utf8')) as StreamHeader;
+          h = JSON.parse(take(headerLen).toString('utf8')) as StreamHeader;
         } catch {
           throw corrupt('unreadable header');
         }
-        buf = buf.subarray(headerLen);
         resolveHeader(h);
         state = 'frame';
       } else if (state === 'frame') {
-        if (buf.length < 4) return;
-        const n = buf.readUInt32BE(0);
-        if (n === 0) {
-          buf = buf.subarray(4);
-          state = 'trailer';
-          continue;
+        if (frameLeft === 0) {
+          if (queued < 4) return;
+          const n = peekUInt32();
+          take(4);
+          if (n === 0) {
+            state = 'trailer';
+            continue;
+          }
+          if (n > MAX_FRAME) throw corrupt('frame too large');
+          frameLeft = n;
         }
-        if (n > MAX_FRAME) throw corrupt('frame too large');
-        if (buf.length < 4 + n) return;
-        const data = buf.subarray(4, 4 + n);
+        // Pass frame data on as it arrives, without waiting for the whole frame.
+        if (queued === 0) return;
+        const data = take(Math.min(frameLeft, queue[0].length));
+        frameLeft -= data.length;
         hash.update(data);
-        total += BigInt(n);
+        total += BigInt(data.length);
         push(Buffer.from(data));
-        buf = buf.subarray(4 + n);
       } else if (state === 'trailer') {
-        if (buf.length < 40) return;
-        const digest = buf.subarray(0, 32);
-        const count = buf.readBigUInt64BE(32);
-        if (count !== total || !digest.equals(hash.digest())) throw corrupt('checksum mismatch');
-        buf = buf.subarray(40);
+        if (queued < 40) return;
+        const tail = take(40);
+        if (tail.readBigUInt64BE(32) !== total || !tail.subarray(0, 32).equals(hash.digest())) throw corrupt('checksum mismatch');
         state = 'done';
       } else {
-        if (buf.length > 0) throw corrupt('data after the end');
+        if (queued > 0) throw corrupt('data after the end');
         return;
       }
     }
@@ -124,7 +155,10 @@ export function unwrapStream(outer: Readable): { header: Promise<StreamHeader>; 
 
   const body = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (chunk.length > 0) {
+        queue.push(chunk);
+        queued += chunk.length;
+      }
       try {
         parse((b) => this.push(b));
         cb();
