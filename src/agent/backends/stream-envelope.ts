@@ -26,6 +26,16 @@ function corrupt(why: string): FerryError {
   return new FerryError('STREAM_CORRUPT', `dataset stream is damaged: ${why}; the transfer must be retried`);
 }
 
+/** Throws INVALID_REQUEST unless the stream holds snapshot `snap` of backend `kind`. */
+export function expectStream(h: StreamHeader, kind: string, snap: string): void {
+  if (h.backend !== kind || h.snapshot !== snap) {
+    throw new FerryError(
+      'INVALID_REQUEST',
+      `the stream holds ${String(h.backend)} snapshot ${String(h.snapshot)}, not ${kind} snapshot ${snap}: send the right snapshot`,
+    );
+  }
+}
+
 /** Wraps a backend's raw stream in the envelope. */
 export function wrapStream(inner: Readable, header: StreamHeader): Readable {
   const hash = createHash('sha256');

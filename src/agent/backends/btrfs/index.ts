@@ -9,7 +9,7 @@ import type { Logger } from '../../../log';
 import { isMountPoint, readMountTable } from '../../mount-table';
 import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
 import * as common from '../common';
-import { unwrapStream, wrapStream, type StreamHeader } from '../stream-envelope';
+import { unwrapStream, wrapStream, type StreamHeader, expectStream } from '../stream-envelope';
 import * as cmd from './commands';
 import * as parse from './parse';
 
@@ -307,11 +307,10 @@ export class BtrfsBackend implements FullBackend {
     } catch (err) {
       throw refuse(this.failure(err, `reading the stream for snapshot ${snap} of ${name}`, 'send it again'));
     }
-    if (h.backend !== 'btrfs' || h.snapshot !== snap) {
-      const msg =
-        `a stream of ${h.backend} snapshot ${h.snapshot} cannot become btrfs snapshot ${snap} of ${name}: ` +
-        'send that snapshot from a btrfs pool';
-      throw refuse(new FerryError('INVALID_REQUEST', msg));
+    try {
+      expectStream(h, 'btrfs', snap);
+    } catch (err) {
+      throw refuse(err as FerryError);
     }
     if (h.base !== undefined && !(await this.isReadOnlySubvolume(join(dir, String(h.base))))) {
       const msg = `snapshot ${snap} of ${name} comes as changes since ${String(h.base)}, which this host does not have: send a full stream`;

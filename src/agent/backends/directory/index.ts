@@ -8,7 +8,7 @@ import { KeyedLock } from '../../keyed-lock';
 import { readMountTable } from '../../mount-table';
 import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
 import { bindMount, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isNoSpace, poolFull, unmountPath } from '../common';
-import { unwrapStream, wrapStream } from '../stream-envelope';
+import { unwrapStream, wrapStream, expectStream } from '../stream-envelope';
 import {
   assertPlainName,
   closingInner,
@@ -281,9 +281,7 @@ export class DirectoryBackend implements FullBackend {
     const started = Date.now();
     try {
       const h = await header;
-      if (h.backend !== this.kind || h.snapshot !== snap) {
-        throw new FerryError('INVALID_REQUEST', `stream holds ${h.backend} snapshot ${String(h.snapshot)}, not directory snapshot ${snap}: send the right snapshot`);
-      }
+      expectStream(h, this.kind, snap);
       const final = this.snapshotPath(name, snap);
       if (await pathExists(final)) throw snapshotExists(name, snap);
       const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;

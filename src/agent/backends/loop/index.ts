@@ -8,7 +8,7 @@ import { KeyedLock } from '../../keyed-lock';
 import { isMountPoint } from '../../mount-table';
 import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
 import { ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isNoSpace, loopMount, poolFull, unmountPath } from '../common';
-import { unwrapStream, wrapStream } from '../stream-envelope';
+import { unwrapStream, wrapStream, expectStream } from '../stream-envelope';
 import { applyBlockDiff, encodeBlockDiff } from './block-stream';
 import * as cmd from './commands';
 import {
@@ -315,9 +315,7 @@ export class LoopBackend implements FullBackend {
     const started = Date.now();
     try {
       const h = await header;
-      if (h.backend !== this.kind || h.snapshot !== snap) {
-        throw new FerryError('INVALID_REQUEST', `stream holds ${h.backend} snapshot ${String(h.snapshot)}, not loop snapshot ${snap}: send the right snapshot`);
-      }
+      expectStream(h, this.kind, snap);
       const final = this.snapshotPath(name, snap);
       if (await pathExists(final)) throw snapshotExists(name, snap);
       const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
