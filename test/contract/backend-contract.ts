@@ -219,6 +219,10 @@ export function backendContract(fx: BackendFixture): void {
       await expectRejected(p);
       expect(await b2.listSnapshots('cut')).to.deep.equal([]);
 
+      // A stream of another snapshot is refused, not stored under the wrong name.
+      await expectRejected(b2.receive('cut', 'other', Readable.from([full])));
+      expect(await b2.listSnapshots('cut')).to.deep.equal([]);
+
       // And the good stream still goes through afterwards.
       await b2.receive('cut', 's1', Readable.from([full]));
       expect(await b2.listSnapshots('cut')).to.deep.equal(['s1']);
