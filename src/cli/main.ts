@@ -50,6 +50,12 @@ async function serve(flags: Record<string, string | undefined>): Promise<void> {
   const ferry = await startFerry(config, log);
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'stopping; mounted volumes stay mounted for their containers');
+    // Nothing that stop() waits for may keep ferry from ending: state is safe at every step.
+    setTimeout(() => {
+      log.warn('stop took longer than 10 s; exiting anyway');
+      log.flush();
+      process.exit(0);
+    }, 10_000).unref();
     void ferry.stop().then(() => {
       log.flush();
       process.exit(0);

@@ -21,9 +21,12 @@ export type PeerKeys = () => Promise<Map<string, string>>;
  */
 export class TransferServer {
   private readonly server: Server;
+  private readonly connections = new Set<Connection>();
 
   constructor(key: TransferKey, peers: PeerKeys, handler: TransferHandler, private readonly log: Logger) {
     this.server = new Server({ hostKeys: [key.privateKey] }, (client: Connection) => {
+      this.connections.add(client);
+      client.on('close', () => this.connections.delete(client));
       let peer = '';
       client.on('authentication', (ctx) => {
         if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
@@ -84,7 +87,10 @@ export class TransferServer {
     });
   }
 
+  /** Stops listening and ends open connections (a peer's move then fails and is retried). */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.connections) c.end();
+    return closed;
   }
 }
