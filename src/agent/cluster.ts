@@ -34,7 +34,7 @@ export async function joinCluster(
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;
-  const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }), config.moves.stepDelayMs);
+  const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }), config.moves);
   agent.attachMover(mover, config.moves.mountWaitSeconds * 1000);
   if (existsSync(config.dockerSocket)) agent.attachDocker(new DockerHost(config.dockerSocket, log.child({ component: 'docker' })));
   const membership = new Membership(

@@ -41,12 +41,12 @@ export class Mover {
     private readonly control: ControlClient,
     private readonly privateKey: string,
     private readonly log: Logger,
-    /** Pause after each step (tests kill processes mid-move with it); 0 in production. */
-    private readonly stepDelayMs = 0,
+    private readonly opts: { keepReplica: boolean; stepDelayMs: number } = { keepReplica: true, stepDelayMs: 0 },
   ) {}
 
   private async step(): Promise<void> {
-    if (this.stepDelayMs > 0) await new Promise((r) => setTimeout(r, this.stepDelayMs));
+    // Only tests set a delay: it lets them kill a process between two steps of a move.
+    if (this.opts.stepDelayMs > 0) await new Promise((r) => setTimeout(r, this.opts.stepDelayMs));
   }
 
   /** Starts move `m` unless it already runs here; resolves when it ends (rejects if it failed). */
@@ -126,7 +126,9 @@ export class Mover {
       log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
       await this.step();
       await this.complete({ ...m, state: 'switched' }, log);
-      await client.ask({ op: 'prune', volume: m.volume, keep: snap }).catch((err: unknown) => log.warn({ err }, 'cannot prune source snapshots'));
+      // The old copy stays as a replica for fast moves back (its snapshot `snap` is the next base), or goes.
+      const tidy = this.opts.keepReplica ? client.ask({ op: 'prune', volume: m.volume, keep: snap }) : client.ask({ op: 'drop', volume: m.volume });
+      await tidy.catch((err: unknown) => log.warn({ err }, 'cannot tidy the old copy on the source'));
       log.info({ durationMs: Date.now() - started, downtimeMs: Date.now() - released, bytes: done, outcome: 'ok' }, 'move done');
     } catch (err) {
       const e = toFerryError(err);

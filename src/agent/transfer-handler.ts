@@ -32,6 +32,17 @@ export class SourceTransferHandler implements TransferHandler {
       case 'prune':
         for (const s of await backend.listSnapshots(req.volume)) if (s !== req.keep) await backend.deleteSnapshot(req.volume, s);
         return undefined;
+      case 'drop':
+        // The old source's copy after a move, when the mover's policy keeps no replica: only ever a
+        // copy that is no longer primary here.
+        await this.agent.withVolumeLock(req.volume, async () => {
+          const v = await this.control.getVolume(req.volume);
+          if (!v || v.primaryNode === this.agent.node) {
+            throw new FerryError('NOT_PRIMARY', `host ${this.agent.node} keeps ${req.volume}: it is its primary copy`);
+          }
+          await backend.destroy(req.volume);
+        });
+        return undefined;
       case 'send':
         await this.agent.withVolumeLock(req.volume, async () => {
           await this.requirePrimary(req.volume);

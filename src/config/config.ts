@@ -80,6 +80,11 @@ const configSchema = z
       .object({
         /** How long a Mount waits for a move before answering with its progress (dockerd allows 120). */
         mountWaitSeconds: z.number().min(1).max(115),
+        /**
+         * After a move, the old host keeps its copy as a replica (never mounted: control grants it no
+         * lease), so that a move back sends increments only; false removes it.
+         */
+        keepReplica: z.boolean(),
         /** A pause after each step of a move, in ms: only for tests that kill processes mid-move. */
         stepDelayMs: z.number().int().min(0).max(600_000),
       })
@@ -120,7 +125,7 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     usageIntervalSeconds: 30,
     control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10 },
     transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
-    moves: { mountWaitSeconds: 100, stepDelayMs: 0 },
+    moves: { mountWaitSeconds: 100, keepReplica: true, stepDelayMs: 0 },
   };
 }
 

@@ -9,7 +9,8 @@ export type TransferRequest =
   | { op: 'snapshots'; volume: string }
   | { op: 'send'; volume: string; snapshot: string; base?: string }
   | { op: 'send-final'; volume: string; snapshot: string; base?: string }
-  | { op: 'prune'; volume: string; keep: string };
+  | { op: 'prune'; volume: string; keep: string }
+  | { op: 'drop'; volume: string };
 
 /** Encodes a request as an exec line. */
 export function encodeRequest(r: TransferRequest): string {
@@ -21,6 +22,8 @@ export function encodeRequest(r: TransferRequest): string {
       return [r.op, r.volume, r.snapshot, ...(r.base ? [r.base] : [])].join(' ');
     case 'prune':
       return `prune ${r.volume} ${r.keep}`;
+    case 'drop':
+      return `drop ${r.volume}`;
   }
 }
 
@@ -44,6 +47,9 @@ export function parseRequest(line: string): TransferRequest {
     case 'prune':
       if (w.length !== 3) throw bad();
       return { op: 'prune', volume: validateVolumeName(w[1]), keep: validateSnapshotName(w[2]) };
+    case 'drop':
+      if (w.length !== 2) throw bad();
+      return { op: 'drop', volume: validateVolumeName(w[1]) };
     default:
       throw bad();
   }
