@@ -18,13 +18,14 @@ describe('transfer protocol', function () {
     { op: 'send', volume: 'db', snapshot: 'm1-2', base: 'm1-1' },
     { op: 'send-final', volume: 'db', snapshot: 'm1-final', base: 'm1-2' },
     { op: 'prune', volume: 'db', keep: 'm1-final' },
+    { op: 'drop', volume: 'db' },
   ];
   for (const r of good) {
     it(`round-trips ${encodeRequest(r)}`, function () {
       expect(parseRequest(encodeRequest(r))).to.deep.equal(r);
     });
   }
-  for (const line of ['sh', 'bash -c id', 'send ../etc snap', 'send db ../../x', 'send db', 'snapshots db extra', 'prune db', '', 'send db s1 s2 s3']) {
+  for (const line of ['sh', 'bash -c id', 'send ../etc snap', 'send db ../../x', 'send db', 'snapshots db extra', 'prune db', '', 'send db s1 s2 s3', 'drop', 'drop db now']) {
     it(`refuses ${JSON.stringify(line)}`, function () {
       expect(() => parseRequest(line)).to.throw(FerryError);
     });
