@@ -1,11 +1,14 @@
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig } from '../../../src/config/config';
 
 describe('loadConfig', function () {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+  after(function () {
+    rmSync(dir, { recursive: true, force: true });
+  });
   it('gives defaults that work on a fresh host', function () {
     const c = loadConfig();
     expect(c.dataDir).to.equal('/var/lib/ferry');
