@@ -87,7 +87,9 @@ function touchDockerd(config: Config, log: Logger, stopped: () => boolean): void
   const attempt = async (): Promise<void> => {
     if (stopped()) return;
     try {
-      const status = await dockerGet(config.dockerSocket, `/volumes?filters=${encodeURIComponent(JSON.stringify({ driver: [driver] }))}`);
+      // Unfiltered: only a list over all drivers makes dockerd keep a legacy plugin among its volume
+      // drivers, which is what it reports to Swarm (a driver-filtered list does not).
+      const status = await dockerGet(config.dockerSocket, '/volumes');
       if (status !== 200) throw new Error(`dockerd answered ${status}`);
       log.info({ driver }, 'dockerd activated the plugin');
     } catch (err) {
