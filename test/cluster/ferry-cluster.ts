@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Cluster, TestHost } from './harness';
 import { unixRequest } from '../support/unix-http';
@@ -58,7 +59,7 @@ export class FerryCluster {
 
   async startAgent(h: TestHost): Promise<void> {
     const config = join(h.dir, 'ferry.json');
-    writeFileSync(config, JSON.stringify({ control: { heartbeatSeconds: 0.5, downAfterSeconds: 5 }, moves: { mountWaitSeconds: 60 }, ...this.settings }));
+    writeFileSync(config, JSON.stringify({ dockerSocket: h.dockerSocket, control: { heartbeatSeconds: 0.5, downAfterSeconds: 5 }, moves: { mountWaitSeconds: 60 }, ...this.settings }));
     mkdirSync(h.dataDir, { recursive: true });
     const log = openSync(this.agentLog(h), 'a');
     const child = h.spawnInNetns(
@@ -108,6 +109,134 @@ export class FerryCluster {
     const tail = (f: string): string => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-lines).join('\n') : '(none)');
     return [`--- control ---\n${tail(this.controlLog)}`, ...this.cluster.hosts.map((h) => `--- agent ${h.name} ---\n${tail(this.agentLog(h))}`)].join('\n');
   }
+
+  /**
+   * Starts the agent of `h` with `overrides` deep-merged over the cluster's settings: one host with
+   * its own config (a small btrfs pool, another step delay). Waits as startAgent does.
+   */
+  async startAgentWith(h: TestHost, overrides: Record<string, unknown>): Promise<void> {
+    const config = join(h.dir, 'ferry.json');
+    const base = { dockerSocket: h.dockerSocket, control: { heartbeatSeconds: 0.5, downAfterSeconds: 5 }, moves: { mountWaitSeconds: 60 } };
+    writeFileSync(config, JSON.stringify(deepMerge(deepMerge(base, this.settings), overrides)));
+    mkdirSync(h.dataDir, { recursive: true });
+    const log = openSync(this.agentLog(h), 'a');
+    const child = h.spawnInNetns(
+      [
+        process.execPath, FERRY, '--api-socket', this.apiSocket(h), 'agent', '-c', config,
+        '--control', this.controlUrl, '--token-file', this.tokenFile, '--data-dir', h.dataDir,
+        '--plugin-socket', join(h.pluginDir, 'ferry.sock'), '--node-name', h.name,
+        '--transfer-listen', `${h.ip}:7401`, '--log-level', 'debug',
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    this.agents.set(h.name, child);
+    await waitFor(`agent of ${h.name} to answer`, async () => {
+      if (child.exitCode !== null) throw new Error(`agent of ${h.name} exited; see ${this.agentLog(h)}`);
+      if (!existsSync(this.apiSocket(h))) return false;
+      try {
+        const r = await unixRequest(this.apiSocket(h), '/v1/nodes', undefined, 'GET');
+        return r.status === 200 && (r.json.nodes as { name: string }[]).some((n) => n.name === h.name);
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Whether the agent of `h` that this cluster started still runs. */
+  agentRunning(h: TestHost): boolean {
+    const c = this.agents.get(h.name);
+    return !!c && c.exitCode === null && c.signalCode === null;
+  }
+
+  /** Whether the control process that this cluster started still runs. */
+  controlRunning(): boolean {
+    const c = this.controlProc;
+    return !!c && c.exitCode === null && c.signalCode === null;
+  }
+
+  /**
+   * Calls control's REST API straight from the test process (with the cluster token): quick enough to
+   * poll a move's step every few ms, and the agent calls (POST /v1/agent/<call>, {args}) that a Mount makes.
+   */
+  controlRequest(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 5_000): Promise<{ status: number; json: Record<string, unknown> }> {
+    const token = readFileSync(this.tokenFile, 'utf8').trim();
+    const text = body === undefined ? '' : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        new URL(path, this.controlUrl),
+        {
+          method,
+          timeout: timeoutMs,
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => {
+            try {
+              resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(parts).toString('utf8')) as Record<string, unknown> });
+            } catch (err) {
+              reject(err);
+            }
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`control did not answer ${method} ${path} within ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(text);
+    });
+  }
+
+  /** Where the agent of `h` keeps its btrfs pool (ferry's default: a loop-mounted pool file under its data dir). */
+  btrfsPool(h: TestHost): string {
+    return join(h.dataDir, 'btrfs', 'pool');
+  }
+
+  /**
+   * Every btrfs subvolume of volume `name` in the pool of `h`, as paths in the pool: the live
+   * dataset (volumes/NAME), its temporaries (volumes/.NAME.new) and its snapshots (snapshots/NAME/S),
+   * read-only or not (a receive cut off midway leaves a writable one). Empty when the pool has none.
+   */
+  subvolumesOf(h: TestHost, name: string): string[] {
+    const pool = this.btrfsPool(h);
+    const r = spawnSync('btrfs', ['subvolume', 'list', pool], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`btrfs subvolume list ${pool} exited ${r.status}: ${r.stderr}`);
+    return r.stdout
+      .split('\n')
+      .map((l) => / path (.+)$/.exec(l)?.[1] ?? '')
+      .map((p) => p.replace(/^<FS_TREE>\//, ''))
+      .filter((p) => p === `volumes/${name}` || p.startsWith(`volumes/.${name}.`) || p.startsWith(`snapshots/${name}/`))
+      .sort();
+  }
+
+  /** Command lines of the `btrfs send` and `btrfs receive` processes that work on volume `name` in the pool of `h`. */
+  transfersOf(h: TestHost, name: string): string[] {
+    const dir = join(this.btrfsPool(h), 'snapshots', name);
+    const found: string[] = [];
+    for (const pid of readdirSync('/proc').filter((f) => /^\d+$/.test(f))) {
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (argv[0] === 'btrfs' && (argv[1] === 'send' || argv[1] === 'receive') && argv.some((a) => a === dir || a.startsWith(`${dir}/`))) {
+        found.push(`${pid}: ${argv.join(' ').trim()}`);
+      }
+    }
+    return found;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `over` merged into `base`, objects key by key. */
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  return out;
 }
 
 async function killProc(c: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
