@@ -1,20 +1,28 @@
 /**
  * `npm run bench`: ferry's benchmarks. Prints markdown tables (figures beside their aims and beside
- * what a user would otherwise do) and one JSON line with every raw figure, on stdout; progress goes
- * to stderr. Never fails on a missed aim: it measures and prints.
+ * what a user would otherwise do) and one JSON line per section with every raw figure, on stdout;
+ * progress goes to stderr. Never fails on a missed aim: it measures and prints.
  *
- *   node dist/bench/run.js            the full run (a few minutes on 2 cores)
- *   node dist/bench/run.js --quick    fewer samples, to check that it works
- *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed)
+ *   node dist/bench/run.js            the full run: the single-host section, then the move section
+ *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
+ *   ... --only single-host            one section alone (or --only moves)
+ *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
+ *                                     three minutes on 2 cores and 20 GB of disk while it runs)
+ *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
+ *                                     move section's logs go to FILE.moves-{control,h1,h2}.log
  *
- * Each section is one class with a `run()` that returns its figures; the next milestone adds its
- * move benchmarks (ferry move vs btrfs send | receive vs rsync over ssh) as another section here.
+ * Each section is one class with a `run()` that returns its figures and a `cleanup()` that removes
+ * whatever it made, also on failure and on SIGINT/SIGTERM. The move section (move.ts) needs the one
+ * test cluster this machine fits: while another live run owns it, it waits (up to 15 minutes).
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { BenchEnv, progress } from './bench-env';
 import { profilePhases, readLog } from './ferry-log';
+import { MoveBench } from './move';
+import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
+import { renderMoves } from './move-report';
 import { memoryOf, type Memory } from './proc';
 import { renderGroups } from './report';
 import { FULL_COUNTS, SingleHostBench, type SingleHostCounts } from './single-host';
@@ -63,70 +71,124 @@ function dockerdMemory(): Memory | undefined {
   }
 }
 
+/** The value after `flag`, or undefined. */
+function option(flag: string): string | undefined {
+  const at = process.argv.indexOf(flag);
+  return at > 0 ? process.argv[at + 1] : undefined;
+}
+
+/** Whatever a running section must remove when the run is interrupted. */
+interface Section {
+  aborted: boolean;
+  cleanup(): Promise<void>;
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const keepLogAt = process.argv.indexOf('--keep-log');
-  const keepLog = keepLogAt > 0 ? process.argv[keepLogAt + 1] : undefined;
-  const counts = quick ? QUICK_COUNTS : { single: FULL_COUNTS, versus: FULL_VERSUS_COUNTS };
-  let env: BenchEnv | undefined;
+  const keepLog = option('--keep-log');
+  const only = option('--only');
+  if (only !== undefined && only !== 'single-host' && only !== 'moves') throw new Error(`--only takes single-host or moves, not ${only}`);
+  const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
+  let running: Section | undefined;
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted) return;
     interrupted = true;
     progress(`${signal}: stopping and cleaning up`);
-    if (env) {
-      env.aborted = true;
-      void env.cleanup().finally(() => process.exit(130));
-    }
+    if (!running) process.exit(130);
+    running.aborted = true;
+    void running.cleanup().finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
-  const loadAtStart = loadavg()[0];
-  env = await BenchEnv.start();
-  try {
-    if (interrupted) throw new Error('interrupted');
-    const ferryIdle = memoryOf(env.ferryPid);
-    const single = new SingleHostBench(env, counts.single);
-    const singleFigures = await single.run();
-    const versusFigures = await new VersusLocalBench(env, counts.versus, counts.single.btrfsVolumes).run();
-    const memory = { ferry: memoryOf(env.ferryPid), ferryIdle, dockerd: dockerdMemory() };
-
-    // ferry logs asynchronously: give the last lines a moment to reach the file.
-    await new Promise((r) => setTimeout(r, 1000));
-    if (keepLog) copyFileSync(env.ferry.logFile, keepLog);
-    const profiles = profilePhases(readLog(env.ferry.logFile), single.phases);
-
-    const date = new Date().toISOString();
-    // Other work on the machine shows in the tails: say how busy it was.
-    const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
-    const out = [
-      `### ferry single-host benchmark${quick ? ' (--quick: too few samples to quote)' : ''}`,
-      '',
-      `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · dockerd ${m.dockerd} · ${m.btrfsProgs} · ` +
-        'btrfs pool on a sparse loop file, loop images and directories on ext4 · ferry logging at debug · ' +
-        `load average (1 min) ${m.loadAverage1m}`,
-      '',
-      renderGroups(singleHostGroups(singleFigures, versusFigures, memory)),
-      '',
-      '#### Where ferry’s time goes (from its own debug log)',
-      '',
-      'Server time is the plugin layer’s own measure of a request; commands are the processes it spawned for that volume.',
-      '',
-      profileTable(profiles, single.clientByPhase),
-      '',
-      memoryTraceLine(singleFigures, memory),
-      '',
-    ].join('\n');
-    process.stdout.write(out + '\n');
-    process.stdout.write(
-      JSON.stringify({ bench: 'ferry-single-host', date, quick, machine: m, singleHost: singleFigures, versusLocal: versusFigures, memory, profile: profiles }) + '\n',
-    );
-  } finally {
-    await env.cleanup();
+  if (only !== 'moves') {
+    const env = await BenchEnv.start();
+    running = env;
+    try {
+      if (interrupted) throw new Error('interrupted');
+      await singleHost(env, quick, keepLog);
+    } finally {
+      await env.cleanup();
+      running = undefined;
+    }
   }
+  if (only !== 'single-host') {
+    if (interrupted) throw new Error('interrupted');
+    const sizes = parseMoveSizes(moveSizes);
+    const chosen = new Set(sizes.map((x) => x.bytes));
+    const skipped = parseMoveSizes(ALL_MOVE_SIZES).filter((x) => !chosen.has(x.bytes)).map((x) => x.label);
+    const bench = new MoveBench(sizes, skipped, { keepLog });
+    running = bench;
+    try {
+      await moves(bench, quick);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+}
+
+async function moves(bench: MoveBench, quick: boolean): Promise<void> {
+  const loadAtStart = loadavg()[0];
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### ferry move benchmark${quick ? ' (--quick: one size only)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · dockerd ${m.dockerd} · ${m.btrfsProgs} · ` +
+      `load average (1 min) ${m.loadAverage1m} · two test hosts (network namespaces on one bridge, each with its own dockerd and ferry agent), ` +
+      'btrfs pools on sparse loop files on the same disk · ferry logging at debug',
+    '',
+    renderMoves(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-moves', date, quick, machine: m, moves: figures }) + '\n');
+}
+
+async function singleHost(env: BenchEnv, quick: boolean, keepLog: string | undefined): Promise<void> {
+  const counts = quick ? QUICK_COUNTS : { single: FULL_COUNTS, versus: FULL_VERSUS_COUNTS };
+  const loadAtStart = loadavg()[0];
+  const ferryIdle = memoryOf(env.ferryPid);
+  const single = new SingleHostBench(env, counts.single);
+  const singleFigures = await single.run();
+  const versusFigures = await new VersusLocalBench(env, counts.versus, counts.single.btrfsVolumes).run();
+  const memory = { ferry: memoryOf(env.ferryPid), ferryIdle, dockerd: dockerdMemory() };
+
+  // ferry logs asynchronously: give the last lines a moment to reach the file.
+  await new Promise((r) => setTimeout(r, 1000));
+  if (keepLog) copyFileSync(env.ferry.logFile, keepLog);
+  const profiles = profilePhases(readLog(env.ferry.logFile), single.phases);
+
+  const date = new Date().toISOString();
+  // Other work on the machine shows in the tails: say how busy it was.
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### ferry single-host benchmark${quick ? ' (--quick: too few samples to quote)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · dockerd ${m.dockerd} · ${m.btrfsProgs} · ` +
+      'btrfs pool on a sparse loop file, loop images and directories on ext4 · ferry logging at debug · ' +
+      `load average (1 min) ${m.loadAverage1m}`,
+    '',
+    renderGroups(singleHostGroups(singleFigures, versusFigures, memory)),
+    '',
+    '#### Where ferry’s time goes (from its own debug log)',
+    '',
+    'Server time is the plugin layer’s own measure of a request; commands are the processes it spawned for that volume.',
+    '',
+    profileTable(profiles, single.clientByPhase),
+    '',
+    memoryTraceLine(singleFigures, memory),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(
+    JSON.stringify({ bench: 'ferry-single-host', date, quick, machine: m, singleHost: singleFigures, versusLocal: versusFigures, memory, profile: profiles }) + '\n',
+  );
 }
 
 main().then(
