@@ -13,6 +13,7 @@ export const SMALL_DELTA_BYTES = 32 * 1024 * 1024;
 /** At most this many pre-copy rounds, however busy the volume. */
 export const MAX_PRECOPY_ROUNDS = 4;
 const RELEASE_POLL_MS = 200;
+const PROGRESS_EVERY_MS = 500;
 
 /** What the target side of a move needs from the agent. */
 export interface TargetSide {
@@ -87,6 +88,20 @@ export class Mover {
       const v = await this.control.getVolume(m.volume);
       let base = await this.commonBase(client, backend, m.volume);
       let done = m.bytesDone;
+      // Progress goes to control at most every PROGRESS_EVERY_MS, one call at a time: a call per
+      // received chunk (tens of thousands per GiB) would cost more CPU than the transfer itself.
+      let lastReport = 0;
+      let reporting = false;
+      const report = (bytes: number): void => {
+        const now = Date.now();
+        if (reporting || now - lastReport < PROGRESS_EVERY_MS) return;
+        reporting = true;
+        lastReport = now;
+        void this.control
+          .updateMove(m.id, { bytesDone: bytes })
+          .catch(() => undefined)
+          .finally(() => (reporting = false));
+      };
       await this.control.updateMove(m.id, { bytesTotal: v?.usedBytes ?? null });
 
       if (m.state === 'precopy') {
@@ -100,7 +115,7 @@ export class Mover {
           }
           const bytes = await this.pull(client, backend, m, { op: 'send', volume: m.volume, snapshot: snap, base }, (n) => {
             done += n;
-            void this.control.updateMove(m.id, { bytesDone: done }).catch(() => undefined);
+            report(done);
           });
           log.info({ round, snapshot: snap, base, bytes }, 'pre-copy round done');
           base = snap;
@@ -119,6 +134,7 @@ export class Mover {
       const snap = finalSnapshot(m);
       if (!(await backend.listSnapshots(m.volume)).includes(snap)) {
         await this.pull(client, backend, m, { op: 'send-final', volume: m.volume, snapshot: snap, base }, (n) => (done += n));
+        await this.control.updateMove(m.id, { bytesDone: done });
         await this.step();
       }
       // The received snapshot was verified end to end (stream envelope) before it was kept.
