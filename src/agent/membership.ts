@@ -19,6 +19,8 @@ export class Membership {
   private timer?: NodeJS.Timeout;
   private registered = false;
   private stopped = false;
+  /** Whether the last heartbeat reached control. */
+  private heard = false;
   private readonly stopping = new Set<number>();
 
   constructor(
@@ -56,6 +58,11 @@ export class Membership {
         this.registered = false;
         return;
       }
+      // First answer since start or since control was out of reach: moves may have failed meanwhile.
+      if (!this.heard) {
+        this.heard = true;
+        void this.mover.dropFailed().catch((err: unknown) => this.log.warn({ err }, 'cannot drop what failed moves left'));
+      }
       for (const m of r.moves) {
         if (m.target === this.node.name) {
           this.mover.ensure(m).catch((err: unknown) => this.log.debug({ err, move: m.id }, 'move ended with an error'));
@@ -64,6 +71,7 @@ export class Membership {
         }
       }
     } catch (err) {
+      this.heard = false;
       this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
     }
   }

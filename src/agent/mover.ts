@@ -220,6 +220,30 @@ export class Mover {
     return { name, address: n.address, hostKey: n.transferKey };
   }
 
+  /**
+   * Drops what moves to this host left here after they failed while this host could not hear of it
+   * (cut off, or down): snapshots `m<id>-*` of moves that control records as failed. Skips volumes
+   * with a move under way here. Idempotent; run at start and whenever control answers again.
+   */
+  async dropFailed(): Promise<void> {
+    for (const v of await this.control.listVolumes()) {
+      if (v.primaryNode === this.side.node) continue;
+      const current = await this.control.moveOf(v.name);
+      if (current && current.target === this.side.node && current.state !== 'done' && current.state !== 'failed') continue;
+      let backend: FullBackend;
+      try {
+        backend = await this.side.backendOf(v.name);
+      } catch {
+        continue;
+      }
+      const ids = new Set((await backend.listSnapshots(v.name)).map((s) => /^m(\d+)-/.exec(s)?.[1]).filter((x): x is string => !!x).map(Number));
+      for (const id of ids) {
+        const m = await this.control.getMove(id);
+        if (m && m.state === 'failed' && m.target === this.side.node) await this.dropPartial(m, this.log.child({ volume: m.volume, move: m.id, op: 'move' }));
+      }
+    }
+  }
+
   /** A failed move leaves nothing of itself on the target. */
   private async dropPartial(m: MoveRecord, log: Logger): Promise<void> {
     try {

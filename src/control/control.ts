@@ -200,9 +200,22 @@ export class LocalControl implements ControlClient {
 
   /** Marks nodes silent for longer than `timeoutMs` as down (control's own timer calls this). */
   markSilentNodesDown(timeoutMs: number): string[] {
-    const down = markSilentNodesDown(this.db, new Date(Date.now() - timeoutMs).toISOString());
-    for (const node of down) addEvent(this.db, { node, kind: 'node-down', detail: `no heartbeat for ${timeoutMs} ms` });
-    return down;
+    return this.db.transaction(() => {
+      const down = markSilentNodesDown(this.db, new Date(Date.now() - timeoutMs).toISOString());
+      for (const node of down) {
+        addEvent(this.db, { node, kind: 'node-down', detail: `no heartbeat for ${timeoutMs} ms` });
+        // A move needs both of its hosts until the switch: it fails now, with the reason, and the source
+        // stays primary (a target cut off cannot record its own failure). After the switch it is the
+        // target's to finish, whenever it is back.
+        for (const m of movesOfNode(this.db, node)) {
+          if (m.state === 'switched') continue;
+          const reason = `host ${node} stopped answering during ${m.state} (no heartbeat for ${Math.round(timeoutMs / 1000)} s); ${m.volume} stays on ${m.source}`;
+          updateMove(this.db, m.id, { state: 'failed', error: reason });
+          addEvent(this.db, { volume: m.volume, node, kind: 'move-failed', detail: `move ${m.id}: ${reason}` });
+        }
+      }
+      return down;
+    })();
   }
 
   async annotateLeases(volume: string, node: string, containers: string[]): Promise<void> {

@@ -53,7 +53,14 @@ export class TransferServer {
           }
           session.on('exec', (accept, _reject, info) => {
             const channel = accept();
-            void this.run(info.command, peer, handler, channel, channel.stderr).then((code) => {
+            // ssh2 never ends a channel whose window is full when its connection goes: a peer that
+            // stopped reading (its receive failed) or died would leave `btrfs send` blocked for good,
+            // pinning its snapshot. The stream ends with the connection.
+            const gone = new AbortController();
+            const onClose = (): void => gone.abort(new Error(`the connection from ${peer} closed`));
+            client.once('close', onClose);
+            void this.run(info.command, peer, handler, channel, channel.stderr, gone.signal).then((code) => {
+              client.off('close', onClose);
               channel.exit(code);
               channel.end();
             });
@@ -64,12 +71,12 @@ export class TransferServer {
     });
   }
 
-  private async run(line: string, peer: string, handler: TransferHandler, out: Writable, err: Writable): Promise<number> {
+  private async run(line: string, peer: string, handler: TransferHandler, out: Writable, err: Writable, signal: AbortSignal): Promise<number> {
     const started = Date.now();
     try {
       const req = parseRequest(line);
       const stream = await handler.handle(req, peer);
-      if (stream) await pipeline(stream, out, { end: false });
+      if (stream) await pipeline(stream, out, { end: false, signal });
       this.log.info({ op: `transfer ${req.op}`, volume: req.volume, peer, durationMs: Date.now() - started, outcome: 'ok' }, 'transfer request');
       return 0;
     } catch (e) {
