@@ -109,6 +109,20 @@ describe('cluster: volumes that follow their containers', function () {
     lines.forEach((v, i) => expect(v, `line ${i + 1}`).to.equal(i + 1));
   });
 
+  it('keeps the old copy as a replica by default, and removes it when the moving host says keepReplica: false', async function () {
+    const [h1, h2, h3] = cluster.hosts;
+    // data1 moved h1 -> h2 -> h1 above: h2 kept a replica and the last move's snapshot.
+    expect(ferry.subvolumesOf(h2, 'data1').length, 'replica and its base snapshot on h2').to.be.at.least(2);
+    await ferry.killAgent(h3, 'SIGTERM');
+    await ferry.startAgentWith(h3, { moves: { keepReplica: false } });
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'noreplica']);
+    expect((await run(h1, 'noreplica', 'echo kept > /data/f && sync')).code).to.equal(0);
+    const m = ferry.cli(h3, ['volume', 'move', 'noreplica', '--to', 'h3']);
+    expect(m.code, m.stderr).to.equal(0);
+    expect(ferry.subvolumesOf(h1, 'noreplica'), 'nothing of noreplica left on h1').to.deep.equal([]);
+    expect((await run(h3, 'noreplica', 'cat /data/f')).stdout).to.equal('kept');
+  });
+
   it('refuses a move of a volume that a running container uses, and a conflicting second move', async function () {
     const [h1, h2, h3] = cluster.hosts;
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'busy1']);
