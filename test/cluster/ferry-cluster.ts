@@ -58,30 +58,7 @@ export class FerryCluster {
   }
 
   async startAgent(h: TestHost): Promise<void> {
-    const config = join(h.dir, 'ferry.json');
-    writeFileSync(config, JSON.stringify({ dockerSocket: h.dockerSocket, control: { heartbeatSeconds: 0.5, downAfterSeconds: 5 }, moves: { mountWaitSeconds: 60 }, ...this.settings }));
-    mkdirSync(h.dataDir, { recursive: true });
-    const log = openSync(this.agentLog(h), 'a');
-    const child = h.spawnInNetns(
-      [
-        process.execPath, FERRY, '--api-socket', this.apiSocket(h), 'agent', '-c', config,
-        '--control', this.controlUrl, '--token-file', this.tokenFile, '--data-dir', h.dataDir,
-        '--plugin-socket', join(h.pluginDir, 'ferry.sock'), '--node-name', h.name,
-        '--transfer-listen', `${h.ip}:7401`, '--log-level', 'debug',
-      ],
-      { stdio: ['ignore', log, log] },
-    );
-    this.agents.set(h.name, child);
-    await waitFor(`agent of ${h.name} to answer`, async () => {
-      if (child.exitCode !== null) throw new Error(`agent of ${h.name} exited; see ${this.agentLog(h)}`);
-      if (!existsSync(this.apiSocket(h))) return false;
-      try {
-        const r = await unixRequest(this.apiSocket(h), '/v1/nodes', undefined, 'GET');
-        return r.status === 200 && (r.json.nodes as { name: string }[]).some((n) => n.name === h.name);
-      } catch {
-        return false;
-      }
-    });
+    await this.startAgentWith(h, {});
   }
 
   async killAgent(h: TestHost, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
