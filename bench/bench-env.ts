@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { FerryProcess, REPO_ROOT } from '../test/e2e/ferry-process';
 import { requireDockerd } from '../test/support/docker';
-import { cleanupDir, makeTempDir, requireRootAndTools, TEST_PREFIX } from '../test/support/host';
+import { socketAnswers } from '../src/serve';
+import { cleanupDir, makeTempDir, processAlive as alive, requireRootAndTools, TEST_PREFIX } from '../test/support/host';
+import { elapsedMs } from './stats';
 import { DockerApi, filtersQuery, PluginClient } from './unix-client';
 
 /** The benchmark's own plugin name, so that it never touches a ferry that serves this host, nor the e2e tests'. */
@@ -18,26 +19,6 @@ const started = Date.now();
 /** A progress line on stderr; stdout carries only the tables and the JSON line. */
 export function progress(msg: string): void {
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** Runs `fn` over `items`, `width` at a time. */
@@ -95,6 +76,18 @@ export class BenchEnv {
   }
 
   /** Throws once the run was interrupted, so that a long loop stops between two calls. */
+  /** Calls `fn(i)` for i < n, one after another, and returns each call's latency in ms. */
+  async sample(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      this.checkAborted();
+      const start = process.hrtime.bigint();
+      await fn(i);
+      out.push(elapsedMs(start));
+    }
+    return out;
+  }
+
   checkAborted(): void {
     if (this.aborted) throw new Error('interrupted');
   }

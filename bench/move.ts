@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryCluster, REPO_ROOT } from '../test/cluster/ferry-cluster';
 import { startCluster, type Cluster, type TestHost } from '../test/cluster/harness';
-import { cleanupDir, makeTempDir, requireRootAndTools, TEST_PREFIX } from '../test/support/host';
+import { cleanupDir, makeTempDir, processAlive as alive, requireRootAndTools, TEST_PREFIX } from '../test/support/host';
 import { progress } from './bench-env';
 import { LocalPools } from './btrfs-pipe';
 import { CpuMeter, pidsWithArgs } from './cpu';
@@ -416,15 +416,6 @@ export class MoveBench {
 function ownerOf(dir: string): number | undefined {
   const m = new RegExp(`^${TEST_PREFIX}(\\d+)-${DIR_TAG}-`).exec(dir);
   return m ? Number(m[1]) : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Clears what a killed earlier move benchmark left: its sshd and its pools and keys. (The harness clears its cluster.) */

@@ -112,20 +112,9 @@ export class SingleHostBench {
     return out;
   }
 
-  /** Calls `fn(i)` for i < n and returns each call's latency. */
-  private async sample(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      this.env.checkAborted();
-      const start = process.hrtime.bigint();
-      await fn(i);
-      out.push(elapsedMs(start));
-    }
-    return out;
-  }
 
   private createMany(prefix: string, opts: object, n: number): Promise<number[]> {
-    return this.sample(n, async (i) => {
+    return this.env.sample(n, async (i) => {
       await this.plugin.call('/VolumeDriver.Create', { Name: `${prefix}${pad(i)}`, Opts: opts });
       if (i > 0 && i % 250 === 0) progress(`  created ${i} of ${n}`);
     });
@@ -150,7 +139,7 @@ export class SingleHostBench {
     const randomName = (): string => `${CASES.btrfs.prefix}${pad(Math.floor(rand() * c.btrfsVolumes))}`;
 
     progress(`Get: ${c.gets} of random names, one keep-alive connection, with Capabilities and a bare HTTP server between them`);
-    await this.sample(50, () => this.plugin.call('/VolumeDriver.Get', { Name: randomName() })); // warm-up
+    await this.env.sample(50, () => this.plugin.call('/VolumeDriver.Get', { Name: randomName() })); // warm-up
     let floors = { capabilities: [] as number[], bare: [] as number[] };
     const get = summarize(
       await this.phase('Get', 'VolumeDriver.Get', CASES.btrfs.prefix, async () => {
@@ -162,15 +151,15 @@ export class SingleHostBench {
 
     progress(`Get: ${c.freshGets} with a new connection each`);
     const fresh = new PluginClient(this.plugin.http.socketPath, false);
-    const getFreshConnection = summarize(await this.sample(c.freshGets, () => fresh.call('/VolumeDriver.Get', { Name: randomName() })));
+    const getFreshConnection = summarize(await this.env.sample(c.freshGets, () => fresh.call('/VolumeDriver.Get', { Name: randomName() })));
     fresh.close();
 
     progress(`List: ${c.lists} with ${c.btrfsVolumes} volumes`);
     const first = await this.plugin.call('/VolumeDriver.List');
     const listedVolumes = (first.Volumes as unknown[]).length;
     if (listedVolumes !== c.btrfsVolumes) throw new Error(`List returned ${listedVolumes} volumes, expected ${c.btrfsVolumes}`);
-    await this.sample(3, () => this.plugin.call('/VolumeDriver.List'));
-    const list = summarize(await this.phase('List', 'VolumeDriver.List', '', () => this.sample(c.lists, () => this.plugin.call('/VolumeDriver.List'))));
+    await this.env.sample(3, () => this.plugin.call('/VolumeDriver.List'));
+    const list = summarize(await this.phase('List', 'VolumeDriver.List', '', () => this.env.sample(c.lists, () => this.plugin.call('/VolumeDriver.List'))));
 
     return { get, capabilities: summarize(floors.capabilities), bareNodeHttp: summarize(floors.bare), getFreshConnection, list, listedVolumes };
   }
@@ -199,7 +188,7 @@ export class SingleHostBench {
       const u: number[] = [];
       const volumes = k === 'btrfs' ? c.btrfsVolumes : c.perOtherBackend;
       const trips = await this.phase(`Mount+Unmount ${kc.label}`, 'VolumeDriver.Mount|VolumeDriver.Unmount', kc.prefix, () =>
-        this.sample(c.mountRoundTrips, async (i) => {
+        this.env.sample(c.mountRoundTrips, async (i) => {
           const name = `${kc.prefix}${pad(i % volumes)}`;
           const id = randomBytes(32).toString('hex');
           let start = process.hrtime.bigint();
@@ -227,7 +216,7 @@ export class SingleHostBench {
       const prefix = k === 'btrfs' ? BTRFS_REMOVE_PREFIX : CASES[k].prefix;
       out[k] = summarize(
         await this.phase(`Remove ${CASES[k].label}`, 'VolumeDriver.Remove', prefix, () =>
-          this.sample(n, (i) => this.plugin.call('/VolumeDriver.Remove', { Name: `${prefix}${pad(i)}` })),
+          this.env.sample(n, (i) => this.plugin.call('/VolumeDriver.Remove', { Name: `${prefix}${pad(i)}` })),
         ),
       );
     }

@@ -53,16 +53,6 @@ export class VersusLocalBench {
     private readonly ferryVolumes: number,
   ) {}
 
-  private async sample(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      this.env.checkAborted();
-      const start = process.hrtime.bigint();
-      await fn(i);
-      out.push(elapsedMs(start));
-    }
-    return out;
-  }
 
   /** Times `fn` for both sides, alternating which goes first, so that drift in the host hits both alike. */
   private async pair(n: number, fn: (side: Side, i: number) => Promise<number>): Promise<Pair> {
@@ -85,7 +75,7 @@ export class VersusLocalBench {
 
     progress(`Engine API: create ${c.localVolumes} local volumes`);
     const apiCreateLocal = summarize(
-      await this.sample(c.localVolumes, async (i) => {
+      await this.env.sample(c.localVolumes, async (i) => {
         const name = `${this.tag}-local-${String(i).padStart(4, '0')}`;
         this.env.dockerVolumes.add(name);
         await docker.call('POST', '/volumes/create', { Name: name, Driver: 'local', Labels: { [BENCH_LABEL]: '' } });

@@ -26,7 +26,8 @@ export interface Ferry {
   stop(): Promise<void>;
 }
 
-function socketAnswers(path: string): Promise<boolean> {
+/** True when something accepts connections on the Unix socket at `path`. */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {

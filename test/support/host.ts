@@ -19,7 +19,8 @@ export function makeTempDir(tag: string): string {
   return mkdtempSync(`${TEST_PREFIX}${process.pid}-${tag}-`);
 }
 
-function processAlive(pid: number): boolean {
+/** True while process `pid` exists (EPERM means it exists but is not ours). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
