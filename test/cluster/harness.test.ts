@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { TEST_IMAGE } from '../support/docker';
-import { requireRootAndTools } from '../support/host';
+import { ownerStamp, requireRootAndTools } from '../support/host';
 import { execAsync, execOk, execSync, sleep } from './exec';
 import { cleanupClusterLeftovers, CLUSTER_DIR_PREFIX, findClusterLeftovers, requireClusterTools, startCluster, type Cluster, type TestHost } from './harness';
 import { findHostProcesses, isAlive } from './procs';
@@ -230,7 +230,7 @@ describe('cluster harness (test hosts in network namespaces)', function () {
     it("refuses to clean up a cluster that another live run owns, and cleans it once that run is gone", async function () {
       const dir = mkdtempSync(CLUSTER_DIR_PREFIX);
       const owner = spawn('sleep', ['300'], { stdio: 'ignore' });
-      writeFileSync(join(dir, 'owner.pid'), `${owner.pid}\n`);
+      writeFileSync(join(dir, 'owner.pid'), `${ownerStamp(owner.pid as number)}\n`);
       try {
         let err: unknown;
         await cleanupClusterLeftovers().catch((e: unknown) => (err = e));
@@ -241,6 +241,21 @@ describe('cluster harness (test hosts in network namespaces)', function () {
       }
       await cleanupClusterLeftovers();
       expect(findClusterLeftovers()).to.deep.equal([]);
+    });
+
+    it('takes a dead run whose PID a live process got again for dead (PIDs are reused)', async function () {
+      const dir = mkdtempSync(CLUSTER_DIR_PREFIX);
+      const other = spawn('sleep', ['300'], { stdio: 'ignore' });
+      // The same PID, but a start time that is not this process's: the run that wrote it is gone.
+      const [pid, start] = ownerStamp(other.pid as number).split('.');
+      writeFileSync(join(dir, 'owner.pid'), `${pid}.${Number(start) + 1}\n`);
+      try {
+        await cleanupClusterLeftovers();
+        expect(findClusterLeftovers()).to.deep.equal([]);
+        expect(existsSync(dir)).to.equal(false);
+      } finally {
+        other.kill('SIGKILL');
+      }
     });
 
     it('recovers from a killed run: cleanupClusterLeftovers removes what a cluster never torn down left', async function () {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { requireDockerd, TEST_IMAGE } from '../support/docker';
-import { cleanupDir, requireRootAndTools, TEST_PREFIX } from '../support/host';
+import { cleanupDir, ownerAlive, ownerStamp, ownStamp, requireRootAndTools, TEST_PREFIX } from '../support/host';
 import { dockerdPaths, startDockerd, stopDockerd, type DockerdPaths } from './dockerd';
 import { execAsync, execOk, execSync, sleep, type ExecOptions, type Run } from './exec';
 import {
@@ -242,7 +242,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   requireClusterTools();
   await cleanupClusterLeftovers();
   const dir = mkdtempSync(CLUSTER_DIR_PREFIX);
-  writeFileSync(join(dir, OWNER_FILE), `${process.pid}\n`);
+  writeFileSync(join(dir, OWNER_FILE), `${ownerStamp()}\n`);
   try {
     // The root mount is private here: a shared bind of our dir is what lets mounts made under it
     // (by ferry agents, in the root namespace) propagate into the hosts' dockerd namespaces (slaves).
@@ -287,13 +287,14 @@ async function loadTestImage(dir: string, hosts: TestHost[]): Promise<void> {
  */
 function refuseLiveClusters(): void {
   for (const dir of clusterDirs()) {
-    let owner: number;
+    let stamp: string;
     try {
-      owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8').trim());
+      stamp = readFileSync(join(dir, OWNER_FILE), 'utf8').trim();
     } catch {
       continue;
     }
-    if (owner && owner !== process.pid && isAlive(owner)) {
+    if (!ownStamp(stamp) && ownerAlive(stamp)) {
+      const owner = Number(stamp.split('.')[0]);
       const cmd = readFileSync(`/proc/${owner}/cmdline`, 'utf8').split('\0').join(' ').trim();
       throw new Error(
         `the test cluster at ${dir} belongs to running process ${owner} (${cmd.slice(0, 100)}): only one test cluster fits on a machine; ` +

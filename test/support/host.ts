@@ -16,7 +16,41 @@ export function requireRootAndTools(...tools: string[]): void {
 
 /** A temp dir named after this process, so that cleanup can tell a live run's dirs from a dead one's. */
 export function makeTempDir(tag: string): string {
-  return mkdtempSync(`${TEST_PREFIX}${process.pid}-${tag}-`);
+  return mkdtempSync(`${TEST_PREFIX}${ownerStamp()}-${tag}-`);
+}
+
+/** When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or undefined if it is gone. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: field 3 is [0].
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Names a process so that a later reader can tell it from another that got the same PID after
+ * it ended: "PID.START". A killed run's dirs outlive it, and PIDs are reused (a fresh machine
+ * counts from 1 again), so a bare PID could make a dead run's leftovers look alive.
+ */
+export function ownerStamp(pid: number = process.pid): string {
+  return `${pid}.${processStart(pid) ?? 0}`;
+}
+
+/** True while the process named by an ownerStamp (or a bare PID, from older runs) still runs. */
+export function ownerAlive(stamp: string): boolean {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(stamp.trim());
+  if (!m) return false;
+  const pid = Number(m[1]);
+  if (!pid || !processAlive(pid)) return false;
+  return m[2] === undefined || processStart(pid) === m[2];
+}
+
+/** True when the stamp names this process. */
+export function ownStamp(stamp: string): boolean {
+  return stamp.trim() === ownerStamp() || stamp.trim() === String(process.pid);
 }
 
 /** True while process `pid` exists (EPERM means it exists but is not ours). */
@@ -61,8 +95,8 @@ export function cleanupLeftovers(): void {
     if (!full.startsWith(TEST_PREFIX)) continue;
     // The owner is named in the dir (makeTempDir) or in an owner.pid file (the cluster harness).
     const ownerFile = join(full, 'owner.pid');
-    const pid = Number(/^(\d+)-/.exec(full.slice(TEST_PREFIX.length))?.[1] ?? (existsSync(ownerFile) ? readFileSync(ownerFile, 'utf8').trim() : 0));
-    if (pid && pid !== process.pid && processAlive(pid)) continue;
+    const stamp = /^(\d+(?:\.\d+)?)-/.exec(full.slice(TEST_PREFIX.length))?.[1] ?? (existsSync(ownerFile) ? readFileSync(ownerFile, 'utf8') : '');
+    if (stamp && !ownStamp(stamp) && ownerAlive(stamp)) continue;
     // A cluster dir holds namespaces and daemons too: the harness's own cleanup removes it.
     if (full.startsWith(`${TEST_PREFIX}cluster-`)) continue;
     cleanupDir(full);
