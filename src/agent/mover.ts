@@ -7,6 +7,7 @@ import { TransferClient, type Peer } from '../transfer/client';
 import { describeProgress } from '../control/move-progress';
 import type { FullBackend } from './backends/backend';
 import type { ContainerSpec } from './docker-host';
+import { streamBuffers } from '../stream/buffer-size';
 
 /** Stop pre-copying once an increment is this small: the final one will be as quick. */
 export const SMALL_DELTA_BYTES = 32 * 1024 * 1024;
@@ -182,6 +183,7 @@ export class Mover {
   ): Promise<number> {
     let bytes = 0;
     const counter = new Transform({
+      ...streamBuffers,
       transform(chunk: Buffer, _e, cb) {
         bytes += chunk.length;
         progress(chunk.length);

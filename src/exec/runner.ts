@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
+import { coalesceWrites } from '../stream/coalesce';
 
 /** What one command run produced. */
 export interface CommandResult {
@@ -99,6 +100,7 @@ export class ProcessRunner implements Runner {
     });
     // Callers that only use `stdout` must not see an unhandled rejection before they await `done`.
     done.catch(() => undefined);
-    return { stdin: child.stdin, stdout: child.stdout, done, kill: () => child.kill('SIGKILL') };
+    // Streams into a command (btrfs receive, tar) arrive in many small chunks: one writev per tick.
+    return { stdin: coalesceWrites(child.stdin), stdout: child.stdout, done, kill: () => child.kill('SIGKILL') };
   }
 }

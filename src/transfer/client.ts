@@ -1,8 +1,11 @@
+import { connect as tcpConnect } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { Client } from 'ssh2';
 import { FerryError, type ErrorCode } from '../errors';
+import { coalesceWrites } from '../stream/coalesce';
 import { parseKey } from './keys';
 import { encodeRequest, type TransferRequest } from './protocol';
+import { streamBuffers } from '../stream/buffer-size';
 
 /** Where a peer's transfer service is and which host key it must show. */
 export interface Peer {
@@ -25,22 +28,28 @@ export class TransferClient {
   static connect(peer: Peer, privateKey: string, timeoutMs = 10_000): Promise<TransferClient> {
     const [host, port] = splitAddress(peer.address);
     const expected = parseKey(peer.hostKey, `node ${peer.name}`).getPublicSSH();
+    const unreachable = (err: Error): FerryError =>
+      new FerryError('NODE_UNREACHABLE', `cannot reach the transfer service of ${peer.name} at ${peer.address}: ${err.message}`, { cause: err });
     return new Promise((resolve, reject) => {
-      const conn = new Client();
-      conn.once('ready', () => resolve(new TransferClient(conn, peer)));
-      conn.once('error', (err) =>
-        reject(new FerryError('NODE_UNREACHABLE', `cannot reach the transfer service of ${peer.name} at ${peer.address}: ${err.message}`, { cause: err })),
-      );
-      conn.connect({
-        host,
-        port,
-        username: 'ferry',
-        privateKey,
-        readyTimeout: timeoutMs,
-        keepaliveInterval: 5000,
-        keepaliveCountMax: 3,
-        algorithms: { cipher: CIPHERS as never },
-        hostVerifier: (key: Buffer) => key.equals(expected),
+      // ssh2 gets a socket of ferry's making so that its writes can be coalesced.
+      const sock = coalesceWrites(tcpConnect({ host, port, timeout: timeoutMs }));
+      sock.once('timeout', () => sock.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      sock.once('error', (err) => reject(unreachable(err)));
+      sock.once('connect', () => {
+        sock.setTimeout(0);
+        const conn = new Client();
+        conn.once('ready', () => resolve(new TransferClient(conn, peer)));
+        conn.once('error', (err) => reject(unreachable(err)));
+        conn.connect({
+          sock,
+          username: 'ferry',
+          privateKey,
+          readyTimeout: timeoutMs,
+          keepaliveInterval: 5000,
+          keepaliveCountMax: 3,
+          algorithms: { cipher: CIPHERS as never },
+          hostVerifier: (key: Buffer) => key.equals(expected),
+        });
       });
     });
   }
@@ -50,7 +59,7 @@ export class TransferClient {
    * with a failure (its FerryError code and message) or the connection breaks.
    */
   request(req: TransferRequest): Readable {
-    const out = new PassThrough();
+    const out = new PassThrough(streamBuffers);
     this.conn.exec(encodeRequest(req), (err, channel) => {
       if (err) {
         out.destroy(new FerryError('NODE_UNREACHABLE', `transfer to ${this.peer.name} failed: ${err.message}`, { cause: err }));

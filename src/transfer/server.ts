@@ -1,10 +1,11 @@
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Server, type Connection } from 'ssh2';
 import { toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { parseKey, sameKey, type TransferKey } from './keys';
+import { coalesceWrites } from '../stream/coalesce';
 import { parseRequest, type TransferRequest } from './protocol';
 
 /** What the agent does for a transfer request: a stream to send, or nothing. */
@@ -21,6 +22,8 @@ export type PeerKeys = () => Promise<Map<string, string>>;
  */
 export class TransferServer {
   private readonly server: Server;
+  /** Accepts the TCP connections and hands them to ssh2, with their writes coalesced. */
+  private readonly listener: NetServer;
   private readonly connections = new Set<Connection>();
 
   constructor(key: TransferKey, peers: PeerKeys, handler: TransferHandler, private readonly log: Logger) {
@@ -69,6 +72,7 @@ export class TransferServer {
       });
       client.on('error', (err) => log.debug({ err, peer }, 'transfer connection error'));
     });
+    this.listener = createServer((socket) => this.server.injectSocket(coalesceWrites(socket)));
   }
 
   private async run(line: string, peer: string, handler: TransferHandler, out: Writable, err: Writable, signal: AbortSignal): Promise<number> {
@@ -89,14 +93,14 @@ export class TransferServer {
 
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+      this.listener.once('error', reject);
+      this.listener.listen(port, host, () => resolve((this.listener.address() as AddressInfo).port));
     });
   }
 
   /** Stops listening and ends open connections (a peer's move then fails and is retried). */
   close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of this.connections) c.end();
     return closed;
   }

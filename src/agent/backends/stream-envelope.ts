@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { FerryError } from '../../errors';
+import { streamBuffers } from '../../stream/buffer-size';
 
 /**
  * Every dataset stream ferry sends travels in one envelope, whatever the backend's own format:
@@ -36,6 +37,12 @@ export function expectStream(h: StreamHeader, kind: string, snap: string): void 
   }
 }
 
+/**
+ * Frames carry about this much: chunks (64 KiB from a pipe) are gathered, not copied, so that the
+ * transport gets a run of writes it can send as one, and the frame headers stay few.
+ */
+const FRAME_TARGET = 512 * 1024;
+
 /** Wraps a backend's raw stream in the envelope. */
 export function wrapStream(inner: Readable, header: StreamHeader): Readable {
   const hash = createHash('sha256');
@@ -43,16 +50,30 @@ export function wrapStream(inner: Readable, header: StreamHeader): Readable {
   const head = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
   len.writeUInt32BE(head.length);
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const frameOut = (push: (b: Buffer) => void): void => {
+    if (pendingBytes === 0) return;
+    const l = Buffer.allocUnsafe(4);
+    l.writeUInt32BE(pendingBytes);
+    push(l);
+    for (const b of pending) push(b);
+    pending = [];
+    pendingBytes = 0;
+  };
   const out = new Transform({
+    ...streamBuffers,
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       if (chunk.length === 0) return cb();
       hash.update(chunk);
       total += BigInt(chunk.length);
-      const l = Buffer.alloc(4);
-      l.writeUInt32BE(chunk.length);
-      cb(null, Buffer.concat([l, chunk]));
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= FRAME_TARGET) frameOut((b) => this.push(b));
+      cb();
     },
     flush(cb: TransformCallback) {
+      frameOut((b) => this.push(b));
       const tail = Buffer.alloc(4 + 32 + 8);
       hash.digest().copy(tail, 4);
       tail.writeBigUInt64BE(total, 36);
@@ -150,7 +171,8 @@ export function unwrapStream(outer: Readable): { header: Promise<StreamHeader>; 
         frameLeft -= data.length;
         hash.update(data);
         total += BigInt(data.length);
-        push(Buffer.from(data));
+        // A view, not a copy: incoming chunks are never reused by the transport.
+        push(data);
       } else if (state === 'trailer') {
         if (queued < 40) return;
         const tail = take(40);
@@ -164,6 +186,7 @@ export function unwrapStream(outer: Readable): { header: Promise<StreamHeader>; 
   };
 
   const body = new Transform({
+    ...streamBuffers,
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       if (chunk.length > 0) {
         queue.push(chunk);

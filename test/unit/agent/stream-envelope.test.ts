@@ -29,6 +29,22 @@ describe('stream envelope', function () {
     }
   });
 
+  it('gathers small chunks into frames of about 512 KiB and still round-trips them', async function () {
+    const chunks = Array.from({ length: 40 }, () => randomBytes(64 * 1024));
+    const w = await collect(wrapStream(Readable.from(chunks), header));
+    // Walk the frames: magic, header, then u32-length frames up to a zero length.
+    let off = 8 + 4 + w.readUInt32BE(8);
+    const frames: number[] = [];
+    for (let n = w.readUInt32BE(off); n !== 0; n = w.readUInt32BE(off)) {
+      frames.push(n);
+      off += 4 + n;
+    }
+    expect(frames.length).to.be.within(5, 6);
+    expect(frames.reduce((a, b) => a + b, 0)).to.equal(40 * 64 * 1024);
+    const { body } = unwrapStream(Readable.from([w]));
+    expect((await collect(body)).equals(Buffer.concat(chunks))).to.equal(true);
+  });
+
   const damage: [string, (b: Buffer) => Buffer][] = [
     ['cut short', (b) => b.subarray(0, b.length - 10)],
     ['cut in the middle', (b) => b.subarray(0, Math.floor(b.length / 2))],

@@ -12,6 +12,7 @@ import * as common from '../common';
 import { unwrapStream, wrapStream, type StreamHeader, expectStream } from '../stream-envelope';
 import * as cmd from './commands';
 import * as parse from './parse';
+import { streamBuffers } from '../../../stream/buffer-size';
 
 /** statfs f_type of btrfs (BTRFS_SUPER_MAGIC). */
 const BTRFS_SUPER_MAGIC = 0x9123683e;
@@ -228,7 +229,7 @@ export class BtrfsBackend implements FullBackend {
    * only after btrfs send exited 0, so a failed send never looks complete. Destroying it kills the send.
    */
   send(name: string, snap: string, base?: string): Readable {
-    const inner = new PassThrough();
+    const inner = new PassThrough(streamBuffers);
     const out = wrapStream(inner, { backend: 'btrfs', snapshot: snap, ...(base ? { base } : {}) });
     void (async () => {
       const source = await this.existingSnapshot(name, snap);
