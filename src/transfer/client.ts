@@ -1,6 +1,6 @@
 import { connect as tcpConnect } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
-import { Client } from 'ssh2';
+import { Client, type ClientChannel } from 'ssh2';
 import { FerryError, type ErrorCode } from '../errors';
 import { coalesceWrites } from '../stream/coalesce';
 import { parseKey } from './keys';
@@ -60,9 +60,11 @@ export class TransferClient {
    */
   request(req: TransferRequest): Readable {
     const out = new PassThrough(streamBuffers);
-    this.conn.exec(encodeRequest(req), (err, channel) => {
+    const unreachable = (err: Error): FerryError =>
+      new FerryError('NODE_UNREACHABLE', `transfer with ${this.peer.name} failed: ${err.message}; the peer went away, the move is retried`, { cause: err });
+    const onChannel = (err: Error | undefined, channel: ClientChannel): void => {
       if (err) {
-        out.destroy(new FerryError('NODE_UNREACHABLE', `transfer to ${this.peer.name} failed: ${err.message}`, { cause: err }));
+        out.destroy(unreachable(err));
         return;
       }
       let stderr = '';
@@ -87,7 +89,13 @@ export class TransferClient {
         out.destroy(e);
       });
       out.on('close', () => channel.close());
-    });
+    };
+    try {
+      this.conn.exec(encodeRequest(req), onChannel);
+    } catch (err) {
+      // ssh2 throws "Not connected" at once when the connection has gone (the peer died).
+      process.nextTick(() => out.destroy(unreachable(err as Error)));
+    }
     return out;
   }
 

@@ -97,6 +97,19 @@ describe('transfer service over ssh2', function () {
     }
   });
 
+  it('says which peer went away when its connection is gone, not "Not connected"', async function () {
+    const c = await TransferClient.connect(peer(), peerKey.privateKey);
+    c.close();
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      await c.ask({ op: 'snapshots', volume: 'db' });
+      expect.fail('a request on a closed connection succeeded');
+    } catch (err) {
+      expect((err as FerryError).code).to.equal('NODE_UNREACHABLE');
+      expect((err as Error).message).to.match(/transfer with h1 failed/);
+    }
+  });
+
   it('refuses a key that is not a cluster node', async function () {
     try {
       const c = await TransferClient.connect(peer(), strangerKey.privateKey);
