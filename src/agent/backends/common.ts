@@ -1,6 +1,6 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { FerryError } from '../../errors';
+import { FerryError, isFerryError } from '../../errors';
 import { CommandFailedError, type Runner } from '../../exec/runner';
 import { isMountPoint, readMountTable } from '../mount-table';
 import type { PoolCapacity } from './backend';
@@ -36,6 +36,13 @@ export function isNoSpace(err: unknown): boolean {
   // Node 20 reports EDQUOT (a btrfs quota group) as errno -122 with code UNKNOWN.
   if (e?.code === 'ENOSPC' || e?.errno === -constants.errno.EDQUOT) return true;
   return err instanceof CommandFailedError && /no space left|ENOSPC|disk quota/i.test(err.stderrTail);
+}
+
+/** A no-space failure as POOL_FULL naming the pool at `path` and its free space; other errors as they are. */
+export async function asPoolFull(kind: string, path: string, err: unknown): Promise<unknown> {
+  if (isFerryError(err, 'POOL_FULL') || !isNoSpace(err)) return err;
+  const free = await filesystemCapacity(path).then((c) => c.freeBytes, () => undefined);
+  return poolFull(kind, path, free, err);
 }
 
 /** Bind-mounts `source` at `target` (read-only when asked). Idempotent when `target` is a mount. */

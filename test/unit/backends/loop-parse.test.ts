@@ -16,7 +16,7 @@ import {
   removeTree,
   stampNewest,
   tempPath,
-} from '../../../src/agent/backends/loop/files';
+} from '../../../src/agent/backends/files';
 import {
   detectFilesystem,
   ext4NeedsRecovery,

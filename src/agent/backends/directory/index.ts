@@ -1,29 +1,15 @@
 import { lstat, mkdir, readdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FerryError, isFerryError } from '../../../errors';
+import { FerryError } from '../../../errors';
 import type { Runner } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { KeyedLock } from '../../keyed-lock';
 import { readMountTable } from '../../mount-table';
 import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
-import { bindMount, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isNoSpace, poolFull, unmountPath } from '../common';
-import { unwrapStream, wrapStream, expectStream } from '../stream-envelope';
-import {
-  assertPlainName,
-  closingInner,
-  isPublicEntry,
-  oldestFirst,
-  pathExists,
-  publishDirNoReplace,
-  readStamped,
-  removeQuietly,
-  removeStaleTemps,
-  removeTree,
-  stampNewest,
-  syncDir,
-  tempPath,
-} from '../loop/files';
+import { asPoolFull, bindMount, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, unmountPath } from '../common';
+import { FileSnapshots } from '../file-snapshots';
+import { assertPlainName, isPublicEntry, pathExists, publishDirNoReplace, removeQuietly, removeStaleTemps, removeTree, syncDir, tempPath } from '../files';
 import * as cmd from './commands';
 import { mountsShowing, parseDiskUsage } from './parse';
 import { applyTreeDelta, sendTreeDelta } from './tree-stream';
@@ -53,6 +39,7 @@ export class DirectoryBackend implements FullBackend {
   private readonly snapshotsDir: string;
   /** Serializes the operations that make or replace trees of one dataset. */
   private readonly lock = new KeyedLock();
+  private readonly snapshots: FileSnapshots;
 
   constructor(
     private readonly opts: DirectoryBackendOptions,
@@ -61,6 +48,21 @@ export class DirectoryBackend implements FullBackend {
   ) {
     this.volumesDir = join(opts.dir, 'volumes');
     this.snapshotsDir = join(opts.dir, 'snapshots');
+    this.snapshots = new FileSnapshots(
+      {
+        kind: this.kind,
+        root: this.snapshotsDir,
+        suffix: '',
+        entryName: snapshotEntry,
+        publish: publishDirNoReplace,
+        remove: (path, dir, snap) => removeTree(path, dir, snap),
+        // The tree is copied while it may change: tree-delta's racy rule measures from the copy's start.
+        stampAt: 'start',
+      },
+      this.lock,
+      (err) => this.mapNoSpace(err),
+      log,
+    );
   }
 
   /** Makes the pool directories and removes temp trees left by interrupted operations. Idempotent. */
@@ -114,7 +116,7 @@ export class DirectoryBackend implements FullBackend {
     await this.lock.run(name, async () => {
       await this.ensureNotMounted(name);
       // Snapshots first: a crash half-way never leaves old snapshots for a new volume of this name.
-      await removeTree(this.snapshotDir(name), this.snapshotsDir, name);
+      await removeTree(this.snapshots.dir(name), this.snapshotsDir, name);
       await removeTree(this.volumePath(name), this.volumesDir, name);
       this.log.info({ volume: name, op: 'destroy' }, 'directory destroyed');
     });
@@ -163,42 +165,25 @@ export class DirectoryBackend implements FullBackend {
    */
   async snapshot(name: string, snap: string): Promise<void> {
     assertPlainName('volume', name);
-    assertPlainName('snapshot', snap);
     await this.lock.run(name, async () => {
       if (!(await this.exists(name))) throw new FerryError('VOLUME_NOT_FOUND', `volume ${name} does not exist in the directory pool`);
-      const final = this.snapshotPath(name, snap);
-      if (await pathExists(final)) throw snapshotExists(name, snap);
-      const dir = this.snapshotDir(name);
-      await mkdir(dir, { recursive: true });
-      const tmp = tempPath(dir, 'snap', snap);
       const started = Date.now();
-      try {
+      await this.snapshots.take(name, snap, async (tmp) => {
         await this.runner.run(cmd.copyTree(this.volumePath(name), tmp));
         await this.runner.run(cmd.syncFilesystem(tmp));
-        // The stamp is when the copy began: tree-delta's racy rule measures from it.
-        await stampNewest(tmp, dir, snapshotEntry, started);
-        if (!(await publishDirNoReplace(tmp, final))) throw snapshotExists(name, snap);
-        await syncDir(dir);
-      } catch (err) {
-        throw await this.mapNoSpace(err);
-      } finally {
-        await removeQuietly(tmp);
-      }
+      });
       this.log.info({ volume: name, snapshot: snap, op: 'snapshot', durationMs: Date.now() - started }, 'snapshot taken');
     });
   }
 
   /** Snapshot names of a dataset, oldest first (by the stamp each got when it was made). */
-  async listSnapshots(name: string): Promise<string[]> {
-    assertPlainName('volume', name);
-    return oldestFirst(await readStamped(this.snapshotDir(name), snapshotEntry));
+  listSnapshots(name: string): Promise<string[]> {
+    return this.snapshots.list(name);
   }
 
   /** Deletes snapshot `snap` (it disappears at once, then its files go). Idempotent. */
-  async deleteSnapshot(name: string, snap: string): Promise<void> {
-    assertPlainName('volume', name);
-    assertPlainName('snapshot', snap);
-    await removeTree(this.snapshotPath(name, snap), this.snapshotDir(name), snap);
+  deleteSnapshot(name: string, snap: string): Promise<void> {
+    return this.snapshots.delete(name, snap);
   }
 
   /**
@@ -209,7 +194,7 @@ export class DirectoryBackend implements FullBackend {
     assertPlainName('volume', name);
     assertPlainName('snapshot', snap);
     await this.lock.run(name, async () => {
-      const source = await this.existingSnapshot(name, snap);
+      const source = await this.snapshots.existing(name, snap);
       const live = this.volumePath(name);
       const exists = await this.exists(name);
       if (exists) await this.ensureNotMounted(name);
@@ -236,7 +221,7 @@ export class DirectoryBackend implements FullBackend {
     assertPlainName('snapshot', snap);
     assertPlainName('volume', target);
     await this.lock.run(target, async () => {
-      const source = await this.existingSnapshot(name, snap);
+      const source = await this.snapshots.existing(name, snap);
       const exists = () => new FerryError('VOLUME_EXISTS', `volume ${target} already exists in the directory pool: choose another name`);
       if (await pathExists(this.volumePath(target))) throw exists();
       if (!(await this.copyToLive(source, target, (tmp) => publishDirNoReplace(tmp, this.volumePath(target))))) throw exists();
@@ -250,18 +235,7 @@ export class DirectoryBackend implements FullBackend {
    * read errors, tar failures) arrive as stream errors.
    */
   send(name: string, snap: string, base?: string): Readable {
-    const header = { backend: this.kind, snapshot: snap, ...(base !== undefined ? { base } : {}) };
-    let inner: Readable;
-    try {
-      assertPlainName('volume', name);
-      assertPlainName('snapshot', snap);
-      if (base !== undefined) assertPlainName('snapshot', base);
-      inner = Readable.from(this.deltaBody(name, snap, base), { objectMode: false });
-    } catch (err) {
-      inner = new Readable({ read() {} });
-      inner.destroy(err as Error);
-    }
-    return closingInner(wrapStream(inner, header), inner);
+    return this.snapshots.send(name, snap, base, () => ({ body: this.deltaBody(name, snap, base) }));
   }
 
   /**
@@ -270,40 +244,13 @@ export class DirectoryBackend implements FullBackend {
    * stream ended cleanly. Throws STREAM_CORRUPT, SNAPSHOT_NOT_FOUND (base missing), VOLUME_EXISTS,
    * POOL_FULL, INVALID_REQUEST (not a directory stream of `snap`); on any failure nothing of `snap` is left.
    */
-  async receive(name: string, snap: string, stream: Readable): Promise<void> {
-    assertPlainName('volume', name);
-    assertPlainName('snapshot', snap);
-    const { header, body } = unwrapStream(stream);
-    // Errors reach us through iteration; this keeps an error before then from being "unhandled".
-    body.on('error', () => undefined);
-    const dir = this.snapshotDir(name);
-    let tmp: string | undefined;
-    const started = Date.now();
-    try {
-      const h = await header;
-      expectStream(h, this.kind, snap);
-      const final = this.snapshotPath(name, snap);
-      if (await pathExists(final)) throw snapshotExists(name, snap);
-      const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
-      await mkdir(dir, { recursive: true });
-      tmp = tempPath(dir, 'receive', snap);
+  receive(name: string, snap: string, stream: Readable): Promise<void> {
+    return this.snapshots.receive(name, snap, stream, async (tmp, base, body, h) => {
       if (base) await this.runner.run(cmd.copyTree(base, tmp));
       else await mkdir(tmp, { mode: 0o700 });
       await applyTreeDelta(this.runner, tmp, body, { snapshot: snap, base: h.base as string | undefined });
       await this.runner.run(cmd.syncFilesystem(tmp));
-      // Only publishing is serialized with the dataset's other snapshots (it orders them).
-      await this.lock.run(name, async () => {
-        await stampNewest(tmp!, dir, snapshotEntry, started);
-        if (!(await publishDirNoReplace(tmp!, final))) throw snapshotExists(name, snap);
-      });
-      await syncDir(dir);
-    } catch (err) {
-      body.destroy();
-      throw await this.mapNoSpace(err);
-    } finally {
-      if (tmp) await removeQuietly(tmp);
-    }
-    this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
+    });
   }
 
   /** Apparent bytes of each dataset (du), by name; a dataset du cannot read is left out. */
@@ -330,21 +277,6 @@ export class DirectoryBackend implements FullBackend {
     return join(this.volumesDir, name);
   }
 
-  private snapshotDir(name: string): string {
-    return join(this.snapshotsDir, name);
-  }
-
-  private snapshotPath(name: string, snap: string): string {
-    return join(this.snapshotDir(name), snap);
-  }
-
-  private async existingSnapshot(name: string, snap: string): Promise<string> {
-    assertPlainName('snapshot', snap);
-    const path = this.snapshotPath(name, snap);
-    if (!(await pathExists(path))) throw new FerryError('SNAPSHOT_NOT_FOUND', `snapshot ${snap} of volume ${name} does not exist in the directory pool`);
-    return path;
-  }
-
   /** Throws VOLUME_BUSY when any mount in this namespace shows the dataset's directory or part of it. */
   private async ensureNotMounted(name: string): Promise<void> {
     let real: string;
@@ -364,8 +296,8 @@ export class DirectoryBackend implements FullBackend {
 
   /** The delta body of snapshot `snap` against `base`; SNAPSHOT_NOT_FOUND when either is missing. */
   private async *deltaBody(name: string, snap: string, base: string | undefined): AsyncGenerator<Buffer> {
-    const root = await this.existingSnapshot(name, snap);
-    const baseRoot = base === undefined ? undefined : await this.existingSnapshot(name, base);
+    const root = await this.snapshots.existing(name, snap);
+    const baseRoot = base === undefined ? undefined : await this.snapshots.existing(name, base);
     yield* sendTreeDelta(this.runner, this.log.child({ volume: name }), root, baseRoot, { snapshot: snap, ...(base !== undefined ? { base } : {}) });
   }
 
@@ -392,13 +324,7 @@ export class DirectoryBackend implements FullBackend {
     }
   }
 
-  private async mapNoSpace(err: unknown): Promise<unknown> {
-    if (isFerryError(err, 'POOL_FULL') || !isNoSpace(err)) return err;
-    const free = await filesystemCapacity(this.opts.dir).then((c) => c.freeBytes, () => undefined);
-    return poolFull(this.kind, this.opts.dir, free, err);
+  private mapNoSpace(err: unknown): Promise<unknown> {
+    return asPoolFull(this.kind, this.opts.dir, err);
   }
-}
-
-function snapshotExists(name: string, snap: string): FerryError {
-  return new FerryError('VOLUME_EXISTS', `snapshot ${snap} of volume ${name} already exists: choose another name`);
 }

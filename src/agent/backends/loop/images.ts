@@ -12,7 +12,7 @@ import { isMountPoint, readMountTable } from '../../mount-table';
 import type { LoopFilesystem } from '../backend';
 import { DEFAULT_PAGE_BYTES } from './block-stream';
 import * as cmd from './commands';
-import { TEMP_PREFIX } from './files';
+import { TEMP_PREFIX } from '../files';
 import { SUPERBLOCK_PROBE_BYTES, detectFilesystem, ext4NeedsRecovery, parseFilefrag, parseLosetupNames, rangesToCompare, type Extent, type Range } from './parse';
 
 /** An extent map must account for at least this share of a file's allocated bytes to be trusted. */

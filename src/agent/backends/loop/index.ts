@@ -1,33 +1,29 @@
 import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FerryError, isFerryError } from '../../../errors';
+import { FerryError } from '../../../errors';
 import type { Runner } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { KeyedLock } from '../../keyed-lock';
 import { isMountPoint } from '../../mount-table';
 import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
-import { ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, isNoSpace, loopMount, poolFull, unmountPath } from '../common';
-import { unwrapStream, wrapStream, expectStream } from '../stream-envelope';
+import { asPoolFull, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, loopMount, unmountPath } from '../common';
+import { FileSnapshots } from '../file-snapshots';
 import { applyBlockDiff, encodeBlockDiff } from './block-stream';
 import * as cmd from './commands';
 import {
   TEMP_PREFIX,
   assertPlainName,
-  closingInner,
-  oldestFirst,
   pathExists,
   publishFileNoReplace,
-  readStamped,
   removeQuietly,
   removeStaleTemps,
   removeTree,
-  stampNewest,
   syncDir,
   syncFile,
   tempPath,
   unlinkIfExists,
-} from './files';
+} from '../files';
 import { Freezer } from './freeze';
 import { deviceHeld, filesystemOf, filesystemOfSync, loopDevices, makeMountable, mountPointsOf, rangesWorthComparing } from './images';
 import { MIN_IMAGE_BYTES, imageEntryName, imageSpec } from './parse';
@@ -61,6 +57,7 @@ export class LoopBackend implements FullBackend {
   private readonly freezer: Freezer;
   /** Serializes the operations that make or replace files of one dataset. */
   private readonly lock = new KeyedLock();
+  private readonly snapshots: FileSnapshots;
 
   constructor(
     private readonly opts: LoopBackendOptions,
@@ -70,6 +67,20 @@ export class LoopBackend implements FullBackend {
     this.imagesDir = join(opts.dir, 'images');
     this.snapshotsDir = join(opts.dir, 'snapshots');
     this.freezer = new Freezer(runner, log, join(opts.dir, 'frozen'));
+    this.snapshots = new FileSnapshots(
+      {
+        kind: this.kind,
+        root: this.snapshotsDir,
+        suffix: '.img',
+        entryName: imageEntryName,
+        publish: publishFileNoReplace,
+        remove: (path) => unlinkIfExists(path),
+        stampAt: 'publish',
+      },
+      this.lock,
+      (err) => this.mapNoSpace(err),
+      log,
+    );
   }
 
   /**
@@ -146,7 +157,7 @@ export class LoopBackend implements FullBackend {
       }
       // Snapshots first: a crash half-way leaves a volume without snapshots, never old snapshots
       // that a new volume of the same name would take for its own.
-      await removeTree(this.snapshotDir(name), this.snapshotsDir, name);
+      await removeTree(this.snapshots.dir(name), this.snapshotsDir, name);
       await unlinkIfExists(image);
       await syncDir(this.imagesDir);
       this.log.info({ volume: name, op: 'destroy' }, 'image destroyed');
@@ -200,44 +211,30 @@ export class LoopBackend implements FullBackend {
    */
   async snapshot(name: string, snap: string): Promise<void> {
     assertPlainName('volume', name);
-    assertPlainName('snapshot', snap);
     await this.lock.run(name, async () => {
       const image = this.imagePath(name);
       if (!(await pathExists(image))) throw new FerryError('VOLUME_NOT_FOUND', `volume ${name} has no image in the loop pool`);
-      const dir = this.snapshotDir(name);
-      const final = this.snapshotPath(name, snap);
-      if (await pathExists(final)) throw snapshotExists(name, snap);
-      await mkdir(dir, { recursive: true });
-      const tmp = tempPath(dir, 'snap', snap, '.img');
-      const { mountPoint } = await this.mountState(name, image);
       const started = Date.now();
       let frozenMs = 0;
-      try {
+      let mounted = false;
+      await this.snapshots.take(name, snap, async (tmp) => {
+        const { mountPoint } = await this.mountState(name, image);
+        mounted = !!mountPoint;
         frozenMs = await this.freezer.whileFrozen(name, mountPoint, () => this.runner.run(cmd.copyImage(image, tmp)));
         await syncFile(tmp);
-        await stampNewest(tmp, dir, imageEntryName);
-        if (!(await publishFileNoReplace(tmp, final))) throw snapshotExists(name, snap);
-        await syncDir(dir);
-      } catch (err) {
-        throw await this.mapNoSpace(err);
-      } finally {
-        await removeQuietly(tmp);
-      }
-      this.log.info({ volume: name, snapshot: snap, op: 'snapshot', mounted: !!mountPoint, frozenMs, durationMs: Date.now() - started }, 'snapshot taken');
+      });
+      this.log.info({ volume: name, snapshot: snap, op: 'snapshot', mounted, frozenMs, durationMs: Date.now() - started }, 'snapshot taken');
     });
   }
 
   /** Snapshot names of a dataset, oldest first (by the stamp each got when it was published). */
-  async listSnapshots(name: string): Promise<string[]> {
-    assertPlainName('volume', name);
-    return oldestFirst(await readStamped(this.snapshotDir(name), imageEntryName));
+  listSnapshots(name: string): Promise<string[]> {
+    return this.snapshots.list(name);
   }
 
   /** Deletes snapshot `snap`. Idempotent. */
-  async deleteSnapshot(name: string, snap: string): Promise<void> {
-    assertPlainName('volume', name);
-    assertPlainName('snapshot', snap);
-    await unlinkIfExists(this.snapshotPath(name, snap));
+  deleteSnapshot(name: string, snap: string): Promise<void> {
+    return this.snapshots.delete(name, snap);
   }
 
   /**
@@ -248,7 +245,7 @@ export class LoopBackend implements FullBackend {
     assertPlainName('volume', name);
     assertPlainName('snapshot', snap);
     await this.lock.run(name, async () => {
-      const source = await this.existingSnapshot(name, snap);
+      const source = await this.snapshots.existing(name, snap);
       const image = this.imagePath(name);
       if (await pathExists(image)) ensureNotMounted(name, (await this.mountState(name, image)).mountPoint);
       await this.copyToLive(source, name, async (tmp) => {
@@ -265,7 +262,7 @@ export class LoopBackend implements FullBackend {
     assertPlainName('snapshot', snap);
     assertPlainName('volume', target);
     await this.lock.run(target, async () => {
-      const source = await this.existingSnapshot(name, snap);
+      const source = await this.snapshots.existing(name, snap);
       const exists = () => new FerryError('VOLUME_EXISTS', `volume ${target} already exists in the loop pool: choose another name`);
       if (await this.exists(target)) throw exists();
       const published = await this.copyToLive(source, target, (tmp) => publishFileNoReplace(tmp, this.imagePath(target)));
@@ -280,22 +277,13 @@ export class LoopBackend implements FullBackend {
    * as stream errors.
    */
   send(name: string, snap: string, base?: string): Readable {
-    let fs: string | undefined;
-    let inner: Readable;
-    try {
-      assertPlainName('volume', name);
-      assertPlainName('snapshot', snap);
-      if (base !== undefined) assertPlainName('snapshot', base);
-      const image = this.snapshotPath(name, snap);
-      fs = filesystemOfSync(image, () => snapshotNotFound(name, snap));
-      const basePath = base === undefined ? undefined : this.snapshotPath(name, base);
-      if (basePath !== undefined) filesystemOfSync(basePath, () => snapshotNotFound(name, base!));
-      inner = Readable.from(this.streamBody(name, image, basePath), { objectMode: false });
-    } catch (err) {
-      inner = new Readable({ read() {} });
-      inner.destroy(err as Error);
-    }
-    return closingInner(wrapStream(inner, { backend: this.kind, snapshot: snap, ...(base !== undefined ? { base } : {}), ...(fs ? { fs } : {}) }), inner);
+    return this.snapshots.send(name, snap, base, () => {
+      const image = this.snapshots.path(name, snap);
+      const fs = filesystemOfSync(image, () => this.snapshots.notFound(name, snap));
+      const basePath = base === undefined ? undefined : this.snapshots.path(name, base);
+      if (basePath !== undefined) filesystemOfSync(basePath, () => this.snapshots.notFound(name, base!));
+      return { header: { fs }, body: this.streamBody(name, image, basePath) };
+    });
   }
 
   /**
@@ -304,23 +292,8 @@ export class LoopBackend implements FullBackend {
    * Throws STREAM_CORRUPT, SNAPSHOT_NOT_FOUND (base missing), VOLUME_EXISTS, POOL_FULL, INVALID_REQUEST
    * (not a loop stream of `snap`); on any failure nothing of `snap` is left.
    */
-  async receive(name: string, snap: string, stream: Readable): Promise<void> {
-    assertPlainName('volume', name);
-    assertPlainName('snapshot', snap);
-    const { header, body } = unwrapStream(stream);
-    // Errors reach us through iteration; this keeps an error before then from being "unhandled".
-    body.on('error', () => undefined);
-    const dir = this.snapshotDir(name);
-    let tmp: string | undefined;
-    const started = Date.now();
-    try {
-      const h = await header;
-      expectStream(h, this.kind, snap);
-      const final = this.snapshotPath(name, snap);
-      if (await pathExists(final)) throw snapshotExists(name, snap);
-      const base = typeof h.base === 'string' ? await this.existingSnapshot(name, h.base) : undefined;
-      await mkdir(dir, { recursive: true });
-      tmp = tempPath(dir, 'receive', snap, '.img');
+  receive(name: string, snap: string, stream: Readable): Promise<void> {
+    return this.snapshots.receive(name, snap, stream, async (tmp, base, body) => {
       if (base) await this.runner.run(cmd.copyImage(base, tmp));
       const fh = await open(tmp, base ? 'r+' : 'wx');
       try {
@@ -328,19 +301,7 @@ export class LoopBackend implements FullBackend {
       } finally {
         await fh.close();
       }
-      // Only publishing is serialized with the dataset's other snapshots (it orders them).
-      await this.lock.run(name, async () => {
-        await stampNewest(tmp!, dir, imageEntryName);
-        if (!(await publishFileNoReplace(tmp!, final))) throw snapshotExists(name, snap);
-      });
-      await syncDir(dir);
-    } catch (err) {
-      body.destroy();
-      throw await this.mapNoSpace(err);
-    } finally {
-      if (tmp) await removeQuietly(tmp);
-    }
-    this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
+    });
   }
 
   /** Host bytes each image takes (allocated blocks, so sparse holes are not counted), by name. */
@@ -402,21 +363,6 @@ export class LoopBackend implements FullBackend {
     return join(this.imagesDir, `${name}.img`);
   }
 
-  private snapshotDir(name: string): string {
-    return join(this.snapshotsDir, name);
-  }
-
-  private snapshotPath(name: string, snap: string): string {
-    return join(this.snapshotDir(name), `${snap}.img`);
-  }
-
-  private async existingSnapshot(name: string, snap: string): Promise<string> {
-    assertPlainName('snapshot', snap);
-    const path = this.snapshotPath(name, snap);
-    if (!(await pathExists(path))) throw snapshotNotFound(name, snap);
-    return path;
-  }
-
   /**
    * Copies snapshot image `source` to a temp file in the images dir, makes it mountable on this host
    * (journal replayed; xfs gets a fresh UUID, as xfs refuses two mounted filesystems with one UUID),
@@ -439,17 +385,7 @@ export class LoopBackend implements FullBackend {
     }
   }
 
-  private async mapNoSpace(err: unknown): Promise<unknown> {
-    if (isFerryError(err, 'POOL_FULL') || !isNoSpace(err)) return err;
-    const free = await filesystemCapacity(this.opts.dir).then((c) => c.freeBytes, () => undefined);
-    return poolFull(this.kind, this.opts.dir, free, err);
+  private mapNoSpace(err: unknown): Promise<unknown> {
+    return asPoolFull(this.kind, this.opts.dir, err);
   }
-}
-
-function snapshotNotFound(name: string, snap: string): FerryError {
-  return new FerryError('SNAPSHOT_NOT_FOUND', `snapshot ${snap} of volume ${name} does not exist in the loop pool`);
-}
-
-function snapshotExists(name: string, snap: string): FerryError {
-  return new FerryError('VOLUME_EXISTS', `snapshot ${snap} of volume ${name} already exists: choose another name`);
 }

@@ -1,5 +1,5 @@
 /**
- * File helpers shared by the loop and directory backends: temp names that never look like a
+ * File helpers of the file-based backends (loop, directory): temp names that never look like a
  * dataset or snapshot, crash-safe publishing (sync, then link or rename, then sync the directory),
  * and snapshot ordering that does not depend on names or on the clock never stepping back.
  */
@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { FerryError } from '../../../errors';
+import { FerryError } from '../../errors';
 
 /**
  * Prefix of everything in progress (temp images, temp trees, trees being deleted). Dataset and
