@@ -229,7 +229,7 @@ export class Agent implements SourceSide, TargetSide {
         const e = toFerryError(err);
         throw new FerryError(
           e.code,
-          `volume ${name} is being removed, but its copy on ${this.node} could not be destroyed yet: ${e.message}; ferry retries by itself (or run the remove again)`,
+          `volume ${name} is being removed, but its copy on ${this.node} could not be destroyed yet: ${e.message}; ferry retries by itself (or run ferry volume rm ${name} again)`,
           { cause: err },
         );
       }
@@ -453,10 +453,15 @@ export class Agent implements SourceSide, TargetSide {
   }
 
   /**
-   * Periodic upkeep: measures used bytes, and unmounts filesystems that no lease holds (an Unmount
-   * that found the filesystem busy).
+   * Periodic upkeep: measures used bytes, unmounts filesystems that no lease holds (an Unmount that
+   * found the filesystem busy), and retries copies here that control asks to destroy (a remove whose
+   * destroy failed; in a cluster the heartbeat answer also carries them).
    */
   async maintain(): Promise<void> {
+    for (const v of await this.control.listVolumes()) {
+      if (!v.dropping.includes(this.node)) continue;
+      await this.destroyCopy(v.name).catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'still cannot destroy a removed copy'));
+    }
     for (const [kind, slot] of this.backends) {
       if (slot.error) continue;
       try {
