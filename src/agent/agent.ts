@@ -239,8 +239,9 @@ export class Agent implements SourceSide, TargetSide {
 
   /**
    * Destroys this host's copy of `volume` when control asks for it (a removed volume, a replica not
-   * kept): heartbeat answers and a move's target call this. Checks with control first, under the
-   * volume's lock, so a copy that is still wanted is never touched. True when it destroyed one.
+   * kept): heartbeat answers, upkeep, reconciliation and a peer's `drop` request call this. Checks
+   * with control first, under the volume's lock, so a copy that is still wanted is never touched.
+   * True when it destroyed one.
    */
   async destroyCopy(volume: string): Promise<boolean> {
     return this.lock.run(volume, async () => {
