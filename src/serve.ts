@@ -117,7 +117,7 @@ export async function startFerry(
   const db = cluster ? undefined : openDb(join(config.dataDir, 'ferry.db'));
   // Cluster-only modules (ssh2, dockerode) load only in cluster mode: a single host does not pay for them.
   const cluster$ = cluster ? import('./agent/cluster') : undefined;
-  const control: ControlClient = db ? new LocalControl(db) : (await cluster$!).remoteControl(config);
+  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica }) : (await cluster$!).remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
   const backends = opts.backends ?? createBackends(config, runner, log);
   const slots = new Map<BackendKind, BackendSlot>();

@@ -30,6 +30,10 @@ export interface AgentStatus {
   mounted: string[];
   orphans: { backend?: string; name: string; reason: string }[];
   missing: string[];
+  /** Volumes primary elsewhere whose replica this host keeps (read-only, for increments-only moves back). */
+  replicas: string[];
+  /** Volumes whose copy here is waiting to be destroyed (removed volumes, replicas not kept). */
+  removing: string[];
 }
 
 /**
@@ -142,6 +146,7 @@ export class Agent implements SourceSide, TargetSide {
     const spec = resolveCreateOptions(opts, this.config);
     return this.lock.run(name, async () => {
       const existing = await this.control.getVolume(name);
+      if (existing?.state === 'deleting') throw await this.stillRemoving(existing);
       if (existing) return this.existingFor(existing, spec, opts);
       const backend = this.backendFor(spec.backend);
       checkSpecFits(spec, backend.sizeRules, await backend.capacity());
@@ -157,6 +162,7 @@ export class Agent implements SourceSide, TargetSide {
       if (!reserved) {
         // Another host took the name between our look and our reservation.
         const raced = await this.control.getVolume(name);
+        if (raced?.state === 'deleting') throw await this.stillRemoving(raced);
         if (raced) return this.existingFor(raced, spec, opts);
         throw new FerryError('VOLUME_EXISTS', `volume ${name} is being created elsewhere; try again`);
       }
@@ -178,31 +184,82 @@ export class Agent implements SourceSide, TargetSide {
       throw new FerryError('VOLUME_BUSY', `volume ${v.name} is being created right now; try again in a moment`);
     }
     const noOptions = !opts || Object.keys(opts).length === 0;
-    const same = v.backend === spec.backend && (v.sizeBytes ?? undefined) === spec.sizeBytes && (v.fs ?? undefined) === spec.fs;
+    const same =
+      v.backend === spec.backend && (v.sizeBytes ?? undefined) === spec.sizeBytes && (v.fs ?? undefined) === spec.fs && v.options.replica === spec.replica;
     if (noOptions || same) return v;
-    const has = `backend=${v.backend}${v.sizeBytes ? ` size=${formatSize(v.sizeBytes)}` : ''}${v.fs ? ` fs=${v.fs}` : ''}`;
+    const has = `backend=${v.backend}${v.sizeBytes ? ` size=${formatSize(v.sizeBytes)}` : ''}${v.fs ? ` fs=${v.fs}` : ''}${v.options.replica ? ` replica=${v.options.replica}` : ''}`;
     throw new FerryError(
       'VOLUME_EXISTS',
       `volume ${v.name} already exists with ${has}: use it without options, pick another name, or remove it first`,
     );
   }
 
-  /** Destroys a volume's data. Refuses while mounted, naming where. A volume ferry does not know is fine. */
-  async remove(rawName: unknown): Promise<void> {
+  /** A Create of a name whose old copies are still being destroyed: which hosts, and whether they are up. */
+  private async stillRemoving(v: VolumeView): Promise<FerryError> {
+    const down = new Set((await this.control.listNodes().catch(() => [])).filter((n) => n.state !== 'up').map((n) => n.name));
+    const waiting = v.dropping.filter((n) => down.has(n));
+    return new FerryError(
+      'VOLUME_BUSY',
+      `volume ${v.name} is still being removed from ${v.dropping.join(', ') || v.primaryNode}; retry shortly` +
+        (waiting.length ? ` (${waiting.join(', ')} ${waiting.length > 1 ? 'are' : 'is'} down: its copy goes when it is back), or use another name` : ''),
+    );
+  }
+
+  /**
+   * Removes a volume from the whole cluster, asked on any host: refused while mounted anywhere
+   * (naming hosts and containers); else control marks it `deleting` with every copy to destroy, this
+   * host destroys its own at once, and every other holder destroys its copy when it next hears from
+   * control (heartbeat). The record goes with the last copy. Idempotent; a volume ferry does not know
+   * is fine. Answers the hosts whose copy is still to go.
+   */
+  async remove(rawName: unknown): Promise<string[]> {
     const name = validateVolumeName(rawName);
-    await this.lock.run(name, async () => {
+    return this.lock.run(name, async () => {
       const v = await this.control.getVolume(name);
       if (!v) {
         this.log.warn({ volume: name, op: 'remove' }, 'remove of unknown volume');
-        return;
+        return [];
       }
-      if (v.primaryNode !== this.node) {
-        throw new FerryError('NOT_PRIMARY', `volume ${name} lives on host ${v.primaryNode}: remove it there`);
+      const hosts = await this.control.beginDelete(name, this.node);
+      this.log.info({ volume: name, op: 'remove', copies: hosts }, 'volume marked for removal');
+      if (!hosts.includes(this.node)) return hosts;
+      try {
+        await this.destroyHere(name, v.backend);
+      } catch (err) {
+        const e = toFerryError(err);
+        throw new FerryError(
+          e.code,
+          `volume ${name} is being removed, but its copy on ${this.node} could not be destroyed yet: ${e.message}; ferry retries by itself (or run ferry volume rm ${name} again)`,
+          { cause: err },
+        );
       }
-      await this.control.beginDelete(name, this.node);
-      await this.destroyDataset(name, v.backend);
-      await this.control.finishDelete(name, this.node);
+      return hosts.filter((h) => h !== this.node);
     });
+  }
+
+  /**
+   * Destroys this host's copy of `volume` when control asks for it (a removed volume, a replica not
+   * kept): heartbeat answers, upkeep, reconciliation and a peer's `drop` request call this. Checks
+   * with control first, under the volume's lock, so a copy that is still wanted is never touched.
+   * True when it destroyed one.
+   */
+  async destroyCopy(volume: string): Promise<boolean> {
+    return this.lock.run(volume, async () => {
+      const v = await this.control.getVolume(volume);
+      if (!v || !v.dropping.includes(this.node)) return false;
+      if (v.state !== 'deleting' && v.primaryNode === this.node) {
+        throw new FerryError('INTERNAL', `control asks ${this.node} to drop its copy of ${volume}, but it is the primary; kept`);
+      }
+      await this.destroyHere(volume, v.backend);
+      this.log.info({ volume, op: 'destroy-copy', reason: v.state === 'deleting' ? 'removed' : 'replica not kept' }, 'copy destroyed');
+      return true;
+    });
+  }
+
+  /** Destroys the dataset here and tells control (which forgets the volume with its last copy). */
+  private async destroyHere(name: string, kind: string): Promise<void> {
+    await this.destroyDataset(name, kind);
+    await this.control.copyDestroyed(name, this.node);
   }
 
   private async destroyDataset(name: string, kind: string): Promise<void> {
@@ -291,15 +348,24 @@ export class Agent implements SourceSide, TargetSide {
     return this.mounted.get(name) ?? '';
   }
 
+  /** A volume as Docker sees it: one being created or removed does not exist yet, or any more. */
   async get(rawName: unknown): Promise<VolumeView> {
+    const v = await this.inspect(rawName);
+    if (v.state === 'deleting') throw notFound(v.name);
+    return v;
+  }
+
+  /** A volume as `ferry volume inspect` shows it: also while it is being removed (which copies are left). */
+  async inspect(rawName: unknown): Promise<VolumeView> {
     const name = validateVolumeName(rawName);
     const v = await this.control.getVolume(name);
     if (!v || v.state === 'creating') throw notFound(name);
     return v;
   }
 
-  async list(): Promise<VolumeView[]> {
-    return (await this.control.listVolumes()).filter((v) => v.state !== 'creating');
+  /** Volumes as Docker lists them; `all` adds those being removed (for ferry volume ls). */
+  async list(opts: { all?: boolean } = {}): Promise<VolumeView[]> {
+    return (await this.control.listVolumes()).filter((v) => v.state === 'ready' || (opts.all && v.state === 'deleting'));
   }
 
   /** Brings records, disk and mount table into agreement at start (DESIGN: live restore). */
@@ -361,13 +427,14 @@ export class Agent implements SourceSide, TargetSide {
           log.warn({ volume: a.volume, reason: a.reason }, 'rolled back an unfinished create');
           return;
         }
-        case 'finish-delete': {
-          const v = volumes.find((x) => x.name === a.volume)!;
-          await this.destroyDataset(a.volume, v.backend);
-          await this.control.finishDelete(a.volume, this.node);
-          log.warn({ volume: a.volume, reason: a.reason }, 'finished an unfinished remove');
+        case 'destroy-copy': {
+          if (await this.destroyCopy(a.volume)) log.warn({ volume: a.volume, reason: a.reason }, 'destroyed a copy control no longer keeps here');
           return;
         }
+        case 'forget-replica':
+          await this.control.forgetReplica(a.volume, this.node, a.reason);
+          log.warn({ volume: a.volume, reason: a.reason }, 'forgot a replica that is not on disk');
+          return;
         case 'report-orphan-dataset':
           this.orphans.push({ backend: a.backend, name: a.dataset, reason: a.reason });
           log.warn({ backend: a.backend, dataset: a.dataset, reason: a.reason }, 'orphan dataset');
@@ -387,10 +454,15 @@ export class Agent implements SourceSide, TargetSide {
   }
 
   /**
-   * Periodic upkeep: measures used bytes, and unmounts filesystems that no lease holds (an Unmount
-   * that found the filesystem busy).
+   * Periodic upkeep: measures used bytes, unmounts filesystems that no lease holds (an Unmount that
+   * found the filesystem busy), and retries copies here that control asks to destroy (a remove whose
+   * destroy failed; in a cluster the heartbeat answer also carries them).
    */
   async maintain(): Promise<void> {
+    for (const v of await this.control.listVolumes()) {
+      if (!v.dropping.includes(this.node)) continue;
+      await this.destroyCopy(v.name).catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'still cannot destroy a removed copy'));
+    }
     for (const [kind, slot] of this.backends) {
       if (slot.error) continue;
       try {
@@ -430,13 +502,16 @@ export class Agent implements SourceSide, TargetSide {
         backends.push({ kind, ok: false, error: toFerryError(err).message });
       }
     }
+    const volumes = await this.control.listVolumes();
     return {
       node: this.node,
       backends,
-      volumes: (await this.control.listVolumes()).length,
+      volumes: volumes.filter((v) => v.state === 'ready').length,
       mounted: [...this.mounted.keys()].sort(),
       orphans: this.orphans,
       missing: this.missing,
+      replicas: volumes.filter((v) => v.replicas.includes(this.node)).map((v) => v.name),
+      removing: volumes.filter((v) => v.dropping.includes(this.node)).map((v) => v.name),
     };
   }
 }

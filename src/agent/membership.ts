@@ -4,15 +4,21 @@ import type { Logger } from '../log';
 import type { Mover } from './mover';
 import type { ContainerSpec } from './docker-host';
 
-/** What membership asks of the agent for the source side of a plain Docker move. */
-export interface ContainerStopper {
+/** What membership asks of the agent: the source side of a plain Docker move, and dropping copies. */
+export interface MemberAgent {
   stopContainersFor(volume: string): Promise<ContainerSpec[]>;
+  /** Destroys this host's copy of `volume` if control still asks for it; true when it did. */
+  destroyCopy(volume: string): Promise<boolean>;
 }
+
+/** After a failed destroy, wait this long before the next heartbeat tries again. */
+const DESTROY_RETRY_MS = 10_000;
 
 /**
  * Keeps this host registered with control: registers at start (retrying until control answers),
- * heartbeats, registers again when control forgot it, and runs the moves whose target is this host
- * (resuming any that a crash interrupted).
+ * heartbeats, registers again when control forgot it, runs the moves whose target is this host
+ * (resuming any that a crash interrupted), and destroys the copies control asks it to drop (removed
+ * volumes, replicas not kept): so a host that was down when a volume was removed finishes the job.
  */
 export class Membership {
   private readonly bootId = randomUUID();
@@ -22,12 +28,15 @@ export class Membership {
   /** Whether the last heartbeat reached control. */
   private heard = false;
   private readonly stopping = new Set<number>();
+  /** Copies being destroyed now, and when a failed destroy may be tried again. */
+  private readonly destroying = new Set<string>();
+  private readonly destroyRetryAt = new Map<string, number>();
 
   constructor(
     private readonly control: ControlClient,
     private readonly node: { name: string; address: string; transferKey: string },
     private readonly mover: Mover,
-    private readonly stopper: ContainerStopper,
+    private readonly agent: MemberAgent,
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {}
@@ -70,9 +79,26 @@ export class Membership {
           void this.stopContainers(m.id, m.volume);
         }
       }
+      for (const d of r.destroy ?? []) {
+        if (this.destroying.has(d.volume) || (this.destroyRetryAt.get(d.volume) ?? 0) > Date.now()) continue;
+        void this.destroy(d.volume);
+      }
     } catch (err) {
       this.heard = false;
       this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  private async destroy(volume: string): Promise<void> {
+    this.destroying.add(volume);
+    try {
+      await this.agent.destroyCopy(volume);
+      this.destroyRetryAt.delete(volume);
+    } catch (err) {
+      this.destroyRetryAt.set(volume, Date.now() + DESTROY_RETRY_MS);
+      this.log.error({ err, volume, retryInMs: DESTROY_RETRY_MS }, 'cannot destroy a copy that control asks this host to drop');
+    } finally {
+      this.destroying.delete(volume);
     }
   }
 
@@ -80,7 +106,7 @@ export class Membership {
   private async stopContainers(id: number, volume: string): Promise<void> {
     this.stopping.add(id);
     try {
-      const specs = await this.stopper.stopContainersFor(volume);
+      const specs = await this.agent.stopContainersFor(volume);
       await this.control.setMoveContainers(id, specs);
     } catch (err) {
       this.log.error({ err, volume, move: id }, 'cannot stop the containers of a moving volume');

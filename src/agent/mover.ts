@@ -43,7 +43,7 @@ export class Mover {
     private readonly control: ControlClient,
     private readonly privateKey: string,
     private readonly log: Logger,
-    private readonly opts: { keepReplica: boolean; stepDelayMs: number } = { keepReplica: true, stepDelayMs: 0 },
+    private readonly opts: { stepDelayMs: number } = { stepDelayMs: 0 },
   ) {}
 
   private async step(): Promise<void> {
@@ -139,13 +139,15 @@ export class Mover {
         await this.step();
       }
       // The received snapshot was verified end to end (stream envelope) before it was kept.
-      await this.control.switchMove(m.id);
+      const switched = await this.control.switchMove(m.id);
       log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
       await this.step();
       await this.complete({ ...m, state: 'switched' }, log);
-      // The old copy stays as a replica for fast moves back (its snapshot `snap` is the next base), or goes.
-      const tidy = this.opts.keepReplica ? client.ask({ op: 'prune', volume: m.volume, keep: snap }) : client.ask({ op: 'drop', volume: m.volume });
-      await tidy.catch((err: unknown) => log.warn({ err }, 'cannot tidy the old copy on the source'));
+      // Control's policy decided at the switch: the old copy stays as a replica for fast moves back (its
+      // snapshot `snap` is the next base), or the source destroys it when its heartbeat says so.
+      if (switched.replicas.includes(m.source)) {
+        await client.ask({ op: 'prune', volume: m.volume, keep: snap }).catch((err: unknown) => log.warn({ err }, 'cannot prune the replica on the source'));
+      }
       log.info({ durationMs: Date.now() - started, downtimeMs: Date.now() - released, bytes: done, outcome: 'ok' }, 'move done');
     } catch (err) {
       const e = toFerryError(err);
@@ -254,7 +256,7 @@ export class Mover {
       const others = await backend.listSnapshots(m.volume);
       const v = await this.control.getVolume(m.volume);
       // A target that had nothing before the move keeps nothing after it.
-      if (others.length === 0 && v && v.primaryNode !== this.side.node) await backend.destroy(m.volume);
+      if (others.length === 0 && v && v.primaryNode !== this.side.node && !v.replicas.includes(this.side.node)) await backend.destroy(m.volume);
     } catch (err) {
       log.warn({ err }, 'cannot remove what the failed move left');
     }

@@ -1,11 +1,14 @@
 import type { Lease } from '../control/lease-repo';
 import type { VolumeRecord } from '../control/volume-repo';
 
+/** A volume as control records it, with the hosts that keep a replica and those that must drop their copy. */
+export type ReconcileVolume = VolumeRecord & { replicas: string[]; dropping: string[] };
+
 /** What the agent discovered at start, and what control records. */
 export interface ReconcileInput {
   node: string;
-  /** Every volume control records (the agent acts only on those whose primary is this node). */
-  volumes: VolumeRecord[];
+  /** Every volume control records (the agent acts on those it is primary of or holds a copy of). */
+  volumes: ReconcileVolume[];
   /** Leases held on this node. */
   leases: Lease[];
   /** Volume names mounted under the agent's mount root, from the mount table. */
@@ -20,7 +23,8 @@ export type ReconcileAction =
   | { kind: 'unmount'; volume: string; reason: string }
   | { kind: 'drop-leases'; volume: string; reason: string }
   | { kind: 'rollback-create'; volume: string; reason: string }
-  | { kind: 'finish-delete'; volume: string; reason: string }
+  | { kind: 'destroy-copy'; volume: string; reason: string }
+  | { kind: 'forget-replica'; volume: string; reason: string }
   | { kind: 'report-orphan-dataset'; backend: string; dataset: string; reason: string }
   | { kind: 'report-orphan-mount'; volume: string; reason: string }
   | { kind: 'report-missing'; volume: string; reason: string };
@@ -35,12 +39,28 @@ export function planReconcile(input: ReconcileInput): ReconcileAction[] {
   const known = new Set(input.volumes.map((v) => v.name));
 
   for (const v of input.volumes) {
-    if (v.primaryNode !== input.node) continue;
     const onDisk = input.datasets.get(v.backend);
     // A backend that could not be listed (its pool is down) tells us nothing: leave its volumes be.
     const exists = onDisk ? onDisk.has(v.name) : undefined;
     const mounted = input.mounted.has(v.name);
     const hasLease = leased.has(v.name);
+
+    // Control asks for this host's copy to go: the volume was removed (perhaps while this host was
+    // down), or it is a replica that policy does not keep.
+    if (v.dropping.includes(input.node)) {
+      if (mounted) actions.push({ kind: 'unmount', volume: v.name, reason: v.state === 'deleting' ? 'a remove was cut off' : 'its copy here is to be dropped' });
+      actions.push({
+        kind: 'destroy-copy',
+        volume: v.name,
+        reason: v.state === 'deleting' ? 'the volume was removed; this host had not destroyed its copy yet' : 'control keeps no replica of it here',
+      });
+      continue;
+    }
+    if (v.replicas.includes(input.node)) {
+      if (exists === false) actions.push({ kind: 'forget-replica', volume: v.name, reason: `control records a replica here but backend ${v.backend} has no dataset` });
+      continue;
+    }
+    if (v.primaryNode !== input.node) continue;
 
     if (v.state === 'creating') {
       if (mounted) actions.push({ kind: 'unmount', volume: v.name, reason: 'a create was cut off; nothing may use its dataset' });
@@ -51,11 +71,8 @@ export function planReconcile(input: ReconcileInput): ReconcileAction[] {
       });
       continue;
     }
-    if (v.state === 'deleting') {
-      if (mounted) actions.push({ kind: 'unmount', volume: v.name, reason: 'a remove was cut off' });
-      actions.push({ kind: 'finish-delete', volume: v.name, reason: 'the agent stopped during Remove' });
-      continue;
-    }
+    // Removed, and this host's copy is already gone: the others' are theirs to destroy.
+    if (v.state === 'deleting') continue;
     if (exists === false) {
       actions.push({ kind: 'report-missing', volume: v.name, reason: `control records it on this host but backend ${v.backend} has no dataset` });
       if (hasLease) actions.push({ kind: 'drop-leases', volume: v.name, reason: 'its dataset is missing' });

@@ -12,6 +12,8 @@ export interface SourceSide {
   withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T>;
   /** Unmounts the volume here; VOLUME_IN_USE while a lease is held here. */
   releaseForMove(volume: string): Promise<void>;
+  /** Destroys this host's copy if control asks for it to go; true when it did. */
+  destroyCopy(volume: string): Promise<boolean>;
 }
 
 /**
@@ -33,15 +35,11 @@ export class SourceTransferHandler implements TransferHandler {
         for (const s of await backend.listSnapshots(req.volume)) if (s !== req.keep) await backend.deleteSnapshot(req.volume, s);
         return undefined;
       case 'drop':
-        // The old source's copy after a move, when the mover's policy keeps no replica: only ever a
-        // copy that is no longer primary here.
-        await this.agent.withVolumeLock(req.volume, async () => {
-          const v = await this.control.getVolume(req.volume);
-          if (!v || v.primaryNode === this.agent.node) {
-            throw new FerryError('NOT_PRIMARY', `host ${this.agent.node} keeps ${req.volume}: it is its primary copy`);
-          }
-          await backend.destroy(req.volume);
-        });
+        // Control decides which copies go (heartbeat answers carry them); a peer's request only hurries
+        // that along, and never removes a copy that control keeps.
+        if (!(await this.agent.destroyCopy(req.volume))) {
+          throw new FerryError('NOT_PRIMARY', `host ${this.agent.node} keeps its copy of ${req.volume}: control does not ask for its removal`);
+        }
         return undefined;
       case 'send':
         await this.agent.withVolumeLock(req.volume, async () => {

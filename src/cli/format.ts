@@ -12,7 +12,7 @@ export function table(header: string[], rows: string[][]): string {
 
 export function volumeTable(volumes: VolumeView[]): string {
   return table(
-    ['NAME', 'BACKEND', 'SIZE', 'USED', 'PRIMARY', 'GEN', 'MOUNTS', 'STATE'],
+    ['NAME', 'BACKEND', 'SIZE', 'USED', 'PRIMARY', 'GEN', 'MOUNTS', 'STATE', 'REPLICAS'],
     volumes.map((v) => [
       v.name,
       v.backend + (v.fs ? `/${v.fs}` : ''),
@@ -21,7 +21,8 @@ export function volumeTable(volumes: VolumeView[]): string {
       v.primaryNode,
       String(v.generation),
       String(v.mounts),
-      v.state,
+      v.state === 'deleting' ? `deleting (waiting for ${v.dropping.join(',')})` : v.state,
+      v.replicas.join(',') || '-',
     ]),
   );
 }
@@ -35,6 +36,8 @@ export function statusText(s: AgentStatus): string {
         : `  ${b.kind}: UNAVAILABLE: ${b.error}`,
     );
   }
+  if (s.replicas.length) lines.push(`replicas kept here (read-only copies for moves back): ${s.replicas.join(', ')}`);
+  if (s.removing.length) lines.push(`copies being destroyed here (removed, or replicas not kept): ${s.removing.join(', ')}`);
   if (s.missing.length) lines.push(`missing datasets (recorded, not on disk): ${s.missing.join(', ')}`);
   if (s.orphans.length) {
     lines.push('orphans (on disk or mounted, not recorded; left untouched):');

@@ -167,10 +167,14 @@ export async function main(argv: string[]): Promise<void> {
     });
   volume
     .command('rm <name>')
-    .description('remove a volume and destroy its data')
+    .description('remove a volume from every host and destroy its data (refused while mounted anywhere)')
     .action(async (name: string) => {
-      await apiCall(api(), 'DELETE', `/v1/volumes/${encodeURIComponent(name)}`);
+      const r = await apiCall<{ pending: { node: string; up: boolean }[] }>(api(), 'DELETE', `/v1/volumes/${encodeURIComponent(name)}`);
       console.log(name);
+      if (r.pending.length) {
+        const hosts = r.pending.map((p) => (p.up ? p.node : `${p.node} (down)`)).join(', ');
+        process.stderr.write(`ferry: the copies on ${hosts} are destroyed when those hosts next hear from control; ferry volume inspect ${name} shows what is left\n`);
+      }
     });
   program
     .command('status')

@@ -65,6 +65,12 @@ const configSchema = z
         /** A node silent this long is marked down. */
         downAfterSeconds: z.number().min(1).max(3600),
         tls: z.object({ ca: z.string().startsWith('/'), cert: z.string().startsWith('/'), key: z.string().startsWith('/') }).strict().optional(),
+        /**
+         * Read by ferry control (and ferry serve): after a move, the old host keeps its copy as a
+         * replica (never mounted: control grants it no lease), so that a move back sends increments
+         * only; false removes it. A volume created with `-o replica=keep|drop` overrides this.
+         */
+        keepReplica: z.boolean(),
       })
       .strict(),
     /** Host-to-host dataset streams (ssh2). */
@@ -80,11 +86,6 @@ const configSchema = z
       .object({
         /** How long a Mount waits for a move before answering with its progress (dockerd allows 120). */
         mountWaitSeconds: z.number().min(1).max(115),
-        /**
-         * After a move, the old host keeps its copy as a replica (never mounted: control grants it no
-         * lease), so that a move back sends increments only; false removes it.
-         */
-        keepReplica: z.boolean(),
         /** A pause after each step of a move, in ms: only for tests that kill processes mid-move. */
         stepDelayMs: z.number().int().min(0).max(600_000),
       })
@@ -123,9 +124,9 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     directory: { dir: join(dataDir, 'directory') },
     mountRoot: join(dataDir, 'mounts'),
     usageIntervalSeconds: 30,
-    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10 },
+    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true },
     transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
-    moves: { mountWaitSeconds: 100, keepReplica: true, stepDelayMs: 0 },
+    moves: { mountWaitSeconds: 100, stepDelayMs: 0 },
   };
 }
 
@@ -169,6 +170,18 @@ export function loadConfig(opts: { file?: string; overrides?: ConfigInput } = {}
     }
   }
   const overrides = (opts.overrides ?? {}) as Record<string, unknown>;
+  for (const [where, given] of [[opts.file ?? 'the config', fromFile], ['the flags', overrides]] as const) {
+    const moves = given.moves;
+    if (isObject(moves) && moves.keepReplica !== undefined) {
+      // Until 0.1 the target host's config decided; now control does, for the whole cluster.
+      throw new FerryError(
+        'INVALID_CONFIG',
+        `moves.keepReplica in ${where} is no longer read: whether a moved volume's old host keeps a replica is now decided by ferry control. ` +
+          `Remove moves.keepReplica here and set "control": {"keepReplica": ${JSON.stringify(moves.keepReplica)}} in the config of ferry control, ` +
+          'or create single volumes with -o replica=keep or -o replica=drop',
+      );
+    }
+  }
   const dataDir = (overrides.dataDir ?? fromFile.dataDir ?? DEFAULT_DATA_DIR) as string;
   const merged = merge(merge(defaultsFor(typeof dataDir === 'string' ? dataDir : DEFAULT_DATA_DIR), fromFile), overrides);
   const result = configSchema.safeParse(merged);

@@ -45,7 +45,7 @@ export function createApi(agent: Agent, control: ControlClient, log: Logger): ex
         });
     };
 
-  app.get('/v1/volumes', route(200, async () => ({ volumes: await agent.list() })));
+  app.get('/v1/volumes', route(200, async () => ({ volumes: await agent.list({ all: true }) })));
   app.post(
     '/v1/volumes',
     route(201, async (req) => {
@@ -62,7 +62,7 @@ export function createApi(agent: Agent, control: ControlClient, log: Logger): ex
     '/v1/volumes/:name',
     route(200, async (req) => {
       const name = String(req.params.name);
-      const volume = await agent.get(name);
+      const volume = await agent.inspect(name);
       return {
         volume,
         mountpoint: agent.path(name) || null,
@@ -76,9 +76,11 @@ export function createApi(agent: Agent, control: ControlClient, log: Logger): ex
     '/v1/volumes/:name',
     route(200, async (req) => {
       const name = String(req.params.name);
-      await agent.get(name);
-      await agent.remove(name);
-      return { removed: name };
+      await agent.inspect(name);
+      const left = await agent.remove(name);
+      const nodes = await control.listNodes();
+      // The copies other hosts still hold go when those hosts next hear from control.
+      return { removed: name, pending: left.map((node) => ({ node, up: nodes.find((n) => n.name === node)?.state === 'up' })) };
     }),
   );
   app.get('/v1/status', route(200, async () => agent.status()));

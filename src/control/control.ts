@@ -2,7 +2,9 @@ import { FerryError } from '../errors';
 import type { Db } from './db';
 import { addEvent, eventsOf, type ClusterEvent } from './event-repo';
 import { acquireLease, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease, type Lease } from './lease-repo';
-import { activeMove, getMove, insertMove, lastMove, movesOfNode, setMoveContainers, updateMove, type MoveRecord, type MoveState } from './move-repo';
+import { activeMove, deleteMovesOf, getMove, insertMove, lastMove, movesOfNode, setMoveContainers, updateMove, type MoveRecord, type MoveState } from './move-repo';
+import { allCopies, copiesOf, copiesToDestroy, forgetCopy, forgetCopyIn, markAllDropping, setCopy, type CopyRecord } from './copy-repo';
+import { keepsReplica } from '../volume/options';
 import type { ContainerSpec } from '../agent/docker-host';
 import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode, type NodeRecord } from './node-repo';
 import {
@@ -20,6 +22,25 @@ import {
 export interface VolumeView extends VolumeRecord {
   /** Active Docker mounts (sum of lease counts) across the cluster. */
   mounts: number;
+  /** Hosts other than the primary that keep a replica (read-only copy, for increments-only moves back). */
+  replicas: string[];
+  /**
+   * Hosts that must still destroy their copy: a replica that policy does not keep, or, while the
+   * volume is `deleting`, every host that held a copy (the primary included) until it reports it gone.
+   */
+  dropping: string[];
+}
+
+/** A copy that a host must destroy, as the heartbeat answer carries it. */
+export interface CopyToDestroy {
+  volume: string;
+  backend: string;
+}
+
+/** Control's cluster-wide settings (config `control`). */
+export interface ControlPolicy {
+  /** Whether the old primary keeps its copy after a move; a volume's `replica` option overrides it. */
+  keepReplica: boolean;
 }
 
 /** What a new volume is recorded with. */
@@ -45,9 +66,20 @@ export interface ControlClient {
   abandonVolume(name: string, node: string, reason: string): Promise<void>;
   getVolume(name: string): Promise<VolumeView | undefined>;
   listVolumes(): Promise<VolumeView[]>;
-  /** Marks a volume `deleting`; VOLUME_IN_USE while any lease is held, with where. */
-  beginDelete(name: string, node: string): Promise<void>;
-  finishDelete(name: string, node: string): Promise<void>;
+  /**
+   * Removes a volume cluster-wide, asked on `node` (any host): marks it `deleting` and every copy
+   * (primary and replicas) to be destroyed; answers the hosts that must destroy theirs. VOLUME_IN_USE
+   * while any lease is held anywhere (naming hosts and containers), VOLUME_BUSY while it moves or is
+   * being created. Idempotent: a volume already `deleting` answers the hosts still to go.
+   */
+  beginDelete(name: string, node: string): Promise<string[]>;
+  /**
+   * `node` has destroyed its copy of `name` (one it was asked to drop). The volume's record goes with
+   * its last copy when it is `deleting`. Idempotent; never forgets a replica that is kept.
+   */
+  copyDestroyed(name: string, node: string): Promise<void>;
+  /** Forgets `node`'s replica of `name` that is not on its disk any more (reconciliation); kept replicas only. */
+  forgetReplica(name: string, node: string, reason: string): Promise<void>;
   /**
    * Adds a lease for Docker Mount ID `mountId`, only while `node` is primary at `generation` and no
    * move is in its final step (fencing: a stale host never gets a lease). NOT_PRIMARY otherwise.
@@ -63,8 +95,11 @@ export interface ControlClient {
 
   /** Records an agent (at its start) as up, with its transfer address and key. */
   registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
-  /** Keeps a node up; answers the moves it takes part in. `known: false` asks it to register again. */
-  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[] }>;
+  /**
+   * Keeps a node up; answers the moves it takes part in and the copies it must destroy (of removed
+   * volumes, and replicas not kept). `known: false` asks it to register again.
+   */
+  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }>;
   listNodes(): Promise<NodeRecord[]>;
 
   /** Starts a move of `volume` to `target`, or joins the one under way to the same target. */
@@ -88,7 +123,19 @@ export interface ControlClient {
 
 /** Control's answers straight from SQLite, in the same process (the single-host `ferry serve`). */
 export class LocalControl implements ControlClient {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly policy: ControlPolicy = { keepReplica: true },
+  ) {}
+
+  private view(v: VolumeRecord, mounts: number, copies: CopyRecord[]): VolumeView {
+    return {
+      ...v,
+      mounts,
+      replicas: copies.filter((c) => c.state === 'replica').map((c) => c.node),
+      dropping: copies.filter((c) => c.state === 'dropping').map((c) => c.node),
+    };
+  }
 
   async reserveVolume(v: VolumeReservation): Promise<boolean> {
     return insertVolume(this.db, v);
@@ -112,27 +159,58 @@ export class LocalControl implements ControlClient {
     const v = getVolume(this.db, name);
     if (!v) return undefined;
     const mounts = leasesOf(this.db, name).reduce((n, l) => n + l.count, 0);
-    return { ...v, mounts };
+    return this.view(v, mounts, copiesOf(this.db, name));
   }
 
   async listVolumes(): Promise<VolumeView[]> {
     const counts = leaseCounts(this.db);
-    return listVolumes(this.db).map((v) => ({ ...v, mounts: counts.get(v.name) ?? 0 }));
+    const copies = allCopies(this.db);
+    return listVolumes(this.db).map((v) => this.view(v, counts.get(v.name) ?? 0, copies.get(v.name) ?? []));
   }
 
-  async beginDelete(name: string, node: string): Promise<void> {
-    this.db.transaction(() => {
+  async beginDelete(name: string, node: string): Promise<string[]> {
+    return this.db.transaction(() => {
+      const v = getVolume(this.db, name);
+      if (!v) return [];
+      const dropping = (): string[] => copiesOf(this.db, name).filter((c) => c.state === 'dropping').map((c) => c.node);
+      if (v.state === 'deleting') return dropping();
+      if (v.state === 'creating') throw new FerryError('VOLUME_BUSY', `volume ${name} is being created right now; try again in a moment`);
       const leases = leasesOf(this.db, name);
       if (leases.length > 0) throw inUse(name, leases);
+      const m = activeMove(this.db, name);
+      if (m) {
+        throw new FerryError(
+          'VOLUME_BUSY',
+          `volume ${name} is moving from ${m.source} to ${m.target} (${m.state}); remove it once the move has ended (ferry volume inspect ${name})`,
+        );
+      }
+      // One transaction: from here on nothing mounts or moves it (both need state 'ready'), and every
+      // host that holds a copy finds it in its heartbeat answer until it reports the copy destroyed.
       setVolumeState(this.db, name, 'deleting');
-      addEvent(this.db, { volume: name, node, kind: 'deleting' });
+      markAllDropping(this.db, name);
+      setCopy(this.db, name, v.primaryNode, 'dropping');
+      const hosts = dropping();
+      addEvent(this.db, { volume: name, node, kind: 'deleting', detail: `removed on ${node}; copies to destroy on ${hosts.join(', ')}` });
+      return hosts;
     })();
   }
 
-  async finishDelete(name: string, node: string): Promise<void> {
+  async copyDestroyed(name: string, node: string): Promise<void> {
     this.db.transaction(() => {
+      if (!forgetCopyIn(this.db, name, node, 'dropping')) return;
+      addEvent(this.db, { volume: name, node, kind: 'copy-destroyed' });
+      const v = getVolume(this.db, name);
+      if (v?.state !== 'deleting' || copiesOf(this.db, name).length > 0) return;
       deleteVolume(this.db, name);
-      addEvent(this.db, { volume: name, node, kind: 'deleted' });
+      // Its ended moves go with it: a new volume of the same name starts without history.
+      deleteMovesOf(this.db, name);
+      addEvent(this.db, { volume: name, node, kind: 'deleted', detail: 'the last copy is gone' });
+    })();
+  }
+
+  async forgetReplica(name: string, node: string, reason: string): Promise<void> {
+    this.db.transaction(() => {
+      if (forgetCopyIn(this.db, name, node, 'replica')) addEvent(this.db, { volume: name, node, kind: 'replica-forgotten', detail: reason });
     })();
   }
 
@@ -140,6 +218,8 @@ export class LocalControl implements ControlClient {
     this.db.transaction(() => {
       const v = getVolume(this.db, l.volume);
       if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${l.volume} does not exist`);
+      // A remove may have begun on another host since this host looked (a lease would pin its data).
+      if (v.state !== 'ready') throw new FerryError('VOLUME_BUSY', `volume ${l.volume} is ${v.state === 'deleting' ? 'being removed' : 'being created'}`);
       if (v.primaryNode !== l.node || v.generation !== l.generation) {
         throw new FerryError(
           'NOT_PRIMARY',
@@ -189,9 +269,9 @@ export class LocalControl implements ControlClient {
     })();
   }
 
-  async heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[] }> {
+  async heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }> {
     const known = heartbeat(this.db, name, bootId);
-    return { known, moves: known ? movesOfNode(this.db, name) : [] };
+    return known ? { known, moves: movesOfNode(this.db, name), destroy: copiesToDestroy(this.db, name) } : { known, moves: [], destroy: [] };
   }
 
   async listNodes(): Promise<NodeRecord[]> {
@@ -234,7 +314,8 @@ export class LocalControl implements ControlClient {
   async requestMove(volume: string, target: string, opts: { restartContainers?: boolean } = {}): Promise<MoveRecord> {
     return this.db.transaction(() => {
       const v = getVolume(this.db, volume);
-      if (!v || v.state !== 'ready') throw new FerryError('VOLUME_NOT_FOUND', `volume ${volume} does not exist`);
+      if (!v || v.state === 'creating') throw new FerryError('VOLUME_NOT_FOUND', `volume ${volume} does not exist`);
+      if (v.state === 'deleting') throw new FerryError('VOLUME_BUSY', `volume ${volume} is being removed; it cannot move`);
       const t = getNode(this.db, target);
       if (!t) throw new FerryError('NODE_NOT_FOUND', `host ${target} is not part of the cluster: see ferry node ls`);
       const current = activeMove(this.db, volume);
@@ -246,6 +327,10 @@ export class LocalControl implements ControlClient {
         );
       }
       if (v.primaryNode === target) throw new FerryError('MOVE_CONFLICT', `volume ${volume} is already on ${target}`);
+      // The target's old copy is being destroyed: a move into it now would race that.
+      if (copiesOf(this.db, volume).some((c) => c.node === target && c.state === 'dropping')) {
+        throw new FerryError('VOLUME_BUSY', `host ${target} is still removing its old copy of ${volume}; retry in a few seconds`);
+      }
       const s = getNode(this.db, v.primaryNode);
       if (!s || s.state !== 'up') {
         throw new FerryError('NODE_UNREACHABLE', `volume ${volume} lives on ${v.primaryNode}, which is down: its data cannot be moved until it is back`);
@@ -301,9 +386,18 @@ export class LocalControl implements ControlClient {
         throw new FerryError('MOVE_CONFLICT', `volume ${m.volume} changed during move ${id}; nothing was switched`);
       }
       updateMove(this.db, id, { state: 'switched' });
-      addEvent(this.db, { volume: m.volume, node: m.target, kind: 'move-switched', detail: `primary ${m.source} -> ${m.target}, generation ${m.fromGeneration + 1}` });
       const v = getVolume(this.db, m.volume)!;
-      return { ...v, mounts: 0 };
+      // The target's copy is the primary now, not a replica; the source's copy stays or goes by policy.
+      forgetCopy(this.db, m.volume, m.target);
+      const keep = keepsReplica(v.options, this.policy.keepReplica);
+      setCopy(this.db, m.volume, m.source, keep ? 'replica' : 'dropping');
+      addEvent(this.db, {
+        volume: m.volume,
+        node: m.target,
+        kind: 'move-switched',
+        detail: `primary ${m.source} -> ${m.target}, generation ${m.fromGeneration + 1}; ${m.source} ${keep ? 'keeps a replica' : 'drops its copy'}`,
+      });
+      return this.view(v, 0, copiesOf(this.db, m.volume));
     })();
   }
 

@@ -77,6 +77,29 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE moves ADD COLUMN restart_containers INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE moves ADD COLUMN containers TEXT;
   `,
+  `
+  -- Copies of a volume on hosts other than its primary: replicas kept after a move (state 'replica'),
+  -- and copies that their host must destroy (state 'dropping': a replica that policy does not keep,
+  -- or any copy of a volume being removed, the primary's included). A volume in state 'deleting'
+  -- goes once it has no row left here.
+  CREATE TABLE copies (
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    node        TEXT NOT NULL,
+    state       TEXT NOT NULL,   -- replica | dropping
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (volume, node)
+  );
+  CREATE INDEX copies_node ON copies(node, state);
+  -- Before this table, the sources of finished moves kept their copy unless their target's config said
+  -- otherwise: record them as replicas. One that was removed meanwhile is forgotten when its agent
+  -- starts and finds no dataset (reconciliation).
+  INSERT OR IGNORE INTO copies (volume, node, state, created_at)
+    SELECT m.volume, m.source, 'replica', MAX(m.updated_at) FROM moves m JOIN volumes v ON v.name = m.volume
+    WHERE m.state = 'done' AND m.source <> v.primary_node GROUP BY m.volume, m.source;
+  -- A remove cut off before this table: its primary still has to destroy its copy.
+  INSERT OR IGNORE INTO copies (volume, node, state, created_at)
+    SELECT name, primary_node, 'dropping', created_at FROM volumes WHERE state = 'deleting';
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */

@@ -123,3 +123,8 @@ export function updateMove(db: Db, id: number, u: { state?: MoveState; bytesDone
 export function setMoveContainers(db: Db, id: number, specs: ContainerSpec[]): void {
   stmt(db, 'UPDATE moves SET containers = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(specs), nowIso(), id);
 }
+
+/** Forgets the moves of a removed volume (none is under way: a volume that moves is not removed). */
+export function deleteMovesOf(db: Db, volume: string): void {
+  stmt(db, `DELETE FROM moves WHERE volume = ? AND state IN ('done', 'failed')`).run(volume);
+}

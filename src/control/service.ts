@@ -35,7 +35,7 @@ export function readToken(path: string | undefined): string {
 export async function startControl(config: Config, log: Logger): Promise<ControlService> {
   const token = readToken(config.control.tokenFile);
   const db = openDb(join(config.dataDir, 'control.db'));
-  const control = new LocalControl(db);
+  const control = new LocalControl(db, { keepReplica: config.control.keepReplica });
   const app = createClusterApi(control, token, log.child({ component: 'control-api' }));
   const tls = config.control.tls;
   const server: Server = tls

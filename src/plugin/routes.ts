@@ -23,6 +23,7 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
       sizeBytes: v.sizeBytes,
       usedBytes: v.usedBytes,
       primary: v.primaryNode,
+      replicas: v.replicas,
       generation: v.generation,
       state: v.state,
       mounts: v.mounts,

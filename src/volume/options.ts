@@ -4,7 +4,11 @@ import type { Config } from '../config/config';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS = ['size', 'backend', 'fs', 'profile'] as const;
+export const CREATE_OPTIONS = ['size', 'backend', 'fs', 'profile', 'replica'] as const;
+
+/** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
+export const REPLICA_POLICIES = ['keep', 'drop'] as const;
+export type ReplicaPolicy = (typeof REPLICA_POLICIES)[number];
 
 /** What a volume is made with, after defaults and profiles are applied. */
 export interface VolumeSpec {
@@ -12,6 +16,8 @@ export interface VolumeSpec {
   sizeBytes?: number;
   fs?: LoopFilesystem;
   profile?: string;
+  /** Absent: control's cluster setting decides. */
+  replica?: ReplicaPolicy;
 }
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -58,7 +64,18 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const fs = backend === 'loop' ? oneOf('fs', fsText ?? config.defaults.fs, LOOP_FILESYSTEMS) : undefined;
   const sizeText = given.size ?? profile.size ?? (backend === 'directory' ? undefined : config.defaults.size);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
-  return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}) };
+  const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
+  return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
+}
+
+/**
+ * Whether the old primary keeps its copy after a move (pure): the volume's own `replica` option if
+ * it was created with one, else the cluster's setting.
+ */
+export function keepsReplica(options: Readonly<Record<string, string>>, clusterDefault: boolean): boolean {
+  if (options.replica === 'keep') return true;
+  if (options.replica === 'drop') return false;
+  return clusterDefault;
 }
 
 /** Refuses a spec that the chosen backend cannot make in its pool, before anything is written. */

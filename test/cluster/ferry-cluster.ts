@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Cluster, TestHost } from './harness';
@@ -16,6 +16,8 @@ export class FerryCluster {
   readonly controlUrl: string;
   private controlProc?: ChildProcess;
   private readonly agents = new Map<string, ChildProcess>();
+  /** Control's own config (for example {control: {keepReplica: false}}), kept for its restarts. */
+  controlSettings: Record<string, unknown> = {};
 
   constructor(
     readonly cluster: Cluster,
@@ -36,21 +38,26 @@ export class FerryCluster {
     return join(this.cluster.dir, 'ferry-control.log');
   }
 
+  /** Starts (or restarts) control with `controlSettings` as its config file; waits until this run listens. */
   async startControl(): Promise<void> {
+    const config = join(this.cluster.dir, 'control.json');
+    writeFileSync(config, JSON.stringify(this.controlSettings));
+    // A restart appends to the log: only what this run writes counts.
+    const from = existsSync(this.controlLog) ? statSync(this.controlLog).size : 0;
     const log = openSync(this.controlLog, 'a');
     this.controlProc = spawn(
       process.execPath,
-      [FERRY, 'control', '--data-dir', join(this.cluster.dir, 'control'), '--listen', `${this.cluster.bridgeIp}:${CONTROL_PORT}`, '--token-file', this.tokenFile, '--log-level', 'debug'],
+      [FERRY, 'control', '-c', config, '--data-dir', join(this.cluster.dir, 'control'), '--listen', `${this.cluster.bridgeIp}:${CONTROL_PORT}`, '--token-file', this.tokenFile, '--log-level', 'debug'],
       { stdio: ['ignore', log, log] },
     );
     await waitFor('control to listen', () => {
       if (this.controlProc?.exitCode !== null) throw new Error(`control exited; see ${this.controlLog}`);
-      return this.listening();
+      return this.listening(from);
     });
   }
 
-  private listening(): boolean {
-    return readFileSync(this.controlLog, 'utf8').includes('control listening');
+  private listening(from: number): boolean {
+    return readFileSync(this.controlLog).subarray(from).toString('utf8').includes('control listening');
   }
 
   async killControl(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { startCluster, type Cluster, type TestHost } from './harness';
 import { FerryCluster } from './ferry-cluster';
-import { TEST_IMAGE } from '../support/docker';
+import { TEST_IMAGE, waitFor } from '../support/docker';
 
 /** Runs a one-off container with volume `vol` on host `h`. */
 async function run(h: TestHost, vol: string, script: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -109,17 +109,18 @@ describe('cluster: volumes that follow their containers', function () {
     lines.forEach((v, i) => expect(v, `line ${i + 1}`).to.equal(i + 1));
   });
 
-  it('keeps the old copy as a replica by default, and removes it when the moving host says keepReplica: false', async function () {
+  it('keeps the old copy as a replica by default (control records it), and removes it for a volume created with replica=drop', async function () {
     const [h1, h2, h3] = cluster.hosts;
-    // data1 moved h1 -> h2 -> h1 above: h2 kept a replica and the last move's snapshot.
+    // data1 moved h1 -> h2 -> h1 above: h2 kept a replica and the last move's snapshot; h1 is primary again, no replica.
     expect(ferry.subvolumesOf(h2, 'data1').length, 'replica and its base snapshot on h2').to.be.at.least(2);
-    await ferry.killAgent(h3, 'SIGTERM');
-    await ferry.startAgentWith(h3, { moves: { keepReplica: false } });
-    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'noreplica']);
+    expect(JSON.parse(ferry.cli(h3, ['volume', 'inspect', 'data1']).stdout).volume).to.deep.include({ primaryNode: 'h1', replicas: ['h2'] });
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', '-o', 'replica=drop', 'noreplica']);
     expect((await run(h1, 'noreplica', 'echo kept > /data/f && sync')).code).to.equal(0);
     const m = ferry.cli(h3, ['volume', 'move', 'noreplica', '--to', 'h3']);
     expect(m.code, m.stderr).to.equal(0);
-    expect(ferry.subvolumesOf(h1, 'noreplica'), 'nothing of noreplica left on h1').to.deep.equal([]);
+    // h1 destroys it when its heartbeat answer says so (every 0.5 s here).
+    await waitFor('nothing of noreplica left on h1', () => ferry.subvolumesOf(h1, 'noreplica').length === 0, 15_000);
+    expect(JSON.parse(ferry.cli(h3, ['volume', 'inspect', 'noreplica']).stdout).volume).to.deep.include({ primaryNode: 'h3', replicas: [], dropping: [] });
     expect((await run(h3, 'noreplica', 'cat /data/f')).stdout).to.equal('kept');
   });
 

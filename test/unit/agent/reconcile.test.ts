@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { planReconcile, type ReconcileInput } from '../../../src/agent/reconcile';
-import type { VolumeRecord } from '../../../src/control/volume-repo';
+import { planReconcile, type ReconcileInput, type ReconcileVolume } from '../../../src/agent/reconcile';
 import type { Lease } from '../../../src/control/lease-repo';
 
-function vol(name: string, over: Partial<VolumeRecord> = {}): VolumeRecord {
+function vol(name: string, over: Partial<ReconcileVolume> = {}): ReconcileVolume {
   return {
     name,
     backend: 'btrfs',
@@ -16,6 +15,8 @@ function vol(name: string, over: Partial<VolumeRecord> = {}): VolumeRecord {
     createdAt: '2026-01-01T00:00:00Z',
     usedBytes: null,
     usedAt: null,
+    replicas: [],
+    dropping: [],
     ...over,
   };
 }
@@ -34,7 +35,14 @@ describe('planReconcile', function () {
     ['a mount without a lease is unmounted', { volumes: [vol('a')], mounted: new Set(['a']), datasets: disk('a') }, ['unmount a']],
     ['an idle volume needs nothing', { volumes: [vol('a')], datasets: disk('a') }, []],
     ['a cut-off create is rolled back', { volumes: [vol('a', { state: 'creating' })], datasets: disk('a') }, ['rollback-create a']],
-    ['a cut-off remove is finished, unmounting first', { volumes: [vol('a', { state: 'deleting' })], mounted: new Set(['a']), datasets: disk('a') }, ['unmount a', 'finish-delete a']],
+    ['a cut-off remove is finished, unmounting first', { volumes: [vol('a', { state: 'deleting', dropping: ['h1'] })], mounted: new Set(['a']), datasets: disk('a') }, ['unmount a', 'destroy-copy a']],
+    ['a removed volume whose copy here is already gone needs nothing (others destroy theirs)', { volumes: [vol('a', { state: 'deleting', dropping: ['h2'] })], datasets: disk() }, []],
+    ['a replica of a volume removed while this host was down is destroyed', { volumes: [vol('a', { primaryNode: 'h2', state: 'deleting', dropping: ['h1', 'h2'] })], datasets: disk('a') }, ['destroy-copy a']],
+    ['a replica that policy does not keep is destroyed', { volumes: [vol('a', { primaryNode: 'h2', dropping: ['h1'] })], datasets: disk('a') }, ['destroy-copy a']],
+    ['a kept replica on disk is left alone, and is no orphan', { volumes: [vol('a', { primaryNode: 'h2', replicas: ['h1'] })], datasets: disk('a') }, []],
+    ['a kept replica that is not on disk is forgotten', { volumes: [vol('a', { primaryNode: 'h2', replicas: ['h1'] })], datasets: disk() }, ['forget-replica a']],
+    ['a replica in a backend that could not be listed is kept on record', { volumes: [vol('a', { primaryNode: 'h2', replicas: ['h1'] })], datasets: new Map() }, []],
+    ["another host's replica says nothing about this host", { volumes: [vol('a', { primaryNode: 'h2', replicas: ['h3'] })], datasets: disk() }, []],
     ['a dataset nobody records is reported, not deleted', { datasets: disk('stray') }, ['report-orphan-dataset stray']],
     ['a mount nobody records is reported', { mounted: new Set(['ghost']) }, ['report-orphan-mount ghost']],
     ['a recorded volume without dataset is reported missing and its leases dropped', { volumes: [vol('a')], leases: [lease('a')] }, ['report-missing a', 'drop-leases a']],

@@ -45,6 +45,15 @@ describe('loadConfig', function () {
       expect(() => loadConfig({ file: f })).to.throw(msg);
     });
   }
+  it('refuses the old moves.keepReplica, saying that control decides now and where to set it', function () {
+    const f = join(dir, 'old-keep.json');
+    writeFileSync(f, JSON.stringify({ moves: { keepReplica: false } }));
+    expect(() => loadConfig({ file: f })).to.throw(/moves\.keepReplica in .*old-keep\.json is no longer read.*"control": \{"keepReplica": false\} in the config of ferry control.*-o replica=drop/);
+    expect(() => loadConfig({ overrides: { moves: { keepReplica: true } } as never })).to.throw(/moves\.keepReplica in the flags/);
+  });
+  it("keeps replicas by default, as control's cluster setting", function () {
+    expect(loadConfig().control.keepReplica).to.equal(true);
+  });
   it('says when the file cannot be read', function () {
     expect(() => loadConfig({ file: join(dir, 'missing.json') })).to.throw(/cannot read config file/);
   });

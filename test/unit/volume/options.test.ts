@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { checkSpecFits, resolveCreateOptions } from '../../../src/volume/options';
+import { checkSpecFits, keepsReplica, resolveCreateOptions } from '../../../src/volume/options';
 import { loadConfig } from '../../../src/config/config';
 import { isFerryError } from '../../../src/errors';
 import type { SizeRules } from '../../../src/agent/backends/backend';
@@ -21,6 +21,7 @@ describe('resolveCreateOptions', function () {
     ['a profile', { profile: 'fast' }, { backend: 'loop', fs: 'xfs', sizeBytes: G, profile: 'fast' }],
     ['explicit options win over the profile', { profile: 'fast', size: '2G' }, { backend: 'loop', fs: 'xfs', sizeBytes: 2 * G }],
     ['directory has no size', { backend: 'directory' }, { backend: 'directory', sizeBytes: undefined }],
+    ['a replica policy', { replica: 'drop' }, { backend: 'btrfs', replica: 'drop' }],
   ];
   for (const [label, opts, want] of cases) {
     it(label, function () {
@@ -28,7 +29,8 @@ describe('resolveCreateOptions', function () {
     });
   }
   const bad: [string, Record<string, unknown>, RegExp][] = [
-    ['an unknown option names the valid ones', { sise: '1G' }, /unknown option "sise": valid options are size, backend, fs, profile/],
+    ['an unknown option names the valid ones', { sise: '1G' }, /unknown option "sise": valid options are size, backend, fs, profile, replica/],
+    ['an unknown replica policy names the valid ones', { replica: 'maybe' }, /invalid replica "maybe": valid values are keep, drop/],
     ['an unknown backend names the valid ones', { backend: 'zfs' }, /valid values are btrfs, loop, directory/],
     ['an unknown fs names the valid ones', { backend: 'loop', fs: 'ntfs' }, /valid values are ext4, xfs/],
     ['fs without loop', { fs: 'xfs' }, /applies to backend loop only/],
@@ -66,4 +68,19 @@ describe('checkSpecFits', function () {
   it('refuses a size on a backend that cannot enforce one', function () {
     expect(() => checkSpecFits({ backend: 'directory', sizeBytes: G }, dir, cap)).to.throw(/cannot enforce a size limit/);
   });
+});
+
+describe('keepsReplica', function () {
+  const cases: [Record<string, string>, boolean, boolean][] = [
+    [{}, true, true],
+    [{}, false, false],
+    [{ replica: 'keep' }, false, true],
+    [{ replica: 'drop' }, true, false],
+    [{ size: '1G' }, false, false],
+  ];
+  for (const [options, cluster, want] of cases) {
+    it(`${JSON.stringify(options)} with the cluster's keepReplica ${cluster}: ${want ? 'keeps' : 'drops'}`, function () {
+      expect(keepsReplica(options, cluster)).to.equal(want);
+    });
+  }
 });
