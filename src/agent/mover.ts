@@ -13,7 +13,11 @@ import { streamBuffers } from '../stream/buffer-size';
 export const SMALL_DELTA_BYTES = 32 * 1024 * 1024;
 /** At most this many pre-copy rounds, however busy the volume. */
 export const MAX_PRECOPY_ROUNDS = 4;
-const RELEASE_POLL_MS = 200;
+/** How often the target asks whether the source released the volume: often at first (a Swarm task
+ * stops within seconds, and the wait is the move's downtime), then less, for a release that takes long. */
+const RELEASE_POLL_MS = 40;
+const RELEASE_POLL_SLOW_MS = 250;
+const RELEASE_POLL_FAST_FOR_MS = 10_000;
 const PROGRESS_EVERY_MS = 500;
 
 /** What the target side of a move needs from the agent. */
@@ -36,7 +40,8 @@ const ownSnapshot = (m: MoveRecord, s: string): boolean => s.startsWith(`m${m.id
  * run it again after any crash and it picks up from what control and the disks say.
  */
 export class Mover {
-  private readonly running = new Map<number, Promise<void>>();
+  /** Moves under way here: `done` when all is over, `live` once the volume is primary and usable here. */
+  private readonly running = new Map<number, { done: Promise<void>; live: Promise<void> }>();
 
   constructor(
     private readonly side: TargetSide,
@@ -53,13 +58,20 @@ export class Mover {
 
   /** Starts move `m` unless it already runs here; resolves when it ends (rejects if it failed). */
   ensure(m: MoveRecord): Promise<void> {
-    let p = this.running.get(m.id);
-    if (!p) {
-      p = this.run(m).finally(() => this.running.delete(m.id));
-      p.catch(() => undefined);
-      this.running.set(m.id, p);
+    return this.start(m).done;
+  }
+
+  private start(m: MoveRecord): { done: Promise<void>; live: Promise<void> } {
+    let r = this.running.get(m.id);
+    if (!r) {
+      let isLive!: () => void;
+      const live = new Promise<void>((res) => (isLive = res));
+      const done = this.run(m, isLive).finally(() => this.running.delete(m.id));
+      done.catch(() => undefined);
+      r = { done, live };
+      this.running.set(m.id, r);
     }
-    return p;
+    return r;
   }
 
   /**
@@ -68,19 +80,20 @@ export class Mover {
    */
   async pullForMount(volume: string, waitMs: number): Promise<void> {
     const m = await this.control.requestMove(volume, this.side.node);
-    const done = this.ensure(m);
+    const { done, live } = this.start(m);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), waitMs)));
-    const result = await Promise.race([done.then(() => 'done' as const), timeout]).finally(() => clearTimeout(timer));
+    // The Mount needs the volume live here, not the tidying after (old snapshots, the source's replica).
+    const result = await Promise.race([live.then(() => 'done' as const), done.then(() => 'done' as const), timeout]).finally(() => clearTimeout(timer));
     if (result === 'done') return;
     const now = (await this.control.getMove(m.id)) ?? m;
     throw new FerryError('VOLUME_BUSY', `moving ${volume} from ${m.source}: ${describeProgress(now)}; the move goes on, retry the mount (Swarm retries tasks)`);
   }
 
-  private async run(m: MoveRecord): Promise<void> {
+  private async run(m: MoveRecord, isLive: () => void): Promise<void> {
     const log = this.log.child({ volume: m.volume, move: m.id, op: 'move' });
     const started = Date.now();
-    if (m.state === 'switched') return this.complete(m, log);
+    if (m.state === 'switched') return this.complete(m, log, isLive);
     let client: TransferClient | undefined;
     try {
       const peer = await this.peer(m.source);
@@ -142,7 +155,7 @@ export class Mover {
       const switched = await this.control.switchMove(m.id);
       log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
       await this.step();
-      await this.complete({ ...m, state: 'switched' }, log);
+      await this.complete({ ...m, state: 'switched' }, log, isLive);
       // Control's policy decided at the switch: the old copy stays as a replica for fast moves back (its
       // snapshot `snap` is the next base), or the source destroys it when its heartbeat says so.
       if (switched.replicas.includes(m.source)) {
@@ -164,10 +177,11 @@ export class Mover {
   }
 
   /** After the switch: the received final snapshot becomes the live dataset; older snapshots go. */
-  private async complete(m: MoveRecord, log: Logger): Promise<void> {
+  private async complete(m: MoveRecord, log: Logger, isLive: () => void): Promise<void> {
     const backend = await this.side.backendOf(m.volume);
     await this.side.promote(m.volume, finalSnapshot(m));
     await this.control.finishMove(m.id);
+    isLive();
     const specs = (await this.control.getMove(m.id))?.containers;
     if (specs?.length) await this.side.startContainers(specs);
     for (const s of await backend.listSnapshots(m.volume)) {
@@ -208,12 +222,13 @@ export class Mover {
   }
 
   private async waitForRelease(m: MoveRecord): Promise<void> {
+    const since = Date.now();
     for (;;) {
       const cur = await this.control.getMove(m.id);
       if (!cur || cur.state !== 'releasing') throw new FerryError('MOVE_CONFLICT', `move ${m.id} of ${m.volume} ended while waiting for release`);
       const held = (await this.control.leasesOf(m.volume)).filter((l) => l.node === m.source);
       if (held.length === 0) return;
-      await new Promise((r) => setTimeout(r, RELEASE_POLL_MS));
+      await new Promise((r) => setTimeout(r, Date.now() - since < RELEASE_POLL_FAST_FOR_MS ? RELEASE_POLL_MS : RELEASE_POLL_SLOW_MS));
     }
   }
 
