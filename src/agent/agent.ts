@@ -8,10 +8,10 @@ import { validateVolumeName } from '../volume/names';
 import { formatSize } from '../volume/size';
 import type { BackendKind, FullBackend } from './backends/backend';
 import { KeyedLock } from './keyed-lock';
-import { readMountTable } from './mount-table';
 import type { Mover } from './mover';
 import type { ContainerSpec, DockerHost } from './docker-host';
-import { planReconcile, type ReconcileAction } from './reconcile';
+import type { ReconcileAction } from './reconcile';
+import { reconcileHost } from './reconciler';
 import type { SourceSide } from './transfer-handler';
 import type { TargetSide } from './mover';
 
@@ -370,87 +370,21 @@ export class Agent implements SourceSide, TargetSide {
 
   /** Brings records, disk and mount table into agreement at start (DESIGN: live restore). */
   async reconcile(): Promise<ReconcileAction[]> {
-    const volumes = await this.control.listVolumes();
-    const leases = await this.control.leasesOnNode(this.node);
-    const prefix = this.config.mountRoot + '/';
-    const mounted = new Set(
-      readMountTable()
-        .map((e) => e.mountPoint)
-        .filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/'))
-        .map((p) => p.slice(prefix.length)),
-    );
-    const datasets = new Map<string, Set<string>>();
-    for (const [kind, slot] of this.backends) {
-      if (slot.error) continue;
-      try {
-        datasets.set(kind, new Set(await slot.backend.list()));
-      } catch (err) {
-        this.log.warn({ err, backend: kind }, 'cannot list datasets; skipping them in reconciliation');
-      }
-    }
-    const actions = planReconcile({ node: this.node, volumes, leases, mounted, datasets });
-    this.orphans = [];
-    this.missing = [];
-    for (const a of actions) await this.apply(a, volumes);
-    return actions;
-  }
-
-  private async apply(a: ReconcileAction, volumes: VolumeView[]): Promise<void> {
-    const log = this.log.child({ op: 'reconcile', action: a.kind });
-    try {
-      switch (a.kind) {
-        case 'keep-mounted':
-          this.mounted.set(a.volume, this.mountpointOf(a.volume));
-          log.info({ volume: a.volume, reason: a.reason }, 'kept mounted');
-          return;
-        case 'remount': {
-          const v = volumes.find((x) => x.name === a.volume)!;
-          await this.backendFor(v.backend).mount(a.volume, this.mountpointOf(a.volume));
-          this.mounted.set(a.volume, this.mountpointOf(a.volume));
-          log.info({ volume: a.volume, reason: a.reason }, 'remounted');
-          return;
-        }
-        case 'unmount': {
-          const v = volumes.find((x) => x.name === a.volume)!;
-          await this.backendFor(v.backend).unmount(a.volume, this.mountpointOf(a.volume));
-          log.info({ volume: a.volume, reason: a.reason }, 'unmounted');
-          return;
-        }
-        case 'drop-leases':
-          await this.control.dropLeases(a.volume, this.node, a.reason);
-          log.warn({ volume: a.volume, reason: a.reason }, 'dropped leases');
-          return;
-        case 'rollback-create': {
-          const v = volumes.find((x) => x.name === a.volume)!;
-          await this.destroyDataset(a.volume, v.backend);
-          await this.control.abandonVolume(a.volume, this.node, a.reason);
-          log.warn({ volume: a.volume, reason: a.reason }, 'rolled back an unfinished create');
-          return;
-        }
-        case 'destroy-copy': {
-          if (await this.destroyCopy(a.volume)) log.warn({ volume: a.volume, reason: a.reason }, 'destroyed a copy control no longer keeps here');
-          return;
-        }
-        case 'forget-replica':
-          await this.control.forgetReplica(a.volume, this.node, a.reason);
-          log.warn({ volume: a.volume, reason: a.reason }, 'forgot a replica that is not on disk');
-          return;
-        case 'report-orphan-dataset':
-          this.orphans.push({ backend: a.backend, name: a.dataset, reason: a.reason });
-          log.warn({ backend: a.backend, dataset: a.dataset, reason: a.reason }, 'orphan dataset');
-          return;
-        case 'report-orphan-mount':
-          this.orphans.push({ name: a.volume, reason: a.reason });
-          log.warn({ volume: a.volume, reason: a.reason }, 'orphan mount');
-          return;
-        case 'report-missing':
-          this.missing.push(a.volume);
-          log.error({ volume: a.volume, reason: a.reason }, 'volume dataset missing');
-          return;
-      }
-    } catch (err) {
-      log.error({ err, volume: 'volume' in a ? a.volume : undefined }, 'reconcile step failed; will retry at next start');
-    }
+    const result = await reconcileHost({
+      node: this.node,
+      mountRoot: this.config.mountRoot,
+      control: this.control,
+      backends: this.backends,
+      log: this.log,
+      backendFor: (kind) => this.backendFor(kind),
+      mountpointOf: (name) => this.mountpointOf(name),
+      markMounted: (name) => this.mounted.set(name, this.mountpointOf(name)),
+      destroyDataset: (name, kind) => this.destroyDataset(name, kind),
+      destroyCopy: (name) => this.destroyCopy(name),
+    });
+    this.orphans = result.orphans;
+    this.missing = result.missing;
+    return result.actions;
   }
 
   /**
