@@ -84,7 +84,10 @@ export class Mover {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), waitMs)));
     // The Mount needs the volume live here, not the tidying after (old snapshots, the source's replica).
-    const result = await Promise.race([live.then(() => 'done' as const), done.then(() => 'done' as const), timeout]).finally(() => clearTimeout(timer));
+    const ended = done.then(() => 'done' as const);
+    // The move may fail after the race is decided (a timeout, or tidying after the volume went live).
+    ended.catch(() => undefined);
+    const result = await Promise.race([live.then(() => 'done' as const), ended, timeout]).finally(() => clearTimeout(timer));
     if (result === 'done') return;
     const now = (await this.control.getMove(m.id)) ?? m;
     throw new FerryError('VOLUME_BUSY', `moving ${volume} from ${m.source}: ${describeProgress(now)}; the move goes on, retry the mount (Swarm retries tasks)`);
@@ -208,6 +211,8 @@ export class Mover {
     });
     const source = client.request(req);
     source.on('error', (err) => counter.destroy(err));
+    // The backend reads counter's error once it gets to it; an error before then must not go unhandled.
+    counter.on('error', () => undefined);
     source.pipe(counter);
     await backend.receive(m.volume, req.snapshot, counter);
     return bytes;

@@ -209,11 +209,17 @@ export function unwrapStream(outer: Readable): { header: Promise<StreamHeader>; 
       cb();
     },
   });
-  outer.on('error', (err) => {
+  const brokeOff = (err: Error): void => {
     const e = new FerryError('STREAM_CORRUPT', `dataset stream broke off: ${err.message}; the transfer must be retried`, { cause: err });
     rejectHeader(e);
     body.destroy(e);
-  });
+  };
+  // A stream that failed before it got here (its peer went away at once) has emitted its error already.
+  if (outer.errored || outer.destroyed) {
+    brokeOff(outer.errored ?? new Error('it was closed before it was read'));
+    return { header, body };
+  }
+  outer.on('error', brokeOff);
   outer.pipe(body);
   return { header, body };
 }

@@ -45,6 +45,19 @@ describe('stream envelope', function () {
     expect((await collect(body)).equals(Buffer.concat(chunks))).to.equal(true);
   });
 
+  it('refuses at once a stream that failed before it was read (its error already emitted)', async function () {
+    const gone = new Readable({ read() {} });
+    gone.on('error', () => undefined);
+    gone.destroy(new Error('the peer went away'));
+    await new Promise((r) => setImmediate(r));
+    const { header, body } = unwrapStream(gone);
+    body.on('error', () => undefined);
+    const err = await header.then(() => undefined, (e: unknown) => e);
+    expect(isFerryError(err, 'STREAM_CORRUPT')).to.equal(true);
+    expect(String(err)).to.match(/the peer went away/);
+    expect(body.destroyed).to.equal(true);
+  });
+
   const damage: [string, (b: Buffer) => Buffer][] = [
     ['cut short', (b) => b.subarray(0, b.length - 10)],
     ['cut in the middle', (b) => b.subarray(0, Math.floor(b.length / 2))],
