@@ -117,7 +117,8 @@ export class LocalControl implements ControlClient {
 
   async listVolumes(): Promise<VolumeView[]> {
     const counts = leaseCounts(this.db);
-    return listVolumes(this.db).map((v) => ({ ...v, mounts: counts.get(v.name) ?? 0 }));
+    // The records are fresh: give each its count in place rather than copy 1,000 of them.
+    return listVolumes(this.db).map((v) => Object.assign(v, { mounts: counts.get(v.name) ?? 0 }));
   }
 
   async beginDelete(name: string, node: string): Promise<void> {
