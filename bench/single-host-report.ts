@@ -78,7 +78,7 @@ export function singleHostGroups(s: SingleHostFigures, v: VersusLocalFigures, me
         figure: `… Capabilities, timed between those Gets (N=${n(s.capabilities.n)})`,
         ferry: fmtSummary(s.capabilities, true),
         aim: '—',
-        otherwise: 'for scale: ferry’s HTTP, express, route wrapper and logging, with no volume work',
+        otherwise: 'for scale: ferry’s HTTP, route wrapper and logging, with no volume work',
       },
       {
         figure: `… a bare Node HTTP server, timed between those Gets (N=${n(s.bareNodeHttp.n)})`,

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Server } from 'node:http';
-import { createServer, request as httpRequest } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import { Agent, type BackendSlot } from './agent/agent';
 import type { BackendKind, FullBackend } from './agent/backends/backend';
@@ -131,7 +131,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(agent), ready, log.child({ component: 'plugin' }));
-  const api = createServer(createApi(agent, control, log.child({ component: 'api' })));
+  const api = createApi(agent, control, log.child({ component: 'api' }));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);

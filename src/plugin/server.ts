@@ -1,27 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import express from 'express';
 import { toFerryError, FerryError } from '../errors';
+import { readBody, sendJson } from '../http/json';
 import type { Logger } from '../log';
 import { PLUGIN_CONTENT_TYPE } from './protocol';
 import type { Route } from './routes';
-
-const MAX_BODY = 1024 * 1024;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new FerryError('INVALID_REQUEST', `request body is larger than ${MAX_BODY} bytes`));
-        req.destroy();
-      } else parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function parseBody(text: string): Record<string, unknown> {
   if (text.trim() === '') return {};
@@ -37,9 +19,7 @@ function parseBody(text: string): Record<string, unknown> {
 }
 
 function send(res: ServerResponse, body: object): void {
-  const text = JSON.stringify(body);
-  res.writeHead(200, { 'Content-Type': PLUGIN_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  sendJson(res, 200, body, PLUGIN_CONTENT_TYPE);
 }
 
 /**
@@ -48,10 +28,7 @@ function send(res: ServerResponse, body: object): void {
  * per operation with volume, op, duration and outcome.
  */
 export function createPluginServer(routes: Record<string, Route>, ready: Promise<void>, log: Logger): Server {
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  const handle = (route: Route | undefined) => (req: IncomingMessage, res: ServerResponse): void => {
+  const handle = (route: Route | undefined, req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     const op = (req.url ?? '').replace(/^\//, '');
     let volume: unknown;
@@ -77,7 +54,10 @@ export function createPluginServer(routes: Record<string, Route>, ready: Promise
       }
     })();
   };
-  for (const [path, route] of Object.entries(routes)) app.post(path, handle(route));
-  app.use(handle(undefined));
-  return createServer(app);
+  // dockerd POSTs to exact paths (/VolumeDriver.Get): one map lookup, no router.
+  const table = new Map(Object.entries(routes));
+  return createServer((req, res) => {
+    const path = (req.url ?? '').split('?', 1)[0];
+    handle(req.method === 'POST' ? table.get(path) : undefined, req, res);
+  });
 }
