@@ -6,9 +6,9 @@
 # reachable there, so the base image cannot be pulled (scripts/build-plugin.sh stops with a
 # message saying so). Build it where a registry is reachable, or `docker load` the base image.
 #
-# The base must be Debian 12 (bookworm) with Node.js >= 20 at /usr/local/bin/node, where
-# config.json's entrypoint looks for it; build and runtime stages share it, so that the
-# better-sqlite3 addon built in the first runs in the second.
+# The base must be Debian 12 (bookworm) with Node.js >= 20 at /usr/local/bin/node, on the PATH
+# dockerd gives a plugin, where bin/ferry (config.json's entrypoint) looks for it; build and
+# runtime stages share it, so that the better-sqlite3 addon built in the first runs in the second.
 ARG BASE=node:20-bookworm-slim
 
 FROM ${BASE} AS build

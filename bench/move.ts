@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FerryCluster, REPO_ROOT } from '../test/cluster/ferry-cluster';
+import { FERRY, FerryCluster } from '../test/cluster/ferry-cluster';
 import { startCluster, type Cluster, type TestHost } from '../test/cluster/harness';
 import { cleanupDir, makeTempDir, processAlive as alive, requireRootAndTools, TEST_PREFIX } from '../test/support/host';
 import { progress } from './bench-env';
@@ -36,7 +36,6 @@ import { PluginClient, UnixHttp } from './unix-client';
 
 const SSH_PORT = 2222;
 const DIR_TAG = 'bench-moves';
-const FERRY = join(REPO_ROOT, 'bin/ferry');
 /** If another run owns the one test cluster this machine fits: ask again this often, for this long. */
 const CLUSTER_RETRY_MS = 20_000;
 const CLUSTER_WAIT_MS = 15 * 60_000;
@@ -153,7 +152,7 @@ export class MoveBench {
 
   /** The ferry CLI on host `h`, without blocking this process (so that a signal is handled at once). */
   private async cli(h: TestHost, args: string[], timeoutMs = 30 * 60_000): Promise<TimedRun> {
-    const r = await runTimed([process.execPath, FERRY, '--api-socket', this.ferry!.apiSocket(h), ...args], timeoutMs);
+    const r = await runTimed([FERRY, '--api-socket', this.ferry!.apiSocket(h), ...args], timeoutMs);
     if (r.code !== 0) throw new Error(`ferry ${args.join(' ')} on ${h.name} exited ${r.code}: ${r.stderr}\n${this.ferry!.logs(15)}`);
     return r;
   }
@@ -189,7 +188,7 @@ export class MoveBench {
   private async moveUntilDone(via: TestHost, name: string, to: TestHost): Promise<{ ms: number; cliError?: string }> {
     const before = (await this.currentMove(via, name))?.id ?? 0;
     const start = process.hrtime.bigint();
-    const r = await runTimed([process.execPath, FERRY, '--api-socket', this.ferry!.apiSocket(via), 'volume', 'move', name, '--to', to.name], 30 * 60_000);
+    const r = await runTimed([FERRY, '--api-socket', this.ferry!.apiSocket(via), 'volume', 'move', name, '--to', to.name], 30 * 60_000);
     if (r.code === 0) return { ms: r.ms };
     const cliError = r.stderr.split('\n').filter((l) => l.startsWith('ferry:')).join(' ') || r.stderr.slice(-300);
     progress(`ferry volume move ${name} exited ${r.code} (${cliError}); following the move through the API`);

@@ -178,7 +178,9 @@ async function singleHost(env: BenchEnv, quick: boolean, keepLog: string | undef
     '',
     '#### Where ferry’s time goes (from its own debug log)',
     '',
-    'Server time is the plugin layer’s own measure of a request; commands are the processes it spawned for that volume.',
+    'Server time is the plugin layer’s own measure of a request, from the request reaching its handler to the answer written (it leaves out the socket, HTTP parsing and any wait for ferry’s event loop); ' +
+      'a client p99 far above the server p99 is time spent outside ferry’s handlers, which the bare Node HTTP server’s row above puts in scale. ' +
+      'Commands are the processes ferry spawned for that volume; “other commands meanwhile” include spare subvolumes made after a btrfs Create and the periodic usage scan.',
     '',
     profileTable(profiles, single.clientByPhase),
     '',

@@ -165,7 +165,9 @@ export function profileTable(profiles: readonly PhaseProfile[], client: Readonly
     return [
       p.label,
       cl ? fmtMs(cl.mean) : '—',
+      cl ? fmtMs(cl.p99) : '—',
       fmtMs(p.serverMsPerSample),
+      fmtMs(p.serverMs.p99),
       p.commandsPerSample.toFixed(1),
       fmtMs(p.commandMsPerSample),
       top || '—',
@@ -173,7 +175,7 @@ export function profileTable(profiles: readonly PhaseProfile[], client: Readonly
     ];
   });
   return markdownTable(
-    ['Phase (per sample)', 'client mean', 'server mean', 'commands', 'time in commands', 'commands (mean each, × per sample)', 'other commands meanwhile'],
+    ['Phase (per sample)', 'client mean', 'client p99', 'server mean', 'server p99 (per request)', 'commands', 'time in commands', 'commands (mean each, × per sample)', 'other commands meanwhile'],
     rows,
   );
 }

@@ -70,7 +70,7 @@ fi
 build_id() {
   {
     (cd "$REPO" && find dist/src -type f -name '*.js' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
-    sha256sum "${REPO}/package-lock.json"
+    sha256sum "${REPO}/package-lock.json" "${REPO}/bin/ferry"
     "$NODE" --version
     printf '%s\n' "${SERVE_ARGS[@]+"${SERVE_ARGS[@]}"}"
     if [ -f "$CONFIG" ]; then sha256sum "$CONFIG"; fi
@@ -99,8 +99,9 @@ start_nohup() {
   mkdir -p "$RUN_DIR" "$(dirname "$LOG")"
   printf '\n=== %s: starting ferry serve %s ===\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${SERVE_ARGS[*]+"${SERVE_ARGS[*]}"}" >>"$LOG"
   # Its own session: the end of this script, or of the shell or CI job that ran it, does not
-  # take ferry with it.
-  setsid nohup "$NODE" "${REPO}/bin/ferry" serve "${SERVE_ARGS[@]+"${SERVE_ARGS[@]}"}" >>"$LOG" 2>&1 </dev/null &
+  # take ferry with it. bin/ferry runs itself: its shebang finds $NODE on PATH and gives it
+  # ferry's V8 flags.
+  setsid nohup "${REPO}/bin/ferry" serve "${SERVE_ARGS[@]+"${SERVE_ARGS[@]}"}" >>"$LOG" 2>&1 </dev/null &
   printf '%s\n' "$!" >"$PIDFILE"
   printf '%s\n' "$1" >"$BUILDFILE"
   ferry_log "started ferry serve (pid $!, log ${LOG})"
@@ -128,7 +129,7 @@ if ferry_have_systemd; then
   unit_args=""
   # Quoted for systemd's ExecStart, which splits on spaces.
   if [ -f "$CONFIG" ]; then unit_args="--config \"${CONFIG}\""; fi
-  sed -e "s|@NODE@|$(sed_escape "$NODE")|g" \
+  sed -e "s|@NODE_DIR@|$(sed_escape "$(dirname "$NODE")")|g" \
     -e "s|@REPO@|$(sed_escape "$REPO")|g" \
     -e "s|@SERVE_ARGS@|$(sed_escape "$unit_args")|g" \
     "${REPO}/scripts/ferry.service" >"$rendered"

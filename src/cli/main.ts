@@ -4,7 +4,6 @@ import { loadConfig, DEFAULT_API_SOCKET, type ConfigInput } from '../config/conf
 import type { VolumeView } from '../control/control';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import { createLogger } from '../log';
-import { startFerry } from '../serve';
 import type { MoveRecord } from '../control/move-repo';
 import type { NodeRecord } from '../control/node-repo';
 import { describeProgress } from '../control/move-progress';
@@ -47,6 +46,8 @@ async function control(flags: Record<string, string | undefined>): Promise<void>
 async function serve(flags: Record<string, string | undefined>): Promise<void> {
   const config = configFrom(flags);
   const log = createLogger(config.logLevel);
+  // Loaded here, not at the top: the CLI's other commands do not need the server and its modules.
+  const { startFerry } = await import('../serve');
   const ferry = await startFerry(config, log);
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'stopping; mounted volumes stay mounted for their containers');

@@ -128,13 +128,13 @@ export class LocalControl implements ControlClient {
     private readonly policy: ControlPolicy = { keepReplica: true },
   ) {}
 
+  /** `v` is a fresh record: it gets its live facts in place rather than be copied (a List of 1,000). */
   private view(v: VolumeRecord, mounts: number, copies: CopyRecord[]): VolumeView {
-    return {
-      ...v,
+    return Object.assign(v, {
       mounts,
       replicas: copies.filter((c) => c.state === 'replica').map((c) => c.node),
       dropping: copies.filter((c) => c.state === 'dropping').map((c) => c.node),
-    };
+    });
   }
 
   async reserveVolume(v: VolumeReservation): Promise<boolean> {

@@ -136,3 +136,14 @@ export function stmt(db: Db, sql: string): Statement<unknown[]> {
   if (!s) m.set(sql, (s = db.prepare<unknown[]>(sql)));
   return s;
 }
+
+/** Like stmt, but its rows come as arrays of the selected columns, in order (no object per row). */
+export function rawStmt(db: Db, sql: string): Statement<unknown[]> {
+  let m = cache.get(db);
+  if (!m) cache.set(db, (m = new Map()));
+  // Its own cache key: raw mode belongs to the statement, and stmt() callers expect objects.
+  const key = `raw:${sql}`;
+  let s = m.get(key);
+  if (!s) m.set(key, (s = db.prepare<unknown[]>(sql).raw(true)));
+  return s;
+}

@@ -1,5 +1,5 @@
 import type { Db } from './db';
-import { nowIso, stmt } from './db';
+import { nowIso, rawStmt, stmt } from './db';
 
 export type VolumeState = 'creating' | 'ready' | 'deleting';
 
@@ -18,33 +18,38 @@ export interface VolumeRecord {
   usedAt: string | null;
 }
 
-interface VolumeRow {
-  name: string;
-  backend: string;
-  size_bytes: number | null;
-  fs: string | null;
-  options: string;
-  primary_node: string;
-  generation: number;
-  state: VolumeState;
-  created_at: string;
-  used_bytes: number | null;
-  used_at: string | null;
-}
+/**
+ * The columns fromRow reads, in its order. Rows are fetched raw (as arrays): better-sqlite3 makes
+ * an object per row key by key, several times slower than an array (List of 1,000: 4 ms against 1).
+ */
+const COLUMNS = 'name, backend, size_bytes, fs, options, primary_node, generation, state, created_at, used_bytes, used_at';
+type VolumeRow = [
+  name: string,
+  backend: string,
+  sizeBytes: number | null,
+  fs: string | null,
+  options: string,
+  primaryNode: string,
+  generation: number,
+  state: VolumeState,
+  createdAt: string,
+  usedBytes: number | null,
+  usedAt: string | null,
+];
 
 function fromRow(r: VolumeRow): VolumeRecord {
   return {
-    name: r.name,
-    backend: r.backend,
-    sizeBytes: r.size_bytes,
-    fs: r.fs,
-    options: JSON.parse(r.options) as Record<string, string>,
-    primaryNode: r.primary_node,
-    generation: r.generation,
-    state: r.state,
-    createdAt: r.created_at,
-    usedBytes: r.used_bytes,
-    usedAt: r.used_at,
+    name: r[0],
+    backend: r[1],
+    sizeBytes: r[2],
+    fs: r[3],
+    options: JSON.parse(r[4]) as Record<string, string>,
+    primaryNode: r[5],
+    generation: r[6],
+    state: r[7],
+    createdAt: r[8],
+    usedBytes: r[9],
+    usedAt: r[10],
   };
 }
 
@@ -62,12 +67,12 @@ export function insertVolume(
 }
 
 export function getVolume(db: Db, name: string): VolumeRecord | undefined {
-  const r = stmt(db, 'SELECT * FROM volumes WHERE name = ?').get(name) as VolumeRow | undefined;
+  const r = rawStmt(db, `SELECT ${COLUMNS} FROM volumes WHERE name = ?`).get(name) as VolumeRow | undefined;
   return r ? fromRow(r) : undefined;
 }
 
 export function listVolumes(db: Db): VolumeRecord[] {
-  return (stmt(db, 'SELECT * FROM volumes ORDER BY name').all() as VolumeRow[]).map(fromRow);
+  return (rawStmt(db, `SELECT ${COLUMNS} FROM volumes ORDER BY name`).all() as VolumeRow[]).map(fromRow);
 }
 
 export function setVolumeState(db: Db, name: string, state: VolumeState): void {

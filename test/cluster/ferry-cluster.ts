@@ -7,7 +7,8 @@ import { unixRequest } from '../support/unix-http';
 import { waitFor } from '../support/docker';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
-const FERRY = join(REPO_ROOT, 'bin/ferry');
+/** Run directly (never `node bin/ferry`), as the systemd unit does: its shebang carries ferry's V8 flags. */
+export const FERRY = join(REPO_ROOT, 'bin/ferry');
 export const CONTROL_PORT = 7400;
 
 /** ferry control and one ferry agent per test host, each its own process (so tests can kill them). */
@@ -46,8 +47,8 @@ export class FerryCluster {
     const from = existsSync(this.controlLog) ? statSync(this.controlLog).size : 0;
     const log = openSync(this.controlLog, 'a');
     this.controlProc = spawn(
-      process.execPath,
-      [FERRY, 'control', '-c', config, '--data-dir', join(this.cluster.dir, 'control'), '--listen', `${this.cluster.bridgeIp}:${CONTROL_PORT}`, '--token-file', this.tokenFile, '--log-level', 'debug'],
+      FERRY,
+      ['control', '-c', config, '--data-dir', join(this.cluster.dir, 'control'), '--listen', `${this.cluster.bridgeIp}:${CONTROL_PORT}`, '--token-file', this.tokenFile, '--log-level', 'debug'],
       { stdio: ['ignore', log, log] },
     );
     await waitFor('control to listen', () => {
@@ -84,7 +85,7 @@ export class FerryCluster {
 
   /** The ferry CLI on host `h`. */
   cli(h: TestHost, args: string[], timeoutMs = 300_000): { code: number; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [FERRY, '--api-socket', this.apiSocket(h), ...args], { encoding: 'utf8', timeout: timeoutMs });
+    const r = spawnSync(FERRY, ['--api-socket', this.apiSocket(h), ...args], { encoding: 'utf8', timeout: timeoutMs });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -106,7 +107,7 @@ export class FerryCluster {
     const log = openSync(this.agentLog(h), 'a');
     const child = h.spawnInNetns(
       [
-        process.execPath, FERRY, '--api-socket', this.apiSocket(h), 'agent', '-c', config,
+        FERRY, '--api-socket', this.apiSocket(h), 'agent', '-c', config,
         '--control', this.controlUrl, '--token-file', this.tokenFile, '--data-dir', h.dataDir,
         '--plugin-socket', join(h.pluginDir, 'ferry.sock'), '--node-name', h.name,
         '--transfer-listen', `${h.ip}:7401`, '--log-level', 'debug',

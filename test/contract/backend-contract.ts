@@ -26,7 +26,7 @@ async function collect(stream: Readable): Promise<Buffer> {
 const EDQUOT = constants.errno.EDQUOT;
 
 /** Writes to `file` in 1 MiB chunks until a write fails; returns the error code and bytes written. */
-function writeUntilFull(file: string, limit: number): { code: string | undefined; written: number } {
+export function writeUntilFull(file: string, limit: number): { code: string | undefined; written: number } {
   const fd = openSync(file, 'w');
   const chunk = Buffer.alloc(1024 * 1024, 7);
   let written = 0;

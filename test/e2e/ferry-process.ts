@@ -5,6 +5,8 @@ import { unixRequest } from '../support/unix-http';
 import { waitFor } from '../support/docker';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
+/** Run directly (never `node bin/ferry`): its shebang carries ferry's V8 flags. */
+export const FERRY = join(REPO_ROOT, 'bin/ferry');
 
 /** `ferry serve` as its own process, as a user runs it, so that tests can SIGKILL it. */
 export class FerryProcess {
@@ -24,9 +26,10 @@ export class FerryProcess {
 
   async start(): Promise<void> {
     const log = openSync(this.logFile, 'a');
+    // bin/ferry itself, as the systemd unit runs it, so that its shebang's V8 flags apply.
     this.child = spawn(
-      process.execPath,
-      [join(REPO_ROOT, 'bin/ferry'), '--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug'],
+      FERRY,
+      ['--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug'],
       { stdio: ['ignore', log, log] },
     );
     await waitFor('ferry to answer', async () => {
@@ -56,7 +59,7 @@ export class FerryProcess {
   /** The CLI, as a user types it. */
   cli(args: string[]): { code: number; stdout: string; stderr: string } {
     const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/ferry'), '--api-socket', this.apiSocket, ...args], { encoding: 'utf8' });
+    const r = spawnSync(FERRY, ['--api-socket', this.apiSocket, ...args], { encoding: 'utf8' });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 }

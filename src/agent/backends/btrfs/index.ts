@@ -12,6 +12,7 @@ import * as common from '../common';
 import { unwrapStream, wrapStream, type StreamHeader, expectStream } from '../stream-envelope';
 import * as cmd from './commands';
 import * as parse from './parse';
+import { SparePool, type SpareSize } from './spares';
 import { streamBuffers } from '../../../stream/buffer-size';
 
 /** statfs f_type of btrfs (BTRFS_SUPER_MAGIC). */
@@ -55,7 +56,8 @@ function detail(err: unknown): string {
  * Volume `name` is the subvolume `<pool>/volumes/<name>`, limited by a qgroup limit on referenced
  * bytes; its snapshot `snap` is the read-only subvolume `<pool>/snapshots/<name>/<snap>`. `volumes`
  * and `snapshots` are subvolumes themselves, so `btrfs subvolume list -o` of either lists exactly
- * its children, however the btrfs-progs version prints their paths.
+ * its children, however the btrfs-progs version prints their paths. `<pool>/spares` holds empty
+ * subvolumes made ahead of Create, already limited (spares.ts); nothing else reads it.
  */
 export class BtrfsBackend implements FullBackend {
   readonly kind = 'btrfs' as const;
@@ -63,12 +65,18 @@ export class BtrfsBackend implements FullBackend {
   private pool = '';
   private volumesId = 0;
   private snapshotsId = 0;
+  /** Spare names are unique to this process (a spare a crash left is deleted at start, but this never trips on one). */
+  private readonly spareTag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
+  private spareSeq = 0;
+  private readonly spares: SparePool;
 
   constructor(
     private readonly opts: BtrfsOptions,
     private readonly runner: Runner,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.spares = new SparePool({ make: (size) => this.makeSpare(size), remove: (paths) => this.deleteSubvolumes(paths) }, log);
+  }
 
   /**
    * Makes or finds the pool, mounts it, turns quotas on, makes `volumes` and `snapshots`, and
@@ -79,7 +87,7 @@ export class BtrfsBackend implements FullBackend {
     try {
       await this.run(cmd.quotaEnable(pool));
       await this.run(cmd.quotaRescanWait(pool));
-      for (const dir of ['volumes', 'snapshots']) await this.ensureSubvolumeDir(join(pool, dir));
+      for (const dir of ['volumes', 'snapshots', 'spares']) await this.ensureSubvolumeDir(join(pool, dir));
       this.volumesId = parse.parseRootId((await this.run(cmd.rootId(join(pool, 'volumes')))).stdout);
       this.snapshotsId = parse.parseRootId((await this.run(cmd.rootId(join(pool, 'snapshots')))).stdout);
       this.pool = pool;
@@ -100,23 +108,42 @@ export class BtrfsBackend implements FullBackend {
     return common.filesystemCapacity(this.root);
   }
 
-  /** Idempotent; nothing is left on failure. Throws POOL_FULL, INVALID_OPTION, COMMAND_FAILED. */
+  /**
+   * Idempotent; nothing is left on failure. Throws POOL_FULL, INVALID_OPTION, COMMAND_FAILED.
+   * A spare already limited to this size is renamed into place when there is one; else the subvolume
+   * is made and limited under a temporary name. Either way the volume has its limit before its name.
+   */
   async create(name: string, spec: DatasetSpec): Promise<void> {
     if (await this.exists(name)) return;
     this.checkSpec(spec);
     await this.ensureRoom();
-    // Made under a temporary name and renamed when complete: a crash never leaves a volume without its limit.
-    const tmp = this.tempPath(name, 'new');
-    await this.deleteSubvolumes([tmp]);
-    try {
-      await this.run(cmd.subvolumeCreate(tmp));
-      if (spec.sizeBytes !== undefined) await this.run(cmd.qgroupLimit(spec.sizeBytes, tmp));
-      await rename(tmp, this.volumePath(name));
-    } catch (err) {
-      await this.deleteQuietly([tmp]);
-      throw this.failure(err, `creating btrfs volume ${name}`, 'check the pool and try again');
+    const spare = await this.takeSpare(spec.sizeBytes);
+    if (spare) {
+      try {
+        await rename(spare, this.volumePath(name));
+      } catch (err) {
+        await this.deleteQuietly([spare]);
+        throw this.failure(err, `creating btrfs volume ${name}`, 'check the pool and try again');
+      }
+    } else {
+      const tmp = this.tempPath(name, 'new');
+      await this.deleteSubvolumes([tmp]);
+      try {
+        await this.makeLimited(tmp, spec.sizeBytes);
+        await rename(tmp, this.volumePath(name));
+      } catch (err) {
+        await this.deleteQuietly([tmp]);
+        throw this.failure(err, `creating btrfs volume ${name}`, 'check the pool and try again');
+      }
     }
-    this.log.info({ volume: name, sizeBytes: spec.sizeBytes, op: 'create' }, 'volume created');
+    // After this Create, not before it: the next spare is made while the caller goes on.
+    this.spares.want(spec.sizeBytes);
+    this.log.info({ volume: name, sizeBytes: spec.sizeBytes, spare: !!spare, op: 'create' }, 'volume created');
+  }
+
+  /** Resolves once no spare subvolume is being made or deleted in the background (tests, shutdown). */
+  sparesIdle(): Promise<void> {
+    return this.spares.idle();
   }
 
   /** Deletes the volume, its snapshots and its leftovers. Idempotent. Throws VOLUME_BUSY while mounted. */
@@ -400,6 +427,37 @@ export class BtrfsBackend implements FullBackend {
     return this.runner.run(argv);
   }
 
+  /** An empty subvolume at `path` (which must not exist) under the limit `size`; a crash may leave it half-made. */
+  private async makeLimited(path: string, size: SpareSize): Promise<void> {
+    await this.run(cmd.subvolumeCreate(path));
+    if (size !== undefined) await this.run(cmd.qgroupLimit(size, path));
+  }
+
+  /** One spare for the pool: made and limited under a temporary name, then renamed to its spare name. */
+  private async makeSpare(size: SpareSize): Promise<string> {
+    const n = `${this.spareTag}-${++this.spareSeq}`;
+    const tmp = join(this.root, 'spares', `.new-${n}`);
+    const path = join(this.root, 'spares', `${size ?? 'none'}-${n}`);
+    try {
+      await this.makeLimited(tmp, size);
+      await rename(tmp, path);
+      return path;
+    } catch (err) {
+      await this.deleteQuietly([tmp]);
+      throw err;
+    }
+  }
+
+  /** A spare of `size` that is still an empty subvolume (nothing but ferry touches them; this checks). */
+  private async takeSpare(size: SpareSize): Promise<string | undefined> {
+    const spare = await this.spares.take(size);
+    if (spare === undefined) return undefined;
+    if ((await isSubvolume(spare)) && (await readdir(spare)).length === 0) return spare;
+    this.log.warn({ path: spare }, 'a spare subvolume was changed by something else; not using it');
+    await this.deleteQuietly([spare]);
+    return undefined;
+  }
+
   /** A pool directory that must already be on btrfs. */
   private async givenPool(path: string): Promise<string> {
     const unusable = (why: string, cause?: unknown): FerryError => {
@@ -447,8 +505,12 @@ export class BtrfsBackend implements FullBackend {
     await this.run(cmd.subvolumeCreate(path));
   }
 
-  /** Finishes rollbacks a crash cut short; removes half-made volumes and partial receives. */
+  /** Finishes rollbacks a crash cut short; removes half-made volumes, partial receives and all spares. */
   private async recoverInterrupted(): Promise<void> {
+    // Spares are cheap to make again; a fresh start trusts none (spares.ts makes them as Creates come).
+    const spares = join(this.pool, 'spares');
+    const leftSpares = (await readdir(spares)).map((e) => join(spares, e));
+    if (leftSpares.length > 0) await this.deleteQuietly(leftSpares);
     const volumes = join(this.pool, 'volumes');
     for (const entry of await readdir(volumes)) {
       const [, name, kind] = TEMP_NAME.exec(entry) ?? [];
