@@ -115,15 +115,22 @@ export class FerryCluster {
       { stdio: ['ignore', log, log] },
     );
     this.agents.set(h.name, child);
+    let last = 'no API socket yet';
     await waitFor(`agent of ${h.name} to answer`, async () => {
       if (child.exitCode !== null) throw new Error(`agent of ${h.name} exited; see ${this.agentLog(h)}`);
       if (!existsSync(this.apiSocket(h))) return false;
       try {
         const r = await unixRequest(this.apiSocket(h), '/v1/nodes', undefined, 'GET');
+        last = `GET /v1/nodes answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`;
         return r.status === 200 && (r.json.nodes as { name: string }[]).some((n) => n.name === h.name);
-      } catch {
+      } catch (err) {
+        last = `GET /v1/nodes failed: ${(err as Error).message}`;
         return false;
       }
+    }).catch((err: Error) => {
+      // What the agent said is what tells why it did not come up: put it in the failure.
+      const tail = readFileSync(this.agentLog(h), 'utf8').split('\n').slice(-40).join('\n');
+      throw new Error(`${err.message} (last: ${last})\n--- agent ${h.name} log, last lines ---\n${tail}`);
     });
   }
 
