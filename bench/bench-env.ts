@@ -21,6 +21,18 @@ export function progress(msg: string): void {
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
 }
 
+/**
+ * One step of a cleanup: runs `fn`, and if it fails says so (prefixed with `label`) and goes on, so
+ * that one failed step does not leave the rest behind.
+ */
+export async function cleanupStep(label: string, what: string, fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    progress(`${label}: ${what} failed: ${(err as Error).message}`);
+  }
+}
+
 /** Runs `fn` over `items`, `width` at a time. */
 export async function eachLimited<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -100,13 +112,7 @@ export class BenchEnv {
 
   private async doCleanup(): Promise<void> {
     progress('cleaning up');
-    const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        progress(`cleanup: ${what} failed: ${(err as Error).message}`);
-      }
-    };
+    const step = (what: string, fn: () => Promise<void> | void): Promise<void> => cleanupStep('cleanup', what, fn);
     await step('containers', () => removeContainers(this.docker));
     await step('dockerd volumes', () =>
       eachLimited([...this.dockerVolumes], 4, async (name) => {

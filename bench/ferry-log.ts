@@ -76,12 +76,13 @@ function figures(lines: LogLine[]): CommandFigure[] {
     .sort((a, b) => b.totalMs - a.totalMs);
 }
 
-export function readLog(file: string): LogLine[] {
-  const out: LogLine[] = [];
+/** Every record of a pino log file, in order; lines cut short by a kill are skipped. */
+export function readLog<T extends object = LogLine>(file: string): T[] {
+  const out: T[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
-      out.push(JSON.parse(line) as LogLine);
+      out.push(JSON.parse(line) as T);
     } catch {
       // A line cut short by a kill: skip it.
     }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { commandKey, readLog } from './ferry-log';
 
 /**
  * A move's timeline from the agents' debug logs: every command an agent ran during the move (btrfs
@@ -15,38 +15,26 @@ export interface CommandSpan {
   durationMs: number;
 }
 
-/** `btrfs subvolume snapshot -r /path ...` -> `btrfs subvolume snapshot -r`. */
-export function commandLabel(argv: readonly string[]): string {
-  const words: string[] = [];
-  for (const a of argv) {
-    if (a.startsWith('/') || /^\d/.test(a) || words.length >= 4) break;
-    words.push(a);
+/** The records of `logFile` whose message is `msg` ([] while there is no log). */
+function records<T extends object>(logFile: string, msg: string): T[] {
+  let all: (T & { msg?: string })[];
+  try {
+    all = readLog<T & { msg?: string }>(logFile);
+  } catch {
+    return [];
   }
-  return words.join(' ');
+  return all.filter((r) => r.msg === msg);
 }
 
 /** Commands in `logFile` (pino JSON lines) that ended within [fromMs, toMs], labelled with `host`. */
 export function commandsIn(logFile: string, host: string, fromMs: number, toMs: number): CommandSpan[] {
-  let text: string;
-  try {
-    text = readFileSync(logFile, 'utf8');
-  } catch {
-    return [];
-  }
   const out: CommandSpan[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.includes('"msg":"command"')) continue;
-    let rec: { time?: string; argv?: string[]; durationMs?: number };
-    try {
-      rec = JSON.parse(line) as typeof rec;
-    } catch {
-      continue;
-    }
+  for (const rec of records<{ time?: string; argv?: string[]; durationMs?: number }>(logFile, 'command')) {
     if (!rec.time || !rec.argv || typeof rec.durationMs !== 'number') continue;
     const end = Date.parse(rec.time);
     const startMs = end - rec.durationMs;
     if (end < fromMs || startMs > toMs) continue;
-    out.push({ host, command: commandLabel(rec.argv), startMs, durationMs: rec.durationMs });
+    out.push({ host, command: commandKey(rec.argv), startMs, durationMs: rec.durationMs });
   }
   return out;
 }
@@ -79,41 +67,15 @@ export interface Round {
 
 /** The pre-copy rounds of move `moveId`, from the target agent's log ("pre-copy round done"). */
 export function precopyRounds(logFile: string, moveId: number): Round[] {
-  let text: string;
-  try {
-    text = readFileSync(logFile, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: Round[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.includes('"msg":"pre-copy round done"')) continue;
-    try {
-      const rec = JSON.parse(line) as { move?: number; bytes?: number; time?: string };
-      if (rec.move === moveId && typeof rec.bytes === 'number' && rec.time) out.push({ bytes: rec.bytes, endMs: Date.parse(rec.time) });
-    } catch {
-      // a line cut by a crash: skip it
-    }
-  }
-  return out;
+  return records<{ move?: number; bytes?: number; time?: string }>(logFile, 'pre-copy round done')
+    .filter((r) => r.move === moveId && typeof r.bytes === 'number' && r.time)
+    .map((r) => ({ bytes: r.bytes!, endMs: Date.parse(r.time!) }));
 }
 
 /** The target agent's own account of move `moveId` ("move done"): every byte it received, final increment included. */
 export function moveDone(logFile: string, moveId: number): { bytes: number; durationMs: number; downtimeMs: number } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(logFile, 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
-    if (!line.includes('"msg":"move done"')) continue;
-    try {
-      const rec = JSON.parse(line) as { move?: number; bytes?: number; durationMs?: number; downtimeMs?: number };
-      if (rec.move === moveId && typeof rec.bytes === 'number') return { bytes: rec.bytes, durationMs: rec.durationMs ?? NaN, downtimeMs: rec.downtimeMs ?? NaN };
-    } catch {
-      // a line cut by a crash: skip it
-    }
-  }
-  return undefined;
+  const rec = records<{ move?: number; bytes?: number; durationMs?: number; downtimeMs?: number }>(logFile, 'move done').find(
+    (r) => r.move === moveId && typeof r.bytes === 'number',
+  );
+  return rec && { bytes: rec.bytes!, durationMs: rec.durationMs ?? NaN, downtimeMs: rec.downtimeMs ?? NaN };
 }

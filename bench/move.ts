@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { FERRY, FerryCluster } from '../test/cluster/ferry-cluster';
 import { startCluster, type Cluster, type TestHost } from '../test/cluster/harness';
 import { cleanupDir, makeTempDir, processAlive as alive, requireRootAndTools, TEST_PREFIX } from '../test/support/host';
-import { progress } from './bench-env';
+import { cleanupStep, progress } from './bench-env';
 import { LocalPools } from './btrfs-pipe';
 import { CpuMeter, pidsWithArgs } from './cpu';
 import {
@@ -392,13 +392,7 @@ export class MoveBench {
 
   private async doCleanup(): Promise<void> {
     progress('moves: cleaning up');
-    const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        progress(`moves cleanup: ${what} failed: ${(err as Error).message}`);
-      }
-    };
+    const step = (what: string, fn: () => Promise<void> | void): Promise<void> => cleanupStep('moves cleanup', what, fn);
     for (const c of this.plugins.values()) c.close();
     for (const c of this.apis.values()) c.close();
     await step('keeping logs', () => this.keepLogs());
