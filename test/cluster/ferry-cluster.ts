@@ -1,9 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Cluster, TestHost } from './harness';
-import { unixRequest } from '../support/unix-http';
+import { requestJson, unixRequest, type JsonAnswer } from '../support/unix-http';
 import { waitFor } from '../support/docker';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
@@ -150,33 +149,13 @@ export class FerryCluster {
    * Calls control's REST API straight from the test process (with the cluster token): quick enough to
    * poll a move's step every few ms, and the agent calls (POST /v1/agent/<call>, {args}) that a Mount makes.
    */
-  controlRequest(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 5_000): Promise<{ status: number; json: Record<string, unknown> }> {
+  controlRequest(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 5_000): Promise<JsonAnswer> {
     const token = readFileSync(this.tokenFile, 'utf8').trim();
-    const text = body === undefined ? '' : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        new URL(path, this.controlUrl),
-        {
-          method,
-          timeout: timeoutMs,
-          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
-        },
-        (res) => {
-          const parts: Buffer[] = [];
-          res.on('data', (c: Buffer) => parts.push(c));
-          res.on('end', () => {
-            try {
-              resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(parts).toString('utf8')) as Record<string, unknown> });
-            } catch (err) {
-              reject(err);
-            }
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`control did not answer ${method} ${path} within ${timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end(text);
-    });
+    const url = new URL(path, this.controlUrl);
+    return requestJson(
+      { hostname: url.hostname, port: url.port, path: url.pathname + url.search, method, timeout: timeoutMs, headers: { Authorization: `Bearer ${token}` } },
+      body === undefined ? '' : JSON.stringify(body),
+    );
   }
 
   /** Where the agent of `h` keeps its btrfs pool (ferry's default: a loop-mounted pool file under its data dir). */
