@@ -32,9 +32,9 @@ export function assertPlainName(what: string, name: string): void {
   }
 }
 
-/** Flushes `file`'s data to disk (an image written by a tool that may not have). */
-export async function syncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
+/** fsync(2) of `path`: a file's data, or a directory's entries. */
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
   try {
     await fh.sync();
   } finally {
@@ -42,15 +42,11 @@ export async function syncFile(file: string): Promise<void> {
   }
 }
 
+/** Flushes a file's data to disk (an image written by a tool that may not have). */
+export const syncFile: (file: string) => Promise<void> = fsyncPath;
+
 /** Flushes a directory's entries, so that a rename or link in it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+export const syncDir: (dir: string) => Promise<void> = fsyncPath;
 
 /**
  * Publishes the file `tmp` as `final` only when `final` does not exist (link fails with EEXIST,
