@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { SPARE_SIZES, SPARES_PER_SIZE, SparePool, type SpareOps, type SpareSize } from '../../../src/agent/backends/btrfs/spares';
-import { silentLogger } from '../../../src/log';
+import { SPARE_SIZES, SPARES_PER_SIZE, SparePool, type SpareOps, type SpareSize } from '../../../../src/agent/backends/btrfs/spares';
+import { silentLogger } from '../../../../src/log';
 
 /** Fake disk operations: each make waits until the test releases it, so that the order is the test's. */
 class FakeOps implements SpareOps {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseMountInfo } from '../../../src/agent/mount-table';
+import { parseMountInfo } from '../../src/agent/mount-table';
 
 describe('parseMountInfo', function () {
   const text = [

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { checkSpecFits, keepsReplica, resolveCreateOptions } from '../../../src/volume/options';
-import { loadConfig } from '../../../src/config/config';
-import { isFerryError } from '../../../src/errors';
-import type { SizeRules } from '../../../src/agent/backends/backend';
+import { checkSpecFits, keepsReplica, resolveCreateOptions } from '../../src/volume/options';
+import { loadConfig } from '../../src/config/config';
+import { isFerryError } from '../../src/errors';
+import type { SizeRules } from '../../src/agent/backends/backend';
 
 const config = loadConfig({
   overrides: {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { loadConfig } from '../../../src/config/config';
+import { loadConfig } from '../../src/config/config';
 
 describe('loadConfig', function () {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-config-'));

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { formatSize, parseSize } from '../../../src/volume/size';
-import { isFerryError } from '../../../src/errors';
+import { formatSize, parseSize } from '../../src/volume/size';
+import { isFerryError } from '../../src/errors';
 
 describe('parseSize', function () {
   const good: [string, number][] = [

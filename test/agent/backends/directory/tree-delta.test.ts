@@ -16,8 +16,8 @@ import {
   walkTree,
   type EntryMeta,
   type Tree,
-} from '../../../src/agent/backends/directory/tree-delta';
-import { isFerryError } from '../../../src/errors';
+} from '../../../../src/agent/backends/directory/tree-delta';
+import { isFerryError } from '../../../../src/errors';
 
 const file = (over: Partial<EntryMeta> = {}): EntryMeta => ({
   type: 'file',

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync,
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as cmd from '../../../src/agent/backends/loop/commands';
-import { isFerryError } from '../../../src/errors';
+import * as cmd from '../../../../src/agent/backends/loop/commands';
+import { isFerryError } from '../../../../src/errors';
 import {
   TEMP_PREFIX,
   nextStampMs,
@@ -16,7 +16,7 @@ import {
   removeTree,
   stampNewest,
   tempPath,
-} from '../../../src/agent/backends/files';
+} from '../../../../src/agent/backends/files';
 import {
   detectFilesystem,
   ext4NeedsRecovery,
@@ -28,7 +28,7 @@ import {
   rangesToCompare,
   subtractRanges,
   type Extent,
-} from '../../../src/agent/backends/loop/parse';
+} from '../../../../src/agent/backends/loop/parse';
 
 describe('loop backend: parsers and commands', function () {
   describe('parseLosetupNames (util-linux 2.38 output)', function () {

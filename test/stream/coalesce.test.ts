@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
-import { coalesceWrites } from '../../../src/stream/coalesce';
+import { coalesceWrites } from '../../src/stream/coalesce';
 
 /** A sink that records how many chunks each call to the kernel (write or writev) would carry. */
 function recordingSink(): { sink: Writable; batches: number[]; bytes: () => Buffer } {

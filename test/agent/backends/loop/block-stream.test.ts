@@ -15,8 +15,8 @@ import {
   encodeBlockDiff,
   encodeHeader,
   encodeRecordHead,
-} from '../../../src/agent/backends/loop/block-stream';
-import { isFerryError } from '../../../src/errors';
+} from '../../../../src/agent/backends/loop/block-stream';
+import { isFerryError } from '../../../../src/errors';
 
 const PAGE = 4096;
 const CHUNK = 64 * 1024;

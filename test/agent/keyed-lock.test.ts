@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { KeyedLock } from '../../../src/agent/keyed-lock';
+import { KeyedLock } from '../../src/agent/keyed-lock';
 
 const tick = () => new Promise((r) => setImmediate(r));
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import * as cmd from '../../../src/agent/backends/directory/commands';
-import { mountsShowing, parseDiskUsage } from '../../../src/agent/backends/directory/parse';
-import { parseMountInfo } from '../../../src/agent/mount-table';
+import * as cmd from '../../../../src/agent/backends/directory/commands';
+import { mountsShowing, parseDiskUsage } from '../../../../src/agent/backends/directory/parse';
+import { parseMountInfo } from '../../../../src/agent/mount-table';
 
 // Captured from /proc/self/mountinfo on Debian 12 (kernel 6.x): a loop-backed ext4 pool at /tmp/p,
 // a bind of one of its volumes at /tmp/m, a bind of a subdirectory at /tmp/m2, a tmpfs with a

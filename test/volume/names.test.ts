@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { validateSnapshotName, validateVolumeName } from '../../../src/volume/names';
-import { isFerryError } from '../../../src/errors';
+import { validateSnapshotName, validateVolumeName } from '../../src/volume/names';
+import { isFerryError } from '../../src/errors';
 
 describe('validateVolumeName', function () {
   for (const name of ['db', 'my-db_1.data', 'A1', '0x', 'a'.repeat(128)]) {

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as cmd from '../../../src/agent/backends/btrfs/commands';
-import * as parse from '../../../src/agent/backends/btrfs/parse';
-import { parseMountInfo } from '../../../src/agent/mount-table';
+import * as cmd from '../../../../src/agent/backends/btrfs/commands';
+import * as parse from '../../../../src/agent/backends/btrfs/parse';
+import { parseMountInfo } from '../../../../src/agent/mount-table';
 
 // Captured with btrfs-progs 6.2 on Linux 6.18 (see VERSION.txt there); the source tree, not dist/.
-const FIXTURES = join(__dirname, '../../../../test/fixtures/btrfs');
+const FIXTURES = join(__dirname, '../../../../../test/fixtures/btrfs');
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
 
 describe('btrfs parse', function () {
