@@ -3,22 +3,43 @@ import { connect } from 'node:net';
 import type { Server } from 'node:http';
 import { createServer, request as httpRequest } from 'node:http';
 import { basename, dirname, join } from 'node:path';
-import { Agent, type BackendSlot } from './agent/agent';
+import { createLocalApi } from './api/local-api';
+import { BackendSlots } from './agent/backend-slots';
 import type { BackendKind, FullBackend } from './agent/backends/backend';
 import { createBackends, initBackends } from './agent/backends';
+import { Containers } from './agent/containers';
+import { Copies } from './agent/copies';
+import { HostState } from './agent/host-state';
+import { HostStatus } from './agent/host-status';
+import { KeyedLock } from './agent/keyed-lock';
+import { Mounts } from './agent/mounts';
+import { MoveSource, MoveTarget } from './agent/move-sides';
+import { reconcileHost } from './agent/reconciler';
+import { Upkeep } from './agent/upkeep';
+import { VolumeService } from './agent/volume-service';
 import type { Config } from './config/config';
-import { createApi } from './control/api';
-import { LocalControl, type ControlClient } from './control/control';
+import { LocalControl } from './control/control';
 import { openDb, type Db } from './control/db';
 import { FerryError } from './errors';
 import { ProcessRunner, type Runner } from './exec/runner';
 import type { Logger } from './log';
 import { pluginRoutes } from './plugin/routes';
 import { createPluginServer } from './plugin/server';
+import type { ControlClient } from './wire/control-client';
+
+/** The dataset agent of one host, in parts with one job each (see each class). */
+export interface AgentParts {
+  backends: BackendSlots;
+  volumes: VolumeService;
+  mounts: Mounts;
+  copies: Copies;
+  upkeep: Upkeep;
+  status: HostStatus;
+}
 
 /** A running `ferry serve` (control + agent in one process) or `ferry agent` (control elsewhere). */
 export interface Ferry {
-  agent: Agent;
+  agent: AgentParts;
   /** The local state database (`ferry serve` only; an agent of a cluster keeps its state in control). */
   db?: Db;
   /** Resolves when backends are up and reconciliation has run. */
@@ -116,12 +137,25 @@ export async function startFerry(
   const cluster = config.control.url !== undefined;
   const db = cluster ? undefined : openDb(join(config.dataDir, 'ferry.db'));
   // Cluster-only modules (ssh2, dockerode) load only in cluster mode: a single host does not pay for them.
-  const cluster$ = cluster ? import('./agent/cluster') : undefined;
-  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica }) : (await cluster$!).remoteControl(config);
+  const clusterMode = cluster ? await import('./agent/cluster') : undefined;
+  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica }) : clusterMode!.remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
   const backends = opts.backends ?? createBackends(config, runner, log);
-  const slots = new Map<BackendKind, BackendSlot>();
-  const agent = new Agent(config, control, slots, log.child({ component: 'agent' }));
+
+  // The agent's parts, each built from those it needs: nothing is attached later.
+  const node = config.nodeName;
+  const agentLog = log.child({ component: 'agent' });
+  const lock = new KeyedLock();
+  const state = new HostState(config.mountRoot);
+  const slots = new BackendSlots(node, control);
+  const containers = new Containers(node, control, clusterMode?.dockerHost(config, log), agentLog);
+  const copies = new Copies(node, control, slots, state, lock, agentLog);
+  const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log);
+  const mounts = new Mounts(node, control, slots, state, lock, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs });
+  const volumes = new VolumeService(config, control, slots, copies, lock, agentLog);
+  const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog);
+  const status = new HostStatus(node, control, slots, state);
+  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status };
 
   let startup!: () => void;
   let failStartup!: (err: unknown) => void;
@@ -130,8 +164,8 @@ export async function startFerry(
     failStartup = reject;
   });
   ready.catch(() => undefined);
-  const plugin = createPluginServer(pluginRoutes(agent), ready, log.child({ component: 'plugin' }));
-  const api = createServer(createApi(agent, control, log.child({ component: 'api' })));
+  const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }));
+  const api = createServer(createLocalApi({ volumes, mounts, status }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);
@@ -147,15 +181,31 @@ export async function startFerry(
   let joined: { stop(): Promise<void> } | undefined;
   const started = (async () => {
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
-    if (cluster$) joined = await (await cluster$).joinCluster(config, agent, control, log);
-    const actions = await agent.reconcile();
-    log.info({ actions: actions.length }, 'reconciled');
+    if (clusterMode && clusterSide) {
+      const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
+      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log);
+    }
+    // Records, disk and mount table into agreement before the first request (DESIGN: live restore).
+    const report = await reconcileHost({
+      node,
+      mountRoot: config.mountRoot,
+      control,
+      backends: slots.asMap(),
+      log: agentLog,
+      backendFor: (kind) => slots.backendFor(kind),
+      mountpointOf: (name) => state.mountpointOf(name),
+      markMounted: (name) => state.markMounted(name),
+      destroyDataset: (name, kind) => copies.destroyDataset(name, kind),
+      destroyCopy: (name) => copies.destroyCopy(name),
+    });
+    state.setFindings(report);
+    log.info({ actions: report.actions.length }, 'reconciled');
     startup();
     timer = setInterval(() => {
-      agent.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+      upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
     }, config.usageIntervalSeconds * 1000);
     timer.unref();
-    void agent.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    void upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
     if (opts.touchDockerd !== false) touchDockerd(config, log, () => stopping);
   })();
   started.catch((err: unknown) => {

@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/config';
-import type { ControlClient } from '../control/control';
-import { readToken } from '../control/service';
+import { readToken } from '../config/read-token';
 import type { Logger } from '../log';
-import { loadOrCreateKey } from '../transfer/keys';
+import { loadOrCreateKey, type TransferKey } from '../transfer/keys';
 import { TransferServer } from '../transfer/server';
-import type { Agent } from './agent';
+import type { ControlClient } from '../wire/control-client';
 import { DockerHost } from './docker-host';
 import { httpControl } from './http-control';
 import { Membership } from './membership';
-import { Mover } from './mover';
+import type { MoveSource } from './move-sides';
+import { Mover, type TargetSide } from './mover';
 import { SourceTransferHandler } from './transfer-handler';
 
 /** The control client of an agent whose control service runs elsewhere. */
@@ -17,31 +17,47 @@ export function remoteControl(config: Config): ControlClient {
   return httpControl({ url: config.control.url!, token: readToken(config.control.tokenFile), tls: config.control.tls });
 }
 
+/** This host's dockerd, when its socket is there: names the containers behind leases, restarts moved ones. */
+export function dockerHost(config: Config, log: Logger): DockerHost | undefined {
+  return existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined;
+}
+
+/** What cluster mode makes before the agent's mounts: the transfer key and the Mover (the target side of moves). */
+export interface ClusterSide {
+  key: TransferKey;
+  mover: Mover;
+  /** How long a Mount waits for a move before it answers with its progress. */
+  mountWaitMs: number;
+}
+
+export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger): ClusterSide {
+  const key = loadOrCreateKey(config.transfer.keyFile);
+  const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves);
+  return { key, mover, mountWaitMs: config.moves.mountWaitSeconds * 1000 };
+}
+
 /**
- * Cluster mode: the transfer service (the source side of moves), the mover (the target side), and
+ * Cluster mode, once the backends are up: the transfer service (the source side of moves), and
  * registration with control, retried until control answers.
  */
 export async function joinCluster(
   config: Config,
-  agent: Agent,
+  side: ClusterSide,
+  source: MoveSource,
   control: ControlClient,
   log: Logger,
 ): Promise<{ stop(): Promise<void> }> {
-  const key = loadOrCreateKey(config.transfer.keyFile);
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
-  const transfer = new TransferServer(key, peers, new SourceTransferHandler(agent, control), log.child({ component: 'transfer' }));
+  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control), log.child({ component: 'transfer' }));
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;
-  const mover = new Mover(agent, control, key.privateKey, log.child({ component: 'mover' }), config.moves);
-  agent.attachMover(mover, config.moves.mountWaitSeconds * 1000);
-  if (existsSync(config.dockerSocket)) agent.attachDocker(new DockerHost(config.dockerSocket, log.child({ component: 'docker' })));
   const membership = new Membership(
     control,
-    { name: config.nodeName, address, transferKey: key.publicKey },
-    mover,
-    agent,
+    { name: config.nodeName, address, transferKey: side.key.publicKey },
+    side.mover,
+    source,
     config.control.heartbeatSeconds * 1000,
     log.child({ component: 'membership' }),
   );

@@ -1,12 +1,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../log';
-
-/** What is needed to create a container again on another host: its config as dockerd reports it. */
-export interface ContainerSpec {
-  name: string;
-  config: Record<string, unknown>;
-  hostConfig: Record<string, unknown>;
-}
+import type { ContainerSpec } from '../wire/records';
 
 /**
  * This host's dockerd, for what a volume plugin may ask of it outside a Mount request (dockerd holds

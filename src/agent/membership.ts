@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { ControlClient } from '../control/control';
+import type { ControlClient } from '../wire/control-client';
 import type { Logger } from '../log';
 import type { Mover } from './mover';
-import type { ContainerSpec } from './docker-host';
+import type { ContainerSpec } from '../wire/records';
 
 /** What membership asks of the agent: the source side of a plain Docker move, and dropping copies. */
 export interface MemberAgent {

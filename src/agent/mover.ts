@@ -1,12 +1,12 @@
 import { Transform } from 'node:stream';
-import type { ControlClient } from '../control/control';
-import type { MoveRecord } from '../control/move-repo';
+import type { ControlClient } from '../wire/control-client';
+import type { MoveRecord } from '../wire/records';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { TransferClient, type Peer } from '../transfer/client';
-import { describeProgress } from '../control/move-progress';
+import { describeProgress } from '../wire/move-progress';
 import type { FullBackend } from './backends/backend';
-import type { ContainerSpec } from './docker-host';
+import type { ContainerSpec } from '../wire/records';
 import { streamBuffers } from '../stream/buffer-size';
 
 /** Stop pre-copying once an increment is this small: the final one will be as quick. */

@@ -1,5 +1,4 @@
-import type { Lease } from '../control/lease-repo';
-import type { VolumeRecord } from '../control/volume-repo';
+import type { Lease, VolumeRecord } from '../wire/records';
 
 /** A volume as control records it, with the hosts that keep a replica and those that must drop their copy. */
 export type ReconcileVolume = VolumeRecord & { replicas: string[]; dropping: string[] };

@@ -1,4 +1,5 @@
-import type { ControlClient, VolumeView } from '../control/control';
+import type { ControlClient } from '../wire/control-client';
+import type { VolumeView } from '../wire/records';
 import type { Logger } from '../log';
 import type { BackendKind, FullBackend } from './backends/backend';
 import { readMountTable } from './mount-table';

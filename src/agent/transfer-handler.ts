@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { ControlClient } from '../control/control';
+import type { ControlClient } from '../wire/control-client';
 import { FerryError } from '../errors';
 import type { TransferHandler } from '../transfer/server';
 import type { TransferRequest } from '../transfer/protocol';

@@ -1,6 +1,4 @@
-import type { AgentStatus } from '../agent/agent';
-import type { VolumeView } from '../control/control';
-import type { NodeRecord } from '../control/node-repo';
+import type { AgentStatus, NodeRecord, VolumeView } from '../wire/records';
 import { formatSize } from '../volume/size';
 
 /** Left-aligned columns, two spaces apart (as docker's own tables). */

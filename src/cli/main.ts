@@ -1,12 +1,9 @@
 import { Command, Option } from 'commander';
-import type { AgentStatus } from '../agent/agent';
 import { loadConfig, DEFAULT_API_SOCKET, type ConfigInput } from '../config/config';
-import type { VolumeView } from '../control/control';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import { createLogger } from '../log';
-import type { MoveRecord } from '../control/move-repo';
-import type { NodeRecord } from '../control/node-repo';
-import { describeProgress } from '../control/move-progress';
+import { describeProgress } from '../wire/move-progress';
+import type { AgentStatus, MoveRecord, NodeRecord, VolumeView } from '../wire/records';
 import { apiCall } from './client';
 import { nodeTable, statusText, volumeTable } from './format';
 

@@ -1,12 +1,11 @@
 import { FerryError } from '../errors';
 import type { Db } from './db';
-import { addEvent, eventsOf, type ClusterEvent } from './event-repo';
-import { acquireLease, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease, type Lease } from './lease-repo';
-import { activeMove, deleteMovesOf, getMove, insertMove, lastMove, movesOfNode, setMoveContainers, updateMove, type MoveRecord, type MoveState } from './move-repo';
+import { addEvent, eventsOf } from './event-repo';
+import { acquireLease, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease } from './lease-repo';
+import { activeMove, deleteMovesOf, getMove, insertMove, lastMove, movesOfNode, setMoveContainers, updateMove } from './move-repo';
 import { allCopies, copiesOf, copiesToDestroy, forgetCopy, forgetCopyIn, markAllDropping, setCopy, type CopyRecord } from './copy-repo';
 import { keepsReplica } from '../volume/options';
-import type { ContainerSpec } from '../agent/docker-host';
-import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode, type NodeRecord } from './node-repo';
+import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode } from './node-repo';
 import {
   switchPrimary,
   deleteVolume,
@@ -15,110 +14,15 @@ import {
   listVolumes,
   recordUsage,
   setVolumeState,
-  type VolumeRecord,
 } from './volume-repo';
-
-/** A volume with its live facts, as List, Get and the CLI show it. */
-export interface VolumeView extends VolumeRecord {
-  /** Active Docker mounts (sum of lease counts) across the cluster. */
-  mounts: number;
-  /** Hosts other than the primary that keep a replica (read-only copy, for increments-only moves back). */
-  replicas: string[];
-  /**
-   * Hosts that must still destroy their copy: a replica that policy does not keep, or, while the
-   * volume is `deleting`, every host that held a copy (the primary included) until it reports it gone.
-   */
-  dropping: string[];
-}
-
-/** A copy that a host must destroy, as the heartbeat answer carries it. */
-export interface CopyToDestroy {
-  volume: string;
-  backend: string;
-}
+import type { ControlClient, VolumeReservation } from '../wire/control-client';
+import { inUse } from '../wire/in-use';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, Lease, MoveRecord, MoveState, NodeRecord, VolumeRecord, VolumeView } from '../wire/records';
 
 /** Control's cluster-wide settings (config `control`). */
 export interface ControlPolicy {
   /** Whether the old primary keeps its copy after a move; a volume's `replica` option overrides it. */
   keepReplica: boolean;
-}
-
-/** What a new volume is recorded with. */
-export interface VolumeReservation {
-  name: string;
-  backend: string;
-  sizeBytes?: number;
-  fs?: string;
-  options: Record<string, string>;
-  primaryNode: string;
-}
-
-/**
- * What an agent asks of control. Asynchronous because in a cluster it crosses the network; `ferry
- * serve` uses the in-process LocalControl.
- */
-export interface ControlClient {
-  /** Records a new volume in state `creating`; false when the name is taken anywhere in the cluster. */
-  reserveVolume(v: VolumeReservation): Promise<boolean>;
-  /** Marks a reserved volume ready once its dataset exists. */
-  confirmVolume(name: string, node: string): Promise<void>;
-  /** Forgets a reservation whose dataset could not be made. */
-  abandonVolume(name: string, node: string, reason: string): Promise<void>;
-  getVolume(name: string): Promise<VolumeView | undefined>;
-  listVolumes(): Promise<VolumeView[]>;
-  /**
-   * Removes a volume cluster-wide, asked on `node` (any host): marks it `deleting` and every copy
-   * (primary and replicas) to be destroyed; answers the hosts that must destroy theirs. VOLUME_IN_USE
-   * while any lease is held anywhere (naming hosts and containers), VOLUME_BUSY while it moves or is
-   * being created. Idempotent: a volume already `deleting` answers the hosts still to go.
-   */
-  beginDelete(name: string, node: string): Promise<string[]>;
-  /**
-   * `node` has destroyed its copy of `name` (one it was asked to drop). The volume's record goes with
-   * its last copy when it is `deleting`. Idempotent; never forgets a replica that is kept.
-   */
-  copyDestroyed(name: string, node: string): Promise<void>;
-  /** Forgets `node`'s replica of `name` that is not on its disk any more (reconciliation); kept replicas only. */
-  forgetReplica(name: string, node: string, reason: string): Promise<void>;
-  /**
-   * Adds a lease for Docker Mount ID `mountId`, only while `node` is primary at `generation` and no
-   * move is in its final step (fencing: a stale host never gets a lease). NOT_PRIMARY otherwise.
-   */
-  acquireLease(l: { volume: string; mountId: string; node: string; mountpoint: string; generation: number }): Promise<void>;
-  /** False when `mountId` held no lease. */
-  releaseLease(volume: string, mountId: string): Promise<boolean>;
-  leasesOf(volume: string): Promise<Lease[]>;
-  leasesOnNode(node: string): Promise<Lease[]>;
-  dropLeases(volume: string, node: string, reason: string): Promise<number>;
-  recordUsage(usage: Map<string, number>): Promise<void>;
-  eventsOf(volume: string): Promise<ClusterEvent[]>;
-
-  /** Records an agent (at its start) as up, with its transfer address and key. */
-  registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
-  /**
-   * Keeps a node up; answers the moves it takes part in and the copies it must destroy (of removed
-   * volumes, and replicas not kept). `known: false` asks it to register again.
-   */
-  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }>;
-  listNodes(): Promise<NodeRecord[]>;
-
-  /** Starts a move of `volume` to `target`, or joins the one under way to the same target. */
-  requestMove(volume: string, target: string, opts?: { restartContainers?: boolean }): Promise<MoveRecord>;
-  /** Records which containers hold `volume` on `node` (looked up after Mount, never during it). */
-  annotateLeases(volume: string, node: string, containers: string[]): Promise<void>;
-  /** The source records the containers it stopped for a move, for the target to start. */
-  setMoveContainers(id: number, specs: ContainerSpec[]): Promise<void>;
-  getMove(id: number): Promise<MoveRecord | undefined>;
-  /** The move under way for `volume`, else its newest ended one. */
-  moveOf(volume: string): Promise<MoveRecord | undefined>;
-  /** Progress and step changes of a move that has not switched; MOVE_CONFLICT when it is no longer current. */
-  updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord>;
-  /** Ends a move that has not switched as failed, with the reason; the source stays primary. */
-  failMove(id: number, reason: string): Promise<void>;
-  /** The atomic switch (DESIGN step 5). MOVE_CONFLICT when the move is not current or a lease is held. */
-  switchMove(id: number): Promise<VolumeView>;
-  /** Marks a switched move done once the target has mounted. */
-  finishMove(id: number): Promise<void>;
 }
 
 /** Control's answers straight from SQLite, in the same process (the single-host `ferry serve`). */
@@ -415,27 +319,4 @@ export class LocalControl implements ControlClient {
 export function moving(m: MoveRecord): FerryError {
   const pct = m.bytesTotal ? `: ${Math.floor((100 * m.bytesDone) / m.bytesTotal)}%` : '';
   return new FerryError('VOLUME_BUSY', `volume ${m.volume} is moving from ${m.source} to ${m.target} (${m.state}${pct}); try again shortly`);
-}
-
-/** VOLUME_IN_USE naming the hosts and mountpoints that hold the volume. */
-export function inUse(name: string, leases: Lease[]): FerryError {
-  const byNode = new Map<string, { count: number; mountpoint: string }>();
-  for (const l of leases) {
-    const e = byNode.get(l.node) ?? { count: 0, mountpoint: l.mountpoint };
-    e.count += l.count;
-    byNode.set(l.node, e);
-  }
-  const names = new Map<string, Set<string>>();
-  for (const l of leases) for (const c of l.containers ?? []) names.set(l.node, (names.get(l.node) ?? new Set()).add(c));
-  const where = [...byNode]
-    .map(([node, e]) => {
-      const cs = names.get(node);
-      return `on host ${node} at ${e.mountpoint} by ${e.count} container mount(s)${cs?.size ? ` (containers: ${[...cs].sort().join(', ')})` : ''}`;
-    })
-    .join(', ');
-  return new FerryError(
-    'VOLUME_IN_USE',
-    `volume ${name} is in use: mounted ${where}; stop the containers using it (docker ps --filter volume=${name}) and try again`,
-    { details: { leases } },
-  );
 }

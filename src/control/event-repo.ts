@@ -1,14 +1,7 @@
+import type { ClusterEvent } from '../wire/records';
 import type { Db } from './db';
 import { nowIso, stmt } from './db';
 
-export interface ClusterEvent {
-  id: number;
-  at: string;
-  volume: string | null;
-  node: string | null;
-  kind: string;
-  detail: string | null;
-}
 
 /** Appends an event (state changes people may want to see in `ferry volume inspect`). */
 export function addEvent(db: Db, e: { volume?: string; node?: string; kind: string; detail?: string }): void {

@@ -1,17 +1,8 @@
+import type { Lease } from '../wire/records';
 import type { Db } from './db';
 import { nowIso, stmt } from './db';
 
 /** One active Docker Mount ID on a volume (a lease), counted per ID. */
-export interface Lease {
-  volume: string;
-  mountId: string;
-  node: string;
-  count: number;
-  mountpoint: string;
-  createdAt: string;
-  /** Containers using the volume on that host, when the agent has looked them up. */
-  containers?: string[];
-}
 
 interface LeaseRow {
   volume: string;

@@ -1,34 +1,8 @@
-import type { ContainerSpec } from '../agent/docker-host';
+import type { ContainerSpec, MoveRecord, MoveState } from '../wire/records';
 import type { Db } from './db';
 import { nowIso, stmt } from './db';
 
-/**
- * precopy: snapshots stream to the target while the volume may be in use on the source.
- * releasing: waiting for the source's leases to drop to zero.
- * final: the source refuses new mounts; the last increment is sent and verified.
- * switched: primary is the target (the atomic point); the target is mounting.
- * done / failed: ended (failed leaves the source primary and intact).
- */
-export type MoveState = 'precopy' | 'releasing' | 'final' | 'switched' | 'done' | 'failed';
 export const ACTIVE_MOVE_STATES: readonly MoveState[] = ['precopy', 'releasing', 'final', 'switched'];
-
-export interface MoveRecord {
-  id: number;
-  volume: string;
-  source: string;
-  target: string;
-  state: MoveState;
-  fromGeneration: number;
-  bytesDone: number;
-  bytesTotal: number | null;
-  error: string | null;
-  createdAt: string;
-  updatedAt: string;
-  /** Stop the containers using it on the source and start them on the target (plain Docker). */
-  restartContainers: boolean;
-  /** What the source stopped, to start on the target; null until the source has looked. */
-  containers: ContainerSpec[] | null;
-}
 
 interface MoveRow {
   id: number;

@@ -1,21 +1,7 @@
+import type { NodeRecord, NodeState } from '../wire/records';
 import type { Db } from './db';
 import { nowIso, stmt } from './db';
 
-export type NodeState = 'up' | 'down';
-
-/** A host of the cluster as control records it. */
-export interface NodeRecord {
-  name: string;
-  /** Where its transfer service listens, "ip:port". */
-  address: string | null;
-  /** Its transfer public key (OpenSSH format), which other agents trust. */
-  transferKey: string | null;
-  /** Changes at every agent start: tells a restart from a long silence. */
-  bootId: string | null;
-  lastHeartbeat: string | null;
-  state: NodeState;
-  createdAt: string;
-}
 
 interface NodeRow {
   name: string;

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../config/config';
-import { FerryError } from '../errors';
+import { readToken } from '../config/read-token';
 import type { Logger } from '../log';
 import { createClusterApi } from './cluster-api';
 import { LocalControl } from './control';
@@ -16,19 +16,6 @@ export interface ControlService {
   db: Db;
   port: number;
   stop(): Promise<void>;
-}
-
-/** Reads the cluster token; a missing or short token stops control with what to do. */
-export function readToken(path: string | undefined): string {
-  if (!path) throw new FerryError('INVALID_CONFIG', 'cluster mode needs a token: set control.tokenFile (or --token-file) to a file holding a long random secret');
-  let token: string;
-  try {
-    token = readFileSync(path, 'utf8').trim();
-  } catch (err) {
-    throw new FerryError('INVALID_CONFIG', `cannot read the cluster token file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  if (token.length < 16) throw new FerryError('INVALID_CONFIG', `the cluster token in ${path} is shorter than 16 characters: use a long random secret (openssl rand -hex 32)`);
-  return token;
 }
 
 /** Starts the control service: SQLite state, the REST API over TCP (mutual TLS when configured). */

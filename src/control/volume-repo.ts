@@ -1,22 +1,7 @@
+import type { VolumeRecord, VolumeState } from '../wire/records';
 import type { Db } from './db';
 import { nowIso, rawStmt, stmt } from './db';
 
-export type VolumeState = 'creating' | 'ready' | 'deleting';
-
-/** A volume as control records it. Sizes in bytes; times RFC 3339. */
-export interface VolumeRecord {
-  name: string;
-  backend: string;
-  sizeBytes: number | null;
-  fs: string | null;
-  options: Record<string, string>;
-  primaryNode: string;
-  generation: number;
-  state: VolumeState;
-  createdAt: string;
-  usedBytes: number | null;
-  usedAt: string | null;
-}
 
 /**
  * The columns fromRow reads, in its order. Rows are fetched raw (as arrays): better-sqlite3 makes

@@ -1,14 +1,15 @@
-import type { Agent } from '../agent/agent';
-import type { VolumeView } from '../control/control';
-import { FerryError } from '../errors';
+import type { Mounts } from '../agent/mounts';
+import type { VolumeService } from '../agent/volume-service';
 import { formatSize } from '../volume/size';
-import type { DockerVolume } from './protocol';
+import type { VolumeView } from '../wire/records';
+import { decodeCreate, decodeMount, decodeName, type DockerVolume, type RequestBody } from './protocol';
 
 /** One plugin endpoint: how to find the volume name in the request (for logs), and the call. */
 export interface Route {
   /** Read-only endpoints log at debug; the rest at info. */
   readOnly: boolean;
-  handle(body: Record<string, unknown>): Promise<object>;
+  /** Decodes the body into its typed request (protocol.ts), calls the agent, answers in Docker's fields. */
+  handle(body: RequestBody): Promise<object>;
 }
 
 function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
@@ -31,54 +32,52 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
   };
 }
 
-function opts(body: Record<string, unknown>): Record<string, unknown> | null {
-  const o = body.Opts;
-  if (o === undefined || o === null) return null;
-  if (typeof o !== 'object' || Array.isArray(o)) throw new FerryError('INVALID_REQUEST', 'Opts must be an object of strings');
-  return o as Record<string, unknown>;
-}
-
 /** The one route table: Docker endpoint -> agent call, answers in Docker's field names. */
-export function pluginRoutes(agent: Agent): Record<string, Route> {
+export function pluginRoutes(volumes: VolumeService, mounts: Mounts): Record<string, Route> {
   return {
     '/Plugin.Activate': { readOnly: true, handle: async () => ({ Implements: ['VolumeDriver'] }) },
     '/VolumeDriver.Capabilities': { readOnly: true, handle: async () => ({ Capabilities: { Scope: 'global' } }) },
     '/VolumeDriver.Create': {
       readOnly: false,
       handle: async (b) => {
-        await agent.create(b.Name, opts(b));
+        const r = decodeCreate(b);
+        await volumes.create(r.Name, r.Opts);
         return { Err: '' };
       },
     },
     '/VolumeDriver.Remove': {
       readOnly: false,
       handle: async (b) => {
-        await agent.remove(b.Name);
+        await volumes.remove(decodeName(b).Name);
         return { Err: '' };
       },
     },
     '/VolumeDriver.Mount': {
       readOnly: false,
-      handle: async (b) => ({ Mountpoint: await agent.mount(b.Name, b.ID), Err: '' }),
+      handle: async (b) => {
+        const r = decodeMount(b);
+        return { Mountpoint: await mounts.mount(r.Name, r.ID), Err: '' };
+      },
     },
     '/VolumeDriver.Unmount': {
       readOnly: false,
       handle: async (b) => {
-        await agent.unmount(b.Name, b.ID);
+        const r = decodeMount(b);
+        await mounts.unmount(r.Name, r.ID);
         return { Err: '' };
       },
     },
-    '/VolumeDriver.Path': { readOnly: true, handle: async (b) => ({ Mountpoint: agent.path(b.Name), Err: '' }) },
+    '/VolumeDriver.Path': { readOnly: true, handle: async (b) => ({ Mountpoint: mounts.path(decodeName(b).Name), Err: '' }) },
     '/VolumeDriver.Get': {
       readOnly: true,
       handle: async (b) => {
-        const v = await agent.get(b.Name);
-        return { Volume: toDocker(v, agent.path(v.name)), Err: '' };
+        const v = await volumes.get(decodeName(b).Name);
+        return { Volume: toDocker(v, mounts.path(v.name)), Err: '' };
       },
     },
     '/VolumeDriver.List': {
       readOnly: true,
-      handle: async () => ({ Volumes: (await agent.list()).map((v) => toDocker(v, agent.path(v.name))), Err: '' }),
+      handle: async () => ({ Volumes: (await volumes.list()).map((v) => toDocker(v, mounts.path(v.name))), Err: '' }),
     },
   };
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { planReconcile, type ReconcileInput, type ReconcileVolume } from '../../src/agent/reconcile';
-import type { Lease } from '../../src/control/lease-repo';
+import type { Lease } from '../../src/wire/records';
 
 function vol(name: string, over: Partial<ReconcileVolume> = {}): ReconcileVolume {
   return {

@@ -139,7 +139,7 @@ describe('plugin routes over a real Unix socket', function () {
     execFileSync('btrfs', ['subvolume', 'create', join(config.btrfs.poolMount, 'volumes', 'stray')]);
     ferry = await startTestFerry(config);
     await err('/VolumeDriver.Get', { Name: 'halfmade' }, /does not exist/);
-    const status = await ferry.agent.status();
+    const status = await ferry.agent.status.report();
     expect(status.orphans.map((o) => o.name)).to.include('stray');
     expect(existsSync(join(config.btrfs.poolMount, 'volumes', 'stray'))).to.equal(true);
   });

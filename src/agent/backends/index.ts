@@ -3,7 +3,7 @@ import { toFerryError } from '../../errors';
 import type { Runner } from '../../exec/runner';
 import type { Logger } from '../../log';
 import { parseSize } from '../../volume/size';
-import type { BackendSlot } from '../agent';
+import type { BackendSlot } from '../backend-slots';
 import type { BackendKind, FullBackend } from './backend';
 import { BtrfsBackend } from './btrfs';
 import { DirectoryBackend } from './directory';

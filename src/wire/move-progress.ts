@@ -1,5 +1,5 @@
 import { formatSize } from '../volume/size';
-import type { MoveRecord } from './move-repo';
+import type { MoveRecord } from './records';
 
 /** Progress as people read it: "41%, 1.2 GiB of 3.0 GiB". */
 export function describeProgress(m: Pick<MoveRecord, 'bytesDone' | 'bytesTotal'>): string {

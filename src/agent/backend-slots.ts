@@ -1,0 +1,58 @@
+import { FerryError } from '../errors';
+import type { ControlClient } from '../wire/control-client';
+import type { BackendKind, FullBackend } from './backends/backend';
+import { volumeNotFound } from './volume-errors';
+
+/** A backend and whether it came up at start. */
+export interface BackendSlot {
+  backend: FullBackend;
+  /** Why the backend is unusable (its pool could not be made or mounted); absent when it works. */
+  error?: string;
+}
+
+/**
+ * This host's backends as they came up at start, and the one way to get a usable one: by kind, or
+ * by the volume whose dataset it holds. Filled once the backends are up (the plugin socket listens
+ * before, and requests wait for startup).
+ */
+export class BackendSlots {
+  private readonly slots = new Map<BackendKind, BackendSlot>();
+
+  constructor(
+    private readonly node: string,
+    private readonly control: ControlClient,
+  ) {}
+
+  set(kind: BackendKind, slot: BackendSlot): void {
+    this.slots.set(kind, slot);
+  }
+
+  /** Every backend enabled here, up or not. */
+  entries(): [BackendKind, BackendSlot][] {
+    return [...this.slots];
+  }
+
+  /** The slots as reconciliation reads them. */
+  asMap(): ReadonlyMap<BackendKind, BackendSlot> {
+    return this.slots;
+  }
+
+  /** The backend of that kind; BACKEND_UNAVAILABLE when it is not enabled here or did not come up. */
+  backendFor(kind: string): FullBackend {
+    const slot = this.slots.get(kind as BackendKind);
+    if (!slot) {
+      throw new FerryError('BACKEND_UNAVAILABLE', `backend ${kind} is not enabled on host ${this.node}`);
+    }
+    if (slot.error) {
+      throw new FerryError('BACKEND_UNAVAILABLE', `backend ${kind} is unavailable on host ${this.node}: ${slot.error}`);
+    }
+    return slot.backend;
+  }
+
+  /** The backend that holds `volume` (as control records it); VOLUME_NOT_FOUND for a volume control does not know. */
+  async backendOf(volume: string): Promise<FullBackend> {
+    const v = await this.control.getVolume(volume);
+    if (!v) throw volumeNotFound(volume);
+    return this.backendFor(v.backend);
+  }
+}

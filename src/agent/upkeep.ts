@@ -1,0 +1,58 @@
+import type { Logger } from '../log';
+import type { ControlClient } from '../wire/control-client';
+import type { BackendSlots } from './backend-slots';
+import type { Containers } from './containers';
+import type { Copies } from './copies';
+import type { HostState } from './host-state';
+import type { KeyedLock } from './keyed-lock';
+import type { Mounts } from './mounts';
+
+/**
+ * Periodic upkeep of this host: measures used bytes, names the containers behind leases, unmounts
+ * filesystems that no lease holds (an Unmount that found the filesystem busy), and retries copies
+ * here that control asks to destroy (a remove whose destroy failed; in a cluster the heartbeat answer
+ * also carries them). Each step logs and goes on.
+ */
+export class Upkeep {
+  constructor(
+    private readonly node: string,
+    private readonly control: ControlClient,
+    private readonly backends: BackendSlots,
+    private readonly state: HostState,
+    private readonly lock: KeyedLock,
+    private readonly mounts: Mounts,
+    private readonly copies: Copies,
+    private readonly containers: Containers,
+    private readonly log: Logger,
+  ) {}
+
+  async maintain(): Promise<void> {
+    for (const v of await this.control.listVolumes()) {
+      if (!v.dropping.includes(this.node)) continue;
+      await this.copies.destroyCopy(v.name).catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'still cannot destroy a removed copy'));
+    }
+    for (const [kind, slot] of this.backends.entries()) {
+      if (slot.error) continue;
+      try {
+        await this.control.recordUsage(await slot.backend.usage());
+      } catch (err) {
+        this.log.warn({ err, backend: kind }, 'cannot measure usage');
+      }
+    }
+    const leased = new Set((await this.control.leasesOnNode(this.node)).map((l) => l.volume));
+    for (const name of leased) await this.containers.annotate(name);
+    for (const name of this.state.mountedNames()) {
+      if (leased.has(name)) continue;
+      await this.lock.run(name, async () => {
+        const v = await this.control.getVolume(name);
+        if (!v || (await this.control.leasesOf(name)).some((l) => l.node === this.node)) return;
+        try {
+          await this.mounts.unmountHere(name, v.backend);
+          this.log.info({ volume: name, op: 'maintain' }, 'unmounted a volume no container holds');
+        } catch (err) {
+          this.log.warn({ err, volume: name }, 'still cannot unmount');
+        }
+      });
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import type { Config } from '../config/config';
+import { FerryError, toFerryError } from '../errors';
+import type { Logger } from '../log';
+import { checkSpecFits, resolveCreateOptions, type VolumeSpec } from '../volume/options';
+import { formatSize } from '../volume/size';
+import type { ControlClient } from '../wire/control-client';
+import type { VolumeView } from '../wire/records';
+import type { BackendSlots } from './backend-slots';
+import type { Copies } from './copies';
+import type { KeyedLock } from './keyed-lock';
+import { volumeNotFound } from './volume-errors';
+
+/** Create options as Docker sends them (`-o KEY=VALUE`), already decoded: none is `{}`. */
+export type CreateOptions = Readonly<Record<string, string>>;
+
+/**
+ * What Docker and the CLI ask of volumes, apart from mounting: create, remove, get, inspect, list.
+ * Names arrive validated (the plugin layer and the local API decode requests once).
+ */
+export class VolumeService {
+  constructor(
+    private readonly config: Config,
+    private readonly control: ControlClient,
+    private readonly backends: BackendSlots,
+    private readonly copies: Copies,
+    private readonly lock: KeyedLock,
+    private readonly log: Logger,
+  ) {}
+
+  private get node(): string {
+    return this.config.nodeName;
+  }
+
+  /** Creates a volume; idempotent for the same options (Docker re-sends Create). */
+  async create(name: string, opts: CreateOptions): Promise<VolumeView> {
+    const spec = resolveCreateOptions(opts, this.config);
+    return this.lock.run(name, async () => {
+      const existing = await this.control.getVolume(name);
+      if (existing?.state === 'deleting') throw await this.stillRemoving(existing);
+      if (existing) return this.existingFor(existing, spec, opts);
+      const backend = this.backends.backendFor(spec.backend);
+      checkSpecFits(spec, backend.sizeRules, await backend.capacity());
+      const reserved = await this.control.reserveVolume({
+        name,
+        backend: spec.backend,
+        sizeBytes: spec.sizeBytes,
+        fs: spec.fs,
+        options: { ...opts },
+        primaryNode: this.node,
+      });
+      if (!reserved) {
+        // Another host took the name between our look and our reservation.
+        const raced = await this.control.getVolume(name);
+        if (raced?.state === 'deleting') throw await this.stillRemoving(raced);
+        if (raced) return this.existingFor(raced, spec, opts);
+        throw new FerryError('VOLUME_EXISTS', `volume ${name} is being created elsewhere; try again`);
+      }
+      try {
+        await backend.create(name, { sizeBytes: spec.sizeBytes, fs: spec.fs });
+      } catch (err) {
+        const e = toFerryError(err);
+        await this.control.abandonVolume(name, this.node, e.message);
+        throw e;
+      }
+      await this.control.confirmVolume(name, this.node);
+      return (await this.control.getVolume(name))!;
+    });
+  }
+
+  /** An existing volume answers a Create with no options or the same ones; other options conflict. */
+  private existingFor(v: VolumeView, spec: VolumeSpec, opts: CreateOptions): VolumeView {
+    if (v.state === 'creating') {
+      throw new FerryError('VOLUME_BUSY', `volume ${v.name} is being created right now; try again in a moment`);
+    }
+    const noOptions = Object.keys(opts).length === 0;
+    const same =
+      v.backend === spec.backend && (v.sizeBytes ?? undefined) === spec.sizeBytes && (v.fs ?? undefined) === spec.fs && v.options.replica === spec.replica;
+    if (noOptions || same) return v;
+    const has = `backend=${v.backend}${v.sizeBytes ? ` size=${formatSize(v.sizeBytes)}` : ''}${v.fs ? ` fs=${v.fs}` : ''}${v.options.replica ? ` replica=${v.options.replica}` : ''}`;
+    throw new FerryError(
+      'VOLUME_EXISTS',
+      `volume ${v.name} already exists with ${has}: use it without options, pick another name, or remove it first`,
+    );
+  }
+
+  /** A Create of a name whose old copies are still being destroyed: which hosts, and whether they are up. */
+  private async stillRemoving(v: VolumeView): Promise<FerryError> {
+    const down = new Set((await this.control.listNodes().catch(() => [])).filter((n) => n.state !== 'up').map((n) => n.name));
+    const waiting = v.dropping.filter((n) => down.has(n));
+    return new FerryError(
+      'VOLUME_BUSY',
+      `volume ${v.name} is still being removed from ${v.dropping.join(', ') || v.primaryNode}; retry shortly` +
+        (waiting.length ? ` (${waiting.join(', ')} ${waiting.length > 1 ? 'are' : 'is'} down: its copy goes when it is back), or use another name` : ''),
+    );
+  }
+
+  /**
+   * Removes a volume from the whole cluster, asked on any host: refused while mounted anywhere
+   * (naming hosts and containers); else control marks it `deleting` with every copy to destroy, this
+   * host destroys its own at once, and every other holder destroys its copy when it next hears from
+   * control (heartbeat). The record goes with the last copy. Idempotent; a volume ferry does not know
+   * is fine. Answers the hosts whose copy is still to go.
+   */
+  async remove(name: string): Promise<string[]> {
+    return this.lock.run(name, async () => {
+      const v = await this.control.getVolume(name);
+      if (!v) {
+        this.log.warn({ volume: name, op: 'remove' }, 'remove of unknown volume');
+        return [];
+      }
+      const hosts = await this.control.beginDelete(name, this.node);
+      this.log.info({ volume: name, op: 'remove', copies: hosts }, 'volume marked for removal');
+      if (!hosts.includes(this.node)) return hosts;
+      try {
+        await this.copies.destroyHere(name, v.backend);
+      } catch (err) {
+        const e = toFerryError(err);
+        throw new FerryError(
+          e.code,
+          `volume ${name} is being removed, but its copy on ${this.node} could not be destroyed yet: ${e.message}; ferry retries by itself (or run ferry volume rm ${name} again)`,
+          { cause: err },
+        );
+      }
+      return hosts.filter((h) => h !== this.node);
+    });
+  }
+
+  /** A volume as Docker sees it: one being created or removed does not exist yet, or any more. */
+  async get(name: string): Promise<VolumeView> {
+    const v = await this.inspect(name);
+    if (v.state === 'deleting') throw volumeNotFound(v.name);
+    return v;
+  }
+
+  /** A volume as `ferry volume inspect` shows it: also while it is being removed (which copies are left). */
+  async inspect(name: string): Promise<VolumeView> {
+    const v = await this.control.getVolume(name);
+    if (!v || v.state === 'creating') throw volumeNotFound(name);
+    return v;
+  }
+
+  /** Volumes as Docker lists them; `all` adds those being removed (for ferry volume ls). */
+  async list(opts: { all?: boolean } = {}): Promise<VolumeView[]> {
+    return (await this.control.listVolumes()).filter((v) => v.state === 'ready' || (opts.all && v.state === 'deleting'));
+  }
+}

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import type { ControlClient } from './control-client';
+
+const name = z.string().min(1).max(256);
+const lease = z.object({ volume: name, mountId: z.string().min(1).max(512), node: name, mountpoint: z.string().min(1), generation: z.number().int() });
+
+/**
+ * The calls agents make of control, each with the schema of its arguments. One table serves the
+ * server (validation) and the client (HttpControl), so the two cannot drift apart.
+ */
+export const AGENT_CALLS = {
+  reserveVolume: z.tuple([
+    z.object({ name, backend: name, sizeBytes: z.number().int().positive().optional(), fs: name.optional(), options: z.record(z.string(), z.string()), primaryNode: name }),
+  ]),
+  confirmVolume: z.tuple([name, name]),
+  abandonVolume: z.tuple([name, name, z.string()]),
+  getVolume: z.tuple([name]),
+  listVolumes: z.tuple([]),
+  beginDelete: z.tuple([name, name]),
+  copyDestroyed: z.tuple([name, name]),
+  forgetReplica: z.tuple([name, name, z.string().max(4000)]),
+  acquireLease: z.tuple([lease]),
+  releaseLease: z.tuple([name, z.string().min(1).max(512)]),
+  leasesOf: z.tuple([name]),
+  leasesOnNode: z.tuple([name]),
+  dropLeases: z.tuple([name, name, z.string()]),
+  recordUsage: z.tuple([z.record(z.string(), z.number())]),
+  eventsOf: z.tuple([name]),
+  registerNode: z.tuple([z.object({ name, address: z.string().min(3).max(300), transferKey: z.string().min(16).max(4096), bootId: name })]),
+  heartbeat: z.tuple([name, name]),
+  listNodes: z.tuple([]),
+  requestMove: z.tuple([name, name]).rest(z.object({ restartContainers: z.boolean().optional() })),
+  annotateLeases: z.tuple([name, name, z.array(z.string().max(256)).max(1000)]),
+  setMoveContainers: z.tuple([
+    z.number().int(),
+    z.array(z.object({ name: z.string().min(1).max(256), config: z.record(z.string(), z.unknown()), hostConfig: z.record(z.string(), z.unknown()) })).max(1000),
+  ]),
+  getMove: z.tuple([z.number().int()]),
+  moveOf: z.tuple([name]),
+  updateMove: z.tuple([
+    z.number().int(),
+    z.object({ state: z.enum(['releasing', 'final']).optional(), bytesDone: z.number().int().min(0).optional(), bytesTotal: z.number().int().min(0).nullable().optional() }),
+  ]),
+  failMove: z.tuple([z.number().int(), z.string().max(4000)]),
+  switchMove: z.tuple([z.number().int()]),
+  finishMove: z.tuple([z.number().int()]),
+} as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
+
+export type AgentCall = keyof typeof AGENT_CALLS;
+
+/** recordUsage travels as a plain object; everything else as JSON already. */
+export function encodeArgs(method: AgentCall, args: unknown[]): unknown[] {
+  return method === 'recordUsage' ? [Object.fromEntries(args[0] as Map<string, number>)] : args;
+}
+/** The server's side of encodeArgs. */
+export function decodeArgs(method: AgentCall, args: unknown[]): unknown[] {
+  return method === 'recordUsage' ? [new Map(Object.entries(args[0] as Record<string, number>))] : args;
+}

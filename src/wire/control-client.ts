@@ -1,0 +1,79 @@
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+
+/** What a new volume is recorded with. */
+export interface VolumeReservation {
+  name: string;
+  backend: string;
+  sizeBytes?: number;
+  fs?: string;
+  options: Record<string, string>;
+  primaryNode: string;
+}
+
+/**
+ * What an agent asks of control. Asynchronous because in a cluster it crosses the network; `ferry
+ * serve` uses the in-process LocalControl.
+ */
+export interface ControlClient {
+  /** Records a new volume in state `creating`; false when the name is taken anywhere in the cluster. */
+  reserveVolume(v: VolumeReservation): Promise<boolean>;
+  /** Marks a reserved volume ready once its dataset exists. */
+  confirmVolume(name: string, node: string): Promise<void>;
+  /** Forgets a reservation whose dataset could not be made. */
+  abandonVolume(name: string, node: string, reason: string): Promise<void>;
+  getVolume(name: string): Promise<VolumeView | undefined>;
+  listVolumes(): Promise<VolumeView[]>;
+  /**
+   * Removes a volume cluster-wide, asked on `node` (any host): marks it `deleting` and every copy
+   * (primary and replicas) to be destroyed; answers the hosts that must destroy theirs. VOLUME_IN_USE
+   * while any lease is held anywhere (naming hosts and containers), VOLUME_BUSY while it moves or is
+   * being created. Idempotent: a volume already `deleting` answers the hosts still to go.
+   */
+  beginDelete(name: string, node: string): Promise<string[]>;
+  /**
+   * `node` has destroyed its copy of `name` (one it was asked to drop). The volume's record goes with
+   * its last copy when it is `deleting`. Idempotent; never forgets a replica that is kept.
+   */
+  copyDestroyed(name: string, node: string): Promise<void>;
+  /** Forgets `node`'s replica of `name` that is not on its disk any more (reconciliation); kept replicas only. */
+  forgetReplica(name: string, node: string, reason: string): Promise<void>;
+  /**
+   * Adds a lease for Docker Mount ID `mountId`, only while `node` is primary at `generation` and no
+   * move is in its final step (fencing: a stale host never gets a lease). NOT_PRIMARY otherwise.
+   */
+  acquireLease(l: { volume: string; mountId: string; node: string; mountpoint: string; generation: number }): Promise<void>;
+  /** False when `mountId` held no lease. */
+  releaseLease(volume: string, mountId: string): Promise<boolean>;
+  leasesOf(volume: string): Promise<Lease[]>;
+  leasesOnNode(node: string): Promise<Lease[]>;
+  dropLeases(volume: string, node: string, reason: string): Promise<number>;
+  recordUsage(usage: Map<string, number>): Promise<void>;
+  eventsOf(volume: string): Promise<ClusterEvent[]>;
+
+  /** Records an agent (at its start) as up, with its transfer address and key. */
+  registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
+  /**
+   * Keeps a node up; answers the moves it takes part in and the copies it must destroy (of removed
+   * volumes, and replicas not kept). `known: false` asks it to register again.
+   */
+  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }>;
+  listNodes(): Promise<NodeRecord[]>;
+
+  /** Starts a move of `volume` to `target`, or joins the one under way to the same target. */
+  requestMove(volume: string, target: string, opts?: { restartContainers?: boolean }): Promise<MoveRecord>;
+  /** Records which containers hold `volume` on `node` (looked up after Mount, never during it). */
+  annotateLeases(volume: string, node: string, containers: string[]): Promise<void>;
+  /** The source records the containers it stopped for a move, for the target to start. */
+  setMoveContainers(id: number, specs: ContainerSpec[]): Promise<void>;
+  getMove(id: number): Promise<MoveRecord | undefined>;
+  /** The move under way for `volume`, else its newest ended one. */
+  moveOf(volume: string): Promise<MoveRecord | undefined>;
+  /** Progress and step changes of a move that has not switched; MOVE_CONFLICT when it is no longer current. */
+  updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord>;
+  /** Ends a move that has not switched as failed, with the reason; the source stays primary. */
+  failMove(id: number, reason: string): Promise<void>;
+  /** The atomic switch (DESIGN step 5). MOVE_CONFLICT when the move is not current or a lease is held. */
+  switchMove(id: number): Promise<VolumeView>;
+  /** Marks a switched move done once the target has mounted. */
+  finishMove(id: number): Promise<void>;
+}

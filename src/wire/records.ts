@@ -1,0 +1,127 @@
+/**
+ * The records control keeps and answers with, as they travel between control, agents and the CLI:
+ * plain types, no server code (DESIGN: imports point one way; both sides import this).
+ */
+
+export type VolumeState = 'creating' | 'ready' | 'deleting';
+
+/** A volume as control records it. Sizes in bytes; times RFC 3339. */
+export interface VolumeRecord {
+  name: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  options: Record<string, string>;
+  primaryNode: string;
+  generation: number;
+  state: VolumeState;
+  createdAt: string;
+  usedBytes: number | null;
+  usedAt: string | null;
+}
+
+/** A volume with its live facts, as List, Get and the CLI show it. */
+export interface VolumeView extends VolumeRecord {
+  /** Active Docker mounts (sum of lease counts) across the cluster. */
+  mounts: number;
+  /** Hosts other than the primary that keep a replica (read-only copy, for increments-only moves back). */
+  replicas: string[];
+  /**
+   * Hosts that must still destroy their copy: a replica that policy does not keep, or, while the
+   * volume is `deleting`, every host that held a copy (the primary included) until it reports it gone.
+   */
+  dropping: string[];
+}
+
+/** A copy that a host must destroy, as the heartbeat answer carries it. */
+export interface CopyToDestroy {
+  volume: string;
+  backend: string;
+}
+
+/** Docker Mount IDs holding a volume on one host (DESIGN: a mount lease), counted per ID. */
+export interface Lease {
+  volume: string;
+  mountId: string;
+  node: string;
+  count: number;
+  mountpoint: string;
+  createdAt: string;
+  /** Containers using the volume on that host, when the agent has looked them up. */
+  containers?: string[];
+}
+
+export type NodeState = 'up' | 'down';
+
+/** A host of the cluster as control records it. */
+export interface NodeRecord {
+  name: string;
+  /** Where its transfer service listens, "ip:port". */
+  address: string | null;
+  /** Its transfer public key (OpenSSH format), which other agents trust. */
+  transferKey: string | null;
+  /** Changes at every agent start: tells a restart from a long silence. */
+  bootId: string | null;
+  lastHeartbeat: string | null;
+  state: NodeState;
+  createdAt: string;
+}
+
+/** A state change people may want to see in `ferry volume inspect`. */
+export interface ClusterEvent {
+  id: number;
+  at: string;
+  volume: string | null;
+  node: string | null;
+  kind: string;
+  detail: string | null;
+}
+
+/** What is needed to create a container again on another host: its config as dockerd reports it. */
+export interface ContainerSpec {
+  name: string;
+  config: Record<string, unknown>;
+  hostConfig: Record<string, unknown>;
+}
+
+/**
+ * precopy: snapshots stream to the target while the volume may be in use on the source.
+ * releasing: waiting for the source's leases to drop to zero.
+ * final: the source refuses new mounts; the last increment is sent and verified.
+ * switched: primary is the target (the atomic point); the target is mounting.
+ * done / failed: ended (failed leaves the source primary and intact).
+ */
+export type MoveState = 'precopy' | 'releasing' | 'final' | 'switched' | 'done' | 'failed';
+
+/** A move of a volume from one host to another, as control records it. */
+export interface MoveRecord {
+  id: number;
+  volume: string;
+  source: string;
+  target: string;
+  state: MoveState;
+  fromGeneration: number;
+  bytesDone: number;
+  bytesTotal: number | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  /** Stop the containers using it on the source and start them on the target (plain Docker). */
+  restartContainers: boolean;
+  /** What the source stopped, to start on the target; null until the source has looked. */
+  containers: ContainerSpec[] | null;
+}
+
+/** What `ferry status` shows about a host. */
+export interface AgentStatus {
+  node: string;
+  backends: { kind: string; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number }[];
+  volumes: number;
+  mounted: string[];
+  orphans: { backend?: string; name: string; reason: string }[];
+  missing: string[];
+  /** Volumes primary elsewhere whose replica this host keeps (read-only, for increments-only moves back). */
+  replicas: string[];
+  /** Volumes whose copy here is waiting to be destroyed (removed volumes, replicas not kept). */
+  removing: string[];
+}
