@@ -1,14 +1,8 @@
 import { FerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
+import type { BackendSlot } from './backends';
 import type { BackendKind, FullBackend } from './backends/backend';
 import { volumeNotFound } from './volume-errors';
-
-/** A backend and whether it came up at start. */
-export interface BackendSlot {
-  backend: FullBackend;
-  /** Why the backend is unusable (its pool could not be made or mounted); absent when it works. */
-  error?: string;
-}
 
 /**
  * This host's backends as they came up at start, and the one way to get a usable one: by kind, or

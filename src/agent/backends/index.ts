@@ -3,7 +3,6 @@ import { toFerryError } from '../../errors';
 import type { Runner } from '../../exec/runner';
 import type { Logger } from '../../log';
 import { parseSize } from '../../volume/size';
-import type { BackendSlot } from '../backend-slots';
 import type { BackendKind, FullBackend } from './backend';
 import { BtrfsBackend } from './btrfs';
 import { DirectoryBackend } from './directory';
@@ -29,6 +28,13 @@ export function createBackends(config: Config, runner: Runner, log: Logger): Map
     ['loop', new LoopBackend({ dir: config.loop.dir }, runner, child('loop'))],
     ['directory', new DirectoryBackend({ dir: config.directory.dir }, runner, child('directory'))],
   ]);
+}
+
+/** A backend and whether it came up at start. */
+export interface BackendSlot {
+  backend: FullBackend;
+  /** Why the backend is unusable (its pool could not be made or mounted); absent when it works. */
+  error?: string;
 }
 
 /**
