@@ -1,0 +1,137 @@
+import { expect } from 'chai';
+import { BackendSlots } from '../../src/agent/backend-slots';
+import type { FullBackend } from '../../src/agent/backends/backend';
+import { Containers } from '../../src/agent/containers';
+import { Copies } from '../../src/agent/copies';
+import { HostState } from '../../src/agent/host-state';
+import { HostStatus } from '../../src/agent/host-status';
+import { KeyedLock } from '../../src/agent/keyed-lock';
+import { Mounts } from '../../src/agent/mounts';
+import { MoveSource } from '../../src/agent/move-sides';
+import { Upkeep } from '../../src/agent/upkeep';
+import { VolumeService } from '../../src/agent/volume-service';
+import { loadConfig } from '../../src/config/config';
+import { LocalControl } from '../../src/control/control';
+import { openDb } from '../../src/control/db';
+import { silentLogger } from '../../src/log';
+
+/** A backend that keeps datasets and mounts in memory and logs each call: the parts without disks or root. */
+class MemoryBackend {
+  readonly kind = 'directory' as const;
+  readonly sizeRules = { needsSize: false, minBytes: () => 0 };
+  readonly calls: string[] = [];
+  readonly datasets = new Set<string>();
+  readonly mounted = new Map<string, string>();
+  async init(): Promise<void> {}
+  async capacity() {
+    return { totalBytes: 1 << 30, freeBytes: 1 << 29 };
+  }
+  async create(name: string): Promise<void> {
+    this.calls.push(`create ${name}`);
+    this.datasets.add(name);
+  }
+  async destroy(name: string): Promise<void> {
+    this.calls.push(`destroy ${name}`);
+    this.datasets.delete(name);
+  }
+  async mount(name: string, target: string): Promise<void> {
+    this.calls.push(`mount ${name}`);
+    this.mounted.set(name, target);
+  }
+  async unmount(name: string): Promise<void> {
+    if (this.mounted.delete(name)) this.calls.push(`unmount ${name}`);
+  }
+  async usage(): Promise<Map<string, number>> {
+    return new Map([...this.datasets].map((d) => [d, 4096]));
+  }
+}
+
+/** The agent's parts built in the order serve.ts builds them, over an in-memory control. */
+function parts(node = 'h1') {
+  const config = loadConfig({ overrides: { nodeName: node, dataDir: '/nonexistent/data', logLevel: 'silent', defaults: { backend: 'directory' } } });
+  const log = silentLogger();
+  const control = new LocalControl(openDb(':memory:'));
+  const backend = new MemoryBackend();
+  const lock = new KeyedLock();
+  const state = new HostState('/mnt/ferry-test');
+  const slots = new BackendSlots(node, control);
+  slots.set('directory', { backend: backend as unknown as FullBackend });
+  const containers = new Containers(node, control, undefined, log);
+  const copies = new Copies(node, control, slots, state, lock, log);
+  const mounts = new Mounts(node, control, slots, state, lock, containers, log);
+  const volumes = new VolumeService(config, control, slots, copies, lock, log);
+  const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, log);
+  const status = new HostStatus(node, control, slots, state);
+  const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
+  return { control, backend, state, volumes, mounts, upkeep, status, source };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('the agent in parts (no root: an in-memory backend and control)', function () {
+  it('creates idempotently, mounts once for several IDs, and unmounts with the last lease', async function () {
+    const a = parts();
+    await a.volumes.create('db', {});
+    await a.volumes.create('db', {});
+    const mp = await a.mounts.mount('db', 'c1');
+    expect(mp).to.equal('/mnt/ferry-test/db');
+    await a.mounts.mount('db', 'c1');
+    await a.mounts.mount('db', 'c2');
+    expect(a.mounts.path('db')).to.equal(mp);
+    await a.mounts.unmount('db', 'c2');
+    await a.mounts.unmount('db', 'c1');
+    expect(a.mounts.path('db'), 'c1 was counted twice').to.equal(mp);
+    await a.mounts.unmount('db', 'c1');
+    expect(a.mounts.path('db')).to.equal('');
+    expect(a.backend.calls).to.deep.equal(['create db', 'mount db', 'unmount db']);
+  });
+
+  it('refuses a Mount of a volume primary elsewhere on a single host, saying cluster mode is needed', async function () {
+    const a = parts();
+    await a.control.reserveVolume({ name: 'far', backend: 'directory', options: {}, primaryNode: 'h2' });
+    await a.control.confirmVolume('far', 'h2');
+    try {
+      await a.mounts.mount('far', 'c1');
+      expect.fail('mounted a volume primary on h2');
+    } catch (err) {
+      expect((err as { code?: string }).code).to.equal('NOT_PRIMARY');
+      expect((err as Error).message).to.match(/lives on host h2, not h1: moving volumes between hosts needs ferry control/);
+    }
+    expect(a.backend.calls).to.deep.equal([]);
+  });
+
+  it('removes a volume only when no lease holds it, destroying its copy and its record', async function () {
+    const a = parts();
+    await a.volumes.create('db', {});
+    await a.mounts.mount('db', 'c1');
+    expect(await codeOf(a.volumes.remove('db'))).to.equal('VOLUME_IN_USE');
+    expect(await codeOf(a.source.releaseForMove('db')), 'a move cannot take it either').to.equal('VOLUME_IN_USE');
+    await a.mounts.unmount('db', 'c1');
+    expect(await a.volumes.remove('db')).to.deep.equal([]);
+    expect(a.backend.datasets.has('db')).to.equal(false);
+    expect(await codeOf(a.volumes.get('db'))).to.equal('VOLUME_NOT_FOUND');
+    expect(await a.volumes.remove('db'), 'removing it again is fine').to.deep.equal([]);
+  });
+
+  it('upkeep unmounts a filesystem no lease holds, and status reports what is mounted', async function () {
+    const a = parts();
+    await a.volumes.create('db', {});
+    await a.mounts.mount('db', 'c1');
+    // A lease that control dropped (a lost Unmount): the filesystem stays mounted until upkeep.
+    await a.control.releaseLease('db', 'c1');
+    expect((await a.status.report()).mounted).to.deep.equal(['db']);
+    await a.upkeep.maintain();
+    expect(a.mounts.path('db')).to.equal('');
+    const s = await a.status.report();
+    expect(s.mounted).to.deep.equal([]);
+    expect(s.volumes).to.equal(1);
+    expect(s.backends).to.deep.equal([{ kind: 'directory', ok: true, totalBytes: 1 << 30, freeBytes: 1 << 29 }]);
+  });
+});
