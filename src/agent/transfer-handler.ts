@@ -3,6 +3,7 @@ import type { ControlClient } from '../control/control';
 import { FerryError } from '../errors';
 import type { TransferHandler } from '../transfer/server';
 import type { TransferRequest } from '../transfer/protocol';
+import { moveOfSnapshot } from '../volume/snapshot-names';
 import type { FullBackend } from './backends/backend';
 
 /** What the source side of a move needs from the agent. */
@@ -32,7 +33,10 @@ export class SourceTransferHandler implements TransferHandler {
       case 'snapshots':
         return Readable.from([JSON.stringify(await backend.listSnapshots(req.volume))]);
       case 'prune':
-        for (const s of await backend.listSnapshots(req.volume)) if (s !== req.keep) await backend.deleteSnapshot(req.volume, s);
+        // The replica keeps `keep` (the base of a move back) and every snapshot a move does not own.
+        for (const s of await backend.listSnapshots(req.volume)) {
+          if (s !== req.keep && moveOfSnapshot(s) !== undefined) await backend.deleteSnapshot(req.volume, s);
+        }
         return undefined;
       case 'drop':
         // Control decides which copies go (heartbeat answers carry them); a peer's request only hurries
