@@ -1,7 +1,7 @@
 import { Transform, type Readable } from 'node:stream';
 import type { ControlClient, VolumeView } from '../control/control';
 import type { MoveRecord } from '../control/move-repo';
-import { canMove, isActiveMove, type ActiveMoveState, type MoveState } from '../control/move-states';
+import { canMove, isActiveMove, nextMoveState, type ActiveMoveState, type MoveState } from '../control/move-states';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { TransferClient, type Peer } from '../transfer/client';
@@ -143,8 +143,7 @@ export class Mover {
     const started = Date.now();
     let run: MoveRun | undefined;
     try {
-      run = { m, log, backend: await this.side.backendOf(m.volume), done: m.bytesDone, report: () => undefined, isLive };
-      run.report = this.reporter(m.id);
+      run = { m, log, backend: await this.side.backendOf(m.volume), done: m.bytesDone, report: this.reporter(m.id), isLive };
       let state: MoveState = m.state;
       while (isActiveMove(state)) state = await this.steps[state](run);
       const now = Date.now();
@@ -242,8 +241,9 @@ export class Mover {
     const { m, backend, log } = run;
     const snap = moveFinalSnapshot(m.id);
     run.released ??= Date.now();
+    // Connected even when the final snapshot is here already: after the switch the source's replica is pruned.
+    const src = await this.source(run);
     if (!(await backend.listSnapshots(m.volume)).includes(snap)) {
-      const src = await this.source(run);
       await this.pull(src.client, backend, m, { op: 'send-final', volume: m.volume, snapshot: snap, base: src.base }, (n) => (run.done += n));
       await this.control.updateMove(m.id, { bytesDone: run.done });
       await this.step();
@@ -251,8 +251,9 @@ export class Mover {
     // The received snapshot was verified end to end (stream envelope) before it was kept.
     run.switched = await this.control.switchMove(m.id);
     log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
+    run.m = { ...m, state: nextMoveState(m.state, 'switch') };
     await this.step();
-    return 'switched';
+    return run.m.state;
   }
 
   /**
@@ -279,7 +280,7 @@ export class Mover {
     if (run.source && run.switched?.replicas.includes(m.source)) {
       await run.source.client.ask({ op: 'prune', volume: m.volume, keep }).catch((err: unknown) => log.warn({ err }, 'cannot prune the replica on the source'));
     }
-    return 'done';
+    return nextMoveState(m.state, 'mounted');
   }
 
   /** Streams one snapshot from the source into this host's pool; returns the bytes received. */
