@@ -5,7 +5,7 @@ import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { TransferClient, type Peer } from '../transfer/client';
 import { describeProgress } from '../control/move-progress';
-import type { FullBackend } from './backends/backend';
+import type { MovableBackend } from './backends/backend';
 import type { ContainerSpec } from './docker-host';
 import { streamBuffers } from '../stream/buffer-size';
 
@@ -23,7 +23,7 @@ const PROGRESS_EVERY_MS = 500;
 /** What the target side of a move needs from the agent. */
 export interface TargetSide {
   readonly node: string;
-  backendOf(volume: string): Promise<FullBackend>;
+  backendOf(volume: string): Promise<MovableBackend>;
   /** The live dataset of `volume` becomes snapshot `snap` (the volume must not be mounted here). */
   promote(volume: string, snap: string): Promise<void>;
   /** Starts containers that a plain Docker move stopped on the source. */
@@ -195,7 +195,7 @@ export class Mover {
   /** Streams one snapshot from the source into this host's pool; returns the bytes received. */
   private async pull(
     client: TransferClient,
-    backend: FullBackend,
+    backend: MovableBackend,
     m: MoveRecord,
     req: { op: 'send' | 'send-final'; volume: string; snapshot: string; base?: string },
     progress: (bytes: number) => void,
@@ -219,7 +219,7 @@ export class Mover {
   }
 
   /** The newest snapshot both hosts have (a replica from an earlier move makes this an increment). */
-  private async commonBase(client: TransferClient, backend: FullBackend, volume: string): Promise<string | undefined> {
+  private async commonBase(client: TransferClient, backend: MovableBackend, volume: string): Promise<string | undefined> {
     const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume })) as string[];
     if (!(await backend.exists(volume)) && (await backend.listSnapshots(volume)).length === 0) return undefined;
     const ours = new Set(await backend.listSnapshots(volume));
@@ -254,7 +254,7 @@ export class Mover {
       if (v.primaryNode === this.side.node) continue;
       const current = await this.control.moveOf(v.name);
       if (current && current.target === this.side.node && current.state !== 'done' && current.state !== 'failed') continue;
-      let backend: FullBackend;
+      let backend: MovableBackend;
       try {
         backend = await this.side.backendOf(v.name);
       } catch {
