@@ -20,7 +20,7 @@ import {
 import { descriptorOf, type BackendKind } from '../../src/agent/backends/registry';
 import { isFerryError, type ErrorCode } from '../../src/errors';
 import { isMountPoint } from '../../src/agent/mount-table';
-import { cleanupDir, fillFilesystem, makeTempDir } from '../support/host';
+import { cleanupDir, makeTempDir } from '../support/host';
 import { treeDigest, writeSampleTree } from '../support/tree';
 
 /** What a fixture needs of the machine: commands on PATH and filesystems the kernel can mount. */
@@ -85,6 +85,21 @@ export function writeUntilFull(file: string, limit: number): { code: string | un
       /* a full filesystem may also fail the close; the write error is what we test */
     }
   }
+}
+
+/**
+ * Fills the filesystem holding `base` with 8 MiB files named after it until a write fails, synced;
+ * returns their paths. Many files, not one: each is inactivated separately once unlinked.
+ */
+function fillWithFiles(base: string): string[] {
+  const files: string[] = [];
+  for (let i = 0; ; i++) {
+    const f = `${base}-${i}`;
+    files.push(f);
+    if (writeUntilFull(f, 8 * 1024 * 1024).code !== undefined) break;
+  }
+  spawnSync('sync');
+  return files;
 }
 
 /**
@@ -217,13 +232,14 @@ export function backendContract(fx: BackendFixture): void {
     it('fails Create on a full pool with POOL_FULL and leaves nothing behind', async function () {
       await b.create('before', fx.spec);
       const listBefore = await b.list();
-      fillFilesystem(fillPath);
+      const fill = fillWithFiles(fillPath);
       await expectCode(b.create('after', fx.spec), 'POOL_FULL');
       expect(await b.exists('after')).to.equal(false);
       expect(await b.list()).to.deep.equal(listBefore);
       // Freeing space makes Create work again, at once: the backend must not refuse on free-space
-      // figures that lag the unlink (XFS frees an unlinked file's blocks in the background).
-      unlinkSync(fillPath);
+      // figures that lag the unlink. XFS (Linux 6.0+) frees unlinked files' blocks in background
+      // inode inactivation and statfs does not wait for it; many files make that window wide.
+      for (const f of fill) unlinkSync(f);
       await b.create('after', fx.spec);
       expect(await b.exists('after')).to.equal(true);
     });
