@@ -99,9 +99,10 @@ export class Mover {
     if (m.state === 'switched') return this.complete(m, log, isLive);
     let client: TransferClient | undefined;
     try {
+      // First: a volume whose backend has no streams cannot move, and the move fails saying so.
+      const backend = await this.side.backendOf(m.volume);
       const peer = await this.peer(m.source);
       client = await TransferClient.connect(peer, this.privateKey);
-      const backend = await this.side.backendOf(m.volume);
       const v = await this.control.getVolume(m.volume);
       let base = await this.commonBase(client, backend, m.volume);
       let done = m.bytesDone;
