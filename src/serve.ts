@@ -3,9 +3,10 @@ import { connect } from 'node:net';
 import type { Server } from 'node:http';
 import { createServer, request as httpRequest } from 'node:http';
 import { basename, dirname, join } from 'node:path';
-import { Agent, type BackendSlot } from './agent/agent';
-import type { BackendKind, FullBackend } from './agent/backends/backend';
-import { createBackends, initBackends } from './agent/backends';
+import { Agent } from './agent/agent';
+import type { Backend } from './agent/backends/backend';
+import { createBackends, initBackends, type BackendSlot } from './agent/backends';
+import type { BackendKind } from './agent/backends/registry';
 import type { Config } from './config/config';
 import { createApi } from './control/api';
 import { LocalControl, type ControlClient } from './control/control';
@@ -109,7 +110,7 @@ function touchDockerd(config: Config, log: Logger, stopped: () => boolean): void
 export async function startFerry(
   config: Config,
   log: Logger,
-  opts: { runner?: Runner; backends?: Map<BackendKind, FullBackend>; touchDockerd?: boolean } = {},
+  opts: { runner?: Runner; backends?: Map<BackendKind, Backend>; touchDockerd?: boolean } = {},
 ): Promise<Ferry> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   mkdirSync(config.mountRoot, { recursive: true });
@@ -119,7 +120,7 @@ export async function startFerry(
   const cluster$ = cluster ? import('./agent/cluster') : undefined;
   const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica }) : (await cluster$!).remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
-  const backends = opts.backends ?? createBackends(config, runner, log);
+  const backends = opts.backends ?? (await createBackends(config, runner, log));
   const slots = new Map<BackendKind, BackendSlot>();
   const agent = new Agent(config, control, slots, log.child({ component: 'agent' }));
 

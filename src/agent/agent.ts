@@ -6,7 +6,9 @@ import type { Logger } from '../log';
 import { checkSpecFits, resolveCreateOptions, type VolumeSpec } from '../volume/options';
 import { validateVolumeName } from '../volume/names';
 import { formatSize } from '../volume/size';
-import type { BackendKind, FullBackend } from './backends/backend';
+import { abilitiesOf, hasUsage, requireSnapshots, requireStreams, type Backend, type MovableBackend } from './backends/backend';
+import type { BackendSlot } from './backends';
+import type { BackendKind } from './backends/registry';
 import { KeyedLock } from './keyed-lock';
 import type { Mover } from './mover';
 import type { ContainerSpec, DockerHost } from './docker-host';
@@ -15,17 +17,10 @@ import { reconcileHost } from './reconciler';
 import type { SourceSide } from './transfer-handler';
 import type { TargetSide } from './mover';
 
-/** A backend and whether it came up at start. */
-export interface BackendSlot {
-  backend: FullBackend;
-  /** Why the backend is unusable (its pool could not be made or mounted); absent when it works. */
-  error?: string;
-}
-
 /** What `ferry status` shows about this host. */
 export interface AgentStatus {
   node: string;
-  backends: { kind: BackendKind; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number }[];
+  backends: { kind: BackendKind; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number; abilities?: string[] }[];
   volumes: number;
   mounted: string[];
   orphans: { backend?: string; name: string; reason: string }[];
@@ -97,10 +92,11 @@ export class Agent implements SourceSide, TargetSide {
     return this.lock.run(volume, work);
   }
 
-  async backendOf(volume: string): Promise<FullBackend> {
+  /** The backend of a volume that is moving: only one with streams can (INVALID_REQUEST names it otherwise). */
+  async backendOf(volume: string): Promise<MovableBackend> {
     const v = await this.control.getVolume(volume);
     if (!v) throw notFound(volume);
-    return this.backendFor(v.backend);
+    return requireStreams(this.backendFor(v.backend), volume, 'move');
   }
 
   /** For the final step of a move away from here: no lease may be held here; then unmount. */
@@ -121,7 +117,7 @@ export class Agent implements SourceSide, TargetSide {
   async promote(volume: string, snap: string): Promise<void> {
     const v = await this.control.getVolume(volume);
     if (!v) throw notFound(volume);
-    await this.backendFor(v.backend).rollback(volume, snap, { sizeBytes: v.sizeBytes ?? undefined, fs: (v.fs ?? undefined) as 'ext4' | 'xfs' | undefined });
+    await requireSnapshots(this.backendFor(v.backend), volume, 'promote').rollback(volume, snap, { sizeBytes: v.sizeBytes ?? undefined, fs: v.fs ?? undefined });
     this.missing = this.missing.filter((n) => n !== volume);
   }
 
@@ -129,7 +125,7 @@ export class Agent implements SourceSide, TargetSide {
     return join(this.config.mountRoot, name);
   }
 
-  private backendFor(kind: string): FullBackend {
+  private backendFor(kind: string): Backend {
     const slot = this.backends.get(kind as BackendKind);
     if (!slot) {
       throw new FerryError('BACKEND_UNAVAILABLE', `backend ${kind} is not enabled on host ${this.node}`);
@@ -398,7 +394,7 @@ export class Agent implements SourceSide, TargetSide {
       await this.destroyCopy(v.name).catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'still cannot destroy a removed copy'));
     }
     for (const [kind, slot] of this.backends) {
-      if (slot.error) continue;
+      if (slot.error || !hasUsage(slot.backend)) continue;
       try {
         await this.control.recordUsage(await slot.backend.usage());
       } catch (err) {
@@ -431,7 +427,7 @@ export class Agent implements SourceSide, TargetSide {
         continue;
       }
       try {
-        backends.push({ kind, ok: true, ...(await slot.backend.capacity()) });
+        backends.push({ kind, ok: true, ...(await slot.backend.capacity()), abilities: abilitiesOf(slot.backend) });
       } catch (err) {
         backends.push({ kind, ok: false, error: toFerryError(err).message });
       }

@@ -8,7 +8,7 @@ import { TransferClient, type Peer } from '../transfer/client';
 import type { TransferRequest } from '../transfer/protocol';
 import { describeProgress } from '../control/move-progress';
 import { moveFinalSnapshot, moveOfSnapshot, moveRoundSnapshot } from '../volume/snapshot-names';
-import type { Backend, SnapshotCapable, StreamCapable } from './backends/backend';
+import type { MovableBackend } from './backends/backend';
 import type { ContainerSpec } from './docker-host';
 import { streamBuffers } from '../stream/buffer-size';
 
@@ -23,13 +23,10 @@ const RELEASE_POLL_SLOW_MS = 250;
 const RELEASE_POLL_FAST_FOR_MS = 10_000;
 const PROGRESS_EVERY_MS = 500;
 
-/** The abilities of a backend that a move uses on the target. */
-export type MoveBackend = Backend & SnapshotCapable & StreamCapable;
-
 /** What the target side of a move needs from the agent. */
 export interface TargetSide {
   readonly node: string;
-  backendOf(volume: string): Promise<MoveBackend>;
+  backendOf(volume: string): Promise<MovableBackend>;
   /** The live dataset of `volume` becomes snapshot `snap` (the volume must not be mounted here). */
   promote(volume: string, snap: string): Promise<void>;
   /** Starts containers that a plain Docker move stopped on the source. */
@@ -52,7 +49,7 @@ export type SourceConnector = (peer: Peer) => Promise<MoveSource>;
 interface MoveRun {
   m: MoveRecord;
   log: Logger;
-  backend: MoveBackend;
+  backend: MovableBackend;
   /** The connection to the source and the newest snapshot both hosts hold, made on first use. */
   source?: { client: MoveSource; base: string | undefined };
   /** Bytes received so far, and the reporter of progress to control. */
@@ -286,7 +283,7 @@ export class Mover {
   /** Streams one snapshot from the source into this host's pool; returns the bytes received. */
   private async pull(
     client: MoveSource,
-    backend: MoveBackend,
+    backend: MovableBackend,
     m: MoveRecord,
     req: { op: 'send' | 'send-final'; volume: string; snapshot: string; base?: string },
     progress: (bytes: number) => void,
@@ -313,7 +310,7 @@ export class Mover {
    * The newest snapshot both hosts have, whoever owns it (a replica from an earlier move makes this an
    * increment). Used as a base only: a move deletes none but its own.
    */
-  private async commonBase(client: MoveSource, backend: MoveBackend, volume: string): Promise<string | undefined> {
+  private async commonBase(client: MoveSource, backend: MovableBackend, volume: string): Promise<string | undefined> {
     const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume })) as string[];
     if (!(await backend.exists(volume)) && (await backend.listSnapshots(volume)).length === 0) return undefined;
     const ours = new Set(await backend.listSnapshots(volume));
@@ -348,7 +345,7 @@ export class Mover {
       if (v.primaryNode === this.side.node) continue;
       const current = await this.control.moveOf(v.name);
       if (current && current.target === this.side.node && isActiveMove(current.state)) continue;
-      let backend: MoveBackend;
+      let backend: MovableBackend;
       try {
         backend = await this.side.backendOf(v.name);
       } catch {

@@ -4,12 +4,12 @@ import { FerryError } from '../errors';
 import type { TransferHandler } from '../transfer/server';
 import type { TransferRequest } from '../transfer/protocol';
 import { moveOfSnapshot } from '../volume/snapshot-names';
-import type { FullBackend } from './backends/backend';
+import type { MovableBackend } from './backends/backend';
 
 /** What the source side of a move needs from the agent. */
 export interface SourceSide {
   readonly node: string;
-  backendOf(volume: string): Promise<FullBackend>;
+  backendOf(volume: string): Promise<MovableBackend>;
   withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T>;
   /** Unmounts the volume here; VOLUME_IN_USE while a lease is held here. */
   releaseForMove(volume: string): Promise<void>;
@@ -75,7 +75,7 @@ export class SourceTransferHandler implements TransferHandler {
   }
 
   /** A retried request finds its snapshot already taken. */
-  private async snapshotOnce(backend: FullBackend, volume: string, snap: string): Promise<void> {
+  private async snapshotOnce(backend: MovableBackend, volume: string, snap: string): Promise<void> {
     if (!(await backend.listSnapshots(volume)).includes(snap)) await backend.snapshot(volume, snap);
   }
 }

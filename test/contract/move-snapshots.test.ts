@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DatasetSpec, FullBackend } from '../../src/agent/backends/backend';
+import type { CloneCapable, DatasetSpec, MovableBackend } from '../../src/agent/backends/backend';
 import { BtrfsBackend } from '../../src/agent/backends/btrfs';
 import { DirectoryBackend } from '../../src/agent/backends/directory';
 import { LoopBackend } from '../../src/agent/backends/loop';
@@ -25,7 +25,7 @@ interface PoolFixture {
   label: string;
   kind: 'btrfs' | 'loop' | 'directory';
   spec: DatasetSpec;
-  make(dir: string): Promise<FullBackend>;
+  make(dir: string): Promise<MovableBackend & CloneCapable>;
 }
 
 const fixtures: PoolFixture[] = [
@@ -72,7 +72,7 @@ before(function () {
 /** One host: a real pool, its transfer service on loopback (the source side), a real Mover (the target side). */
 interface Host {
   name: string;
-  backend: FullBackend;
+  backend: MovableBackend & CloneCapable;
   server: TransferServer;
   mover: Mover;
   mnt: string;
