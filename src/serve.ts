@@ -5,8 +5,9 @@ import { createServer, request as httpRequest } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import { createLocalApi } from './api/local-api';
 import { BackendSlots } from './agent/backend-slots';
-import type { BackendKind, FullBackend } from './agent/backends/backend';
+import type { Backend } from './agent/backends/backend';
 import { createBackends, initBackends } from './agent/backends';
+import type { BackendKind } from './agent/backends/registry';
 import { Containers } from './agent/containers';
 import { Copies } from './agent/copies';
 import { HostState } from './agent/host-state';
@@ -130,7 +131,7 @@ function touchDockerd(config: Config, log: Logger, stopped: () => boolean): void
 export async function startFerry(
   config: Config,
   log: Logger,
-  opts: { runner?: Runner; backends?: Map<BackendKind, FullBackend>; touchDockerd?: boolean } = {},
+  opts: { runner?: Runner; backends?: Map<BackendKind, Backend>; touchDockerd?: boolean } = {},
 ): Promise<Ferry> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   mkdirSync(config.mountRoot, { recursive: true });
@@ -140,7 +141,7 @@ export async function startFerry(
   const clusterMode = cluster ? await import('./agent/cluster') : undefined;
   const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica }) : clusterMode!.remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
-  const backends = opts.backends ?? createBackends(config, runner, log);
+  const backends = opts.backends ?? (await createBackends(config, runner, log));
 
   // The agent's parts, each built from those it needs: nothing is attached later.
   const node = config.nodeName;

@@ -1,7 +1,8 @@
 import { FerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
 import type { BackendSlot } from './backends';
-import type { BackendKind, FullBackend } from './backends/backend';
+import type { Backend } from './backends/backend';
+import type { BackendKind } from './backends/registry';
 import { volumeNotFound } from './volume-errors';
 
 /**
@@ -32,7 +33,7 @@ export class BackendSlots {
   }
 
   /** The backend of that kind; BACKEND_UNAVAILABLE when it is not enabled here or did not come up. */
-  backendFor(kind: string): FullBackend {
+  backendFor(kind: string): Backend {
     const slot = this.slots.get(kind as BackendKind);
     if (!slot) {
       throw new FerryError('BACKEND_UNAVAILABLE', `backend ${kind} is not enabled on host ${this.node}`);
@@ -44,7 +45,7 @@ export class BackendSlots {
   }
 
   /** The backend that holds `volume` (as control records it); VOLUME_NOT_FOUND for a volume control does not know. */
-  async backendOf(volume: string): Promise<FullBackend> {
+  async backendOf(volume: string): Promise<Backend> {
     const v = await this.control.getVolume(volume);
     if (!v) throw volumeNotFound(volume);
     return this.backendFor(v.backend);

@@ -2,6 +2,7 @@ import { toFerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
 import type { AgentStatus } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
+import { abilitiesOf } from './backends/backend';
 import type { HostState } from './host-state';
 
 /** What `ferry status` shows about this host: its backends, volumes, mounts and what needs a person. */
@@ -21,7 +22,7 @@ export class HostStatus {
         continue;
       }
       try {
-        backends.push({ kind, ok: true, ...(await slot.backend.capacity()) });
+        backends.push({ kind, ok: true, ...(await slot.backend.capacity()), abilities: abilitiesOf(slot.backend) });
       } catch (err) {
         backends.push({ kind, ok: false, error: toFerryError(err).message });
       }

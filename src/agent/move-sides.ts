@@ -2,7 +2,7 @@ import { FerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
 import type { ContainerSpec } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
-import type { FullBackend } from './backends/backend';
+import { requireSnapshots, requireStreams, type MovableBackend } from './backends/backend';
 import type { Containers } from './containers';
 import type { Copies } from './copies';
 import type { HostState } from './host-state';
@@ -28,8 +28,9 @@ export class MoveSource implements SourceSide, MemberAgent {
     private readonly containers: Containers,
   ) {}
 
-  backendOf(volume: string): Promise<FullBackend> {
-    return this.backends.backendOf(volume);
+  /** The backend of a volume moving away: only one with streams can (INVALID_REQUEST names it otherwise). */
+  async backendOf(volume: string): Promise<MovableBackend> {
+    return requireStreams(await this.backends.backendOf(volume), volume, 'move');
   }
 
   withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T> {
@@ -66,8 +67,9 @@ export class MoveTarget implements TargetSide {
     private readonly containers: Containers,
   ) {}
 
-  backendOf(volume: string): Promise<FullBackend> {
-    return this.backends.backendOf(volume);
+  /** The backend of a volume moving here: only one with streams can (INVALID_REQUEST names it otherwise). */
+  async backendOf(volume: string): Promise<MovableBackend> {
+    return requireStreams(await this.backends.backendOf(volume), volume, 'move');
   }
 
   /**
@@ -78,7 +80,7 @@ export class MoveTarget implements TargetSide {
   async promote(volume: string, snap: string): Promise<void> {
     const v = await this.control.getVolume(volume);
     if (!v) throw volumeNotFound(volume);
-    await this.backends.backendFor(v.backend).rollback(volume, snap, { sizeBytes: v.sizeBytes ?? undefined, fs: (v.fs ?? undefined) as 'ext4' | 'xfs' | undefined });
+    await requireSnapshots(this.backends.backendFor(v.backend), volume, 'promote').rollback(volume, snap, { sizeBytes: v.sizeBytes ?? undefined, fs: v.fs ?? undefined });
     this.state.found(volume);
   }
 

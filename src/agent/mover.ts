@@ -1,12 +1,14 @@
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { ControlClient } from '../wire/control-client';
-import type { MoveRecord } from '../wire/records';
+import type { ContainerSpec, MoveRecord, VolumeView } from '../wire/records';
+import { canMove, isActiveMove, nextMoveState, type ActiveMoveState, type MoveState } from '../control/move-states';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { TransferClient, type Peer } from '../transfer/client';
+import type { TransferRequest } from '../transfer/protocol';
 import { describeProgress } from '../wire/move-progress';
-import type { FullBackend } from './backends/backend';
-import type { ContainerSpec } from '../wire/records';
+import { moveFinalSnapshot, moveOfSnapshot, moveRoundSnapshot } from '../volume/snapshot-names';
+import type { MovableBackend } from './backends/backend';
 import { streamBuffers } from '../stream/buffer-size';
 
 /** Stop pre-copying once an increment is this small: the final one will be as quick. */
@@ -23,33 +25,71 @@ const PROGRESS_EVERY_MS = 500;
 /** What the target side of a move needs from the agent. */
 export interface TargetSide {
   readonly node: string;
-  backendOf(volume: string): Promise<FullBackend>;
+  backendOf(volume: string): Promise<MovableBackend>;
   /** The live dataset of `volume` becomes snapshot `snap` (the volume must not be mounted here). */
   promote(volume: string, snap: string): Promise<void>;
   /** Starts containers that a plain Docker move stopped on the source. */
   startContainers(specs: ContainerSpec[]): Promise<void>;
 }
 
-const finalSnapshot = (m: MoveRecord): string => `m${m.id}-final`;
-const roundSnapshot = (m: MoveRecord, round: number): string => `m${m.id}-${round}`;
-const ownSnapshot = (m: MoveRecord, s: string): boolean => s.startsWith(`m${m.id}-`);
+/** The source host of a move as the target talks to it: TransferClient, or an in-memory fake in tests. */
+export interface MoveSource {
+  /** A request whose whole answer is a short text (snapshots, prune). */
+  ask(req: TransferRequest): Promise<string>;
+  /** A request answered by a stream (send, send-final); the stream errors when the source fails it. */
+  request(req: TransferRequest): Readable;
+  close(): void;
+}
+
+/** Connects to the source host of a move. */
+export type SourceConnector = (peer: Peer) => Promise<MoveSource>;
+
+/** What one run of a move carries from step to step. */
+interface MoveRun {
+  m: MoveRecord;
+  log: Logger;
+  backend: MovableBackend;
+  /** The connection to the source and the newest snapshot both hosts hold, made on first use. */
+  source?: { client: MoveSource; base: string | undefined };
+  /** Bytes received so far, and the reporter of progress to control. */
+  done: number;
+  report: (bytes: number) => void;
+  /** When the source released the volume (the start of the downtime), if this run saw it. */
+  released?: number;
+  /** Control's view at the switch, when this run made it. */
+  switched?: VolumeView;
+  isLive: () => void;
+}
 
 /**
  * Runs moves whose target is this host (DESIGN: pre-copy, wait for release, final sync, verify,
  * switch, mount). The target drives; the source only answers transfer requests. A move is resumable:
- * run it again after any crash and it picks up from what control and the disks say.
+ * run it again after any crash and it goes on from the state control records, one step per state
+ * (control/move-states.ts holds the table of states and the only ways from one to the next).
  */
 export class Mover {
   /** Moves under way here: `done` when all is over, `live` once the volume is primary and usable here. */
   private readonly running = new Map<number, { done: Promise<void>; live: Promise<void> }>();
+  private readonly connect: SourceConnector;
+
+  /** One step per active state: each does its work, records the event in control, and returns the next state. */
+  private readonly steps: Record<ActiveMoveState, (run: MoveRun) => Promise<MoveState>> = {
+    precopy: (run) => this.precopy(run),
+    releasing: (run) => this.releasing(run),
+    final: (run) => this.finalSync(run),
+    switched: (run) => this.complete(run),
+  };
 
   constructor(
     private readonly side: TargetSide,
     private readonly control: ControlClient,
-    private readonly privateKey: string,
+    privateKey: string,
     private readonly log: Logger,
     private readonly opts: { stepDelayMs: number } = { stepDelayMs: 0 },
-  ) {}
+    connect?: SourceConnector,
+  ) {
+    this.connect = connect ?? ((peer) => TransferClient.connect(peer, privateKey));
+  }
 
   private async step(): Promise<void> {
     // Only tests set a delay: it lets them kill a process between two steps of a move.
@@ -93,109 +133,156 @@ export class Mover {
     throw new FerryError('VOLUME_BUSY', `moving ${volume} from ${m.source}: ${describeProgress(now)}; the move goes on, retry the mount (Swarm retries tasks)`);
   }
 
+  /** Runs move `m` from the state it is in to its end: one step per state. */
   private async run(m: MoveRecord, isLive: () => void): Promise<void> {
     const log = this.log.child({ volume: m.volume, move: m.id, op: 'move' });
     const started = Date.now();
-    if (m.state === 'switched') return this.complete(m, log, isLive);
-    let client: TransferClient | undefined;
+    let run: MoveRun | undefined;
     try {
-      const peer = await this.peer(m.source);
-      client = await TransferClient.connect(peer, this.privateKey);
-      const backend = await this.side.backendOf(m.volume);
-      const v = await this.control.getVolume(m.volume);
-      let base = await this.commonBase(client, backend, m.volume);
-      let done = m.bytesDone;
-      // Progress goes to control at most every PROGRESS_EVERY_MS, one call at a time: a call per
-      // received chunk (tens of thousands per GiB) would cost more CPU than the transfer itself.
-      let lastReport = 0;
-      let reporting = false;
-      const report = (bytes: number): void => {
-        const now = Date.now();
-        if (reporting || now - lastReport < PROGRESS_EVERY_MS) return;
-        reporting = true;
-        lastReport = now;
-        void this.control
-          .updateMove(m.id, { bytesDone: bytes })
-          .catch(() => undefined)
-          .finally(() => (reporting = false));
-      };
-      await this.control.updateMove(m.id, { bytesTotal: v?.usedBytes ?? null });
-
-      if (m.state === 'precopy') {
-        const have = new Set(await backend.listSnapshots(m.volume));
-        for (let round = 1; round <= MAX_PRECOPY_ROUNDS; round++) {
-          const snap = roundSnapshot(m, round);
-          // A resumed move keeps the rounds that arrived before the crash.
-          if (have.has(snap)) {
-            base = snap;
-            continue;
-          }
-          const bytes = await this.pull(client, backend, m, { op: 'send', volume: m.volume, snapshot: snap, base }, (n) => {
-            done += n;
-            report(done);
-          });
-          log.info({ round, snapshot: snap, base, bytes }, 'pre-copy round done');
-          base = snap;
-          await this.step();
-          if (bytes < SMALL_DELTA_BYTES) break;
-        }
-        m = await this.control.updateMove(m.id, { state: 'releasing', bytesDone: done });
-        await this.step();
-      }
-      if (m.state === 'releasing') {
-        await this.waitForRelease(m);
-        m = await this.control.updateMove(m.id, { state: 'final' });
-        await this.step();
-      }
-      const released = Date.now();
-      const snap = finalSnapshot(m);
-      if (!(await backend.listSnapshots(m.volume)).includes(snap)) {
-        await this.pull(client, backend, m, { op: 'send-final', volume: m.volume, snapshot: snap, base }, (n) => (done += n));
-        await this.control.updateMove(m.id, { bytesDone: done });
-        await this.step();
-      }
-      // The received snapshot was verified end to end (stream envelope) before it was kept.
-      const switched = await this.control.switchMove(m.id);
-      log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
-      await this.step();
-      await this.complete({ ...m, state: 'switched' }, log, isLive);
-      // Control's policy decided at the switch: the old copy stays as a replica for fast moves back (its
-      // snapshot `snap` is the next base), or the source destroys it when its heartbeat says so.
-      if (switched.replicas.includes(m.source)) {
-        await client.ask({ op: 'prune', volume: m.volume, keep: snap }).catch((err: unknown) => log.warn({ err }, 'cannot prune the replica on the source'));
-      }
-      log.info({ durationMs: Date.now() - started, downtimeMs: Date.now() - released, bytes: done, outcome: 'ok' }, 'move done');
+      run = { m, log, backend: await this.side.backendOf(m.volume), done: m.bytesDone, report: this.reporter(m.id), isLive };
+      let state: MoveState = m.state;
+      while (isActiveMove(state)) state = await this.steps[state](run);
+      const now = Date.now();
+      log.info({ durationMs: now - started, downtimeMs: run.released ? now - run.released : undefined, bytes: run.done, outcome: 'ok' }, 'move done');
     } catch (err) {
       const e = toFerryError(err);
       log.warn({ err: e.message, code: e.code, outcome: 'error' }, 'move failed');
       const now = await this.control.getMove(m.id).catch(() => undefined);
-      if (now && now.state !== 'switched' && now.state !== 'done') {
+      // Before the switch a failure leaves the source primary and nothing of the move here; after it,
+      // the target is primary and a later run finishes the move.
+      if (now && canMove(now.state, 'fail')) {
         await this.control.failMove(m.id, e.message).catch(() => undefined);
         await this.dropPartial(m, log);
       }
       throw e;
     } finally {
-      client?.close();
+      run?.source?.client.close();
     }
   }
 
-  /** After the switch: the received final snapshot becomes the live dataset; older snapshots go. */
-  private async complete(m: MoveRecord, log: Logger, isLive: () => void): Promise<void> {
-    const backend = await this.side.backendOf(m.volume);
-    await this.side.promote(m.volume, finalSnapshot(m));
+  /**
+   * Progress goes to control at most every PROGRESS_EVERY_MS, one call at a time: a call per received
+   * chunk (tens of thousands per GiB) would cost more CPU than the transfer itself.
+   */
+  private reporter(id: number): (bytes: number) => void {
+    let lastReport = 0;
+    let reporting = false;
+    return (bytes) => {
+      const now = Date.now();
+      if (reporting || now - lastReport < PROGRESS_EVERY_MS) return;
+      reporting = true;
+      lastReport = now;
+      void this.control
+        .updateMove(id, { bytesDone: bytes })
+        .catch(() => undefined)
+        .finally(() => (reporting = false));
+    };
+  }
+
+  /** The connection to the source, made once per run, with the newest snapshot both hosts hold. */
+  private async source(run: MoveRun): Promise<{ client: MoveSource; base: string | undefined }> {
+    if (run.source) return run.source;
+    const client = await this.connect(await this.peer(run.m.source));
+    try {
+      const base = await this.commonBase(client, run.backend, run.m.volume);
+      const v = await this.control.getVolume(run.m.volume);
+      await this.control.updateMove(run.m.id, { bytesTotal: v?.usedBytes ?? null });
+      run.source = { client, base };
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return run.source;
+  }
+
+  /** precopy: rounds of increments while the volume may be in use, until the delta is small. */
+  private async precopy(run: MoveRun): Promise<MoveState> {
+    const { m, backend, log } = run;
+    const src = await this.source(run);
+    const have = new Set(await backend.listSnapshots(m.volume));
+    for (let round = 1; round <= MAX_PRECOPY_ROUNDS; round++) {
+      const snap = moveRoundSnapshot(m.id, round);
+      // A resumed move keeps the rounds that arrived before the crash.
+      if (have.has(snap)) {
+        src.base = snap;
+        continue;
+      }
+      const req = { op: 'send' as const, volume: m.volume, snapshot: snap, base: src.base };
+      const bytes = await this.pull(src.client, backend, m, req, (n) => {
+        run.done += n;
+        run.report(run.done);
+      });
+      log.info({ round, snapshot: snap, base: src.base, bytes }, 'pre-copy round done');
+      src.base = snap;
+      await this.step();
+      if (bytes < SMALL_DELTA_BYTES) break;
+    }
+    run.m = await this.control.updateMove(m.id, { state: 'releasing', bytesDone: run.done });
+    await this.step();
+    return run.m.state;
+  }
+
+  /** releasing: wait until the source holds no lease. */
+  private async releasing(run: MoveRun): Promise<MoveState> {
+    // Connected before the wait, so that the downtime after the release holds no handshake.
+    await this.source(run);
+    await this.waitForRelease(run.m);
+    run.m = await this.control.updateMove(run.m.id, { state: 'final' });
+    await this.step();
+    return run.m.state;
+  }
+
+  /** final: the last increment, taken on the source with the volume released, then the atomic switch. */
+  private async finalSync(run: MoveRun): Promise<MoveState> {
+    const { m, backend, log } = run;
+    const snap = moveFinalSnapshot(m.id);
+    run.released ??= Date.now();
+    // Connected even when the final snapshot is here already: after the switch the source's replica is pruned.
+    const src = await this.source(run);
+    if (!(await backend.listSnapshots(m.volume)).includes(snap)) {
+      await this.pull(src.client, backend, m, { op: 'send-final', volume: m.volume, snapshot: snap, base: src.base }, (n) => (run.done += n));
+      await this.control.updateMove(m.id, { bytesDone: run.done });
+      await this.step();
+    }
+    // The received snapshot was verified end to end (stream envelope) before it was kept.
+    run.switched = await this.control.switchMove(m.id);
+    log.info({ generation: m.fromGeneration + 1 }, 'switched primary');
+    run.m = { ...m, state: nextMoveState(m.state, 'switch') };
+    await this.step();
+    return run.m.state;
+  }
+
+  /**
+   * switched: the received final snapshot becomes the live dataset; then tidying: this host keeps
+   * only the move's final snapshot of what moves made (the base of a next move back), and a source
+   * that keeps a replica keeps only that one of the moves' snapshots too. Others' snapshots stay.
+   */
+  private async complete(run: MoveRun): Promise<MoveState> {
+    const { m, backend, log } = run;
+    const keep = moveFinalSnapshot(m.id);
+    await this.side.promote(m.volume, keep);
     await this.control.finishMove(m.id);
-    isLive();
+    run.isLive();
     const specs = (await this.control.getMove(m.id))?.containers;
     if (specs?.length) await this.side.startContainers(specs);
     for (const s of await backend.listSnapshots(m.volume)) {
-      if (s !== finalSnapshot(m)) await backend.deleteSnapshot(m.volume, s).catch((err: unknown) => log.warn({ err, snapshot: s }, 'cannot prune'));
+      const owner = moveOfSnapshot(s);
+      if (owner === undefined || owner > m.id || s === keep) continue;
+      await backend.deleteSnapshot(m.volume, s).catch((err: unknown) => log.warn({ err, snapshot: s }, 'cannot prune'));
     }
+    // Control's policy decided at the switch: the old copy stays as a replica for fast moves back (its
+    // snapshot `keep` is the next base), or the source destroys it when its heartbeat says so. A run
+    // resumed after the switch leaves the source's old move snapshots to the next move's tidying.
+    if (run.source && run.switched?.replicas.includes(m.source)) {
+      await run.source.client.ask({ op: 'prune', volume: m.volume, keep }).catch((err: unknown) => log.warn({ err }, 'cannot prune the replica on the source'));
+    }
+    return nextMoveState(m.state, 'mounted');
   }
 
   /** Streams one snapshot from the source into this host's pool; returns the bytes received. */
   private async pull(
-    client: TransferClient,
-    backend: FullBackend,
+    client: MoveSource,
+    backend: MovableBackend,
     m: MoveRecord,
     req: { op: 'send' | 'send-final'; volume: string; snapshot: string; base?: string },
     progress: (bytes: number) => void,
@@ -218,8 +305,11 @@ export class Mover {
     return bytes;
   }
 
-  /** The newest snapshot both hosts have (a replica from an earlier move makes this an increment). */
-  private async commonBase(client: TransferClient, backend: FullBackend, volume: string): Promise<string | undefined> {
+  /**
+   * The newest snapshot both hosts have, whoever owns it (a replica from an earlier move makes this an
+   * increment). Used as a base only: a move deletes none but its own.
+   */
+  private async commonBase(client: MoveSource, backend: MovableBackend, volume: string): Promise<string | undefined> {
     const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume })) as string[];
     if (!(await backend.exists(volume)) && (await backend.listSnapshots(volume)).length === 0) return undefined;
     const ours = new Set(await backend.listSnapshots(volume));
@@ -246,21 +336,21 @@ export class Mover {
 
   /**
    * Drops what moves to this host left here after they failed while this host could not hear of it
-   * (cut off, or down): snapshots `m<id>-*` of moves that control records as failed. Skips volumes
+   * (cut off, or down): the snapshots of moves that control records as failed. Skips volumes
    * with a move under way here. Idempotent; run at start and whenever control answers again.
    */
   async dropFailed(): Promise<void> {
     for (const v of await this.control.listVolumes()) {
       if (v.primaryNode === this.side.node) continue;
       const current = await this.control.moveOf(v.name);
-      if (current && current.target === this.side.node && current.state !== 'done' && current.state !== 'failed') continue;
-      let backend: FullBackend;
+      if (current && current.target === this.side.node && isActiveMove(current.state)) continue;
+      let backend: MovableBackend;
       try {
         backend = await this.side.backendOf(v.name);
       } catch {
         continue;
       }
-      const ids = new Set((await backend.listSnapshots(v.name)).map((s) => /^m(\d+)-/.exec(s)?.[1]).filter((x): x is string => !!x).map(Number));
+      const ids = new Set((await backend.listSnapshots(v.name)).map(moveOfSnapshot).filter((x): x is number => x !== undefined));
       for (const id of ids) {
         const m = await this.control.getMove(id);
         if (m && m.state === 'failed' && m.target === this.side.node) await this.dropPartial(m, this.log.child({ volume: m.volume, move: m.id, op: 'move' }));
@@ -268,14 +358,14 @@ export class Mover {
     }
   }
 
-  /** A failed move leaves nothing of itself on the target. */
+  /** A failed move leaves nothing of itself on the target: its own snapshots go, nobody else's. */
   private async dropPartial(m: MoveRecord, log: Logger): Promise<void> {
     try {
       const backend = await this.side.backendOf(m.volume);
-      for (const s of await backend.listSnapshots(m.volume)) if (ownSnapshot(m, s)) await backend.deleteSnapshot(m.volume, s);
+      for (const s of await backend.listSnapshots(m.volume)) if (moveOfSnapshot(s) === m.id) await backend.deleteSnapshot(m.volume, s);
       const others = await backend.listSnapshots(m.volume);
       const v = await this.control.getVolume(m.volume);
-      // A target that had nothing before the move keeps nothing after it.
+      // A target that had nothing before the move keeps nothing after it (a snapshot of anyone else's keeps it).
       if (others.length === 0 && v && v.primaryNode !== this.side.node && !v.replicas.includes(this.side.node)) await backend.destroy(m.volume);
     } catch (err) {
       log.warn({ err }, 'cannot remove what the failed move left');

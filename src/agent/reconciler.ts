@@ -1,7 +1,8 @@
 import type { ControlClient } from '../wire/control-client';
 import type { VolumeView } from '../wire/records';
 import type { Logger } from '../log';
-import type { BackendKind, FullBackend } from './backends/backend';
+import type { Backend } from './backends/backend';
+import type { BackendKind } from './backends/registry';
 import { readMountTable } from './mount-table';
 import { planReconcile, type ReconcileAction } from './reconcile';
 
@@ -10,10 +11,10 @@ export interface ReconcileHost {
   node: string;
   mountRoot: string;
   control: ControlClient;
-  backends: ReadonlyMap<BackendKind, { backend: FullBackend; error?: string }>;
+  backends: ReadonlyMap<BackendKind, { backend: Backend; error?: string }>;
   log: Logger;
   /** The backend of that kind; BACKEND_UNAVAILABLE when it is not enabled or did not come up. */
-  backendFor(kind: string): FullBackend;
+  backendFor(kind: string): Backend;
   mountpointOf(name: string): string;
   /** Records that the volume's filesystem is mounted at its mountpoint here. */
   markMounted(name: string): void;
@@ -60,7 +61,7 @@ export async function reconcileHost(h: ReconcileHost): Promise<ReconcileReport> 
 
 async function apply(h: ReconcileHost, a: ReconcileAction, volumes: VolumeView[], report: ReconcileReport): Promise<void> {
   const log = h.log.child({ op: 'reconcile', action: a.kind });
-  const backendOf = (volume: string): FullBackend => h.backendFor(volumes.find((x) => x.name === volume)!.backend);
+  const backendOf = (volume: string): Backend => h.backendFor(volumes.find((x) => x.name === volume)!.backend);
   try {
     switch (a.kind) {
       case 'keep-mounted':

@@ -3,12 +3,13 @@ import type { ControlClient } from '../wire/control-client';
 import { FerryError } from '../errors';
 import type { TransferHandler } from '../transfer/server';
 import type { TransferRequest } from '../transfer/protocol';
-import type { FullBackend } from './backends/backend';
+import { moveOfSnapshot } from '../volume/snapshot-names';
+import type { MovableBackend } from './backends/backend';
 
 /** What the source side of a move needs from the agent. */
 export interface SourceSide {
   readonly node: string;
-  backendOf(volume: string): Promise<FullBackend>;
+  backendOf(volume: string): Promise<MovableBackend>;
   withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T>;
   /** Unmounts the volume here; VOLUME_IN_USE while a lease is held here. */
   releaseForMove(volume: string): Promise<void>;
@@ -32,7 +33,10 @@ export class SourceTransferHandler implements TransferHandler {
       case 'snapshots':
         return Readable.from([JSON.stringify(await backend.listSnapshots(req.volume))]);
       case 'prune':
-        for (const s of await backend.listSnapshots(req.volume)) if (s !== req.keep) await backend.deleteSnapshot(req.volume, s);
+        // The replica keeps `keep` (the base of a move back) and every snapshot a move does not own.
+        for (const s of await backend.listSnapshots(req.volume)) {
+          if (s !== req.keep && moveOfSnapshot(s) !== undefined) await backend.deleteSnapshot(req.volume, s);
+        }
         return undefined;
       case 'drop':
         // Control decides which copies go (heartbeat answers carry them); a peer's request only hurries
@@ -71,7 +75,7 @@ export class SourceTransferHandler implements TransferHandler {
   }
 
   /** A retried request finds its snapshot already taken. */
-  private async snapshotOnce(backend: FullBackend, volume: string, snap: string): Promise<void> {
+  private async snapshotOnce(backend: MovableBackend, volume: string, snap: string): Promise<void> {
     if (!(await backend.listSnapshots(volume)).includes(snap)) await backend.snapshot(volume, snap);
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../log';
+import { hasUsage } from './backends/backend';
 import type { ControlClient } from '../wire/control-client';
 import type { BackendSlots } from './backend-slots';
 import type { Containers } from './containers';
@@ -32,7 +33,7 @@ export class Upkeep {
       await this.copies.destroyCopy(v.name).catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'still cannot destroy a removed copy'));
     }
     for (const [kind, slot] of this.backends.entries()) {
-      if (slot.error) continue;
+      if (slot.error || !hasUsage(slot.backend)) continue;
       try {
         await this.control.recordUsage(await slot.backend.usage());
       } catch (err) {

@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig, DEFAULT_API_SOCKET, type ConfigInput } from '../config/config';
+import { BACKEND_KINDS, type BackendKind } from '../agent/backends/registry';
+import { CREATE_OPTIONS } from '../volume/options';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import { createLogger } from '../log';
 import { describeProgress } from '../wire/move-progress';
@@ -23,7 +25,7 @@ function configFrom(flags: Record<string, string | undefined>) {
     pluginSocket: flags.pluginSocket,
     apiSocket: flags.apiSocket,
     logLevel: flags.logLevel as ConfigInput['logLevel'],
-    ...(flags.backend ? { defaults: { backend: flags.backend as 'btrfs' } } : {}),
+    ...(flags.backend ? { defaults: { backend: flags.backend as BackendKind } } : {}),
     control: { url: flags.control, listen: flags.listen, tokenFile: flags.tokenFile },
     transfer: { listen: flags.transferListen, advertise: flags.advertise },
   };
@@ -79,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--data-dir <dir>', 'where ferry keeps state, pools and mounts (default /var/lib/ferry)')
     .option('--node-name <name>', "this host's name (default: hostname)")
     .option('--plugin-socket <path>', 'Docker plugin socket (default /run/docker/plugins/ferry.sock)')
-    .addOption(new Option('--backend <kind>', 'default backend').choices(['btrfs', 'loop', 'directory']))
+    .addOption(new Option('--backend <kind>', 'default backend').choices(BACKEND_KINDS))
     .addOption(new Option('--log-level <level>').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
     .action(async (flags: Record<string, string | undefined>) => {
       await serve({ ...flags, apiSocket: program.getOptionValueSource('apiSocket') === 'default' ? undefined : api() });
@@ -91,7 +93,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('--data-dir <dir>', 'where ferry keeps state, pools and mounts (default /var/lib/ferry)')
       .option('--node-name <name>', "this host's name (default: hostname)")
       .option('--plugin-socket <path>', 'Docker plugin socket (default /run/docker/plugins/ferry.sock)')
-      .addOption(new Option('--backend <kind>', 'default backend').choices(['btrfs', 'loop', 'directory']))
+      .addOption(new Option('--backend <kind>', 'default backend').choices(BACKEND_KINDS))
       .addOption(new Option('--log-level <level>').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']));
   withAgentFlags(
     program
@@ -152,7 +154,7 @@ export async function main(argv: string[]): Promise<void> {
   volume
     .command('create <name>')
     .description('create a volume')
-    .option('-o, --opt <key=value>', 'option: size, backend, fs, profile (repeatable)', parseOpt, {})
+    .option('-o, --opt <key=value>', `option: ${CREATE_OPTIONS.join(', ')} (repeatable)`, parseOpt, {})
     .action(async (name: string, o: { opt: Record<string, string> }) => {
       await apiCall(api(), 'POST', '/v1/volumes', { name, options: o.opt });
       console.log(name);

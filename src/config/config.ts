@@ -3,14 +3,24 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FerryError } from '../errors';
-import { BACKEND_KINDS, LOOP_FILESYSTEMS } from '../agent/backends/backend';
+import { BACKENDS, BACKEND_KINDS, backendOptions, type BackendKind } from '../agent/backends/registry';
+
+/** Each backend's own config section, under its kind, from its descriptor. */
+type BackendSections = { [D in (typeof BACKENDS)[number] as D['kind']]: D['configSchema'] };
+const backendSections = Object.fromEntries(BACKENDS.map((d) => [d.kind, d.configSchema])) as BackendSections;
+
+/** The Create options backends take beyond size (loop's `fs`), each an enum of every value some backend takes. */
+const optionSchemas = Object.fromEntries(
+  [...backendOptions()].map(([key, o]) => [key, z.enum(o.values as [string, ...string[]])]),
+) as unknown as Record<'fs', z.ZodType<string>>;
+const optionDefaults = Object.fromEntries([...backendOptions()].map(([key, o]) => [key, o.defaultValue])) as Record<'fs', string>;
 
 /** A named set of Create options that `-o profile=NAME` applies (explicit options win). */
 const profileSchema = z
   .object({
     backend: z.enum(BACKEND_KINDS).optional(),
     size: z.string().optional(),
-    fs: z.enum(LOOP_FILESYSTEMS).optional(),
+    ...(Object.fromEntries(Object.entries(optionSchemas).map(([k, v]) => [k, v.optional()])) as Record<'fs', z.ZodOptional<z.ZodType<string>>>),
   })
   .strict();
 
@@ -33,24 +43,12 @@ const configSchema = z
         backend: z.enum(BACKEND_KINDS),
         /** Size for volumes created without `-o size`; absent means "the pool's limit" (btrfs, directory). */
         size: z.string().optional(),
-        fs: z.enum(LOOP_FILESYSTEMS),
+        ...optionSchemas,
       })
       .strict(),
     profiles: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/), profileSchema),
-    btrfs: z
-      .object({
-        /** An existing mounted btrfs filesystem to use as the pool; absent: ferry makes a loop-backed pool. */
-        path: z.string().startsWith('/').optional(),
-        /** The sparse pool file ferry makes when `path` is absent. */
-        poolFile: z.string().startsWith('/'),
-        /** Its size (sparse: it takes host disk only as data is written). */
-        poolSize: z.string(),
-        /** Where the pool is mounted when ferry makes it. */
-        poolMount: z.string().startsWith('/'),
-      })
-      .strict(),
-    loop: z.object({ dir: z.string().startsWith('/') }).strict(),
-    directory: z.object({ dir: z.string().startsWith('/') }).strict(),
+    /** One section per backend, named after its kind (see each backend's descriptor). */
+    ...backendSections,
     /** Where volumes are mounted for dockerd to bind into containers. */
     mountRoot: z.string().startsWith('/'),
     /** How often used bytes are measured and stray mounts retried, in seconds. */
@@ -96,15 +94,12 @@ const configSchema = z
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** Settings a config file or flags may give; everything else comes from defaults. */
-export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, 'btrfs' | 'loop' | 'directory' | 'defaults' | 'control' | 'transfer' | 'moves'>> & {
+export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, BackendKind | 'defaults' | 'control' | 'transfer' | 'moves'>> & {
   control?: Partial<z.infer<typeof configSchema>['control']>;
   transfer?: Partial<z.infer<typeof configSchema>['transfer']>;
   moves?: Partial<z.infer<typeof configSchema>['moves']>;
-  btrfs?: Partial<z.infer<typeof configSchema>['btrfs']>;
-  loop?: Partial<z.infer<typeof configSchema>['loop']>;
-  directory?: Partial<z.infer<typeof configSchema>['directory']>;
   defaults?: Partial<z.infer<typeof configSchema>['defaults']>;
-};
+} & { [K in BackendKind]?: Partial<z.infer<typeof configSchema>[K]> };
 
 export const DEFAULT_DATA_DIR = '/var/lib/ferry';
 export const DEFAULT_API_SOCKET = '/run/ferry/ferry.sock';
@@ -117,11 +112,10 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     apiSocket: DEFAULT_API_SOCKET,
     dockerSocket: '/var/run/docker.sock',
     logLevel: 'info',
-    defaults: { backend: 'btrfs', size: undefined, fs: 'ext4' },
+    // The first registered backend is the default.
+    defaults: { backend: BACKEND_KINDS[0], size: undefined, ...optionDefaults },
     profiles: {},
-    btrfs: { poolFile: join(dataDir, 'btrfs', 'pool.img'), poolSize: '32G', poolMount: join(dataDir, 'btrfs', 'pool') },
-    loop: { dir: join(dataDir, 'loop') },
-    directory: { dir: join(dataDir, 'directory') },
+    ...(Object.fromEntries(BACKENDS.map((d) => [d.kind, d.configDefaults(dataDir)])) as { [K in BackendKind]: z.infer<BackendSections[K]> }),
     mountRoot: join(dataDir, 'mounts'),
     usageIntervalSeconds: 30,
     control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true },

@@ -2,7 +2,18 @@ import { FerryError } from '../errors';
 import type { Db } from './db';
 import { addEvent, eventsOf } from './event-repo';
 import { acquireLease, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease } from './lease-repo';
-import { activeMove, deleteMovesOf, getMove, insertMove, lastMove, movesOfNode, setMoveContainers, updateMove } from './move-repo';
+import {
+  activeMove,
+  deleteMovesOf,
+  getMove,
+  insertMove,
+  lastMove,
+  movesOfNode,
+  setMoveContainers,
+  transitionMove,
+  updateMoveProgress,
+} from './move-repo';
+import { MOVE_STATES, acceptsProgress, canMove, eventOfReportedState, isActiveMove, nextMoveState, type MoveEvent } from './move-states';
 import { allCopies, copiesOf, copiesToDestroy, forgetCopy, forgetCopyIn, markAllDropping, setCopy, type CopyRecord } from './copy-repo';
 import { keepsReplica } from '../volume/options';
 import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode } from './node-repo';
@@ -131,7 +142,7 @@ export class LocalControl implements ControlClient {
         );
       }
       const m = activeMove(this.db, l.volume);
-      if (m && (m.state === 'final' || m.state === 'switched')) throw moving(m);
+      if (m && MOVE_STATES[m.state].refusesMounts) throw moving(m);
       acquireLease(this.db, l);
     })();
   }
@@ -192,9 +203,9 @@ export class LocalControl implements ControlClient {
         // stays primary (a target cut off cannot record its own failure). After the switch it is the
         // target's to finish, whenever it is back.
         for (const m of movesOfNode(this.db, node)) {
-          if (m.state === 'switched') continue;
+          if (!canMove(m.state, 'host-down')) continue;
           const reason = `host ${node} stopped answering during ${m.state} (no heartbeat for ${Math.round(timeoutMs / 1000)} s); ${m.volume} stays on ${m.source}`;
-          updateMove(this.db, m.id, { state: 'failed', error: reason });
+          transitionMove(this.db, m, 'host-down', { error: reason });
           addEvent(this.db, { volume: m.volume, node, kind: 'move-failed', detail: `move ${m.id}: ${reason}` });
         }
       }
@@ -253,20 +264,31 @@ export class LocalControl implements ControlClient {
     return activeMove(this.db, volume) ?? lastMove(this.db, volume);
   }
 
-  private current(id: number, states: readonly MoveState[]): MoveRecord {
+  /**
+   * Move `id` as it is now, checked able to take `event` (or, without one, progress: only before the
+   * switch); MOVE_CONFLICT naming its state otherwise.
+   */
+  private current(id: number, event?: MoveEvent): MoveRecord {
     const m = getMove(this.db, id);
     if (!m) throw new FerryError('MOVE_CONFLICT', `move ${id} does not exist`);
-    if (!states.includes(m.state)) {
+    if (!isActiveMove(m.state)) {
       throw new FerryError('MOVE_CONFLICT', `move ${id} of ${m.volume} is ${m.state}${m.error ? ` (${m.error})` : ''}, no longer under way`);
     }
+    if (event) nextMoveState(m.state, event, m);
+    else if (!acceptsProgress(m.state)) throw new FerryError('MOVE_CONFLICT', `move ${id} of ${m.volume} is ${m.state}: it takes no progress reports after the switch`);
     return m;
   }
 
   async updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord> {
     return this.db.transaction(() => {
-      const m = this.current(id, ['precopy', 'releasing', 'final']);
-      updateMove(this.db, id, u);
-      if (u.state && u.state !== m.state) addEvent(this.db, { volume: m.volume, kind: `move-${u.state}`, detail: `move ${id}` });
+      const m = this.current(id);
+      // A reported state is the event that leads to it; a repeat of the state the move is in (an
+      // agent's retried call) only records progress; a state behind it (final -> releasing) is refused.
+      if (u.state && u.state !== m.state) {
+        transitionMove(this.db, m, eventOfReportedState(u.state));
+        addEvent(this.db, { volume: m.volume, kind: `move-${u.state}`, detail: `move ${id}` });
+      }
+      updateMoveProgress(this.db, id, { bytesDone: u.bytesDone, bytesTotal: u.bytesTotal });
       return getMove(this.db, id)!;
     })();
   }
@@ -274,22 +296,23 @@ export class LocalControl implements ControlClient {
   async failMove(id: number, reason: string): Promise<void> {
     this.db.transaction(() => {
       const m = getMove(this.db, id);
-      if (!m || !['precopy', 'releasing', 'final'].includes(m.state)) return;
-      updateMove(this.db, id, { state: 'failed', error: reason });
+      // Only a move that has not switched can fail; after the switch the target finishes it.
+      if (!m || !canMove(m.state, 'fail')) return;
+      transitionMove(this.db, m, 'fail', { error: reason });
       addEvent(this.db, { volume: m.volume, kind: 'move-failed', detail: `move ${id}: ${reason}` });
     })();
   }
 
   async switchMove(id: number): Promise<VolumeView> {
     return this.db.transaction(() => {
-      const m = this.current(id, ['final']);
+      const m = this.current(id, 'switch');
       const leases = leasesOf(this.db, m.volume);
       if (leases.length > 0) throw inUse(m.volume, leases);
       if (!switchPrimary(this.db, m.volume, m.source, m.target, m.fromGeneration)) {
-        updateMove(this.db, id, { state: 'failed', error: 'the volume changed during the move' });
+        transitionMove(this.db, m, 'fail', { error: 'the volume changed during the move' });
         throw new FerryError('MOVE_CONFLICT', `volume ${m.volume} changed during move ${id}; nothing was switched`);
       }
-      updateMove(this.db, id, { state: 'switched' });
+      transitionMove(this.db, m, 'switch');
       const v = getVolume(this.db, m.volume)!;
       // The target's copy is the primary now, not a replica; the source's copy stays or goes by policy.
       forgetCopy(this.db, m.volume, m.target);
@@ -308,8 +331,9 @@ export class LocalControl implements ControlClient {
   async finishMove(id: number): Promise<void> {
     this.db.transaction(() => {
       const m = getMove(this.db, id);
-      if (!m || m.state !== 'switched') return;
-      updateMove(this.db, id, { state: 'done' });
+      // Idempotent: a target resumed after a crash may finish a move that is already done.
+      if (!m || !canMove(m.state, 'mounted')) return;
+      transitionMove(this.db, m, 'mounted');
       addEvent(this.db, { volume: m.volume, node: m.target, kind: 'move-done', detail: `move ${id}` });
     })();
   }

@@ -1,8 +1,7 @@
 import type { ContainerSpec, MoveRecord, MoveState } from '../wire/records';
 import type { Db } from './db';
 import { nowIso, stmt } from './db';
-
-export const ACTIVE_MOVE_STATES: readonly MoveState[] = ['precopy', 'releasing', 'final', 'switched'];
+import { ACTIVE_MOVE_STATES_SQL, nextMoveState, type MoveEvent } from './move-states';
 
 interface MoveRow {
   id: number;
@@ -36,6 +35,9 @@ const toMove = (r: MoveRow): MoveRecord => ({
   containers: r.containers ? (JSON.parse(r.containers) as ContainerSpec[]) : null,
 });
 
+/** Every move starts by pre-copying. */
+const INITIAL_MOVE_STATE: MoveState = 'precopy';
+
 export function insertMove(
   db: Db,
   m: { volume: string; source: string; target: string; fromGeneration: number; restartContainers?: boolean },
@@ -43,8 +45,8 @@ export function insertMove(
   const now = nowIso();
   const r = stmt(
     db,
-    `INSERT INTO moves (volume, source, target, state, from_generation, created_at, updated_at, restart_containers) VALUES (?, ?, ?, 'precopy', ?, ?, ?, ?)`,
-  ).run(m.volume, m.source, m.target, m.fromGeneration, now, now, m.restartContainers ? 1 : 0);
+    `INSERT INTO moves (volume, source, target, state, from_generation, created_at, updated_at, restart_containers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(m.volume, m.source, m.target, INITIAL_MOVE_STATE, m.fromGeneration, now, now, m.restartContainers ? 1 : 0);
   return getMove(db, Number(r.lastInsertRowid))!;
 }
 
@@ -55,7 +57,7 @@ export function getMove(db: Db, id: number): MoveRecord | undefined {
 
 /** The move of `volume` under way, if any. */
 export function activeMove(db: Db, volume: string): MoveRecord | undefined {
-  const r = stmt(db, `SELECT * FROM moves WHERE volume = ? AND state IN ('precopy', 'releasing', 'final', 'switched')`).get(volume) as
+  const r = stmt(db, `SELECT * FROM moves WHERE volume = ? AND state IN ${ACTIVE_MOVE_STATES_SQL}`).get(volume) as
     | MoveRow
     | undefined;
   return r ? toMove(r) : undefined;
@@ -70,28 +72,35 @@ export function lastMove(db: Db, volume: string): MoveRecord | undefined {
 /** Active moves in which `node` is source or target. */
 export function movesOfNode(db: Db, node: string): MoveRecord[] {
   return (
-    stmt(db, `SELECT * FROM moves WHERE (source = ? OR target = ?) AND state IN ('precopy', 'releasing', 'final', 'switched') ORDER BY id`).all(
+    stmt(db, `SELECT * FROM moves WHERE (source = ? OR target = ?) AND state IN ${ACTIVE_MOVE_STATES_SQL} ORDER BY id`).all(
       node,
       node,
     ) as MoveRow[]
   ).map(toMove);
 }
 
-export function updateMove(db: Db, id: number, u: { state?: MoveState; bytesDone?: number; bytesTotal?: number | null; error?: string | null }): void {
+/** Records progress of a move; its state is left alone (see transitionMove). */
+export function updateMoveProgress(db: Db, id: number, u: { bytesDone?: number; bytesTotal?: number | null }): void {
   stmt(
     db,
-    `UPDATE moves SET state = COALESCE(?, state), bytes_done = COALESCE(?, bytes_done),
-       bytes_total = CASE WHEN ? THEN ? ELSE bytes_total END, error = CASE WHEN ? THEN ? ELSE error END, updated_at = ? WHERE id = ?`,
-  ).run(
-    u.state ?? null,
-    u.bytesDone ?? null,
-    u.bytesTotal !== undefined ? 1 : 0,
-    u.bytesTotal ?? null,
-    u.error !== undefined ? 1 : 0,
-    u.error ?? null,
-    nowIso(),
-    id,
-  );
+    `UPDATE moves SET bytes_done = COALESCE(?, bytes_done), bytes_total = CASE WHEN ? THEN ? ELSE bytes_total END, updated_at = ? WHERE id = ?`,
+  ).run(u.bytesDone ?? null, u.bytesTotal !== undefined ? 1 : 0, u.bytesTotal ?? null, nowIso(), id);
+}
+
+/**
+ * Applies `event` to move `m` as read in this transaction: its new state comes from the state table
+ * (MOVE_CONFLICT for an illegal event), written only if the row is still in `m.state`. `error` is
+ * recorded with it (a failure's reason). Returns the new state.
+ */
+export function transitionMove(db: Db, m: MoveRecord, event: MoveEvent, extra: { bytesDone?: number; error?: string } = {}): MoveState {
+  const to = nextMoveState(m.state, event, m);
+  const r = stmt(
+    db,
+    `UPDATE moves SET state = ?, bytes_done = COALESCE(?, bytes_done), error = COALESCE(?, error), updated_at = ? WHERE id = ? AND state = ?`,
+  ).run(to, extra.bytesDone ?? null, extra.error ?? null, nowIso(), m.id, m.state);
+  // Callers read the row in the same transaction, so only a caller's own mistake lands here.
+  if (r.changes !== 1) throw new Error(`move ${m.id} of ${m.volume} is no longer ${m.state}: read it in the transaction that changes it`);
+  return to;
 }
 
 export function setMoveContainers(db: Db, id: number, specs: ContainerSpec[]): void {
@@ -100,5 +109,5 @@ export function setMoveContainers(db: Db, id: number, specs: ContainerSpec[]): v
 
 /** Forgets the moves of a removed volume (none is under way: a volume that moves is not removed). */
 export function deleteMovesOf(db: Db, volume: string): void {
-  stmt(db, `DELETE FROM moves WHERE volume = ? AND state IN ('done', 'failed')`).run(volume);
+  stmt(db, `DELETE FROM moves WHERE volume = ? AND state NOT IN ${ACTIVE_MOVE_STATES_SQL}`).run(volume);
 }

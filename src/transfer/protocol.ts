@@ -1,5 +1,6 @@
 import { FerryError } from '../errors';
-import { validateSnapshotName, validateVolumeName } from '../volume/names';
+import { validateVolumeName } from '../volume/names';
+import { validateStoredSnapshotName } from '../volume/snapshot-names';
 
 /**
  * What one host may ask of another over the transfer channel: dataset streams and the little they
@@ -9,6 +10,7 @@ export type TransferRequest =
   | { op: 'snapshots'; volume: string }
   | { op: 'send'; volume: string; snapshot: string; base?: string }
   | { op: 'send-final'; volume: string; snapshot: string; base?: string }
+  /** Deletes the move-owned snapshots of the volume other than `keep`; nobody else's. */
   | { op: 'prune'; volume: string; keep: string }
   | { op: 'drop'; volume: string };
 
@@ -41,12 +43,12 @@ export function parseRequest(line: string): TransferRequest {
       return {
         op: w[0],
         volume: validateVolumeName(w[1]),
-        snapshot: validateSnapshotName(w[2]),
-        ...(w[3] ? { base: validateSnapshotName(w[3]) } : {}),
+        snapshot: validateStoredSnapshotName(w[2]),
+        ...(w[3] ? { base: validateStoredSnapshotName(w[3]) } : {}),
       };
     case 'prune':
       if (w.length !== 3) throw bad();
-      return { op: 'prune', volume: validateVolumeName(w[1]), keep: validateSnapshotName(w[2]) };
+      return { op: 'prune', volume: validateVolumeName(w[1]), keep: validateStoredSnapshotName(w[2]) };
     case 'drop':
       if (w.length !== 2) throw bad();
       return { op: 'drop', volume: validateVolumeName(w[1]) };

@@ -3,8 +3,6 @@ import { FerryError } from '../errors';
 /** Docker's own rule for volume names, plus a length that every backend can store. */
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 export const MAX_VOLUME_NAME = 128;
-const SNAPSHOT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-export const MAX_SNAPSHOT_NAME = 100;
 
 /** Throws INVALID_NAME unless `name` is a Docker volume name that ferry can store. */
 export function validateVolumeName(name: unknown): string {
@@ -26,13 +24,4 @@ export function validateVolumeName(name: unknown): string {
   return name;
 }
 
-/** Throws INVALID_NAME unless `name` is a usable snapshot name. */
-export function validateSnapshotName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_SNAPSHOT_NAME || !SNAPSHOT_NAME.test(name)) {
-    throw new FerryError(
-      'INVALID_NAME',
-      `invalid snapshot name ${JSON.stringify(name)}: use 1 to ${MAX_SNAPSHOT_NAME} characters of [a-zA-Z0-9_.-], starting with a letter or digit`,
-    );
-  }
-  return name;
-}
+// Snapshot names, user-facing and stored, live in snapshot-names.ts (they say who owns each snapshot).

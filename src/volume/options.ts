@@ -1,10 +1,11 @@
 import { FerryError } from '../errors';
-import { BACKEND_KINDS, LOOP_FILESYSTEMS, type BackendKind, type LoopFilesystem, type PoolCapacity, type SizeRules } from '../agent/backends/backend';
+import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
+import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS = ['size', 'backend', 'fs', 'profile', 'replica'] as const;
+export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica'];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;
@@ -14,7 +15,8 @@ export type ReplicaPolicy = (typeof REPLICA_POLICIES)[number];
 export interface VolumeSpec {
   backend: BackendKind;
   sizeBytes?: number;
-  fs?: LoopFilesystem;
+  /** The filesystem inside the dataset, for backends that take `-o fs` (their descriptor's values). */
+  fs?: string;
   profile?: string;
   /** Absent: control's cluster setting decides. */
   replica?: ReplicaPolicy;
@@ -34,7 +36,7 @@ function oneOf<T extends string>(key: string, value: string, allowed: readonly T
 export function resolveCreateOptions(opts: Record<string, unknown> | null | undefined, config: Config): VolumeSpec {
   const given: Record<string, string> = {};
   for (const [key, value] of Object.entries(opts ?? {})) {
-    if (!(CREATE_OPTIONS as readonly string[]).includes(key)) {
+    if (!CREATE_OPTIONS.includes(key)) {
       throw new FerryError('INVALID_OPTION', `unknown option ${JSON.stringify(key)}: valid options are ${CREATE_OPTIONS.join(', ')}`);
     }
     if (typeof value !== 'string') {
@@ -57,12 +59,20 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   }
 
   const backend = oneOf('backend', given.backend ?? profile.backend ?? config.defaults.backend, BACKEND_KINDS);
+  const descriptor = descriptorOf(backend)!;
+  // Options some backend takes beyond size (loop's fs): only for a backend that takes them, from its values.
+  const fsOption = descriptor.options.fs;
   const fsText = given.fs ?? profile.fs;
-  if (fsText !== undefined && backend !== 'loop') {
-    throw new FerryError('INVALID_OPTION', `option fs applies to backend loop only, not ${backend}: drop -o fs or add -o backend=loop`);
+  if (fsText !== undefined && !fsOption) {
+    const takers = backendOptions().get('fs')?.kinds ?? [];
+    throw new FerryError(
+      'INVALID_OPTION',
+      `option fs applies to backend ${takers.join(', ')} only, not ${backend}: drop -o fs or add -o backend=${takers[0] ?? '...'}`,
+    );
   }
-  const fs = backend === 'loop' ? oneOf('fs', fsText ?? config.defaults.fs, LOOP_FILESYSTEMS) : undefined;
-  const sizeText = given.size ?? profile.size ?? (backend === 'directory' ? undefined : config.defaults.size);
+  const fs = fsOption ? oneOf('fs', fsText ?? config.defaults.fs, fsOption.values) : undefined;
+  // The configured default size is for backends that enforce one; the others would refuse it.
+  const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
   return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
@@ -87,10 +97,8 @@ export function checkSpecFits(spec: VolumeSpec, rules: SizeRules, capacity: Pool
     return;
   }
   if (!rules.enforcesSize) {
-    throw new FerryError(
-      'INVALID_OPTION',
-      `backend ${spec.backend} cannot enforce a size limit: drop -o size, or use -o backend=btrfs or -o backend=loop`,
-    );
+    const sized = BACKENDS.filter((d) => d.sizeRules.enforcesSize).map((d) => `-o backend=${d.kind}`);
+    throw new FerryError('INVALID_OPTION', `backend ${spec.backend} cannot enforce a size limit: drop -o size, or use ${sized.join(' or ')}`);
   }
   const min = rules.minBytes(spec);
   if (spec.sizeBytes < min) {

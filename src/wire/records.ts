@@ -84,13 +84,7 @@ export interface ContainerSpec {
   hostConfig: Record<string, unknown>;
 }
 
-/**
- * precopy: snapshots stream to the target while the volume may be in use on the source.
- * releasing: waiting for the source's leases to drop to zero.
- * final: the source refuses new mounts; the last increment is sent and verified.
- * switched: primary is the target (the atomic point); the target is mounting.
- * done / failed: ended (failed leaves the source primary and intact).
- */
+/** A move's state; what each means, and the only ways from one to the next: src/control/move-states.ts. */
 export type MoveState = 'precopy' | 'releasing' | 'final' | 'switched' | 'done' | 'failed';
 
 /** A move of a volume from one host to another, as control records it. */
@@ -115,7 +109,7 @@ export interface MoveRecord {
 /** What `ferry status` shows about a host. */
 export interface AgentStatus {
   node: string;
-  backends: { kind: string; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number }[];
+  backends: { kind: string; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number; abilities?: string[] }[];
   volumes: number;
   mounted: string[];
   orphans: { backend?: string; name: string; reason: string }[];

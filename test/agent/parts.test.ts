@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { BackendSlots } from '../../src/agent/backend-slots';
-import type { FullBackend } from '../../src/agent/backends/backend';
+import type { Backend } from '../../src/agent/backends/backend';
 import { Containers } from '../../src/agent/containers';
 import { Copies } from '../../src/agent/copies';
 import { HostState } from '../../src/agent/host-state';
@@ -55,7 +55,7 @@ function parts(node = 'h1') {
   const lock = new KeyedLock();
   const state = new HostState('/mnt/ferry-test');
   const slots = new BackendSlots(node, control);
-  slots.set('directory', { backend: backend as unknown as FullBackend });
+  slots.set('directory', { backend: backend as unknown as Backend });
   const containers = new Containers(node, control, undefined, log);
   const copies = new Copies(node, control, slots, state, lock, log);
   const mounts = new Mounts(node, control, slots, state, lock, containers, log);
@@ -132,6 +132,6 @@ describe('the agent in parts (no root: an in-memory backend and control)', funct
     const s = await a.status.report();
     expect(s.mounted).to.deep.equal([]);
     expect(s.volumes).to.equal(1);
-    expect(s.backends).to.deep.equal([{ kind: 'directory', ok: true, totalBytes: 1 << 30, freeBytes: 1 << 29 }]);
+    expect(s.backends).to.deep.equal([{ kind: 'directory', ok: true, totalBytes: 1 << 30, freeBytes: 1 << 29, abilities: ['usage'] }]);
   });
 });

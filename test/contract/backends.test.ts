@@ -1,56 +1,68 @@
 import { join } from 'node:path';
 import { backendContract, type BackendFixture } from './backend-contract';
-import { BtrfsBackend } from '../../src/agent/backends/btrfs';
-import { LoopBackend } from '../../src/agent/backends/loop';
-import { DirectoryBackend } from '../../src/agent/backends/directory';
+import { BACKENDS, type BackendKind } from '../../src/agent/backends/registry';
+import { btrfsBackend } from '../../src/agent/backends/btrfs/descriptor';
+import { directoryBackend } from '../../src/agent/backends/directory/descriptor';
+import { loopBackend } from '../../src/agent/backends/loop/descriptor';
 import { ProcessRunner } from '../../src/exec/runner';
 import { silentLogger } from '../../src/log';
-import { makeLoopFs, requireRootAndTools } from '../support/host';
+import { makeLoopFs } from '../support/host';
 
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
 const log = silentLogger();
 
-before(function () {
-  requireRootAndTools('btrfs', 'mkfs.btrfs', 'mkfs.ext4', 'mkfs.xfs', 'losetup', 'fsfreeze');
-});
-
-const fixtures: BackendFixture[] = [
-  {
-    label: 'btrfs',
-    spec: { sizeBytes: 64 * MiB },
-    async make(dir) {
-      const poolMount = join(dir, 'pool');
-      const backend = new BtrfsBackend({ poolFile: join(dir, 'pool.img'), poolSizeBytes: 512 * MiB, poolMount }, runner, log);
-      await backend.init();
-      return { backend, fillPath: join(poolMount, 'filler') };
+/**
+ * One or more fixtures per registered backend, each made through its descriptor's factory from a
+ * config section in a temp dir. The type makes a newly registered backend without a fixture a
+ * compile error.
+ */
+const fixtures: { [K in BackendKind]: BackendFixture[] } = {
+  btrfs: [
+    {
+      label: 'btrfs',
+      kind: 'btrfs',
+      needs: { tools: ['btrfs', 'mkfs.btrfs', 'losetup'], filesystems: ['btrfs'] },
+      spec: { sizeBytes: 64 * MiB },
+      async make(dir) {
+        const poolMount = join(dir, 'pool');
+        const backend = await btrfsBackend.create({ poolFile: join(dir, 'pool.img'), poolSize: '512M', poolMount }, runner, log);
+        await backend.init();
+        return { backend, fillPath: join(poolMount, 'filler') };
+      },
     },
-  },
-  ...(['ext4', 'xfs'] as const).map(
+  ],
+  loop: (['ext4', 'xfs'] as const).map(
     (fs): BackendFixture => ({
       label: `loop ${fs}`,
+      kind: 'loop',
+      // The images live on a small xfs (reflinks) for the xfs case, ext4 (plain copies) for ext4.
+      needs: { tools: [`mkfs.${fs}`, 'losetup', 'fsfreeze', 'cp'], filesystems: [fs] },
       spec: { fs, sizeBytes: fs === 'xfs' ? 300 * MiB : 64 * MiB },
       async make(dir) {
-        // The images live on a small xfs (reflinks) for the xfs case, ext4 (plain copies) for ext4.
         const fsRoot = join(dir, 'fs');
         makeLoopFs(join(dir + '.img'), fsRoot, 1536 * MiB, fs);
-        const backend = new LoopBackend({ dir: join(fsRoot, 'loop') }, runner, log);
+        const backend = await loopBackend.create({ dir: join(fsRoot, 'loop') }, runner, log);
         await backend.init();
         return { backend, fillPath: join(fsRoot, 'filler') };
       },
     }),
   ),
-  {
-    label: 'directory',
-    spec: {},
-    async make(dir) {
-      const fsRoot = join(dir, 'fs');
-      makeLoopFs(join(dir + '.img'), fsRoot, 256 * MiB, 'ext4');
-      const backend = new DirectoryBackend({ dir: join(fsRoot, 'directory') }, runner, log);
-      await backend.init();
-      return { backend, fillPath: join(fsRoot, 'filler') };
+  directory: [
+    {
+      label: 'directory',
+      kind: 'directory',
+      needs: { tools: ['mkfs.ext4', 'cp', 'du'], filesystems: ['ext4'] },
+      spec: {},
+      async make(dir) {
+        const fsRoot = join(dir, 'fs');
+        makeLoopFs(join(dir + '.img'), fsRoot, 256 * MiB, 'ext4');
+        const backend = await directoryBackend.create({ dir: join(fsRoot, 'directory') }, runner, log);
+        await backend.init();
+        return { backend, fillPath: join(fsRoot, 'filler') };
+      },
     },
-  },
-];
+  ],
+};
 
-for (const fx of fixtures) backendContract(fx);
+for (const d of BACKENDS) for (const fx of fixtures[d.kind]) backendContract(fx);

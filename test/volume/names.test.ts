@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { validateSnapshotName, validateVolumeName } from '../../src/volume/names';
+import { validateVolumeName } from '../../src/volume/names';
 import { isFerryError } from '../../src/errors';
 
 describe('validateVolumeName', function () {
@@ -27,12 +27,4 @@ describe('validateVolumeName', function () {
         .that.satisfies((e: unknown) => isFerryError(e, 'INVALID_NAME'));
     });
   }
-});
-
-describe('validateSnapshotName', function () {
-  it('accepts names and refuses paths', function () {
-    expect(validateSnapshotName('s1')).to.equal('s1');
-    expect(() => validateSnapshotName('../s')).to.throw(/invalid snapshot name/);
-    expect(() => validateSnapshotName('')).to.throw(/invalid snapshot name/);
-  });
 });

@@ -1,17 +1,16 @@
 import type { Readable } from 'node:stream';
 
-export const BACKEND_KINDS = ['btrfs', 'loop', 'directory'] as const;
-export type BackendKind = (typeof BACKEND_KINDS)[number];
-
-export const LOOP_FILESYSTEMS = ['ext4', 'xfs'] as const;
-export type LoopFilesystem = (typeof LOOP_FILESYSTEMS)[number];
+import { FerryError } from '../../errors';
 
 /** What a dataset is made with. Sizes are bytes. */
 export interface DatasetSpec {
   /** The hard limit of the dataset's contents; absent means "limited by the pool only". */
   sizeBytes?: number;
-  /** Filesystem inside a loop image (loop backend only). */
-  fs?: LoopFilesystem;
+  /**
+   * The filesystem the backend makes inside the dataset, for backends that take the `fs` Create
+   * option (their descriptor lists its values); the backend checks it.
+   */
+  fs?: string;
 }
 
 /** Space in a backend's pool, in bytes. */
@@ -35,7 +34,8 @@ export interface SizeRules {
  * and throws FerryError; none keeps reference counts (the agent does).
  */
 export interface Backend {
-  readonly kind: BackendKind;
+  /** The kind its descriptor registers (registry.ts). */
+  readonly kind: string;
   readonly sizeRules: SizeRules;
 
   /** Prepares the pool (makes, mounts, enables quotas). Idempotent; called once at agent start. */
@@ -82,7 +82,11 @@ export interface SnapshotCapable {
    * (how a received copy becomes a live volume). Throws VOLUME_BUSY while the dataset is mounted.
    */
   rollback(name: string, snap: string, spec: DatasetSpec): Promise<void>;
-  /** Makes a new dataset `target` from snapshot `snap` of `name`. */
+}
+
+/** New datasets made from a snapshot. */
+export interface CloneCapable {
+  /** Makes a new dataset `target` from snapshot `snap` of `name`. Throws SNAPSHOT_NOT_FOUND, VOLUME_EXISTS. */
   clone(name: string, snap: string, target: string, spec: DatasetSpec): Promise<void>;
 }
 
@@ -107,15 +111,51 @@ export interface UsageCapable {
   usage(): Promise<Map<string, number>>;
 }
 
+/** What both ends of a move need: snapshots to send and a stream format to carry them. */
+export type MovableBackend = Backend & SnapshotCapable & StreamCapable;
+
+/** The optional abilities, by the name a descriptor lists them under. */
+export const ABILITIES = ['snapshots', 'clones', 'streams', 'usage'] as const;
+export type Ability = (typeof ABILITIES)[number];
+
 export function hasSnapshots(b: Backend): b is Backend & SnapshotCapable {
   return typeof (b as Partial<SnapshotCapable>).snapshot === 'function';
 }
-export function hasStreams(b: Backend): b is Backend & StreamCapable {
-  return typeof (b as Partial<StreamCapable>).send === 'function';
+export function hasClones(b: Backend): b is Backend & CloneCapable {
+  return typeof (b as Partial<CloneCapable>).clone === 'function';
+}
+export function hasStreams(b: Backend): b is Backend & SnapshotCapable & StreamCapable {
+  // Streams carry snapshots: a backend that can send but not snapshot could not move anything.
+  return hasSnapshots(b) && typeof (b as Partial<StreamCapable>).send === 'function' && typeof (b as Partial<StreamCapable>).receive === 'function';
 }
 export function hasUsage(b: Backend): b is Backend & UsageCapable {
   return typeof (b as Partial<UsageCapable>).usage === 'function';
 }
 
-/** Everything the built-in backends implement. */
-export type FullBackend = Backend & SnapshotCapable & StreamCapable & UsageCapable;
+const GUARDS: Record<Ability, (b: Backend) => boolean> = { snapshots: hasSnapshots, clones: hasClones, streams: hasStreams, usage: hasUsage };
+
+/** The abilities a backend object really has (what its methods are), in ABILITIES order. */
+export function abilitiesOf(b: Backend): Ability[] {
+  return ABILITIES.filter((a) => GUARDS[a](b));
+}
+
+/** The refusal of a use of an ability that the volume's backend does not have. */
+function lacks(b: Backend, volume: string, what: string, ability: Ability): FerryError {
+  return new FerryError('INVALID_REQUEST', `cannot ${what} volume ${volume}: its backend ${b.kind} has no ${ability}; use a backend that has (see ferry status)`);
+}
+
+/** The backend as SnapshotCapable, or INVALID_REQUEST naming the backend and what was asked. */
+export function requireSnapshots(b: Backend, volume: string, what: string): Backend & SnapshotCapable {
+  if (!hasSnapshots(b)) throw lacks(b, volume, what, 'snapshots');
+  return b;
+}
+/** The backend as CloneCapable, or INVALID_REQUEST naming the backend and what was asked. */
+export function requireClones(b: Backend, volume: string, what: string): Backend & CloneCapable {
+  if (!hasClones(b)) throw lacks(b, volume, what, 'clones');
+  return b;
+}
+/** The backend as StreamCapable (with snapshots), or INVALID_REQUEST: its volumes cannot move. */
+export function requireStreams(b: Backend, volume: string, what: string): MovableBackend {
+  if (!hasStreams(b)) throw lacks(b, volume, what, 'streams');
+  return b;
+}

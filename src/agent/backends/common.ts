@@ -4,6 +4,7 @@ import { FerryError, isFerryError } from '../../errors';
 import { CommandFailedError, type Runner } from '../../exec/runner';
 import { isMountPoint, readMountTable } from '../mount-table';
 import type { PoolCapacity } from './backend';
+import { removeQuietly, tempPath } from './files';
 
 /** Below this much free space a pool takes no new dataset: metadata needs room too. */
 export const MIN_FREE_BYTES = 16 * 1024 * 1024;
@@ -17,10 +18,39 @@ export async function filesystemCapacity(path: string): Promise<PoolCapacity> {
   return { totalBytes: st.blocks * st.bsize, freeBytes: st.bavail * st.bsize };
 }
 
-/** Throws POOL_FULL when the pool at `path` has less than MIN_FREE_BYTES free. */
-export async function ensurePoolHasRoom(kind: string, path: string): Promise<void> {
-  const cap = await filesystemCapacity(path);
-  if (cap.freeBytes < MIN_FREE_BYTES) throw poolFull(kind, path, cap.freeBytes);
+/** How ensurePoolHasRoom may look closer at a pool that looks full. */
+export interface RoomCheck {
+  /** With a runner, a pool that statfs calls full is asked for MIN_FREE_BYTES for real (fallocate) before it is refused. */
+  runner?: Runner;
+  /** Free space of the pool (default: statfs); tests give figures. */
+  measure?: (path: string) => Promise<PoolCapacity>;
+}
+
+/**
+ * Throws POOL_FULL when the pool at `path` has less than MIN_FREE_BYTES free. statfs figures can lag
+ * a delete: XFS (Linux 6.0 and later) frees an unlinked file's blocks in background inode
+ * inactivation, and its statfs only nudges that work, never waits for it. So a pool that looks full
+ * is, given a runner, asked for the room for real: the allocator waits for pending frees before it
+ * answers ENOSPC. Only that answer refuses the Create.
+ */
+export async function ensurePoolHasRoom(kind: string, path: string, check: RoomCheck = {}): Promise<void> {
+  const cap = await (check.measure ?? filesystemCapacity)(path);
+  if (cap.freeBytes >= MIN_FREE_BYTES) return;
+  if (!check.runner) throw poolFull(kind, path, cap.freeBytes);
+  const probe = tempPath(path, 'room', 'probe');
+  try {
+    await check.runner.run(fallocateArgv(probe, MIN_FREE_BYTES));
+  } catch (err) {
+    // ENOSPC is the answer; any other failure (a filesystem without fallocate) leaves statfs's word standing.
+    throw poolFull(kind, path, cap.freeBytes, err);
+  } finally {
+    await removeQuietly(probe);
+  }
+}
+
+/** fallocate(1): reserves `bytes` of real blocks for a new file `path` (no writes; ENOSPC when they are not there). */
+export function fallocateArgv(path: string, bytes: number): string[] {
+  return ['fallocate', '--length', String(bytes), path];
 }
 
 export function poolFull(kind: string, path: string, freeBytes?: number, cause?: unknown): FerryError {

@@ -7,10 +7,11 @@ import { FerryError, isFerryError } from '../../../errors';
 import { CommandFailedError, type CommandResult, type Runner, type StreamingCommand } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { isMountPoint, readMountTable } from '../../mount-table';
-import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
+import type { Backend, CloneCapable, DatasetSpec, PoolCapacity, SizeRules, SnapshotCapable, StreamCapable, UsageCapable } from '../backend';
 import * as common from '../common';
 import { unwrapStream, wrapStream, type StreamHeader, expectStream } from '../stream-envelope';
 import * as cmd from './commands';
+import { btrfsSizeRules } from './descriptor';
 import * as parse from './parse';
 import { SparePool, type SpareSize } from './spares';
 import { streamBuffers } from '../../../stream/buffer-size';
@@ -59,9 +60,9 @@ function detail(err: unknown): string {
  * its children, however the btrfs-progs version prints their paths. `<pool>/spares` holds empty
  * subvolumes made ahead of Create, already limited (spares.ts); nothing else reads it.
  */
-export class BtrfsBackend implements FullBackend {
+export class BtrfsBackend implements Backend, SnapshotCapable, CloneCapable, StreamCapable, UsageCapable {
   readonly kind = 'btrfs' as const;
-  readonly sizeRules: SizeRules = { enforcesSize: true, requiresSize: false, minBytes: () => 16 * 1024 * 1024 };
+  readonly sizeRules: SizeRules = btrfsSizeRules;
   private pool = '';
   private volumesId = 0;
   private snapshotsId = 0;

@@ -35,6 +35,9 @@ export function isDatasetName(name: string): boolean {
   return DATASET_NAME.test(name);
 }
 
+/** A stored snapshot name (volume/snapshot-names.ts): a dataset name, or an internal one starting with "_". */
+const SNAPSHOT_NAME = /^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/;
+
 /**
  * Volume subvolume ids by name: entries directly below the `volumes` subvolume (`parentId`).
  * Temporary subvolumes (".db.new") are left out.
@@ -72,7 +75,7 @@ export function snapshotEntries(
       const parts = e.path.split('/');
       return { id: e.id, volume: parts[parts.length - 2] ?? '', snapshot: parts[parts.length - 1] };
     })
-    .filter((s) => DATASET_NAME.test(s.volume) && DATASET_NAME.test(s.snapshot))
+    .filter((s) => DATASET_NAME.test(s.volume) && SNAPSHOT_NAME.test(s.snapshot))
     .sort((a, b) => a.id - b.id);
 }
 

@@ -6,11 +6,12 @@ import type { Runner } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { KeyedLock } from '../../keyed-lock';
 import { readMountTable } from '../../mount-table';
-import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
+import type { Backend, CloneCapable, DatasetSpec, PoolCapacity, SizeRules, SnapshotCapable, StreamCapable, UsageCapable } from '../backend';
 import { asPoolFull, bindMount, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, unmountPath } from '../common';
 import { FileSnapshots } from '../file-snapshots';
 import { assertPlainName, isPublicEntry, pathExists, publishDirNoReplace, removeQuietly, removeStaleTemps, removeTree, syncDir, tempPath } from '../files';
 import * as cmd from './commands';
+import { directorySizeRules } from './descriptor';
 import { mountsShowing, parseDiskUsage } from './parse';
 import { applyTreeDelta, sendTreeDelta } from './tree-stream';
 
@@ -32,9 +33,9 @@ const snapshotEntry = (entry: string): string | undefined => (isPublicEntry(entr
  * Snapshots of a directory in use are copies made while it changes: each file is whole, but the
  * tree is not one point in time.
  */
-export class DirectoryBackend implements FullBackend {
+export class DirectoryBackend implements Backend, SnapshotCapable, CloneCapable, StreamCapable, UsageCapable {
   readonly kind = 'directory' as const;
-  readonly sizeRules: SizeRules = { enforcesSize: false, requiresSize: false, minBytes: () => 0 };
+  readonly sizeRules: SizeRules = directorySizeRules;
   private readonly volumesDir: string;
   private readonly snapshotsDir: string;
   /** Serializes the operations that make or replace trees of one dataset. */
@@ -92,7 +93,7 @@ export class DirectoryBackend implements FullBackend {
     await this.lock.run(name, async () => {
       if (await this.exists(name)) return;
       await mkdir(this.volumesDir, { recursive: true });
-      await ensurePoolHasRoom(this.kind, this.volumesDir);
+      await ensurePoolHasRoom(this.kind, this.volumesDir, { runner: this.runner });
       const tmp = tempPath(this.volumesDir, 'create', name);
       try {
         await mkdir(tmp, { mode: 0o755 });

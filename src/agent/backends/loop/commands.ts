@@ -2,7 +2,7 @@
  * argv builders for the tools the loop backend runs (e2fsprogs 1.47, xfsprogs 6.1, util-linux 2.38,
  * coreutils 9.1). Pure: they only build arrays; parsers live in parse.ts.
  */
-import type { LoopFilesystem } from '../backend';
+import type { LoopFilesystem } from './descriptor';
 
 /** Formats the (sparse, fresh) image file `image` with `fs`. */
 export function mkfs(fs: LoopFilesystem, image: string): string[] {

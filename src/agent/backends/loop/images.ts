@@ -9,7 +9,7 @@ import { FerryError } from '../../../errors';
 import type { Runner } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { isMountPoint, readMountTable } from '../../mount-table';
-import type { LoopFilesystem } from '../backend';
+import type { LoopFilesystem } from './descriptor';
 import { DEFAULT_PAGE_BYTES } from './block-stream';
 import * as cmd from './commands';
 import { TEMP_PREFIX } from '../files';

@@ -6,7 +6,7 @@ import type { Runner } from '../../../exec/runner';
 import type { Logger } from '../../../log';
 import { KeyedLock } from '../../keyed-lock';
 import { isMountPoint } from '../../mount-table';
-import type { DatasetSpec, FullBackend, PoolCapacity, SizeRules } from '../backend';
+import type { Backend, CloneCapable, DatasetSpec, PoolCapacity, SizeRules, SnapshotCapable, StreamCapable, UsageCapable } from '../backend';
 import { asPoolFull, ensureNotMounted, ensurePoolHasRoom, filesystemCapacity, loopMount, unmountPath } from '../common';
 import { FileSnapshots } from '../file-snapshots';
 import { applyBlockDiff, encodeBlockDiff } from './block-stream';
@@ -26,7 +26,8 @@ import {
 } from '../files';
 import { Freezer } from './freeze';
 import { deviceHeld, filesystemOf, filesystemOfSync, loopDevices, makeMountable, mountPointsOf, rangesWorthComparing } from './images';
-import { MIN_IMAGE_BYTES, imageEntryName, imageSpec } from './parse';
+import { loopSizeRules } from './descriptor';
+import { imageEntryName, imageSpec } from './parse';
 
 /** Checks, with growing pauses (ms), before a loop device that looks held counts as held. */
 const HELD_CHECKS = 8;
@@ -45,13 +46,9 @@ export interface LoopBackendOptions {
  * hard limit. Snapshots are copies of the image (reflinks where the host filesystem has them, taken
  * with the filesystem frozen when mounted); streams carry only the blocks that differ from the base.
  */
-export class LoopBackend implements FullBackend {
+export class LoopBackend implements Backend, SnapshotCapable, CloneCapable, StreamCapable, UsageCapable {
   readonly kind = 'loop' as const;
-  readonly sizeRules: SizeRules = {
-    enforcesSize: true,
-    requiresSize: true,
-    minBytes: (spec: DatasetSpec) => MIN_IMAGE_BYTES[spec.fs ?? 'ext4'],
-  };
+  readonly sizeRules: SizeRules = loopSizeRules;
   private readonly imagesDir: string;
   private readonly snapshotsDir: string;
   private readonly freezer: Freezer;
@@ -117,7 +114,7 @@ export class LoopBackend implements FullBackend {
     await this.lock.run(name, async () => {
       if (await this.exists(name)) return;
       await mkdir(this.imagesDir, { recursive: true });
-      await ensurePoolHasRoom(this.kind, this.imagesDir);
+      await ensurePoolHasRoom(this.kind, this.imagesDir, { runner: this.runner });
       const tmp = tempPath(this.imagesDir, 'create', name, '.img');
       const started = Date.now();
       try {

@@ -1,10 +1,9 @@
 /** Pure readers for the loop backend: superblock probes, losetup output, file names. */
 import { FerryError } from '../../../errors';
-import { LOOP_FILESYSTEMS, type DatasetSpec, type LoopFilesystem } from '../backend';
+import type { DatasetSpec } from '../backend';
+import { LOOP_FILESYSTEMS, MIN_IMAGE_BYTES, type LoopFilesystem } from './descriptor';
 
 const MiB = 1024 * 1024;
-/** Smallest image per filesystem: mkfs.xfs refuses below 300 MiB; ext4 is usable from 8 MiB. */
-export const MIN_IMAGE_BYTES: Record<LoopFilesystem, number> = { ext4: 8 * MiB, xfs: 300 * MiB };
 /** Image sizes are whole filesystem blocks. */
 const SIZE_ALIGN = 4096;
 
@@ -13,7 +12,7 @@ const SIZE_ALIGN = 4096;
  * INVALID_OPTION for an unknown filesystem, a missing size or one below the filesystem's minimum.
  */
 export function imageSpec(name: string, spec: DatasetSpec): { fs: LoopFilesystem; sizeBytes: number } {
-  const fs = spec.fs ?? 'ext4';
+  const fs = (spec.fs ?? 'ext4') as LoopFilesystem;
   if (!LOOP_FILESYSTEMS.includes(fs)) {
     throw new FerryError('INVALID_OPTION', `invalid fs ${JSON.stringify(fs)} for volume ${name}: valid values are ${LOOP_FILESYSTEMS.join(', ')}`);
   }

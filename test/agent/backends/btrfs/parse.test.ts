@@ -66,6 +66,10 @@ describe('btrfs parse', function () {
       const text = 'ID 1000 gen 1 top level 257 path snapshots/v/b\nID 999 gen 1 top level 257 path snapshots/v/a\n';
       expect(parse.snapshotsOf(parse.parseSubvolumeList(text), 257, 'v')).to.deep.equal(['a', 'b']);
     });
+    it('keeps internal snapshot names (they start with "_") and leaves out temporary ones (".")', function () {
+      const text = 'ID 300 gen 1 top level 257 path snapshots/v/_move.3.1\nID 301 gen 1 top level 257 path snapshots/v/.tmp\nID 302 gen 1 top level 257 path snapshots/v/_move.3.final\n';
+      expect(parse.snapshotsOf(parse.parseSubvolumeList(text), 257, 'v')).to.deep.equal(['_move.3.1', '_move.3.final']);
+    });
     it('leaves out received read-write leftovers when listed with -r', function () {
       const entries = parse.parseSubvolumeList(fixture('subvolume-list-received.txt'));
       expect(parse.snapshotsOf(entries, 257, 'db')).to.deep.equal(['zz', 'aa']);

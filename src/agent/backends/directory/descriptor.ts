@@ -1,0 +1,22 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { SizeRules } from '../backend';
+import { defineBackend } from '../descriptor';
+
+/** A plain directory has no limit to enforce: a size option is refused rather than ignored. */
+export const directorySizeRules: SizeRules = { enforcesSize: false, requiresSize: false, minBytes: () => 0 };
+
+/** Plain directories, bind-mounted: no size limit, copies for snapshots, file-level deltas. */
+export const directoryBackend = defineBackend({
+  kind: 'directory',
+  summary: 'a plain directory per volume, bind-mounted (no size limit)',
+  configSchema: z.object({ dir: z.string().startsWith('/') }).strict(),
+  configDefaults: (dataDir: string) => ({ dir: join(dataDir, 'directory') }),
+  options: {},
+  sizeRules: directorySizeRules,
+  abilities: ['snapshots', 'clones', 'streams', 'usage'],
+  async create(c, runner, log) {
+    const { DirectoryBackend } = await import('./index');
+    return new DirectoryBackend({ dir: c.dir }, runner, log);
+  },
+});
