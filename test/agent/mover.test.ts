@@ -10,7 +10,7 @@ import { isFerryError } from '../../src/errors';
 import { silentLogger } from '../../src/log';
 import type { TransferRequest } from '../../src/transfer/protocol';
 import { moveFinalSnapshot, moveRoundSnapshot } from '../../src/volume/snapshot-names';
-import { MemoryBackend } from './memory-backend';
+import { MemoryBackend } from '../support/memory-backend';
 
 const log = silentLogger();
 

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { BackendSlots } from '../../src/agent/backend-slots';
-import type { Backend } from '../../src/agent/backends/backend';
 import { Containers } from '../../src/agent/containers';
 import { Copies } from '../../src/agent/copies';
 import { HostState } from '../../src/agent/host-state';
@@ -14,37 +13,7 @@ import { loadConfig } from '../../src/config/config';
 import { LocalControl } from '../../src/control/control';
 import { openDb } from '../../src/control/db';
 import { silentLogger } from '../../src/log';
-
-/** A backend that keeps datasets and mounts in memory and logs each call: the parts without disks or root. */
-class MemoryBackend {
-  readonly kind = 'directory' as const;
-  readonly sizeRules = { needsSize: false, minBytes: () => 0 };
-  readonly calls: string[] = [];
-  readonly datasets = new Set<string>();
-  readonly mounted = new Map<string, string>();
-  async init(): Promise<void> {}
-  async capacity() {
-    return { totalBytes: 1 << 30, freeBytes: 1 << 29 };
-  }
-  async create(name: string): Promise<void> {
-    this.calls.push(`create ${name}`);
-    this.datasets.add(name);
-  }
-  async destroy(name: string): Promise<void> {
-    this.calls.push(`destroy ${name}`);
-    this.datasets.delete(name);
-  }
-  async mount(name: string, target: string): Promise<void> {
-    this.calls.push(`mount ${name}`);
-    this.mounted.set(name, target);
-  }
-  async unmount(name: string): Promise<void> {
-    if (this.mounted.delete(name)) this.calls.push(`unmount ${name}`);
-  }
-  async usage(): Promise<Map<string, number>> {
-    return new Map([...this.datasets].map((d) => [d, 4096]));
-  }
-}
+import { MemoryBackend } from '../support/memory-backend';
 
 /** The agent's parts built in the order serve.ts builds them, over an in-memory control. */
 function parts(node = 'h1') {
@@ -55,7 +24,7 @@ function parts(node = 'h1') {
   const lock = new KeyedLock();
   const state = new HostState('/mnt/ferry-test');
   const slots = new BackendSlots(node, control);
-  slots.set('directory', { backend: backend as unknown as Backend });
+  slots.set('directory', { backend });
   const containers = new Containers(node, control, undefined, log);
   const copies = new Copies(node, control, slots, state, lock, log);
   const mounts = new Mounts(node, control, slots, state, lock, containers, log);
@@ -115,7 +84,7 @@ describe('the agent in parts (no root: an in-memory backend and control)', funct
     expect(await codeOf(a.source.releaseForMove('db')), 'a move cannot take it either').to.equal('VOLUME_IN_USE');
     await a.mounts.unmount('db', 'c1');
     expect(await a.volumes.remove('db')).to.deep.equal([]);
-    expect(a.backend.datasets.has('db')).to.equal(false);
+    expect(await a.backend.exists('db')).to.equal(false);
     expect(await codeOf(a.volumes.get('db'))).to.equal('VOLUME_NOT_FOUND');
     expect(await a.volumes.remove('db'), 'removing it again is fine').to.deep.equal([]);
   });
@@ -132,6 +101,6 @@ describe('the agent in parts (no root: an in-memory backend and control)', funct
     const s = await a.status.report();
     expect(s.mounted).to.deep.equal([]);
     expect(s.volumes).to.equal(1);
-    expect(s.backends).to.deep.equal([{ kind: 'directory', ok: true, totalBytes: 1 << 30, freeBytes: 1 << 29, abilities: ['usage'] }]);
+    expect(s.backends).to.deep.equal([{ kind: 'directory', ok: true, totalBytes: 1 << 30, freeBytes: 1 << 30, abilities: ['snapshots', 'clones', 'streams', 'usage'] }]);
   });
 });

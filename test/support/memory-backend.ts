@@ -3,7 +3,8 @@ import type { Backend, DatasetSpec, PoolCapacity, SizeRules, SnapshotCapable, St
 import { FerryError } from '../../src/errors';
 
 /**
- * A backend in memory, for unit tests of the logic above backends (the mover, the transfer handler):
+ * A backend in memory, for unit tests of the logic above backends (the agent's parts, the mover, the
+ * transfer handler):
  * a dataset is a string, a snapshot a frozen copy of it, a stream a JSON line naming its snapshot and
  * base. It checks what real backends check (a base must be here to receive an increment, names are
  * taken once), so that a mover's mistake shows. Snapshots list oldest first.
@@ -13,6 +14,9 @@ export class MemoryBackend implements Backend, SnapshotCapable, StreamCapable, U
   readonly sizeRules: SizeRules = { enforcesSize: false, requiresSize: false, minBytes: () => 0 };
   readonly live = new Map<string, string>();
   readonly snaps = new Map<string, Map<string, string>>();
+  /** Mounted datasets and where; and each create, destroy, mount and unmount that changed something, in order. */
+  readonly mounted = new Map<string, string>();
+  readonly calls: string[] = [];
   /** Fails the next send of a snapshot whose name matches, as a source whose disk broke would. */
   failSend?: RegExp;
 
@@ -21,10 +25,13 @@ export class MemoryBackend implements Backend, SnapshotCapable, StreamCapable, U
     return { totalBytes: 1 << 30, freeBytes: 1 << 30 };
   }
   async create(name: string, _spec: DatasetSpec): Promise<void> {
-    if (!this.live.has(name)) this.live.set(name, '');
+    if (this.live.has(name)) return;
+    this.live.set(name, '');
+    this.calls.push(`create ${name}`);
   }
   async destroy(name: string): Promise<void> {
-    this.live.delete(name);
+    if (this.mounted.has(name)) throw new FerryError('VOLUME_BUSY', `dataset ${name} is mounted`);
+    if (this.live.delete(name)) this.calls.push(`destroy ${name}`);
     this.snaps.delete(name);
   }
   async list(): Promise<string[]> {
@@ -36,8 +43,15 @@ export class MemoryBackend implements Backend, SnapshotCapable, StreamCapable, U
   async usage(): Promise<Map<string, number>> {
     return new Map([...this.live].map(([n, d]) => [n, d.length]));
   }
-  async mount(): Promise<void> {}
-  async unmount(): Promise<void> {}
+  async mount(name: string, target: string): Promise<void> {
+    if (!this.live.has(name)) throw new FerryError('VOLUME_NOT_FOUND', `no dataset ${name}`);
+    if (this.mounted.get(name) === target) return;
+    this.mounted.set(name, target);
+    this.calls.push(`mount ${name}`);
+  }
+  async unmount(name: string): Promise<void> {
+    if (this.mounted.delete(name)) this.calls.push(`unmount ${name}`);
+  }
 
   /** What a container would write. */
   write(name: string, data: string): void {
