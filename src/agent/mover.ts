@@ -306,14 +306,16 @@ export class Mover {
   }
 
   /**
-   * The newest snapshot both hosts have, whoever owns it (a replica from an earlier move makes this an
-   * increment). Used as a base only: a move deletes none but its own.
+   * The newest move snapshot both hosts have (a replica from an earlier move makes this an increment);
+   * none: a full stream. Snapshots of other owners are never a base, and a move deletes none of them.
    */
   private async commonBase(client: MoveSource, backend: MovableBackend, volume: string): Promise<string | undefined> {
     const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume })) as string[];
     if (!(await backend.exists(volume)) && (await backend.listSnapshots(volume)).length === 0) return undefined;
     const ours = new Set(await backend.listSnapshots(volume));
-    return [...theirs].reverse().find((s) => ours.has(s));
+    // Only a move's own snapshots: one of those on both hosts was sent from one to the other, so it
+    // holds the same data on both; a user's (or any other owner's) snapshot of the same name need not.
+    return [...theirs].reverse().find((s) => ours.has(s) && moveOfSnapshot(s) !== undefined);
   }
 
   private async waitForRelease(m: MoveRecord): Promise<void> {

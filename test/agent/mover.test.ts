@@ -9,7 +9,7 @@ import type { ActiveMoveState } from '../../src/control/move-states';
 import { isFerryError } from '../../src/errors';
 import { silentLogger } from '../../src/log';
 import type { TransferRequest } from '../../src/transfer/protocol';
-import { moveFinalSnapshot, moveRoundSnapshot } from '../../src/volume/snapshot-names';
+import { moveFinalSnapshot, moveOfSnapshot, moveRoundSnapshot } from '../../src/volume/snapshot-names';
 import { MemoryBackend } from '../support/memory-backend';
 
 const log = silentLogger();
@@ -147,6 +147,27 @@ describe('Mover (in-memory control and backends)', function () {
     // The move back's older move snapshots (move 1's final) go; the user's stay on both hosts.
     expect(await h1.backend.listSnapshots('db')).to.deep.equal(['before-1', 'before-2', moveFinalSnapshot(back.id)]);
     expect(await h2.backend.listSnapshots('db')).to.deep.equal(['mine', moveFinalSnapshot(back.id)]);
+  });
+
+  it('never takes a snapshot it does not own as the base of an increment', async function () {
+    // h2 holds a snapshot of the same name as one of h1's, but of other data (names alone say nothing
+    // of contents outside a move's own): an increment on it would build a wrong volume.
+    await h2.backend.create('db', {});
+    h2.backend.write('db', 'unrelated');
+    await h2.backend.snapshot('db', 'before-2');
+    const sent: TransferRequest[] = [];
+    const handle = h1.handler.handle.bind(h1.handler);
+    h1.handler.handle = (req, peer) => {
+      sent.push(req);
+      return handle(req, peer);
+    };
+    const m = await control.requestMove('db', 'h2');
+    await h2.mover.ensure(m);
+    const streams = sent.filter((r) => r.op === 'send' || r.op === 'send-final') as (TransferRequest & { base?: string })[];
+    expect(streams[0].base, 'the first stream is full').to.equal(undefined);
+    for (const r of streams) if (r.base !== undefined) expect(moveOfSnapshot(r.base), `base ${r.base}`).to.equal(m.id);
+    expect(h2.backend.live.get('db')).to.equal('v1');
+    expect(await h2.backend.listSnapshots('db')).to.include('before-2');
   });
 
   it('a failed move leaves the source primary and drops only its own snapshots on the target', async function () {
