@@ -118,6 +118,16 @@ describe('cluster: failures during moves', function () {
     await waitFor('control to answer again', () => ferry.controlRequest('GET', '/v1/nodes').then((r) => r.status === 200, () => false), 30_000, 100);
   }
 
+  /** Waits until control has a heartbeat of `h` newer than `since` (an ISO time): `h` reaches control. */
+  async function heardFrom(h: TestHost, since: string): Promise<void> {
+    const heard = async (): Promise<boolean> => {
+      const r = await ferry.controlRequest('GET', '/v1/nodes');
+      const n = (r.json as { nodes?: { name: string; state: string; lastHeartbeat: string | null }[] }).nodes?.find((x) => x.name === h.name);
+      return !!n && n.state === 'up' && n.lastHeartbeat !== null && n.lastHeartbeat > since;
+    };
+    await waitFor(`a heartbeat of ${h.name} after ${since}`, () => heard().catch(() => false), 30_000, 100);
+  }
+
   async function inspect(vol: string): Promise<Inspected> {
     const r = await ferry.controlRequest('GET', `/v1/volumes/${vol}`);
     if (r.status !== 200) throw new Error(`control: inspect ${vol} answered ${r.status}: ${JSON.stringify(r.json)}`);
@@ -328,7 +338,11 @@ describe('cluster: failures during moves', function () {
     } finally {
       h2.linkUp();
     }
+    const linkBack = new Date().toISOString();
     const last = await settle('big', 90_000);
+    // expectPrimary asks through h2, whose agent asks control: only once h2 reaches control again
+    // (for a moment after its link is back, its neighbour entries still say unreachable).
+    await heardFrom(h2, linkBack);
     console.log(`      cut at ${(cutAt / 2 ** 20).toFixed(0)} MiB of ${BIG_MIB}; the move ended ${last.state}${last.error ? `: ${last.error}` : ''}`);
     expect(
       last.state,
