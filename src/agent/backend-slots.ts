@@ -1,7 +1,7 @@
 import { FerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
 import type { BackendSlot } from './backends';
-import type { Backend } from './backends/backend';
+import { requireStreams, type Backend, type MovableBackend } from './backends/backend';
 import type { BackendKind } from './backends/registry';
 import { volumeNotFound } from './volume-errors';
 
@@ -49,5 +49,10 @@ export class BackendSlots {
     const v = await this.control.getVolume(volume);
     if (!v) throw volumeNotFound(volume);
     return this.backendFor(v.backend);
+  }
+
+  /** The backend of a volume that moves (either side): only one with streams can; INVALID_REQUEST names it otherwise. */
+  async movableBackendOf(volume: string): Promise<MovableBackend> {
+    return requireStreams(await this.backendOf(volume), volume, 'move');
   }
 }

@@ -2,7 +2,7 @@ import { FerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
 import type { ContainerSpec } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
-import { requireSnapshots, requireStreams, type MovableBackend } from './backends/backend';
+import { requireSnapshots, type MovableBackend } from './backends/backend';
 import type { Containers } from './containers';
 import type { Copies } from './copies';
 import type { HostState } from './host-state';
@@ -28,9 +28,8 @@ export class MoveSource implements SourceSide, MemberAgent {
     private readonly containers: Containers,
   ) {}
 
-  /** The backend of a volume moving away: only one with streams can (INVALID_REQUEST names it otherwise). */
-  async backendOf(volume: string): Promise<MovableBackend> {
-    return requireStreams(await this.backends.backendOf(volume), volume, 'move');
+  backendOf(volume: string): Promise<MovableBackend> {
+    return this.backends.movableBackendOf(volume);
   }
 
   withVolumeLock<T>(volume: string, work: () => Promise<T>): Promise<T> {
@@ -67,9 +66,8 @@ export class MoveTarget implements TargetSide {
     private readonly containers: Containers,
   ) {}
 
-  /** The backend of a volume moving here: only one with streams can (INVALID_REQUEST names it otherwise). */
-  async backendOf(volume: string): Promise<MovableBackend> {
-    return requireStreams(await this.backends.backendOf(volume), volume, 'move');
+  backendOf(volume: string): Promise<MovableBackend> {
+    return this.backends.movableBackendOf(volume);
   }
 
   /**

@@ -1,39 +1,5 @@
 import { expect } from 'chai';
-import { BackendSlots } from '../../src/agent/backend-slots';
-import { Containers } from '../../src/agent/containers';
-import { Copies } from '../../src/agent/copies';
-import { HostState } from '../../src/agent/host-state';
-import { HostStatus } from '../../src/agent/host-status';
-import { KeyedLock } from '../../src/agent/keyed-lock';
-import { Mounts } from '../../src/agent/mounts';
-import { MoveSource } from '../../src/agent/move-sides';
-import { Upkeep } from '../../src/agent/upkeep';
-import { VolumeService } from '../../src/agent/volume-service';
-import { loadConfig } from '../../src/config/config';
-import { LocalControl } from '../../src/control/control';
-import { openDb } from '../../src/control/db';
-import { silentLogger } from '../../src/log';
-import { MemoryBackend } from '../support/memory-backend';
-
-/** The agent's parts built in the order serve.ts builds them, over an in-memory control. */
-function parts(node = 'h1') {
-  const config = loadConfig({ overrides: { nodeName: node, dataDir: '/nonexistent/data', logLevel: 'silent', defaults: { backend: 'directory' } } });
-  const log = silentLogger();
-  const control = new LocalControl(openDb(':memory:'));
-  const backend = new MemoryBackend();
-  const lock = new KeyedLock();
-  const state = new HostState('/mnt/ferry-test');
-  const slots = new BackendSlots(node, control);
-  slots.set('directory', { backend });
-  const containers = new Containers(node, control, undefined, log);
-  const copies = new Copies(node, control, slots, state, lock, log);
-  const mounts = new Mounts(node, control, slots, state, lock, containers, log);
-  const volumes = new VolumeService(config, control, slots, copies, lock, log);
-  const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, log);
-  const status = new HostStatus(node, control, slots, state);
-  const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
-  return { control, backend, state, volumes, mounts, upkeep, status, source };
-}
+import { agentParts } from '../support/agent-parts';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -46,7 +12,7 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
 
 describe('the agent in parts (no root: an in-memory backend and control)', function () {
   it('creates idempotently, mounts once for several IDs, and unmounts with the last lease', async function () {
-    const a = parts();
+    const a = agentParts();
     await a.volumes.create('db', {});
     await a.volumes.create('db', {});
     const mp = await a.mounts.mount('db', 'c1');
@@ -63,7 +29,7 @@ describe('the agent in parts (no root: an in-memory backend and control)', funct
   });
 
   it('refuses a Mount of a volume primary elsewhere on a single host, saying cluster mode is needed', async function () {
-    const a = parts();
+    const a = agentParts();
     await a.control.reserveVolume({ name: 'far', backend: 'directory', options: {}, primaryNode: 'h2' });
     await a.control.confirmVolume('far', 'h2');
     try {
@@ -77,7 +43,7 @@ describe('the agent in parts (no root: an in-memory backend and control)', funct
   });
 
   it('removes a volume only when no lease holds it, destroying its copy and its record', async function () {
-    const a = parts();
+    const a = agentParts();
     await a.volumes.create('db', {});
     await a.mounts.mount('db', 'c1');
     expect(await codeOf(a.volumes.remove('db'))).to.equal('VOLUME_IN_USE');
@@ -90,7 +56,7 @@ describe('the agent in parts (no root: an in-memory backend and control)', funct
   });
 
   it('upkeep unmounts a filesystem no lease holds, and status reports what is mounted', async function () {
-    const a = parts();
+    const a = agentParts();
     await a.volumes.create('db', {});
     await a.mounts.mount('db', 'c1');
     // A lease that control dropped (a lost Unmount): the filesystem stays mounted until upkeep.
