@@ -58,11 +58,6 @@ export const MOVE_TRANSITIONS: readonly MoveTransition[] = [
 
 const byKey = new Map(MOVE_TRANSITIONS.map((t) => [`${t.from} ${t.event}`, t]));
 
-/** The transition that `event` makes from `from`, or undefined when the table has none. */
-export function moveTransition(from: MoveState, event: MoveEvent): MoveTransition | undefined {
-  return byKey.get(`${from} ${event}`);
-}
-
 /** True when `event` is legal for a move in state `from`. */
 export function canMove(from: MoveState, event: MoveEvent): boolean {
   return byKey.has(`${from} ${event}`);
