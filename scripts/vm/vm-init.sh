@@ -61,7 +61,7 @@ $B ip link set lo up 2>/dev/null
 for m in $FERRY_VM_MODULES; do
   modprobe "$m" >>$OUT/output.log 2>&1 || echo "vm-init: cannot load module $m" >>$OUT/output.log
 done
-/bin/sh $OUT/command.sh >>$OUT/output.log 2>&1 </dev/null
+/bin/bash $OUT/command.sh >>$OUT/output.log 2>&1 </dev/null
 echo $? >$OUT/exit-code.tmp
 $B sync
 $B mv $OUT/exit-code.tmp $OUT/exit-code
