@@ -5,6 +5,7 @@ import type { CloneCapable, DatasetSpec, MovableBackend } from '../../src/agent/
 import { BtrfsBackend } from '../../src/agent/backends/btrfs';
 import { DirectoryBackend } from '../../src/agent/backends/directory';
 import { LoopBackend } from '../../src/agent/backends/loop';
+import { LvmBackend } from '../../src/agent/backends/lvm';
 import { Mover } from '../../src/agent/mover';
 import { SourceTransferHandler } from '../../src/agent/transfer-handler';
 import { LocalControl } from '../../src/control/control';
@@ -15,6 +16,8 @@ import { loadOrCreateKey } from '../../src/transfer/keys';
 import { TransferServer } from '../../src/transfer/server';
 import { moveFinalSnapshot } from '../../src/volume/snapshot-names';
 import { cleanupDir, makeLoopFs, makeTempDir, requireRootAndTools } from '../support/host';
+import { LVM_NEEDS, makeTestVg, type TestVg } from '../support/lvm';
+import { missingNeeds } from './backend-contract';
 
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
@@ -23,8 +26,10 @@ const log = silentLogger();
 /** A fresh pool of one backend kind in `dir` (one per host). */
 interface PoolFixture {
   label: string;
-  kind: 'btrfs' | 'loop' | 'directory';
+  kind: 'btrfs' | 'loop' | 'directory' | 'lvm';
   spec: DatasetSpec;
+  /** What the machine must have; without it the fixture is skipped, saying what is missing. */
+  needs?: Parameters<typeof missingNeeds>[0];
   make(dir: string): Promise<MovableBackend & CloneCapable>;
 }
 
@@ -63,7 +68,24 @@ const fixtures: PoolFixture[] = [
       return b;
     },
   },
+  {
+    // Runs where device-mapper thin pools are: in the VM of scripts/vm/lvm-tests.sh.
+    label: 'lvm',
+    kind: 'lvm',
+    spec: { fs: 'ext4', sizeBytes: 64 * MiB },
+    needs: { ...LVM_NEEDS, tools: [...LVM_NEEDS.tools, 'mkfs.ext4'] },
+    async make(dir) {
+      const tvg = makeTestVg(dir, 512 * MiB);
+      testVgs.push(tvg);
+      const b = new LvmBackend({ vg: tvg.vg, pool: 'pool', createPool: '256M' }, runner, log);
+      await b.init();
+      return b;
+    },
+  },
 ];
+
+/** Volume groups the lvm fixture made, removed after each suite. */
+const testVgs: TestVg[] = [];
 
 before(function () {
   requireRootAndTools('btrfs', 'mkfs.btrfs', 'mkfs.ext4', 'mkfs.xfs', 'losetup', 'fsfreeze');
@@ -86,6 +108,11 @@ for (const fx of fixtures) {
     const hosts: Host[] = [];
 
     before(async function () {
+      const missing = fx.needs ? missingNeeds(fx.needs) : [];
+      if (missing.length > 0) {
+        console.log(`    SKIPPED move snapshots: ${fx.label}: this machine lacks ${missing.join(', ')}`);
+        this.skip();
+      }
       dir = makeTempDir(`move-snaps-${fx.label.replace(/\W+/g, '-')}`);
       db = openDb(':memory:');
       control = new LocalControl(db);
@@ -131,6 +158,7 @@ for (const fx of fixtures) {
     after(async function () {
       for (const h of hosts) await h.server.close();
       db?.close();
+      for (const v of testVgs.splice(0)) v.remove();
       if (dir) cleanupDir(dir);
     });
 

@@ -16,6 +16,11 @@ export function lvmVersion(): string[] {
   return ['lvm', 'version'];
 }
 
+/** Loads device-mapper's thin-pool target (and dm-mod with it) where the kernel has them as modules. */
+export function loadThinPool(): string[] {
+  return ['modprobe', 'dm-thin-pool'];
+}
+
 /** The volume group's size, free space and extent size. */
 export function vgReport(vg: string): string[] {
   return ['vgs', ...REPORT, '-o', 'vg_name,vg_size,vg_free,vg_extent_size', vg];

@@ -79,7 +79,9 @@ export class LvmBackend implements Backend, SnapshotCapable, CloneCapable, Strea
    */
   async init(): Promise<void> {
     const { vg, pool } = this.opts;
-    if (!existsSync('/dev/mapper/control') && !existsSync('/sys/module/dm_mod')) {
+    // lvm2 would load the modules itself; asking first gives a clear reason when there are none.
+    if (!existsSync(DM_CONTROL)) await this.runner.run(cmd.loadThinPool()).catch(() => undefined);
+    if (!existsSync(DM_CONTROL)) {
       throw unavailable('this kernel has no device-mapper (/dev/mapper/control is missing)', 'load the dm-mod and dm-thin-pool modules (modprobe dm-thin-pool), or use another backend');
     }
     try {
@@ -440,6 +442,9 @@ export class LvmBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     await this.runner.run(cmd.remove(this.opts.vg, lvs)).catch((err: unknown) => this.log.warn({ err, lvs }, 'temp LV not removed; the next start removes it'));
   }
 }
+
+/** Exists once the device-mapper module is loaded. */
+const DM_CONTROL = '/dev/mapper/control';
 
 /** lvm2 exits 5 (ECMD_FAILED) for a VG or LV it cannot find. */
 const LVM_NOT_FOUND = 5;
