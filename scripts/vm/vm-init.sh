@@ -52,7 +52,7 @@ $B mkdir -p /dev/pts /dev/shm
 $B mount -t devpts devpts /dev/pts
 $B mount -t tmpfs tmpfs /dev/shm
 $B mount -t tmpfs tmpfs /run
-$B mount -t tmpfs tmpfs /tmp
+$B mount -t tmpfs -o size=90% tmpfs /tmp
 $B mount -t tmpfs tmpfs /var/tmp 2>/dev/null
 $B mkdir -p /run/lock /root
 $B hostname ferry-vm
