@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { cleanupDir, makeTempDir } from '../support/host';
 
 const REPO = join(__dirname, '..', '..', '..');
-/** The VM's run, boot to power-off: the lvm contract suites take about 12 minutes under TCG. */
-const VM_TIMEOUT_MS = 45 * 60 * 1000;
+/** The VM's run, boot to power-off: the lvm ext4 contract suites take about 12 minutes under TCG on an idle 2-core machine. */
+const VM_TIMEOUT_MS = 40 * 60 * 1000;
 
 /** The failures mocha printed inside the VM: the numbered blocks after "N failing". */
 export function innerFailures(output: string): string[] {
@@ -40,7 +40,7 @@ describe('lvm backend in a VM (scripts/vm/lvm-tests.sh)', function () {
     if (dir) cleanupDir(dir);
   });
 
-  it('passes the lvm contract suites (ext4, xfs) and the move-snapshot contract inside the VM', async function () {
+  it('passes the lvm ext4 contract suite (every ability) and the move-snapshot contract inside the VM', async function () {
     const out = join(dir, 'out');
     const code = await new Promise<number>((resolve, reject) => {
       const child = spawn('scripts/vm/lvm-tests.sh', ['--out', out], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -59,7 +59,7 @@ describe('lvm backend in a VM (scripts/vm/lvm-tests.sh)', function () {
     expect(failures, `failures inside the VM:\n${failures.join('\n\n')}`).to.deep.equal([]);
     expect(output, 'the lvm suites were skipped inside the VM').not.to.match(/SKIPPED.*lvm/);
     const passing = Number(/(\d+) passing/.exec(output)?.[1] ?? 0);
-    expect(passing, 'tests that passed inside the VM').to.be.at.least(40);
+    expect(passing, 'tests that passed inside the VM').to.be.at.least(21);
     expect(code, `mocha's exit code inside the VM; output in ${out}`).to.equal(0);
   });
 });
