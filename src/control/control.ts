@@ -1,7 +1,7 @@
 import { FerryError } from '../errors';
 import type { Db } from './db';
-import { addEvent, eventsOf } from './event-repo';
-import { acquireLease, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease } from './lease-repo';
+import { addEvent, eventsOf, recentEvents } from './event-repo';
+import { acquireLease, allLeases, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease } from './lease-repo';
 import {
   activeMove,
   deleteMovesOf,
@@ -9,6 +9,7 @@ import {
   insertMove,
   lastMove,
   movesOfNode,
+  recentMoves,
   setMoveContainers,
   transitionMove,
   updateMoveProgress,
@@ -177,6 +178,14 @@ export class LocalControl implements ControlClient {
     return eventsOf(this.db, volume);
   }
 
+  async recentEvents(limit: number): Promise<ClusterEvent[]> {
+    return recentEvents(this.db, limit);
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    return allLeases(this.db);
+  }
+
   async registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void> {
     this.db.transaction(() => {
       upsertNode(this.db, n);
@@ -262,6 +271,10 @@ export class LocalControl implements ControlClient {
 
   async moveOf(volume: string): Promise<MoveRecord | undefined> {
     return activeMove(this.db, volume) ?? lastMove(this.db, volume);
+  }
+
+  async recentMoves(endedLimit: number): Promise<MoveRecord[]> {
+    return recentMoves(this.db, endedLimit);
   }
 
   /**

@@ -26,6 +26,8 @@ export const AGENT_CALLS = {
   dropLeases: z.tuple([name, name, z.string()]),
   recordUsage: z.tuple([z.record(z.string(), z.number())]),
   eventsOf: z.tuple([name]),
+  recentEvents: z.tuple([z.number().int().min(1).max(1000)]),
+  listLeases: z.tuple([]),
   registerNode: z.tuple([z.object({ name, address: z.string().min(3).max(300), transferKey: z.string().min(16).max(4096), bootId: name })]),
   heartbeat: z.tuple([name, name]),
   listNodes: z.tuple([]),
@@ -37,6 +39,7 @@ export const AGENT_CALLS = {
   ]),
   getMove: z.tuple([z.number().int()]),
   moveOf: z.tuple([name]),
+  recentMoves: z.tuple([z.number().int().min(0).max(1000)]),
   updateMove: z.tuple([
     z.number().int(),
     z.object({ state: z.enum(['releasing', 'final']).optional(), bytesDone: z.number().int().min(0).optional(), bytesTotal: z.number().int().min(0).nullable().optional() }),

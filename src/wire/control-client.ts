@@ -49,6 +49,10 @@ export interface ControlClient {
   dropLeases(volume: string, node: string, reason: string): Promise<number>;
   recordUsage(usage: Map<string, number>): Promise<void>;
   eventsOf(volume: string): Promise<ClusterEvent[]>;
+  /** The newest `limit` events of the whole cluster, oldest first (the dashboard's "recent events"). */
+  recentEvents(limit: number): Promise<ClusterEvent[]>;
+  /** Every lease in the cluster, by volume (the dashboard's mounts and their containers). */
+  listLeases(): Promise<Lease[]>;
 
   /** Records an agent (at its start) as up, with its transfer address and key. */
   registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
@@ -68,6 +72,8 @@ export interface ControlClient {
   getMove(id: number): Promise<MoveRecord | undefined>;
   /** The move under way for `volume`, else its newest ended one. */
   moveOf(volume: string): Promise<MoveRecord | undefined>;
+  /** Every move under way and the newest `endedLimit` ended ones (done or failed), newest first. */
+  recentMoves(endedLimit: number): Promise<MoveRecord[]>;
   /** Progress and step changes of a move that has not switched; MOVE_CONFLICT when it is no longer current. */
   updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord>;
   /** Ends a move that has not switched as failed, with the reason; the source stays primary. */
