@@ -30,7 +30,8 @@ function el(tag, attrs, ...children) {
 
 /** A table cell with its column's name, which the phone layout shows beside the value. */
 function td(label, ...children) {
-  return el('td', { 'data-label': label }, ...children);
+  // One box for the value, so that on a phone it stays beside its label however many lines it has.
+  return el('td', { 'data-label': label }, el('div', { class: 'value' }, ...children));
 }
 
 function setStatus(text, cls) {
