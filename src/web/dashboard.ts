@@ -27,12 +27,19 @@ const KEEPALIVE_MS = 15_000;
 const FILES: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
-/** The folder of the page's files: beside this module (a copied build), else in the source tree. */
-function uiDir(): string {
-  const dirs = [join(__dirname, 'ui'), join(__dirname, '..', '..', '..', 'src', 'web', 'ui')];
-  const found = dirs.find((d) => existsSync(join(d, 'index.html')));
-  if (!found) throw new FerryError('INTERNAL', `the dashboard's files are missing (looked in ${dirs.join(', ')}): reinstall ferry`);
-  return found;
+/** Where the page's files may be: beside this module (a copied build), else in the source tree. */
+const UI_DIRS = [join(__dirname, 'ui'), join(__dirname, '..', '..', '..', 'src', 'web', 'ui')];
+
+/** The page's files, or the error every request of the page gets when they are missing. */
+function loadFiles(log: Logger): Map<string, { body: Buffer; type: string }> | FerryError {
+  const dir = UI_DIRS.find((d) => existsSync(join(d, 'index.html')));
+  if (!dir) {
+    // ferry runs on without its page (the plugin and the API matter more); the page says why.
+    const err = new FerryError('INTERNAL', `the dashboard's files are missing (looked in ${UI_DIRS.join(', ')}): install ferry with its src/web/ui folder`);
+    log.warn({ err }, 'dashboard files missing');
+    return err;
+  }
+  return new Map(Object.entries(FILES).map(([path, file]) => [path, { body: readFileSync(join(dir, file)), type: TYPES[file.split('.').pop()!] }]));
 }
 
 /** Reads everything the dashboard shows, in one go. */
@@ -63,14 +70,14 @@ export interface Dashboard {
  * page together).
  */
 export function createDashboard(source: DashboardSource, token: { token: string; where: string }, log: Logger, intervalMs = 1000): Dashboard {
-  const dir = uiDir();
-  const files = new Map(Object.entries(FILES).map(([path, file]) => [path, { body: readFileSync(join(dir, file)), type: TYPES[file.split('.').pop()!] }]));
+  const files = loadFiles(log);
   const feed = new DashboardFeed(() => readDashboard(source), log, intervalMs);
 
   const page = express.Router({ strict: true });
   page.get(['/', '/app.js', '/style.css'], (req: Request, res: Response) => {
     // "/ui" without its slash: the page's relative links need it.
     if (req.path === '/' && !req.originalUrl.split('?')[0].endsWith('/')) return res.redirect(301, `${req.baseUrl}/`);
+    if (files instanceof FerryError) return sendError(res, files);
     const f = files.get(req.path)!;
     res.set({
       'Content-Type': f.type,
