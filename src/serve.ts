@@ -192,7 +192,7 @@ export async function startFerry(
     try {
       // The dashboard always asks for a token; without one configured, serve makes <dataDir>/web-token.
       const login = dashboardToken(config, webLog);
-      dashboard = createDashboard({ control, hostStatus: () => status.report() }, { token: login.token, where: login.file }, webLog);
+      dashboard = createDashboard({ control, hostReport: () => status.hostReport() }, { token: login.token, where: login.file }, webLog);
       webRoutes.push(...dashboard.routes);
       web = await startWebListener(config.web.listen, tokenFile ? readToken(tokenFile) : undefined, webRoutes, webLog);
     } catch (err) {
@@ -229,11 +229,15 @@ export async function startFerry(
     state.setFindings(report);
     log.info({ actions: report.actions.length }, 'reconciled');
     startup();
-    timer = setInterval(() => {
-      upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
-    }, config.usageIntervalSeconds * 1000);
+    // In a cluster, the host's pools and findings go to control after each pass (its dashboard shows them).
+    const maintain = (): void =>
+      void upkeep
+        .maintain()
+        .then(async () => cluster && (await control.reportHost(await status.hostReport())))
+        .catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    timer = setInterval(maintain, config.usageIntervalSeconds * 1000);
     timer.unref();
-    void upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    maintain();
     if (opts.touchDockerd !== false) touchDockerd(config, log, () => stopping);
   })();
   started.catch((err: unknown) => {

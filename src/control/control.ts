@@ -17,7 +17,7 @@ import {
 import { MOVE_STATES, acceptsProgress, canMove, eventOfReportedState, isActiveMove, nextMoveState, type MoveEvent } from './move-states';
 import { allCopies, copiesOf, copiesToDestroy, forgetCopy, forgetCopyIn, markAllDropping, setCopy, type CopyRecord } from './copy-repo';
 import { keepsReplica } from '../volume/options';
-import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode } from './node-repo';
+import { getNode, heartbeat, listHostReports, listNodes, markSilentNodesDown, saveHostReport, upsertNode } from './node-repo';
 import {
   switchPrimary,
   deleteVolume,
@@ -29,7 +29,7 @@ import {
 } from './volume-repo';
 import type { ControlClient, VolumeReservation } from '../wire/control-client';
 import { inUse } from '../wire/in-use';
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, Lease, MoveRecord, MoveState, NodeRecord, VolumeRecord, VolumeView } from '../wire/records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, VolumeRecord, VolumeView } from '../wire/records';
 
 /** Control's cluster-wide settings (config `control`). */
 export interface ControlPolicy {
@@ -200,6 +200,14 @@ export class LocalControl implements ControlClient {
 
   async listNodes(): Promise<NodeRecord[]> {
     return listNodes(this.db);
+  }
+
+  async reportHost(r: Omit<HostReport, 'at'>): Promise<void> {
+    saveHostReport(this.db, r);
+  }
+
+  async hostReports(): Promise<HostReport[]> {
+    return listHostReports(this.db);
   }
 
   /** Marks nodes silent for longer than `timeoutMs` as down (control's own timer calls this). */

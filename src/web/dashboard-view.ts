@@ -1,5 +1,5 @@
 import { describeProgress } from '../wire/move-progress';
-import type { AgentStatus, ClusterEvent, Lease, MoveRecord, NodeRecord, VolumeView } from '../wire/records';
+import type { ClusterEvent, HostReport, Lease, MoveRecord, NodeRecord, VolumeView } from '../wire/records';
 import { formatSize } from '../volume/size';
 
 /** What the dashboard is built from: control's records, plus what agents report about their hosts. */
@@ -11,8 +11,8 @@ export interface DashboardInput {
   moves: MoveRecord[];
   /** Recent events of the cluster, oldest first. */
   events: ClusterEvent[];
-  /** `ferry status` of the hosts whose agent hands it (`ferry serve`, `ferry agent`: their own host). */
-  hosts: AgentStatus[];
+  /** Hosts' reports of their pools and findings: the serving host's own, fresh; others' as they sent them to control. */
+  hosts: HostReport[];
 }
 
 /** A host: up or down, and its pools where its agent reports them. */
@@ -20,8 +20,10 @@ export interface HostItem {
   name: string;
   state: 'up' | 'down';
   lastHeartbeat: string | null;
-  /** One per backend; null when this listener has no report from that host (control's own dashboard). */
+  /** One per backend; null when no report came from that host. */
   pools: { kind: string; ok: boolean; error?: string; free?: string; total?: string; freePercent?: number }[] | null;
+  /** When the pools were reported. */
+  reportedAt: string | null;
   /** Volumes whose primary it is. */
   primaries: number;
 }
@@ -132,7 +134,14 @@ export function buildDashboard(input: DashboardInput): DashboardView {
           return { kind: b.kind, ok: true, free: formatSize(b.freeBytes), total: formatSize(b.totalBytes), freePercent };
         })
       : null;
-    view.hosts[name] = { name, state: node?.state ?? 'up', lastHeartbeat: node?.lastHeartbeat ?? null, pools, primaries: primaries.get(name) ?? 0 };
+    view.hosts[name] = {
+      name,
+      state: node?.state ?? 'up',
+      lastHeartbeat: node?.lastHeartbeat ?? null,
+      pools,
+      reportedAt: report?.at ?? null,
+      primaries: primaries.get(name) ?? 0,
+    };
     if (node?.state === 'down') {
       view.attention[`host-down:${name}`] = {
         severity: 'error',

@@ -5,7 +5,7 @@ import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import type { ControlClient } from '../wire/control-client';
 import { sendError } from '../wire/http-errors';
-import type { AgentStatus } from '../wire/records';
+import type { HostReport } from '../wire/records';
 import { DashboardFeed, type FeedMessage } from './dashboard-feed';
 import { buildDashboard, type DashboardView } from './dashboard-view';
 import { requireBearer, type WebRoute } from './web-listener';
@@ -13,8 +13,8 @@ import { requireBearer, type WebRoute } from './web-listener';
 /** Where the dashboard reads from: control's records, and what this process's agent knows of its host. */
 export interface DashboardSource {
   control: ControlClient;
-  /** `ferry status` of this host (serve and agent); absent on `ferry control`, which has no host of its own. */
-  hostStatus?: () => Promise<AgentStatus>;
+  /** This host's pools and findings, read fresh (serve and agent); absent on `ferry control`, which has no host. */
+  hostReport?: () => Promise<Omit<HostReport, 'at'>>;
 }
 
 /** How many ended moves and events the page shows. */
@@ -45,15 +45,18 @@ function loadFiles(log: Logger): Map<string, { body: Buffer; type: string }> | F
 /** Reads everything the dashboard shows, in one go. */
 export async function readDashboard(source: DashboardSource): Promise<DashboardView> {
   const c = source.control;
-  const [nodes, volumes, leases, moves, events, status] = await Promise.all([
+  const [nodes, volumes, leases, moves, events, reports, own] = await Promise.all([
     c.listNodes(),
     c.listVolumes(),
     c.listLeases(),
     c.recentMoves(ENDED_MOVES),
     c.recentEvents(EVENTS),
-    source.hostStatus?.(),
+    c.hostReports(),
+    source.hostReport?.(),
   ]);
-  return buildDashboard({ nodes, volumes, leases, moves, events, hosts: status ? [status] : [] });
+  // This host's report is read fresh; other hosts' as they last sent them to control.
+  const hosts = own ? [...reports.filter((r) => r.node !== own.node), { ...own, at: new Date().toISOString() }] : reports;
+  return buildDashboard({ nodes, volumes, leases, moves, events, hosts });
 }
 
 /** The routes of a running dashboard, and how to stop its feed. */

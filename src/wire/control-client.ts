@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -62,6 +62,10 @@ export interface ControlClient {
    */
   heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }>;
   listNodes(): Promise<NodeRecord[]>;
+  /** Keeps `node`'s newest report of its pools and findings (replacing the one before); idempotent. */
+  reportHost(r: Omit<HostReport, 'at'>): Promise<void>;
+  /** The newest report of every host that sent one, by host name. */
+  hostReports(): Promise<HostReport[]>;
 
   /** Starts a move of `volume` to `target`, or joins the one under way to the same target. */
   requestMove(volume: string, target: string, opts?: { restartContainers?: boolean }): Promise<MoveRecord>;

@@ -49,6 +49,9 @@ describe('cluster: the dashboard of ferry control shows a move as it runs', func
     await logIn(page, readFileSync(ferry.tokenFile, 'utf8').trim());
     await page.waitForSelector('[data-host="h1"] .badge.up');
     await page.waitForSelector('[data-host="h2"] .badge.up');
+    // Each agent reports its pools to control after its first upkeep pass.
+    await page.waitForSelector('[data-host="h1"] .pool:has-text("btrfs")');
+    await page.waitForSelector('[data-host="h2"] .pool:has-text("btrfs")');
     await page.waitForSelector('[data-volume="shown"]');
     // Every text the move's row shows, recorded in the page as it changes (no reloads, no polling here).
     await page.evaluate(() => {

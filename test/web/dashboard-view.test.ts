@@ -24,7 +24,7 @@ function input(over: Partial<DashboardInput> = {}): DashboardInput {
   return { nodes: [node('h1'), node('h2')], volumes: [], leases: [], moves: [], events: [], hosts: [], ...over };
 }
 const status = (node: string, over: object = {}) => ({
-  node, backends: [{ kind: 'btrfs', ok: true, totalBytes: 10 * GiB, freeBytes: 5 * GiB }], volumes: 0, mounted: [], orphans: [], missing: [], replicas: [], removing: [], ...over,
+  node, at: T, backends: [{ kind: 'btrfs', ok: true, totalBytes: 10 * GiB, freeBytes: 5 * GiB }], orphans: [], missing: [], ...over,
 });
 
 describe('dashboard view', () => {
@@ -54,7 +54,7 @@ describe('dashboard view', () => {
 
   it('shows hosts with pools where reported, and a serve host that is no node', () => {
     const v = buildDashboard(input({ nodes: [node('h2')], hosts: [status('solo')], volumes: [volume('a', { primaryNode: 'solo' })] }));
-    expect(v.hosts.solo).to.deep.include({ state: 'up', primaries: 1, pools: [{ kind: 'btrfs', ok: true, free: '5.0 GiB', total: '10.0 GiB', freePercent: 50 }] });
+    expect(v.hosts.solo).to.deep.include({ state: 'up', primaries: 1, reportedAt: T, pools: [{ kind: 'btrfs', ok: true, free: '5.0 GiB', total: '10.0 GiB', freePercent: 50 }] });
     expect(v.hosts.h2.pools).to.equal(null);
   });
 

@@ -98,6 +98,30 @@ describe('dashboard: page, API and event stream', () => {
     expect(Object.values(view.events).map((e) => e.kind)).to.include('created');
   });
 
+  it('shows the pools hosts reported to control, and the serving host\'s own read fresh', async () => {
+    const GiB = 2 ** 30;
+    await control.reportHost({ node: 'h2', backends: [{ kind: 'btrfs', ok: true, totalBytes: 10 * GiB, freeBytes: GiB / 2 }], orphans: [{ backend: 'btrfs', name: 'stray', reason: 'no record' }], missing: [] });
+    // An older report of the serving host itself loses to its fresh one.
+    await control.reportHost({ node: 'h1', backends: [{ kind: 'btrfs', ok: true, totalBytes: GiB, freeBytes: GiB }], orphans: [], missing: [] });
+    const own = createDashboard(
+      { control, hostReport: async () => ({ node: 'h1', backends: [{ kind: 'btrfs', ok: true, totalBytes: 4 * GiB, freeBytes: 3 * GiB }], orphans: [], missing: [] }) },
+      { token: TOKEN, where: 'the test' },
+      log,
+    );
+    const ownWeb = await startWebListener('127.0.0.1:0', undefined, own.routes, log);
+    try {
+      type View = { hosts: Record<string, { pools: { free?: string; total?: string }[] | null; reportedAt: string | null }>; attention: Record<string, unknown> };
+      const view = (await (await fetch(`${ownWeb.url}/ui/api/view`, { headers: auth })).json()) as View;
+      expect(view.hosts.h1.pools).to.deep.equal([{ kind: 'btrfs', ok: true, free: '3.0 GiB', total: '4.0 GiB', freePercent: 75 }]);
+      expect(view.hosts.h2.pools?.[0]).to.include({ free: '512.0 MiB', total: '10.0 GiB' });
+      expect(view.hosts.h2.reportedAt).to.be.a('string');
+      expect(view.attention).to.have.keys('orphan:h2:btrfs:stray', 'pool-low:h2:btrfs');
+    } finally {
+      own.stop();
+      await ownWeb.stop();
+    }
+  });
+
   it('streams a snapshot, then only what changed; reads nothing while nobody watches', async () => {
     const idle = reads;
     // Five intervals with no watcher: no reads (waited for by a stream that then opens and closes).

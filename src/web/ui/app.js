@@ -166,11 +166,14 @@ function renderHosts() {
         td(
           'Pools',
           h.pools === null
-            ? el('span', { class: 'quiet' }, 'not reported here')
-            : h.pools.map((p) =>
-                el('div', { class: 'pool' }, `${p.kind}: `, p.ok ? `${p.free} of ${p.total}` : el('span', { class: 'error' }, p.error || 'unavailable'),
-                  p.ok ? el('meter', { min: 0, max: 100, low: 10, optimum: 100, value: p.freePercent, title: `${p.freePercent}% free` }) : null),
-              ),
+            ? el('span', { class: 'quiet' }, 'not reported yet')
+            : [
+                ...h.pools.map((p) =>
+                  el('div', { class: 'pool' }, `${p.kind}: `, p.ok ? `${p.free} of ${p.total}` : el('span', { class: 'error' }, p.error || 'unavailable'),
+                    p.ok ? el('meter', { min: 0, max: 100, low: 10, optimum: 100, value: p.freePercent, title: `${p.freePercent}% free` }) : null),
+                ),
+                el('div', { class: 'quiet' }, `as of ${new Date(h.reportedAt).toLocaleTimeString()}`),
+              ],
         ),
         td('Primary for', `${h.primaries} volume${h.primaries === 1 ? '' : 's'}`),
         td('Last heartbeat', h.lastHeartbeat ? new Date(h.lastHeartbeat).toLocaleTimeString() : '—'),
