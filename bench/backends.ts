@@ -56,7 +56,7 @@ export const BENCH_BACKENDS: BenchBackend[] = [
     missing: () => [],
     spec: { sizeBytes: 1536 * MiB, fs: 'ext4' },
     async make(dir) {
-      makeLoopFs(`${dir}.img`, join(dir, 'fs'), 3 * 1024 * MiB, 'ext4');
+      makeLoopFs(`${dir}.img`, join(dir, 'fs'), 8 * 1024 * MiB, 'ext4');
       const b = await loopBackend.create({ dir: join(dir, 'fs', 'loop') }, runner, log);
       await b.init();
       return b as MovableBackend;

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { backendContract, type BackendFixture } from './backend-contract';
 import { BACKENDS, type BackendKind } from '../../src/agent/backends/registry';
 import { btrfsBackend } from '../../src/agent/backends/btrfs/descriptor';
@@ -83,10 +84,16 @@ function zfsFixture(): BackendFixture {
       const pool = testPoolName();
       const top = dir.slice(0, dir.lastIndexOf('/'));
       pools.set(top, [...(pools.get(top) ?? []), pool]);
-      const section = { poolName: pool, poolFile: poolFileIn(dir, pool), poolSize: '256M', workDir: join(dir, 'work') };
+      const poolFile = poolFileIn(dir, pool);
+      // Made here, with its root filesystem mounted in the dir (the filler), and found by init() as
+      // ferry's own (same name, same file); ferry making its pool at the first Create is covered by
+      // the move-snapshots and cluster tests.
+      mkdirSync(dirname(poolFile), { recursive: true });
+      sh(['truncate', '-s', String(256 * MiB), poolFile]);
+      sh(['zpool', 'create', '-o', 'cachefile=none', '-m', join(dir, 'root'), pool, poolFile]);
+      const section = { poolName: pool, poolFile, poolSize: '256M', workDir: join(dir, 'work') };
       const backend = await zfsBackend.create(section, runner, log);
       await backend.init();
-      sh(['zfs', 'set', `mountpoint=${join(dir, 'root')}`, pool]);
       return { backend, fillPath: join(dir, 'root', 'filler') };
     },
     cleanup(top) {

@@ -14,6 +14,11 @@ export function poolList(): string[] {
   return ['zpool', 'list', '-H', '-o', 'name,health,size,free'];
 }
 
+/** The pool's state and its vdevs (a file pool's file, by the path it was made with). */
+export function poolStatus(pool: string): string[] {
+  return ['zpool', 'status', pool];
+}
+
 /** Makes pool `pool` on the file `file`, not recorded in any cache file, its root dataset not mounted. */
 export function poolCreate(pool: string, file: string): string[] {
   // cachefile=none: the pool is imported by ferry at start, never by the daemon or the boot scripts.

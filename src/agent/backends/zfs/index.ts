@@ -56,6 +56,9 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
   readonly kind = 'zfs' as const;
   readonly sizeRules: SizeRules = zfsSizeRules;
   private pool = '';
+  /** Ferry's own pool, not made yet: init() found no file, the first Create makes it. */
+  private pendingPool?: string;
+  private making?: Promise<void>;
   /** Unique to this process: names of its scratch snapshots and spool files. */
   private readonly tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   private seq = 0;
@@ -67,8 +70,10 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
   ) {}
 
   /**
-   * Finds (or makes, or imports) the pool, makes `<pool>/ferry`, and removes what a crash left
-   * (temporary clones, scratch snapshots, spool files). Idempotent. Throws BACKEND_UNAVAILABLE.
+   * Finds the pool (a configured one must be imported; ferry's own is imported from its file when
+   * the file is there, and otherwise made at the first Create, so a host that never makes a zfs
+   * volume gets no pool), makes `<pool>/ferry`, and removes what a crash left (temporary clones,
+   * scratch snapshots, spool files). Idempotent. Throws BACKEND_UNAVAILABLE.
    */
   async init(): Promise<void> {
     let pools: parse.PoolRow[];
@@ -79,14 +84,25 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
       throw new FerryError('BACKEND_UNAVAILABLE', msg, { cause: err });
     }
     const pool = this.opts.pool ?? this.opts.poolName;
-    let row = pools.find((p) => p.name === pool);
+    const row = pools.find((p) => p.name === pool);
     if (!row && this.opts.pool) {
       throw new FerryError('BACKEND_UNAVAILABLE', `zfs pool ${pool} is not imported on this host: import it (zpool import ${pool}) or unset zfs.pool to let ferry make its own`);
     }
-    if (!row) {
-      await this.ownPool(pool);
-      row = parse.parsePoolList((await this.run(cmd.poolList())).stdout).find((p) => p.name === pool);
+    if (row && !this.opts.pool) await this.ensureOwnFile(pool);
+    if (!row && !statSync(this.poolFile, { throwIfNoEntry: false })) {
+      // Its directory now: capacity() reads the free space there until the pool is made.
+      await mkdir(dirname(this.poolFile), { recursive: true });
+      this.pendingPool = pool;
+      this.log.info({ pool, poolFile: this.poolFile }, 'zfs pool to be made at the first Create');
+      return;
     }
+    if (!row) await this.ownPool(pool, false);
+    await this.prepare(pool);
+  }
+
+  /** Pool `pool` is ready: its health is usable, `<pool>/ferry` exists, leftovers are gone. */
+  private async prepare(pool: string): Promise<void> {
+    const row = parse.parsePoolList((await this.run(cmd.poolList())).stdout).find((p) => p.name === pool);
     if (!row || row.health === 'FAULTED' || row.health === 'UNAVAIL') {
       throw new FerryError('BACKEND_UNAVAILABLE', `zfs pool ${pool} is ${row?.health ?? 'missing'}: see zpool status ${pool}`);
     }
@@ -94,6 +110,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
       const root = `${pool}/ferry`;
       if (!(await this.present(root))) await this.run(cmd.create(root, { mountpoint: 'none', canmount: 'off' }));
       this.pool = pool;
+      this.pendingPool = undefined;
       await mkdir(this.opts.workDir, { recursive: true });
       await this.recoverInterrupted();
     } catch (err) {
@@ -103,8 +120,36 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     this.log.info({ pool, health: row.health }, 'zfs pool ready');
   }
 
+  /** Makes ferry's own pool now if init() left it for the first Create (once, however many ask). */
+  private async ensurePool(): Promise<void> {
+    const pool = this.pendingPool;
+    if (pool === undefined) return;
+    this.making ??= (async () => {
+      await this.ownPool(pool, true);
+      this.pendingPool = undefined;
+      await this.prepare(pool);
+    })().finally(() => (this.making = undefined));
+    await this.making;
+  }
+
+  /**
+   * Refuses a pool of ferry's own name that lives on another file: pool names are global to a
+   * host, and another agent's pool must never be taken for this one's.
+   */
+  private async ensureOwnFile(pool: string): Promise<void> {
+    const files = parse.parseStatusPaths((await this.run(cmd.poolStatus(pool))).stdout);
+    if (files.includes(this.poolFile)) return;
+    const msg = `zfs pool ${pool} on this host is on ${files.join(', ') || 'something else'}, not on ferry's pool file ${this.poolFile}: set zfs.poolName to another name, or zfs.pool to use that pool`;
+    throw new FerryError('BACKEND_UNAVAILABLE', msg);
+  }
+
   /** Pool size and free space in bytes (the pool's root filesystem: used + available, available). */
   async capacity(): Promise<PoolCapacity> {
+    if (this.pendingPool !== undefined) {
+      // Not made yet: what it will hold, as far as the disk under its file allows.
+      const disk = await common.filesystemCapacity(dirname(this.poolFile));
+      return { totalBytes: this.opts.poolSizeBytes, freeBytes: Math.min(this.opts.poolSizeBytes, disk.freeBytes) };
+    }
     const rows = parse.parseGet((await this.run(cmd.get(['used', 'available'], [this.root]))).stdout);
     const used = parse.bytesOf(rows, this.root, 'used') ?? 0;
     const free = parse.bytesOf(rows, this.root, 'available') ?? 0;
@@ -115,6 +160,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
   async create(name: string, spec: DatasetSpec): Promise<void> {
     if (await this.exists(name)) return;
     this.checkSpec(spec);
+    await this.ensurePool();
     if (await this.present(this.ds(name))) {
       throw new FerryError('VOLUME_EXISTS', `zfs dataset ${this.ds(name)} exists but is not ferry's volume ${name}: rename or destroy it`);
     }
@@ -147,6 +193,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
 
   /** Volume names, sorted: the children of `<pool>/ferry` that ferry owns. */
   async list(): Promise<string[]> {
+    if (this.pendingPool !== undefined) return [];
     const out = await this.run(cmd.get([cmd.OWNER_PROPERTY], [this.root], 1));
     return parse.volumesOf(parse.parseGet(out.stdout), this.root, cmd.OWNER_PROPERTY);
   }
@@ -173,7 +220,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
       const elsewhere = this.mountsOf(ds, table)[0];
       if (elsewhere) throw new FerryError('VOLUME_BUSY', `zfs volume ${name} is mounted at ${elsewhere}: unmount it first`);
       await this.run(cmd.set(ds, 'mountpoint', path));
-      await this.run(cmd.mount(ds, opts?.readOnly ?? false));
+      await this.retryBusy(cmd.mount(ds, opts?.readOnly ?? false), { volume: name });
     } catch (err) {
       throw this.failure(err, `mounting zfs volume ${name} at ${path}`, 'check the target directory and try again');
     }
@@ -213,6 +260,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
 
   /** Snapshot names, oldest first; [] when there are none or the volume is unknown. */
   async listSnapshots(name: string): Promise<string[]> {
+    if (this.pendingPool !== undefined) return [];
     const ds = this.ds(name);
     try {
       return parse.parseSnapshotList((await this.run(cmd.listSnapshots(ds))).stdout, ds);
@@ -310,6 +358,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     // Unwrapped before anything is awaited: a stream that errors meanwhile must have a listener.
     const unwrapped = unwrapStream(stream);
     try {
+      await this.ensurePool();
       const base = await this.spool(name, snap, unwrapped, file);
       await this.receiveFile(name, snap, base, file);
     } catch (err) {
@@ -323,6 +372,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
 
   /** Referenced bytes per volume (what its refquota limits), read after a transaction group is committed. */
   async usage(): Promise<Map<string, number>> {
+    if (this.pendingPool !== undefined) return new Map();
     await this.syncTxg();
     const names = await this.list();
     const rows = parse.parseGet((await this.run(cmd.get(['referenced'], [this.root], 1))).stdout);
@@ -437,28 +487,32 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     return taken.reverse();
   }
 
-  /** Makes ferry's own pool on its file (or imports it when the file is there). */
-  private async ownPool(pool: string): Promise<void> {
-    const file = resolve(this.opts.poolFile);
+  /** Makes ferry's own pool on its file (`make`), or imports it from the file. */
+  private async ownPool(pool: string, make: boolean): Promise<void> {
+    const file = this.poolFile;
     try {
       await mkdir(dirname(file), { recursive: true });
-      if (statSync(file, { throwIfNoEntry: false })) {
+      if (!make) {
         await this.run(cmd.poolImport(pool, dirname(file)));
         this.log.info({ pool, poolFile: file }, 'zfs pool imported');
-      } else {
-        await this.run(cmd.truncateFile(file, this.opts.poolSizeBytes));
-        try {
-          await this.run(cmd.poolCreate(pool, file));
-        } catch (err) {
-          await rm(file, { force: true });
-          throw err;
-        }
-        this.log.info({ pool, poolFile: file, sizeBytes: this.opts.poolSizeBytes }, 'zfs pool made');
+        return;
       }
+      await this.run(cmd.truncateFile(file, this.opts.poolSizeBytes));
+      try {
+        await this.run(cmd.poolCreate(pool, file));
+      } catch (err) {
+        await rm(file, { force: true });
+        throw err;
+      }
+      this.log.info({ pool, poolFile: file, sizeBytes: this.opts.poolSizeBytes }, 'zfs pool made');
     } catch (err) {
-      const msg = `cannot make or import zfs pool ${pool} on ${file}: ${detail(err)}; check free space there, or set zfs.pool to an existing pool`;
+      const msg = `cannot ${make ? 'make' : 'import'} zfs pool ${pool} on ${file}: ${detail(err)}; check free space there, or set zfs.pool to an existing pool`;
       throw new FerryError('BACKEND_UNAVAILABLE', msg, { cause: err });
     }
+  }
+
+  private get poolFile(): string {
+    return resolve(this.opts.poolFile);
   }
 
   /** Removes temporary clones, scratch snapshots and spool files a crash left. */
@@ -546,6 +600,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
 
   /** The owner property of `dataset`, or undefined when it does not exist (`-` when unset). */
   private async ownerOf(dataset: string): Promise<string | undefined> {
+    if (this.pendingPool !== undefined) return undefined;
     try {
       return parse.parseGet((await this.run(cmd.get([cmd.OWNER_PROPERTY], [dataset]))).stdout)[0]?.value;
     } catch (err) {
@@ -572,8 +627,10 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
   }
 
   private get root(): string {
-    if (!this.pool) throw new FerryError('BACKEND_UNAVAILABLE', 'the zfs backend is not ready: init() has not run or failed; see the agent log');
-    return `${this.pool}/ferry`;
+    // A pool still to be made has its names already; nothing is in it.
+    const pool = this.pool || this.pendingPool;
+    if (!pool) throw new FerryError('BACKEND_UNAVAILABLE', 'the zfs backend is not ready: init() has not run or failed; see the agent log');
+    return `${pool}/ferry`;
   }
   private ds(name: string): string {
     return `${this.root}/${name}`;

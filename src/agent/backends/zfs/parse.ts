@@ -97,3 +97,13 @@ export function isBusy(stderr: string): boolean {
 export function isOutOfSpace(stderr: string): boolean {
   return /out of space|no space left|quota exceeded|disk quota/i.test(stderr);
 }
+
+/** The file (or device) paths of a pool's vdevs in `zpool status POOL` output. */
+export function parseStatusPaths(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s+(\/\S+)\s+[A-Z]+\b/.exec(line);
+    if (m) out.push(m[1]);
+  }
+  return out;
+}

@@ -96,7 +96,7 @@ describe('zfs backend, against a scripted zfs', function () {
     run = new FakeRunner();
     b = new ZfsBackend({ pool: 'tank', poolName: 'ferry', poolFile: join(work, 'pool.img'), poolSizeBytes: 1 << 30, workDir: join(work, 'work') }, run, silentLogger());
     run
-      .expect(cmd.poolList(), { stdout: 'tank\tONLINE\t9.94G\t9.90G\n' })
+      .expect(cmd.poolList(), { stdout: 'tank\tONLINE\t9.94G\t9.90G\n' }, { times: 2 })
       .expect(cmd.get([cmd.OWNER_PROPERTY], [ROOT]), { stdout: `${ROOT}\tferry:volume\t-\n` })
       .expect(cmd.get(['type'], [ROOT], 1), { stdout: `${ROOT}\ttype\tfilesystem\n${ROOT}/.db.rollback\ttype\tfilesystem\n${ROOT}/db\ttype\tfilesystem\n` })
       // A temporary clone a crash left is destroyed at start.
@@ -116,6 +116,40 @@ describe('zfs backend, against a scripted zfs', function () {
     const err = await z.init().then(() => undefined, (e: unknown) => e);
     expect(isFerryError(err, 'BACKEND_UNAVAILABLE'), String(err)).to.equal(true);
     expect(String(err)).to.match(/zfs-fuse daemon is running.*start-zfs-fuse/s);
+    r.verify();
+  });
+
+  it('refuses a pool of its own name on another file: that is another agent\'s', async function () {
+    const r = new FakeRunner()
+      .expect(cmd.poolList(), { stdout: 'zt1\tONLINE\t504M\t482M\n' })
+      .expect(cmd.poolStatus('zt1'), { stdout: fixture('zpool-status.txt').replace(/ztst/g, 'zt1') });
+    const z = new ZfsBackend({ poolName: 'zt1', poolFile: join(work, 'pool.img'), poolSizeBytes: 1 << 30, workDir: join(work, 'w') }, r, silentLogger());
+    const err = await z.init().then(() => undefined, (e: unknown) => e);
+    expect(isFerryError(err, 'BACKEND_UNAVAILABLE'), String(err)).to.equal(true);
+    expect(String(err)).to.match(/is on \/tmp\/zt\/s\.img, not on ferry's pool file .*set zfs\.poolName/);
+    r.verify();
+  });
+
+  it('makes no pool until the first Create, then makes it once on a sparse file', async function () {
+    const file = join(work, 'own', 'pool.img');
+    const r = new FakeRunner().expect(cmd.poolList(), { stdout: '' });
+    const z = new ZfsBackend({ poolName: 'ferry', poolFile: file, poolSizeBytes: 1 << 30, workDir: join(work, 'w') }, r, silentLogger());
+    await z.init();
+    expect(await z.list()).to.deep.equal([]);
+    expect(await z.exists('db')).to.equal(false);
+    expect((await z.capacity()).totalBytes).to.equal(1 << 30);
+    r.verify();
+    r.expect(cmd.truncateFile(file, 1 << 30))
+      .expect(cmd.poolCreate('ferry', file))
+      .expect(cmd.poolList(), { stdout: 'ferry\tONLINE\t1016M\t1016M\n' })
+      .expect(cmd.get([cmd.OWNER_PROPERTY], ['ferry/ferry']), { exitCode: 1, stderr: "cannot open 'ferry/ferry': dataset does not exist" })
+      .expect(cmd.create('ferry/ferry', { mountpoint: 'none', canmount: 'off' }))
+      .expect(cmd.get(['type'], ['ferry/ferry'], 1), { stdout: 'ferry/ferry\ttype\tfilesystem\n' })
+      .expect(cmd.listSnapshots('ferry/ferry'))
+      .expect(cmd.get([cmd.OWNER_PROPERTY], ['ferry/ferry/db']), { exitCode: 1, stderr: "cannot open 'ferry/ferry/db': dataset does not exist" })
+      .expect(cmd.get(['available'], ['ferry/ferry']), { stdout: 'ferry/ferry\tavailable\t1000000000\n' })
+      .expect(cmd.create('ferry/ferry/db', { canmount: 'noauto', mountpoint: 'none', 'ferry:volume': 'db' }));
+    await z.create('db', {});
     r.verify();
   });
 
