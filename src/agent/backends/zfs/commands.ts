@@ -88,6 +88,16 @@ export function rollback(dataset: string, snap: string): string[] {
   return ['zfs', 'rollback', `${dataset}@${snap}`];
 }
 
+/** The holds on a snapshot, `name<TAB>tag<TAB>time` (OpenZFS; zfs-fuse's needs pyzfs and fails). */
+export function holds(snapshot: string): string[] {
+  return ['zfs', 'holds', '-H', snapshot];
+}
+
+/** Releases hold `tag` on a snapshot. */
+export function release(tag: string, snapshot: string): string[] {
+  return ['zfs', 'release', tag, snapshot];
+}
+
 /** Makes filesystem `target` from snapshot `source` (sharing its blocks), with properties `props`. */
 export function clone(source: string, target: string, props: Readonly<Record<string, string>>): string[] {
   return ['zfs', 'clone', ...propArgs(props), source, target];

@@ -32,6 +32,8 @@ export interface ZfsOptions {
   /** Size of the sparse pool file ferry makes, in bytes. */
   poolSizeBytes: number;
   workDir: string;
+  /** Waits between tries of a command zfs calls busy (default BUSY_RETRY_MS; unit tests shorten them). */
+  busyRetryMs?: readonly number[];
 }
 
 function detail(err: unknown): string {
@@ -143,7 +145,7 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     throw new FerryError('BACKEND_UNAVAILABLE', msg);
   }
 
-  /** Pool size and free space in bytes (the pool's root filesystem: used + available, available). */
+  /** Pool size and free space in bytes (the pool's root filesystem: used + available, available), and its health. */
   async capacity(): Promise<PoolCapacity> {
     if (this.pendingPool !== undefined) {
       // Not made yet: what it will hold, as far as the disk under its file allows.
@@ -153,7 +155,8 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     const rows = parse.parseGet((await this.run(cmd.get(['used', 'available'], [this.root]))).stdout);
     const used = parse.bytesOf(rows, this.root, 'used') ?? 0;
     const free = parse.bytesOf(rows, this.root, 'available') ?? 0;
-    return { totalBytes: used + free, freeBytes: free };
+    const health = parse.parsePoolList((await this.run(cmd.poolList())).stdout).find((p) => p.name === this.pool)?.health;
+    return { totalBytes: used + free, freeBytes: free, ...(health ? { health } : {}) };
   }
 
   /** Idempotent; one `zfs create` with every property, so nothing is left on failure. Throws POOL_FULL, INVALID_OPTION, VOLUME_EXISTS. */
@@ -277,7 +280,8 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     try {
       await this.retryBusy(cmd.destroy(full, false), { volume: name, snapshot: snap });
     } catch (err) {
-      throw this.failure(err, `deleting snapshot ${snap} of zfs volume ${name}`, 'try again');
+      if (!parse.isBusy(stderrOf(err)) || !(await this.releaseSendHolds(full))) throw this.failure(err, `deleting snapshot ${snap} of zfs volume ${name}`, 'try again');
+      await this.run(cmd.destroy(full, false)).catch((again: unknown) => Promise.reject(this.failure(again, `deleting snapshot ${snap} of zfs volume ${name}`, 'try again')));
     }
     this.log.info({ volume: name, snapshot: snap, op: 'delete-snapshot' }, 'snapshot deleted');
   }
@@ -557,16 +561,28 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
 
   /** Runs `argv`, again after a short wait while zfs answers "busy" (zfs-fuse, just after an unmount). */
   private async retryBusy(argv: string[], fields: Record<string, unknown>): Promise<void> {
+    const waits = this.opts.busyRetryMs ?? BUSY_RETRY_MS;
     for (let i = 0; ; i++) {
       try {
         await this.run(argv);
         return;
       } catch (err) {
-        if (i >= BUSY_RETRY_MS.length || !parse.isBusy(stderrOf(err))) throw err;
-        this.log.warn({ ...fields, argv, waitMs: BUSY_RETRY_MS[i] }, 'zfs busy, retrying');
-        await sleep(BUSY_RETRY_MS[i]);
+        if (i >= waits.length || !parse.isBusy(stderrOf(err))) throw err;
+        this.log.warn({ ...fields, argv, waitMs: waits[i] }, 'zfs busy, retrying');
+        await sleep(waits[i]);
       }
     }
+  }
+
+  /** Releases the holds an aborted send left on `snapshot`; true when there were any. Where zfs cannot list holds (zfs-fuse), false. */
+  private async releaseSendHolds(snapshot: string): Promise<boolean> {
+    const listed = await this.run(cmd.holds(snapshot)).catch(() => undefined);
+    const tags = listed ? parse.sendHolds(listed.stdout) : [];
+    for (const tag of tags) {
+      this.log.warn({ snapshot, tag }, 'releasing a hold an aborted send left');
+      await this.run(cmd.release(tag, snapshot));
+    }
+    return tags.length > 0;
   }
 
   /** Detaches `path` when it is a mount whose zfs-fuse is gone; true when it was one. */

@@ -107,3 +107,14 @@ export function parseStatusPaths(text: string): string[] {
   }
   return out;
 }
+
+/**
+ * The tags of holds that a send left behind (`zfs holds -H` lines): an aborted `zfs send -R` holds
+ * its snapshots under `.send-<pid>-<n>`, and nothing releases them but a person or ferry.
+ */
+export function sendHolds(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.split('\t')[1])
+    .filter((t): t is string => !!t && /^\.send-\d+-\d+$/.test(t));
+}

@@ -94,7 +94,8 @@ describe('zfs backend, against a scripted zfs', function () {
   beforeEach(async function () {
     work = mkdtempSync(join(tmpdir(), 'ferry-zfs-unit-'));
     run = new FakeRunner();
-    b = new ZfsBackend({ pool: 'tank', poolName: 'ferry', poolFile: join(work, 'pool.img'), poolSizeBytes: 1 << 30, workDir: join(work, 'work') }, run, silentLogger());
+    const busyRetryMs = [1, 1, 1, 1, 1, 1];
+    b = new ZfsBackend({ pool: 'tank', poolName: 'ferry', poolFile: join(work, 'pool.img'), poolSizeBytes: 1 << 30, workDir: join(work, 'work'), busyRetryMs }, run, silentLogger());
     run
       .expect(cmd.poolList(), { stdout: 'tank\tONLINE\t9.94G\t9.90G\n' }, { times: 2 })
       .expect(cmd.get([cmd.OWNER_PROPERTY], [ROOT]), { stdout: `${ROOT}\tferry:volume\t-\n` })
@@ -190,6 +191,17 @@ describe('zfs backend, against a scripted zfs', function () {
     run.verify();
   });
 
+  it('releases the holds an aborted send left when a snapshot stays busy, then deletes it', async function () {
+    run
+      .expect(cmd.get([cmd.OWNER_PROPERTY], [`${ROOT}/db@s1`]), { stdout: `${ROOT}/db@s1\tferry:volume\tdb\n` })
+      .expect(cmd.destroy(`${ROOT}/db@s1`, false), { exitCode: 1, stderr: `cannot destroy snapshot ${ROOT}/db@s1: dataset is busy` }, { times: 7 })
+      .expect(cmd.holds(`${ROOT}/db@s1`), { stdout: `${ROOT}/db@s1\t.send-4242-1\tWed Dec  2 03:30 2026\n${ROOT}/db@s1\tkeep\tWed Dec  2 03:31 2026\n` })
+      .expect(cmd.release('.send-4242-1', `${ROOT}/db@s1`))
+      .expect(cmd.destroy(`${ROOT}/db@s1`, false));
+    await b.deleteSnapshot('db', 's1');
+    run.verify();
+  });
+
   it('lists owned volumes and their referenced bytes after forcing a commit', async function () {
     run
       .expect(['zfs', 'snapshot', /^tank\/ferry@_ferry-sync-/])
@@ -197,6 +209,14 @@ describe('zfs backend, against a scripted zfs', function () {
       .expect(cmd.get([cmd.OWNER_PROPERTY], [ROOT], 1), { stdout: `${ROOT}\tferry:volume\t-\n${ROOT}/db\tferry:volume\tdb\n${ROOT}/foreign\tferry:volume\t-\n` })
       .expect(cmd.get(['referenced'], [ROOT], 1), { stdout: `${ROOT}\treferenced\t100\n${ROOT}/db\treferenced\t2097152\n${ROOT}/foreign\treferenced\t5\n` });
     expect([...(await b.usage())]).to.deep.equal([['db', 2097152]]);
+    run.verify();
+  });
+
+  it('reports the pool\'s size, free space and health', async function () {
+    run
+      .expect(cmd.get(['used', 'available'], [ROOT]), { stdout: fixture('get-capacity.txt').replace(/zt1/g, 'tank') })
+      .expect(cmd.poolList(), { stdout: 'tank\tDEGRADED\t504M\t482M\n' });
+    expect(await b.capacity()).to.deep.equal({ totalBytes: 21901312 + 472113152, freeBytes: 472113152, health: 'DEGRADED' });
     run.verify();
   });
 
