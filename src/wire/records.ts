@@ -121,7 +121,7 @@ export interface HostReport {
 /** What `ferry status` shows about a host. */
 export interface AgentStatus {
   node: string;
-  backends: { kind: string; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number; abilities?: string[] }[];
+  backends: { kind: string; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number; health?: string; abilities?: string[] }[];
   volumes: number;
   mounted: string[];
   orphans: { backend?: string; name: string; reason: string }[];

@@ -1,12 +1,15 @@
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { backendContract, type BackendFixture } from './backend-contract';
 import { BACKENDS, type BackendKind } from '../../src/agent/backends/registry';
 import { btrfsBackend } from '../../src/agent/backends/btrfs/descriptor';
 import { directoryBackend } from '../../src/agent/backends/directory/descriptor';
 import { loopBackend } from '../../src/agent/backends/loop/descriptor';
+import { zfsBackend } from '../../src/agent/backends/zfs/descriptor';
 import { ProcessRunner } from '../../src/exec/runner';
 import { silentLogger } from '../../src/log';
-import { makeLoopFs } from '../support/host';
+import { makeLoopFs, sh } from '../support/host';
+import { destroyPools, poolFileIn, testPoolName, zfsMissing } from '../support/zfs';
 
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
@@ -63,6 +66,41 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
       },
     },
   ],
+  zfs: [zfsFixture()],
 };
+
+/**
+ * zfs on a pool of its own per make() (zfs-fuse here, OpenZFS in the VM), on a sparse file in the
+ * temp dir (or FERRY_ZFS_POOL_DIR). The pool's root filesystem is mounted in the dir: the filler.
+ */
+function zfsFixture(): BackendFixture {
+  const pools = new Map<string, string[]>();
+  return {
+    label: 'zfs',
+    kind: 'zfs',
+    needs: { tools: ['zfs', 'zpool', 'rsync'], filesystems: [], check: zfsMissing },
+    spec: { sizeBytes: 64 * MiB },
+    async make(dir) {
+      const pool = testPoolName();
+      const top = dir.slice(0, dir.lastIndexOf('/'));
+      pools.set(top, [...(pools.get(top) ?? []), pool]);
+      const poolFile = poolFileIn(dir, pool);
+      // Made here, with its root filesystem mounted in the dir (the filler), and found by init() as
+      // ferry's own (same name, same file); ferry making its pool at the first Create is covered by
+      // the move-snapshots and cluster tests.
+      mkdirSync(dirname(poolFile), { recursive: true });
+      sh(['truncate', '-s', String(256 * MiB), poolFile]);
+      sh(['zpool', 'create', '-o', 'cachefile=none', '-m', join(dir, 'root'), pool, poolFile]);
+      const section = { poolName: pool, poolFile, poolSize: '256M', workDir: join(dir, 'work') };
+      const backend = await zfsBackend.create(section, runner, log);
+      await backend.init();
+      return { backend, fillPath: join(dir, 'root', 'filler') };
+    },
+    cleanup(top) {
+      destroyPools(pools.get(top) ?? []);
+      pools.delete(top);
+    },
+  };
+}
 
 for (const d of BACKENDS) for (const fx of fixtures[d.kind]) backendContract(fx);

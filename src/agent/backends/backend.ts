@@ -17,6 +17,8 @@ export interface DatasetSpec {
 export interface PoolCapacity {
   totalBytes: number;
   freeBytes: number;
+  /** The pool's own word on its state, for backends whose pool has one (zfs: ONLINE, DEGRADED, ...). */
+  health?: string;
 }
 
 /** Limits a backend places on a spec, so that bad sizes are refused before anything is written. */
