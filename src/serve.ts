@@ -10,6 +10,7 @@ import { createBackends, initBackends } from './agent/backends';
 import type { BackendKind } from './agent/backends/registry';
 import { Containers } from './agent/containers';
 import { Copies } from './agent/copies';
+import { HostDoctor } from './agent/host-doctor';
 import { HostState } from './agent/host-state';
 import { HostStatus } from './agent/host-status';
 import { KeyedLock } from './agent/keyed-lock';
@@ -36,6 +37,7 @@ export interface AgentParts {
   copies: Copies;
   upkeep: Upkeep;
   status: HostStatus;
+  doctor: HostDoctor;
 }
 
 /** A running `ferry serve` (control + agent in one process) or `ferry agent` (control elsewhere). */
@@ -156,7 +158,8 @@ export async function startFerry(
   const volumes = new VolumeService(config, control, slots, copies, lock, agentLog);
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog);
   const status = new HostStatus(node, control, slots, state);
-  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status };
+  const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
+  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor };
 
   let startup!: () => void;
   let failStartup!: (err: unknown) => void;
@@ -166,7 +169,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }));
-  const api = createServer(createLocalApi({ volumes, mounts, status }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);

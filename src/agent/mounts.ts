@@ -6,6 +6,7 @@ import type { BackendSlots } from './backend-slots';
 import type { Containers } from './containers';
 import type { HostState } from './host-state';
 import type { KeyedLock } from './keyed-lock';
+import { recordUsageOf } from './usage';
 import { volumeNotFound } from './volume-errors';
 
 /** Cluster mode: how a Mount here of a volume primary elsewhere pulls it (the Mover's target side). */
@@ -70,6 +71,8 @@ export class Mounts {
       const v = await this.control.getVolume(name);
       if (!v) return;
       await this.unmountHere(name, v.backend);
+      // What the last container left, measured at once (cheap: one volume) rather than at the next pass.
+      await recordUsageOf(this.backends.backendFor(v.backend), this.control, this.log, [name]);
     });
   }
 

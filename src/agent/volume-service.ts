@@ -8,6 +8,7 @@ import type { VolumeView } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
 import type { Copies } from './copies';
 import type { KeyedLock } from './keyed-lock';
+import { recordUsageOf } from './usage';
 import { volumeNotFound } from './volume-errors';
 
 /** Create options as Docker sends them (`-o KEY=VALUE`), already decoded: none is `{}`. */
@@ -63,6 +64,8 @@ export class VolumeService {
         throw e;
       }
       await this.control.confirmVolume(name, this.node);
+      // Used bytes from the start: docker volume inspect shows them before the next usage pass.
+      await recordUsageOf(backend, this.control, this.log, [name]);
       return (await this.control.getVolume(name))!;
     });
   }

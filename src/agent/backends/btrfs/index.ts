@@ -293,8 +293,9 @@ export class BtrfsBackend implements Backend, SnapshotCapable, CloneCapable, Str
   }
 
   /** Referenced bytes per volume from qgroups, read after a commit so that recent writes count. */
-  async usage(): Promise<Map<string, number>> {
+  async usage(names?: readonly string[]): Promise<Map<string, number>> {
     const pool = this.root;
+    const wanted = names && new Set(names);
     await this.run(cmd.filesystemSync(pool));
     const [shown, subvols] = await Promise.all([this.run(cmd.qgroupShow(pool)), this.run(cmd.subvolumeList(join(pool, 'volumes')))]);
     let groups = shown;
@@ -308,7 +309,7 @@ export class BtrfsBackend implements Backend, SnapshotCapable, CloneCapable, Str
     const out = new Map<string, number>();
     for (const [name, id] of parse.volumeIds(parse.parseSubvolumeList(subvols.stdout), this.volumesId)) {
       const u = used.get(id);
-      if (u) out.set(name, u.referencedBytes);
+      if (u && (!wanted || wanted.has(name))) out.set(name, u.referencedBytes);
     }
     return out;
   }
