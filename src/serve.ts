@@ -24,6 +24,8 @@ import { LocalControl } from './control/control';
 import { openDb, type Db } from './control/db';
 import { FerryError } from './errors';
 import { ProcessRunner, type Runner } from './exec/runner';
+import { readToken } from './config/read-token';
+import { startWebListener, type WebListener, type WebRoute } from './web/web-listener';
 import type { Logger } from './log';
 import { pluginRoutes } from './plugin/routes';
 import { createPluginServer } from './plugin/server';
@@ -45,6 +47,8 @@ export interface Ferry {
   agent: AgentParts;
   /** The local state database (`ferry serve` only; an agent of a cluster keeps its state in control). */
   db?: Db;
+  /** The web listener's URL (/metrics, the dashboard), unless web.listen is off. */
+  webUrl?: string;
   /** Resolves when backends are up and reconciliation has run. */
   ready: Promise<void>;
   stop(): Promise<void>;
@@ -179,6 +183,20 @@ export async function startFerry(
     throw err;
   }
   log.info({ pluginSocket: config.pluginSocket, apiSocket: config.apiSocket, node: config.nodeName }, 'listening');
+  // /metrics and the dashboard; a bad web setting stops ferry here, before any volume work.
+  const webRoutes: WebRoute[] = [];
+  let web: WebListener | undefined;
+  if (config.web.listen !== 'off') {
+    const tokenFile = config.web.tokenFile ?? config.control.tokenFile;
+    try {
+      web = await startWebListener(config.web.listen, tokenFile ? readToken(tokenFile) : undefined, webRoutes, log.child({ component: 'web' }));
+    } catch (err) {
+      await Promise.all([close(plugin), close(api)]);
+      for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
+      db?.close();
+      throw err;
+    }
+  }
 
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
@@ -220,12 +238,13 @@ export async function startFerry(
   return {
     agent,
     db,
+    webUrl: web?.url,
     ready: started,
     async stop() {
       stopping = true;
       if (timer) clearInterval(timer);
       await started.catch(() => undefined);
-      await Promise.all([close(plugin), close(api), joined?.stop()]);
+      await Promise.all([close(plugin), close(api), web?.stop(), joined?.stop()]);
       for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
       db?.close();
     },

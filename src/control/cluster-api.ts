@@ -1,22 +1,16 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import { AGENT_CALLS, decodeArgs, type AgentCall } from '../wire/agent-calls';
 import type { ControlClient } from '../wire/control-client';
+import { bearerMatches } from '../wire/bearer';
 import { sendError } from '../wire/http-errors';
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
 
 /** Every request must carry `Authorization: Bearer <cluster token>`; compared in constant time. */
 export function requireToken(token: string) {
-  const want = digest(token);
   return (req: Request, res: Response, next: NextFunction): void => {
-    const m = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    if (!m || !timingSafeEqual(digest(m[1]), want)) {
+    if (!bearerMatches(req.get('authorization'), token)) {
       sendError(res, new FerryError('UNAUTHORIZED', 'missing or wrong cluster token: send "Authorization: Bearer <token>" with the token from the control host'));
       return;
     }

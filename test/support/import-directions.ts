@@ -21,6 +21,8 @@ import ts from 'typescript';
  *   nothing (mount-table.ts, keyed-lock.ts; candidates for a shared folder).
  * - transfer: host-to-host streams; never the agent or control.
  * - plugin (Docker's wire) and api (the CLI's local API): adapters over the agent; never control.
+ * - web: the web listener of serve and agent (/metrics, the dashboard); reads through wire, never the
+ *   agent or control directly (what it shows is handed to it).
  * - cli: wire and config to talk to a running ferry; serve and control/service.ts only to start one.
  * - registry: the light half of the backends (backend.ts's interfaces, the registry and each
  *   backend's descriptor: kind, config section, Create options, size rules, abilities, a lazy
@@ -45,6 +47,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
   control: ['errors', 'log', 'config', 'volume', 'wire'],
   plugin: ['errors', 'log', 'volume', 'wire', 'agent'],
   api: ['errors', 'log', 'volume', 'wire', 'agent'],
+  web: ['errors', 'log', 'config', 'volume', 'wire'],
   cli: ['errors', 'log', 'config', 'volume', 'wire', 'registry', 'doctor', 'serve', 'control/service.ts'],
   doctor: ['errors', 'config', 'volume', 'wire', 'registry'],
   serve: ['*'],
