@@ -232,7 +232,7 @@ describe('ferry doctor in a cluster (control and two agents on this host)', func
       mkdirSync(join(dir, node), { recursive: true });
       start(node, [
         '--api-socket', api(node), 'agent', '--control', controlUrl, '--token-file', token, '--data-dir', join(dir, node, 'data'),
-        '--node-name', node, '--plugin-socket', `/run/docker/plugins/ferry-${node}.sock`, '--transfer-listen', transfer, '--backend', 'directory', '--log-level', 'debug',
+        '--node-name', node, '--plugin-socket', `/run/docker/plugins/ferry-${node}.sock`, '--transfer-listen', transfer, '--backend', 'directory', '--web-listen', 'off', '--log-level', 'debug',
       ]);
     }
     for (const node of ['doc-a1', 'doc-a2']) {
@@ -240,6 +240,9 @@ describe('ferry doctor in a cluster (control and two agents on this host)', func
         if (!existsSync(api(node))) return false;
         const r = await unixRequest(api(node), '/v1/nodes', undefined, 'GET').catch(() => undefined);
         return r?.status === 200 && (r.json.nodes as { name: string; state: string }[]).filter((n) => n.state === 'up').length === 2;
+      }).catch((err: unknown) => {
+        logs();
+        throw err;
       });
       await waitFor(`dockerd to activate ferry-${node}`, () => docker(['info', '--format', '{{json .Plugins.Volume}}']).stdout.includes(`ferry-${node}`), 30_000);
     }
@@ -248,12 +251,14 @@ describe('ferry doctor in a cluster (control and two agents on this host)', func
     for (const name of [...procs.keys()]) await stop(name);
     if (dir) cleanupDir(dir);
   });
-  afterEach(function () {
-    if (this.currentTest?.state !== 'failed') return;
+  const logs = (): void => {
     for (const name of procs.keys()) {
       const f = join(dir, `${name}.log`);
       if (existsSync(f)) console.log(`--- ${name} ---\n${readFileSync(f, 'utf8').split('\n').slice(-20).join('\n')}`);
     }
+  };
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') logs();
   });
 
   it('passes with control reachable with the token, the clock close, and the peer answering with its key', function () {
