@@ -5,8 +5,8 @@
  *
  *   node dist/bench/run.js            the full run: the single-host section, then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves, --only create-usage: what
- *                                     measuring used bytes at Create adds to it, per backend)
+ *   ... --only single-host            one section alone (or --only moves, --only dashboard,
+ *                                     --only create-usage: what measuring used bytes at Create costs)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -21,6 +21,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { BenchEnv, progress } from './bench-env';
 import { CreateUsageBench, renderCreateUsage } from './create-usage';
+import { DashboardBench, renderDashboard } from './dashboard';
 import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
 import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
@@ -89,8 +90,8 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  if (only !== undefined && only !== 'single-host' && only !== 'moves' && only !== 'create-usage') {
-    throw new Error(`--only takes single-host, moves or create-usage, not ${only}`);
+  if (only !== undefined && !['single-host', 'moves', 'dashboard', 'create-usage'].includes(only)) {
+    throw new Error(`--only takes single-host, moves, dashboard or create-usage, not ${only}`);
   }
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -122,9 +123,18 @@ async function main(): Promise<void> {
       await bench.cleanup();
       running = undefined;
     }
-    if (only === 'create-usage') return;
   }
-  if (only !== 'moves') {
+  if (only === undefined || only === 'dashboard') {
+    const bench = new DashboardBench(quick ? { volumes: 1000, samples: 20 } : undefined);
+    running = bench;
+    try {
+      await dashboard(bench);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  if (only === undefined || only === 'single-host') {
     const env = await BenchEnv.start();
     running = env;
     try {
@@ -135,7 +145,7 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
-  if (only !== 'single-host') {
+  if (only === undefined || only === 'moves') {
     if (interrupted) throw new Error('interrupted');
     const sizes = parseMoveSizes(moveSizes);
     const chosen = new Set(sizes.map((x) => x.bytes));
@@ -149,6 +159,23 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
+}
+
+async function dashboard(bench: DashboardBench): Promise<void> {
+  progress('dashboard: reads of 1000 volumes beside Lists');
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = machine();
+  const out = [
+    '### ferry dashboard benchmark',
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Node ${m.node} · in process, control's SQLite on a file (ferry serve) · ${figures.samples} samples each`,
+    '',
+    renderDashboard(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-dashboard', date, machine: m, dashboard: figures }) + '\n');
 }
 
 async function moves(bench: MoveBench, quick: boolean): Promise<void> {

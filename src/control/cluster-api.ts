@@ -6,6 +6,7 @@ import { AGENT_CALLS, decodeArgs, type AgentCall } from '../wire/agent-calls';
 import type { ControlClient } from '../wire/control-client';
 import { bearerMatches } from '../wire/bearer';
 import { sendError } from '../wire/http-errors';
+import type { WebRoute } from '../web/web-listener';
 
 /** Every request must carry `Authorization: Bearer <cluster token>`; compared in constant time. */
 export function requireToken(token: string) {
@@ -18,11 +19,16 @@ export function requireToken(token: string) {
   };
 }
 
-/** control's REST API over TCP: agent calls under /v1/agent, and reads for people and tools. */
-export function createClusterApi(control: ControlClient, token: string, log: Logger): express.Express {
+/**
+ * control's REST API over TCP: agent calls under /v1/agent, and reads for people and tools; `web`
+ * adds routes beside them (the dashboard): open ones before the token check, the others after it.
+ */
+export function createClusterApi(control: ControlClient, token: string, log: Logger, web: readonly WebRoute[] = []): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  for (const r of web) if (r.open) app.use(r.path, r.router);
   app.use(requireToken(token));
+  for (const r of web) if (!r.open) app.use(r.path, r.router);
   app.use(express.json({ limit: '1mb' }));
 
   app.post('/v1/agent/:method', (req: Request, res: Response) => {
