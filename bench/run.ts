@@ -6,7 +6,8 @@
  *   node dist/bench/run.js            the full run: the single-host section, then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
  *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only backends:
- *                                     every backend's Create, Mount, snapshot and streams side by side)
+ *                                     every backend's Create, Mount, snapshot and streams side by side,
+ *                                     --only create-usage: what measuring used bytes at Create costs)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -21,6 +22,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { BackendsBench, FULL_BACKENDS_COUNTS, QUICK_BACKENDS_COUNTS, renderBackends } from './backends';
 import { BenchEnv, progress } from './bench-env';
+import { CreateUsageBench, renderCreateUsage } from './create-usage';
 import { DashboardBench, renderDashboard } from './dashboard';
 import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
@@ -90,7 +92,8 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  if (only !== undefined && !['single-host', 'moves', 'dashboard', 'backends'].includes(only)) throw new Error(`--only takes single-host, moves, dashboard or backends, not ${only}`);
+  const SECTIONS = ['single-host', 'moves', 'dashboard', 'backends', 'create-usage'];
+  if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
   let interrupted = false;
@@ -107,6 +110,21 @@ async function main(): Promise<void> {
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
+  if (only === undefined || only === 'create-usage') {
+    const bench = new CreateUsageBench(quick ? 20 : 100);
+    running = bench;
+    try {
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      process.stdout.write(
+        [`### used bytes at Create: what it adds${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderCreateUsage(figures), ''].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-create-usage', date, quick, createUsage: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
   if (only === undefined || only === 'dashboard') {
     const bench = new DashboardBench(quick ? { volumes: 1000, samples: 20 } : undefined);
     running = bench;

@@ -433,6 +433,15 @@ export function backendContract(fx: BackendFixture): void {
         const usage = await u.usage();
         expect(usage.get('used')).to.be.at.least(2 * 1024 * 1024);
       });
+
+      it('measures only the datasets named, leaving out names it does not hold', async function () {
+        await u.create('one', fx.spec);
+        await u.create('two', fx.spec);
+        const only = await u.usage(['one', 'absent']);
+        expect([...only.keys()]).to.deep.equal(['one']);
+        expect(only.get('one')).to.be.a('number');
+        expect([...(await u.usage()).keys()].sort()).to.deep.equal(['one', 'two']);
+      });
     });
   });
 }

@@ -6,6 +6,7 @@ import { btrfsBackend } from '../../src/agent/backends/btrfs/descriptor';
 import { directoryBackend } from '../../src/agent/backends/directory/descriptor';
 import { loopBackend } from '../../src/agent/backends/loop/descriptor';
 import { zfsBackend } from '../../src/agent/backends/zfs/descriptor';
+import { needsOf, type BackendNeeds } from '../../src/agent/backends/descriptor';
 import { ProcessRunner } from '../../src/exec/runner';
 import { silentLogger } from '../../src/log';
 import { makeLoopFs, sh } from '../support/host';
@@ -14,6 +15,11 @@ import { destroyPools, poolFileIn, testPoolName, zfsMissing } from '../support/z
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
 const log = silentLogger();
+
+/** A backend's needs plus what the test itself uses (to make the filesystem its pool lives on). */
+function withNeeds(a: BackendNeeds, b: BackendNeeds): BackendNeeds {
+  return { tools: [...new Set([...a.tools, ...b.tools])], filesystems: [...new Set([...a.filesystems, ...b.filesystems])] };
+}
 
 /**
  * One or more fixtures per registered backend, each made through its descriptor's factory from a
@@ -25,7 +31,7 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
     {
       label: 'btrfs',
       kind: 'btrfs',
-      needs: { tools: ['btrfs', 'mkfs.btrfs', 'losetup'], filesystems: ['btrfs'] },
+      needs: needsOf(btrfsBackend),
       spec: { sizeBytes: 64 * MiB },
       async make(dir) {
         const poolMount = join(dir, 'pool');
@@ -40,7 +46,7 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
       label: `loop ${fs}`,
       kind: 'loop',
       // The images live on a small xfs (reflinks) for the xfs case, ext4 (plain copies) for ext4.
-      needs: { tools: [`mkfs.${fs}`, 'losetup', 'fsfreeze', 'cp'], filesystems: [fs] },
+      needs: needsOf(loopBackend, { fs }),
       spec: { fs, sizeBytes: fs === 'xfs' ? 300 * MiB : 64 * MiB },
       async make(dir) {
         const fsRoot = join(dir, 'fs');
@@ -55,7 +61,8 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
     {
       label: 'directory',
       kind: 'directory',
-      needs: { tools: ['mkfs.ext4', 'cp', 'du'], filesystems: ['ext4'] },
+      // The test's own: the directories live on a small ext4 it makes.
+      needs: withNeeds(needsOf(directoryBackend), { tools: ['mkfs.ext4'], filesystems: ['ext4'] }),
       spec: {},
       async make(dir) {
         const fsRoot = join(dir, 'fs');
@@ -78,7 +85,7 @@ function zfsFixture(): BackendFixture {
   return {
     label: 'zfs',
     kind: 'zfs',
-    needs: { tools: ['zfs', 'zpool', 'rsync'], filesystems: [], check: zfsMissing },
+    needs: { ...needsOf(zfsBackend), check: zfsMissing },
     spec: { sizeBytes: 64 * MiB },
     async make(dir) {
       const pool = testPoolName();

@@ -36,6 +36,9 @@ export const zfsBackend = defineBackend({
   }),
   options: {},
   sizeRules: zfsSizeRules,
+  // rsync rolls back to an older snapshot while keeping the newer ones; truncate makes ferry's pool file.
+  // The kernel module (OpenZFS) or the zfs-fuse daemon is checked at init: the pool must answer.
+  needs: { base: { tools: ['zfs', 'zpool', 'rsync', 'truncate'], filesystems: [] } },
   abilities: ['snapshots', 'clones', 'streams', 'usage'],
   async create(c, runner, log) {
     const { ZfsBackend } = await import('./index');
