@@ -6,6 +6,7 @@ import { BtrfsBackend } from '../../src/agent/backends/btrfs';
 import { DirectoryBackend } from '../../src/agent/backends/directory';
 import { LoopBackend } from '../../src/agent/backends/loop';
 import { LvmBackend } from '../../src/agent/backends/lvm';
+import { ZfsBackend } from '../../src/agent/backends/zfs';
 import { Mover } from '../../src/agent/mover';
 import { SourceTransferHandler } from '../../src/agent/transfer-handler';
 import { LocalControl } from '../../src/control/control';
@@ -18,6 +19,7 @@ import { moveFinalSnapshot } from '../../src/volume/snapshot-names';
 import { cleanupDir, makeLoopFs, makeTempDir, requireRootAndTools } from '../support/host';
 import { LVM_NEEDS, makeTestVg, type TestVg } from '../support/lvm';
 import { missingNeeds } from './backend-contract';
+import { destroyPools, poolFileIn, testPoolName, zfsMissing } from '../support/zfs';
 
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
@@ -26,12 +28,16 @@ const log = silentLogger();
 /** A fresh pool of one backend kind in `dir` (one per host). */
 interface PoolFixture {
   label: string;
-  kind: 'btrfs' | 'loop' | 'directory' | 'lvm';
+  kind: 'btrfs' | 'loop' | 'directory' | 'zfs' | 'lvm';
   spec: DatasetSpec;
-  /** What the machine must have; without it the fixture is skipped, saying what is missing. */
-  needs?: Parameters<typeof missingNeeds>[0];
+  /** What this machine lacks for it beyond the common tools, in words; [] when it can run. */
+  missing?(): string[];
   make(dir: string): Promise<MovableBackend & CloneCapable>;
+  /** Removes what make() made outside `dir` (ZFS pools live in a daemon); before `dir` goes. */
+  cleanup?(): void;
 }
+
+const zfsPools: string[] = [];
 
 const fixtures: PoolFixture[] = [
   {
@@ -69,17 +75,34 @@ const fixtures: PoolFixture[] = [
     },
   },
   {
+    label: 'zfs',
+    kind: 'zfs',
+    spec: { sizeBytes: 64 * MiB },
+    missing: zfsMissing,
+    async make(dir) {
+      const pool = testPoolName();
+      zfsPools.push(pool);
+      const b = new ZfsBackend({ poolName: pool, poolFile: poolFileIn(dir, pool), poolSizeBytes: 256 * MiB, workDir: join(dir, 'work') }, runner, log);
+      await b.init();
+      return b;
+    },
+    cleanup: () => destroyPools(zfsPools.splice(0)),
+  },
+  {
     // Runs where device-mapper thin pools are: in the VM of scripts/vm/lvm-tests.sh.
     label: 'lvm',
     kind: 'lvm',
     spec: { fs: 'ext4', sizeBytes: 64 * MiB },
-    needs: { ...LVM_NEEDS, tools: [...LVM_NEEDS.tools, 'mkfs.ext4'] },
+    missing: () => missingNeeds({ ...LVM_NEEDS, tools: [...LVM_NEEDS.tools, 'mkfs.ext4'] }),
     async make(dir) {
       const tvg = makeTestVg(dir, 512 * MiB);
       testVgs.push(tvg);
       const b = new LvmBackend({ vg: tvg.vg, pool: 'pool', createPool: '256M' }, runner, log);
       await b.init();
       return b;
+    },
+    cleanup: () => {
+      for (const v of testVgs.splice(0)) v.remove();
     },
   },
 ];
@@ -108,7 +131,7 @@ for (const fx of fixtures) {
     const hosts: Host[] = [];
 
     before(async function () {
-      const missing = fx.needs ? missingNeeds(fx.needs) : [];
+      const missing = fx.missing?.() ?? [];
       if (missing.length > 0) {
         console.log(`    SKIPPED move snapshots: ${fx.label}: this machine lacks ${missing.join(', ')}`);
         this.skip();
@@ -158,7 +181,7 @@ for (const fx of fixtures) {
     after(async function () {
       for (const h of hosts) await h.server.close();
       db?.close();
-      for (const v of testVgs.splice(0)) v.remove();
+      fx.cleanup?.();
       if (dir) cleanupDir(dir);
     });
 

@@ -2,6 +2,7 @@ import type { BackendDescriptor, BackendOption } from './descriptor';
 import { btrfsBackend } from './btrfs/descriptor';
 import { directoryBackend } from './directory/descriptor';
 import { loopBackend } from './loop/descriptor';
+import { zfsBackend } from './zfs/descriptor';
 import { lvmBackend } from './lvm/descriptor';
 
 /**
@@ -14,6 +15,7 @@ export const BACKENDS = [
   btrfsBackend,
   loopBackend,
   directoryBackend,
+  zfsBackend,
   lvmBackend,
 ] as const;
 

@@ -35,6 +35,11 @@ export const lvmBackend = defineBackend({
   options: { fs: { values: LVM_FILESYSTEMS, defaultValue: 'ext4' } },
   sizeRules: lvmSizeRules,
   abilities: ['snapshots', 'clones', 'streams', 'usage'],
+  needs: {
+    // lvm2's commands (device-mapper itself, a kernel module, init checks and names when missing).
+    base: { tools: ['lvm', 'lvs', 'vgs', 'lvcreate', 'lvchange', 'lvremove', 'lvrename', 'mount', 'umount', 'sync'], filesystems: [] },
+    options: { fs: { ext4: { tools: ['mkfs.ext4'], filesystems: ['ext4'] }, xfs: { tools: ['mkfs.xfs'], filesystems: ['xfs'] } } },
+  },
   async create(c, runner, log) {
     const { LvmBackend } = await import('./index');
     return new LvmBackend(c, runner, log);
