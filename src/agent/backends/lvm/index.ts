@@ -383,10 +383,14 @@ export class LvmBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     this.log.info({ volume: name, snapshot: snap, op: 'receive', durationMs: Date.now() - started }, 'snapshot received');
   }
 
-  /** Pool space each volume's LV maps (what it has written), in bytes, by name; inactive LVs are left out. */
-  async usage(): Promise<Map<string, number>> {
+  /**
+   * Pool space each volume's LV maps (what it has written), in bytes, by name, from one `lvs`; only
+   * `names` when given. Inactive LVs and names it does not hold are left out.
+   */
+  async usage(names?: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (const [name, v] of (await this.state()).volumes) if (v.usedBytes !== undefined) out.set(name, v.usedBytes);
+    const wanted = names === undefined ? undefined : new Set(names);
+    for (const [name, v] of (await this.state()).volumes) if (v.usedBytes !== undefined && (!wanted || wanted.has(name))) out.set(name, v.usedBytes);
     return out;
   }
 
