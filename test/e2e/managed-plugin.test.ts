@@ -40,6 +40,15 @@ function dockerdLogTail(lines: number): string {
   return existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-lines).join('\n') : '(no /var/log/ferry-dockerd.log)';
 }
 
+/**
+^ * `local` volumes of this test's names: a `docker run -v mp-x:/data` after a failed
+ * create makes a `local` volume of that name, which would then block the next run's create.
+ */
+function removeStrays(): void {
+  const names = docker(['volume', 'ls', '-q', '--filter', 'driver=local', '--filter', 'name=^mp-']).stdout.split('\n').filter((n) => n.startsWith('mp-'));
+  if (names.length) docker(['volume', 'rm', '-f', ...names]);
+}
+
 describe('the managed plugin, built here and installed from a registry', function () {
   let dir: string;
   let registry: LocalRegistry | undefined;
@@ -59,6 +68,7 @@ describe('the managed plugin, built here and installed from a registry', functio
       throw new Error(`a ferry already answers at ${API_SOCKET} (scripts/install.sh's?): stop it before this test, which installs ferry as a managed plugin`);
     }
     removePlugin(ALIAS);
+    removeStrays();
     dir = makeTempDir('managed-plugin');
     registry = await LocalRegistry.start(dir);
     const base = buildBase(REPO_ROOT);
@@ -73,12 +83,16 @@ describe('the managed plugin, built here and installed from a registry', functio
   after(async function () {
     this.timeout(600_000);
     removePlugin(ALIAS);
+    removeStrays();
     await registry?.stop();
     if (dir) cleanupDir(dir);
     if (timings.length) console.log(`      managed plugin: ${timings.join(', ')}`);
   });
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.log(`--- dockerd log tail (the plugin's output is in it) ---\n${dockerdLogTail(40)}`);
+    if (this.currentTest?.state !== 'failed') return;
+    console.log(`--- dockerd log tail (the plugin's output is in it) ---\n${dockerdLogTail(40)}`);
+    // A failed test must not leave the next one a container that holds a name or a volume.
+    docker(['rm', '-f', 'ferry-mp-holder', 'ferry-mp-writer']);
   });
 
   it('runs ferry in the plugin, installed from the registry with its mounts and capability', function () {
@@ -105,12 +119,13 @@ describe('the managed plugin, built here and installed from a registry', functio
     expect(v.Driver).to.equal(pluginInfo(ALIAS).Name);
     expect(v.Status).to.deep.include({ backend: 'btrfs', size: '64.0 MiB', sizeBytes: 64 * 1024 * 1024, generation: 1, state: 'ready', mounts: 0 });
 
-    // While a container holds it, dockerd shows the plugin's path scoped into its propagated
-    // mount on the host, and the data is there.
+    // While a container holds it, the volume is mounted in the plugin's propagated mount.
     dockerOk(['run', '-d', '--name', 'ferry-mp-holder', '--label', E2E_LABEL, '-v', 'mp-data:/data', TEST_IMAGE, 'sleep', '600']);
     const held = inspect('mp-data');
     expect(held.Status).to.deep.include({ mounts: 1 });
-    expect(held.Mountpoint).to.equal(hostPath('mp-data'));
+    // `docker volume inspect` shows the path as the plugin answered it; containers get it scoped
+    // into the plugin's propagated mount on the host, where the data is.
+    expect(held.Mountpoint).to.equal('/var/lib/ferry/mounts/mp-data');
     expect(readFileSync(join(hostPath('mp-data'), 'msg'), 'utf8')).to.equal('hello-managed\n');
     dockerOk(['rm', '-f', 'ferry-mp-holder']);
   });
@@ -172,7 +187,7 @@ describe('the managed plugin, built here and installed from a registry', functio
     dockerOk(['plugin', 'disable', '-f', ALIAS], { timeoutMs: 120_000 });
     dockerOk(['plugin', 'set', ALIAS, 'args=--backend loop --log-level debug']);
     dockerOk(['plugin', 'enable', ALIAS], { timeoutMs: 120_000 });
-    expect(pluginInfo(ALIAS).Settings.Args).to.deep.include({ Name: 'args', Value: ['--backend', 'loop', '--log-level', 'debug'] });
+    expect(pluginInfo(ALIAS).Settings.Args).to.deep.equal(['--backend', 'loop', '--log-level', 'debug']);
     const pid = pluginPid(ALIAS);
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).to.include.members(['--backend', 'loop', '--log-level', 'debug']);
 
@@ -195,7 +210,9 @@ describe('the managed plugin, built here and installed from a registry', functio
 
     dockerOk(['plugin', 'disable', '-f', ALIAS], { timeoutMs: 120_000 });
     const start = Date.now();
-    dockerOk(['plugin', 'upgrade', '--grant-all-permissions', ALIAS, next], { timeoutMs: 600_000 });
+    // The CLI asks "Plugin images do not match, are you sure?" for another tag; a user answers y.
+    const up = dockerOk(['plugin', 'upgrade', '--grant-all-permissions', ALIAS, next], { input: 'y\n', timeoutMs: 600_000 });
+    expect(up).to.match(/Upgraded plugin/);
     timings.push(`upgrade ${((Date.now() - start) / 1000).toFixed(1)} s`);
     dockerOk(['plugin', 'enable', ALIAS], { timeoutMs: 120_000 });
 
@@ -203,6 +220,7 @@ describe('the managed plugin, built here and installed from a registry', functio
     expect(p.Id, 'the same plugin, so the same propagated mount').to.equal(id);
     expect(p.PluginReference).to.equal(next);
     expect(pluginBuild(ALIAS)).to.equal(`e2e next ${process.pid}`);
+    expect(p.Settings.Args, 'docker plugin set survives the upgrade').to.deep.equal(['--backend', 'loop', '--log-level', 'debug']);
     expect(pluginVolumes(ALIAS).sort()).to.deep.equal(before);
     const ls = cli(['volume', 'ls']);
     expect(ls.code, ls.stderr).to.equal(0);

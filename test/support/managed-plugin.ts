@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -129,7 +129,8 @@ export interface PluginInfo {
   Name: string;
   Enabled: boolean;
   PluginReference: string;
-  Settings: { Args: { Name: string; Value: string[] }[]; Mounts: unknown[] };
+  /** Args: the value of `args` as dockerd split it. */
+  Settings: { Args: string[]; Mounts: unknown[] };
   Config: { PropagatedMount: string; Entrypoint: string[] };
 }
 
@@ -143,13 +144,17 @@ export function pluginPaths(id: string): { root: string; rootfs: string; propaga
   return { root, rootfs: join(root, 'rootfs'), propagated: join(root, 'propagated-mount') };
 }
 
-/** The pid of ferry inside the enabled plugin `name`: the process whose root is the plugin's rootfs. */
+/**
+ * The pid of ferry inside the enabled plugin `name`: the process in the plugin's cgroup (dockerd
+ * names it after the plugin's id) that runs bin/ferry. (/proc/PID/root shows only "/" for a
+ * process in another mount namespace.)
+ */
 export function pluginPid(name: string): number | undefined {
-  const { rootfs } = pluginPaths(pluginInfo(name).Id);
+  const id = pluginInfo(name).Id;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/root`) !== rootfs) continue;
+      if (!readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(`/${id}`)) continue;
       if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('/opt/ferry/bin/ferry')) return Number(entry);
     } catch {
       // gone meanwhile, or a kernel thread
