@@ -41,7 +41,7 @@ function dockerdLogTail(lines: number): string {
 }
 
 /**
-^ * `local` volumes of this test's names: a `docker run -v mp-x:/data` after a failed
+ * `local` volumes of this test's names: a `docker run -v mp-x:/data` after a failed
  * create makes a `local` volume of that name, which would then block the next run's create.
  */
 function removeStrays(): void {
