@@ -86,7 +86,8 @@ export class ManagedPluginBench {
     const built = buildAndPush(REPO_ROOT, ref, `bench ${process.pid}`);
     progress(`managed plugin: docker plugin install ${ref} --alias ${ALIAS}`);
     const installStart = Date.now();
-    installPlugin(ref, ALIAS);
+    // At debug, as BenchEnv's legacy ferry logs: both pay the same for their logging.
+    installPlugin(ref, ALIAS, ['args=--log-level debug']);
     const installMs = Date.now() - installStart;
     if (!pluginInfo(ALIAS).Enabled) throw new Error(`${ALIAS} is installed but not enabled`);
     const pid = pluginPid(ALIAS);
@@ -111,7 +112,7 @@ export class ManagedPluginBench {
     const memory = { managedIdle, managed: memoryOf(pid), legacyIdle, legacy: memoryOf(this.env.ferryPid) };
     return {
       counts: c,
-      setup: { baseMs: base.ms, baseCached: /is there/.test(base.output), buildPushMs: built.ms, installMs },
+      setup: { baseMs: base.ms, baseCached: base.cached, buildPushMs: built.ms, installMs },
       cliCreate,
       cliRun,
       memory,

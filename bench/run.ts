@@ -171,7 +171,7 @@ async function managedPlugin(bench: ManagedPluginBench, quick: boolean): Promise
     `### ferry managed plugin benchmark${quick ? ' (--quick: too few samples to quote)' : ''}`,
     '',
     `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · dockerd ${m.dockerd} · ` +
-      'the managed plugin installed from a registry on 127.0.0.1 (default args), the legacy plugin as `ferry serve` on the host at debug, ' +
+      'the managed plugin installed from a registry on 127.0.0.1, the legacy plugin as `ferry serve` on the host, both logging at debug, ' +
       `each with an empty btrfs pool on a sparse loop file · load average (1 min) ${m.loadAverage1m}`,
     '',
     renderManagedPlugin(figures),

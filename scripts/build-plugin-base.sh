@@ -24,7 +24,7 @@ command -v debootstrap >/dev/null 2>&1 || ferry_die "debootstrap not found: run 
 
 IMAGE="$(ferry_plugin_base_image)"
 if [ "${FERRY_PLUGIN_BASE_REBUILD:-0}" != 1 ] && ferry_docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  ferry_log "${IMAGE} is there"
+  ferry_log "${IMAGE} is there (cached)"
   echo "$IMAGE"
   exit 0
 fi
@@ -77,8 +77,10 @@ env -u NODE_EXTRA_CA_CERTS -u NODE_OPTIONS chroot "$root" /usr/local/bin/node -e
 # xfsprogs depends on python3 and ICU for xfs_scrub and its helpers, which ferry never runs (it
 # runs mkfs.xfs and xfs_admin): about 60 MB the plugin does without.
 chroot "$root" dpkg --purge --force-depends $(chroot "$root" dpkg-query -W -f '${Package}\n' |
-  grep -E '^(python3|libpython3|libicu)' | tr '\n' ' ') >>"${workdir}/debootstrap.log" 2>&1 ||
-  ferry_die "dpkg --purge of python3 and ICU in the rootfs failed (see ${workdir}/debootstrap.log)"
+  grep -E '^(python3|libpython3|libicu)' | tr '\n' ' ') >"${workdir}/purge.log" 2>&1 || {
+  tail -n 20 "${workdir}/purge.log" >&2
+  ferry_die "dpkg --purge of python3 and ICU in the rootfs failed (above: the end of its output)"
+}
 # What a plugin never reads: keep the image small.
 rm -rf "${root}"/var/lib/apt/lists/* "${root}"/var/cache/apt/* "${root}"/var/cache/debconf/*-old \
   "${root}"/usr/share/doc/* "${root}"/usr/share/man/* "${root}"/usr/share/info/* \
@@ -92,5 +94,8 @@ tar --numeric-owner --one-file-system -C "$root" -cf - . |
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --message "ferry plugin base: Debian bookworm minbase, node $(node --version), ${include}" \
     - "$IMAGE" >/dev/null
+# Older base images are only a cache of earlier inputs: drop them.
+ferry_docker image ls --format '{{.Repository}}:{{.Tag}}' ferry-plugin-base | grep -vxF "$IMAGE" |
+  xargs -r env -u DOCKER_CONTEXT docker -H "unix://${FERRY_DOCKER_SOCKET}" image rm >/dev/null 2>&1 || true
 ferry_log "built ${IMAGE}"
 echo "$IMAGE"

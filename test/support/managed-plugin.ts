@@ -115,12 +115,12 @@ export function buildAndPush(repoRoot: string, ref: string, stamp: string): Buil
 }
 
 /** Builds the base image (debootstrap) when dockerd lacks it; cached across runs. */
-export function buildBase(repoRoot: string): BuildRun {
+export function buildBase(repoRoot: string): BuildRun & { cached: boolean } {
   const start = Date.now();
   const r = spawnSync('bash', [join(repoRoot, 'scripts/build-plugin-base.sh')], { encoding: 'utf8', timeout: 900_000 });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.status !== 0) throw new Error(`scripts/build-plugin-base.sh exited ${r.status}:\n${output.slice(-2000)}`);
-  return { ms: Date.now() - start, output };
+  return { ms: Date.now() - start, output, cached: /is there \(cached\)/.test(output) };
 }
 
 /** `docker plugin inspect` of one plugin, the fields the tests read. */
