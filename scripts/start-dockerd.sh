@@ -88,8 +88,12 @@ start_dockerd() {
   printf '\n=== %s: starting dockerd %s ===\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$*" >>"$LOG"
   # setsid: its own session, so that neither this script's end nor a CI job's process group
   # kill takes dockerd (and the containers of other users of this machine) down with it.
-  # 9>&-: dockerd must not inherit (and hold forever) the lock below.
-  setsid nohup dockerd "$@" >>"$LOG" 2>&1 </dev/null 9>&- &
+  # Every descriptor above 2 is closed first: dockerd must not inherit (and hold for as long as it
+  # runs) the lock below, nor a lock of whoever called this script (`flock FILE bash start-dockerd.sh`
+  # would otherwise leave FILE locked until dockerd stops).
+  # shellcheck disable=SC2016
+  setsid nohup bash -c 'for f in /proc/$$/fd/*; do n="${f##*/}"; if [ "$n" -gt 2 ] && [ -e "$f" ]; then eval "exec ${n}>&-"; fi; done; exec dockerd "$@"' \
+    dockerd "$@" >>"$LOG" 2>&1 </dev/null &
   DOCKERD_PID=$!
 }
 

@@ -23,6 +23,10 @@ import { LocalControl } from './control/control';
 import { openDb, type Db } from './control/db';
 import { FerryError } from './errors';
 import { ProcessRunner, type Runner } from './exec/runner';
+import { readToken } from './config/read-token';
+import { createDashboard, type Dashboard } from './web/dashboard';
+import { dashboardToken } from './web/web-token';
+import { startWebListener, type WebListener, type WebRoute } from './web/web-listener';
 import type { Logger } from './log';
 import { pluginRoutes } from './plugin/routes';
 import { createPluginServer } from './plugin/server';
@@ -43,6 +47,8 @@ export interface Ferry {
   agent: AgentParts;
   /** The local state database (`ferry serve` only; an agent of a cluster keeps its state in control). */
   db?: Db;
+  /** The web listener's URL (/metrics, the dashboard), unless web.listen is off. */
+  webUrl?: string;
   /** Resolves when backends are up and reconciliation has run. */
   ready: Promise<void>;
   stop(): Promise<void>;
@@ -176,6 +182,27 @@ export async function startFerry(
     throw err;
   }
   log.info({ pluginSocket: config.pluginSocket, apiSocket: config.apiSocket, node: config.nodeName }, 'listening');
+  // /metrics and the dashboard; a bad web setting stops ferry here, before any volume work.
+  const webRoutes: WebRoute[] = [];
+  let web: WebListener | undefined;
+  let dashboard: Dashboard | undefined;
+  if (config.web.listen !== 'off') {
+    const tokenFile = config.web.tokenFile ?? config.control.tokenFile;
+    const webLog = log.child({ component: 'web' });
+    try {
+      // The dashboard always asks for a token; without one configured, serve makes <dataDir>/web-token.
+      const login = dashboardToken(config, webLog);
+      dashboard = createDashboard({ control, hostReport: () => status.hostReport() }, { token: login.token, where: login.file }, webLog);
+      webRoutes.push(...dashboard.routes);
+      web = await startWebListener(config.web.listen, tokenFile ? readToken(tokenFile) : undefined, webRoutes, webLog);
+    } catch (err) {
+      dashboard?.stop();
+      await Promise.all([close(plugin), close(api)]);
+      for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
+      db?.close();
+      throw err;
+    }
+  }
 
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
@@ -202,11 +229,15 @@ export async function startFerry(
     state.setFindings(report);
     log.info({ actions: report.actions.length }, 'reconciled');
     startup();
-    timer = setInterval(() => {
-      upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
-    }, config.usageIntervalSeconds * 1000);
+    // In a cluster, the host's pools and findings go to control after each pass (its dashboard shows them).
+    const maintain = (): void =>
+      void upkeep
+        .maintain()
+        .then(async () => cluster && (await control.reportHost(await status.hostReport())))
+        .catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    timer = setInterval(maintain, config.usageIntervalSeconds * 1000);
     timer.unref();
-    void upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    maintain();
     if (opts.touchDockerd !== false) touchDockerd(config, log, () => stopping);
   })();
   started.catch((err: unknown) => {
@@ -217,12 +248,14 @@ export async function startFerry(
   return {
     agent,
     db,
+    webUrl: web?.url,
     ready: started,
     async stop() {
       stopping = true;
       if (timer) clearInterval(timer);
       await started.catch(() => undefined);
-      await Promise.all([close(plugin), close(api), joined?.stop()]);
+      dashboard?.stop();
+      await Promise.all([close(plugin), close(api), web?.stop(), joined?.stop()]);
       for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
       db?.close();
     },

@@ -1,6 +1,6 @@
 import { toFerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
-import type { AgentStatus } from '../wire/records';
+import type { AgentStatus, HostReport } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
 import { abilitiesOf } from './backends/backend';
 import type { HostState } from './host-state';
@@ -15,6 +15,22 @@ export class HostStatus {
   ) {}
 
   async report(): Promise<AgentStatus> {
+    const { backends, orphans, missing } = await this.hostReport();
+    const volumes = await this.control.listVolumes();
+    return {
+      node: this.node,
+      backends,
+      volumes: volumes.filter((v) => v.state === 'ready').length,
+      mounted: this.state.mountedNames(),
+      orphans,
+      missing,
+      replicas: volumes.filter((v) => v.replicas.includes(this.node)).map((v) => v.name),
+      removing: volumes.filter((v) => v.dropping.includes(this.node)).map((v) => v.name),
+    };
+  }
+
+  /** This host's pools and what reconciliation found: what the agent reports to control now and then. */
+  async hostReport(): Promise<Omit<HostReport, 'at'>> {
     const backends: AgentStatus['backends'] = [];
     for (const [kind, slot] of this.backends.entries()) {
       if (slot.error) {
@@ -27,16 +43,6 @@ export class HostStatus {
         backends.push({ kind, ok: false, error: toFerryError(err).message });
       }
     }
-    const volumes = await this.control.listVolumes();
-    return {
-      node: this.node,
-      backends,
-      volumes: volumes.filter((v) => v.state === 'ready').length,
-      mounted: this.state.mountedNames(),
-      orphans: this.state.orphans,
-      missing: this.state.missing,
-      replicas: volumes.filter((v) => v.replicas.includes(this.node)).map((v) => v.name),
-      removing: volumes.filter((v) => v.dropping.includes(this.node)).map((v) => v.name),
-    };
+    return { node: this.node, backends, orphans: this.state.orphans, missing: this.state.missing };
   }
 }

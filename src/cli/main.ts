@@ -28,6 +28,7 @@ function configFrom(flags: Record<string, string | undefined>) {
     ...(flags.backend ? { defaults: { backend: flags.backend as BackendKind } } : {}),
     control: { url: flags.control, listen: flags.listen, tokenFile: flags.tokenFile },
     transfer: { listen: flags.transferListen, advertise: flags.advertise },
+    web: { listen: flags.webListen },
   };
   return loadConfig({ file: flags.config, overrides });
 }
@@ -74,19 +75,6 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError();
   const api = (): string => program.opts<{ apiSocket: string }>().apiSocket;
 
-  program
-    .command('serve')
-    .description('run control + agent on this host (the single-host plugin)')
-    .option('-c, --config <file>', 'JSON config file')
-    .option('--data-dir <dir>', 'where ferry keeps state, pools and mounts (default /var/lib/ferry)')
-    .option('--node-name <name>', "this host's name (default: hostname)")
-    .option('--plugin-socket <path>', 'Docker plugin socket (default /run/docker/plugins/ferry.sock)')
-    .addOption(new Option('--backend <kind>', 'default backend').choices(BACKEND_KINDS))
-    .addOption(new Option('--log-level <level>').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
-    .action(async (flags: Record<string, string | undefined>) => {
-      await serve({ ...flags, apiSocket: program.getOptionValueSource('apiSocket') === 'default' ? undefined : api() });
-    });
-
   const withAgentFlags = (c: Command): Command =>
     c
       .option('-c, --config <file>', 'JSON config file')
@@ -94,7 +82,13 @@ export async function main(argv: string[]): Promise<void> {
       .option('--node-name <name>', "this host's name (default: hostname)")
       .option('--plugin-socket <path>', 'Docker plugin socket (default /run/docker/plugins/ferry.sock)')
       .addOption(new Option('--backend <kind>', 'default backend').choices(BACKEND_KINDS))
-      .addOption(new Option('--log-level <level>').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']));
+      .addOption(new Option('--log-level <level>').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
+      .option('--web-listen <host:port|off>', 'where /metrics and the dashboard listen (default 127.0.0.1:7402)');
+  withAgentFlags(program.command('serve').description('run control + agent on this host (the single-host plugin)')).action(
+    async (flags: Record<string, string | undefined>) => {
+      await serve({ ...flags, apiSocket: program.getOptionValueSource('apiSocket') === 'default' ? undefined : api() });
+    },
+  );
   withAgentFlags(
     program
       .command('agent')

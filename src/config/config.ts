@@ -80,6 +80,17 @@ const configSchema = z
         keyFile: z.string().startsWith('/'),
       })
       .strict(),
+    /**
+     * The web listener of `ferry serve` and `ferry agent`: /metrics and the dashboard (`ferry control`
+     * serves both on its own listener, under the cluster token). "off" turns it off.
+     */
+    web: z
+      .object({
+        /** "host:port" or "off". Beyond loopback it needs a token: web.tokenFile, else control.tokenFile. */
+        listen: z.union([z.literal('off'), z.string().regex(/^[^:]+:\d+$/, 'host:port or off')]),
+        tokenFile: z.string().startsWith('/').optional(),
+      })
+      .strict(),
     moves: z
       .object({
         /** How long a Mount waits for a move before answering with its progress (dockerd allows 120). */
@@ -94,7 +105,8 @@ const configSchema = z
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** Settings a config file or flags may give; everything else comes from defaults. */
-export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, BackendKind | 'defaults' | 'control' | 'transfer' | 'moves'>> & {
+export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, BackendKind | 'defaults' | 'control' | 'transfer' | 'moves' | 'web'>> & {
+  web?: Partial<z.infer<typeof configSchema>['web']>;
   control?: Partial<z.infer<typeof configSchema>['control']>;
   transfer?: Partial<z.infer<typeof configSchema>['transfer']>;
   moves?: Partial<z.infer<typeof configSchema>['moves']>;
@@ -120,6 +132,7 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     usageIntervalSeconds: 30,
     control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true },
     transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
+    web: { listen: '127.0.0.1:7402' },
     moves: { mountWaitSeconds: 100, stepDelayMs: 0 },
   };
 }

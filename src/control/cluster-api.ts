@@ -1,22 +1,17 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import { AGENT_CALLS, decodeArgs, type AgentCall } from '../wire/agent-calls';
 import type { ControlClient } from '../wire/control-client';
+import { bearerMatches } from '../wire/bearer';
 import { sendError } from '../wire/http-errors';
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
+import type { WebRoute } from '../web/web-listener';
 
 /** Every request must carry `Authorization: Bearer <cluster token>`; compared in constant time. */
 export function requireToken(token: string) {
-  const want = digest(token);
   return (req: Request, res: Response, next: NextFunction): void => {
-    const m = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    if (!m || !timingSafeEqual(digest(m[1]), want)) {
+    if (!bearerMatches(req.get('authorization'), token)) {
       sendError(res, new FerryError('UNAUTHORIZED', 'missing or wrong cluster token: send "Authorization: Bearer <token>" with the token from the control host'));
       return;
     }
@@ -24,11 +19,16 @@ export function requireToken(token: string) {
   };
 }
 
-/** control's REST API over TCP: agent calls under /v1/agent, and reads for people and tools. */
-export function createClusterApi(control: ControlClient, token: string, log: Logger): express.Express {
+/**
+ * control's REST API over TCP: agent calls under /v1/agent, and reads for people and tools; `web`
+ * adds routes beside them (the dashboard): open ones before the token check, the others after it.
+ */
+export function createClusterApi(control: ControlClient, token: string, log: Logger, web: readonly WebRoute[] = []): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  for (const r of web) if (r.open) app.use(r.path, r.router);
   app.use(requireToken(token));
+  for (const r of web) if (!r.open) app.use(r.path, r.router);
   app.use(express.json({ limit: '1mb' }));
 
   app.post('/v1/agent/:method', (req: Request, res: Response) => {

@@ -19,3 +19,8 @@ export function eventsOf(db: Db, volume: string, limit = 20): ClusterEvent[] {
     stmt(db, 'SELECT * FROM events WHERE volume = ? ORDER BY id DESC LIMIT ?').all(volume, limit) as ClusterEvent[]
   ).reverse();
 }
+
+/** The newest `limit` events of the cluster, oldest first. */
+export function recentEvents(db: Db, limit: number): ClusterEvent[] {
+  return (stmt(db, 'SELECT * FROM events ORDER BY id DESC LIMIT ?').all(limit) as ClusterEvent[]).reverse();
+}

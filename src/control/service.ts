@@ -9,6 +9,7 @@ import type { Logger } from '../log';
 import { createClusterApi } from './cluster-api';
 import { LocalControl } from './control';
 import { openDb, type Db } from './db';
+import { createDashboard } from '../web/dashboard';
 
 /** A running `ferry control`. */
 export interface ControlService {
@@ -23,7 +24,9 @@ export async function startControl(config: Config, log: Logger): Promise<Control
   const token = readToken(config.control.tokenFile);
   const db = openDb(join(config.dataDir, 'control.db'));
   const control = new LocalControl(db, { keepReplica: config.control.keepReplica });
-  const app = createClusterApi(control, token, log.child({ component: 'control-api' }));
+  // The dashboard at /ui/ on the same listener, its data under the cluster token.
+  const dashboard = createDashboard({ control }, { token, where: 'control.tokenFile (the cluster token)' }, log.child({ component: 'web' }));
+  const app = createClusterApi(control, token, log.child({ component: 'control-api' }), dashboard.routes);
   const tls = config.control.tls;
   const server: Server = tls
     ? createHttpsServer(
@@ -49,6 +52,7 @@ export async function startControl(config: Config, log: Logger): Promise<Control
     port,
     async stop() {
       clearInterval(timer);
+      dashboard.stop();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections();

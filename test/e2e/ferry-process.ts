@@ -29,7 +29,7 @@ export class FerryProcess {
     // bin/ferry itself, as the systemd unit runs it, so that its shebang's V8 flags apply.
     this.child = spawn(
       FERRY,
-      ['--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug'],
+      ['--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug', '--web-listen', '127.0.0.1:0'],
       { stdio: ['ignore', log, log] },
     );
     await waitFor('ferry to answer', async () => {

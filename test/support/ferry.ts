@@ -12,6 +12,8 @@ export function testConfig(dir: string, over: ConfigInput = {}): Config {
       apiSocket: join(dir, 'api.sock'),
       nodeName: 'h1',
       logLevel: 'silent',
+      // A free port: several test ferries may run in one process.
+      web: { listen: '127.0.0.1:0', ...over.web },
       ...over,
       btrfs: { poolSize: '2G', ...over.btrfs },
     },

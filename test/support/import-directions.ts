@@ -13,7 +13,8 @@ import ts from 'typescript';
  *   FerryError<->HTTP translation that control, agents and the CLI share; only errors and volume
  *   (names, sizes), and no server package (no express, no sqlite).
  * - control: the cluster's truth (SQLite, moves, the cluster API); never the agent, the plugin, the
- *   local API or the CLI: it knows agents only through wire.
+ *   local API or the CLI: it knows agents only through wire. It serves the dashboard (web) on its
+ *   own listener, so it may import web, which reads control only through wire's ControlClient.
  * - agent: talks to control only through wire (never control's server files); uses backends and transfer.
  *   One file of control is the agent's too: control/move-states.ts, the pure move state machine that
  *   the target's mover steps through and control enforces (no I/O, no server).
@@ -21,6 +22,8 @@ import ts from 'typescript';
  *   nothing (mount-table.ts, keyed-lock.ts; candidates for a shared folder).
  * - transfer: host-to-host streams; never the agent or control.
  * - plugin (Docker's wire) and api (the CLI's local API): adapters over the agent; never control.
+ * - web: the web listener of serve and agent (/metrics, the dashboard); reads through wire, never the
+ *   agent or control directly (what it shows is handed to it).
  * - cli: wire and config to talk to a running ferry; serve and control/service.ts only to start one.
  * - registry: the light half of the backends (backend.ts's interfaces, the registry and each
  *   backend's descriptor: kind, config section, Create options, size rules, abilities, a lazy
@@ -40,9 +43,10 @@ export const ALLOWED: Record<string, readonly string[]> = {
   transfer: ['errors', 'log', 'stream', 'volume'],
   backends: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'registry', 'agent/mount-table.ts', 'agent/keyed-lock.ts'],
   agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'control/move-states.ts'],
-  control: ['errors', 'log', 'config', 'volume', 'wire'],
+  control: ['errors', 'log', 'config', 'volume', 'wire', 'web'],
   plugin: ['errors', 'log', 'volume', 'wire', 'agent'],
   api: ['errors', 'log', 'volume', 'wire', 'agent'],
+  web: ['errors', 'log', 'config', 'volume', 'wire'],
   cli: ['errors', 'log', 'config', 'volume', 'wire', 'registry', 'serve', 'control/service.ts'],
   serve: ['*'],
 };
