@@ -100,6 +100,7 @@ describe('the managed plugin, built here and installed from a registry', functio
     expect(p.Enabled).to.equal(true);
     expect(p.PluginReference).to.equal(ref);
     expect(p.Config.PropagatedMount).to.equal('/var/lib/ferry');
+    expect(p.Config.Linux).to.deep.include({ Capabilities: ['CAP_SYS_ADMIN'], AllowAllDevices: true });
     expect(pluginBuild(ALIAS)).to.equal(`e2e first ${process.pid}`);
     expect(pluginPid(ALIAS), 'ferry runs inside the plugin rootfs').to.be.a('number');
     // The host's CLI reaches it through the /run the plugin shares.

@@ -131,7 +131,7 @@ export interface PluginInfo {
   PluginReference: string;
   /** Args: the value of `args` as dockerd split it. */
   Settings: { Args: string[]; Mounts: unknown[] };
-  Config: { PropagatedMount: string; Entrypoint: string[] };
+  Config: { PropagatedMount: string; Entrypoint: string[]; Linux: { Capabilities: string[]; AllowAllDevices: boolean } };
 }
 
 export function pluginInfo(name: string): PluginInfo {
