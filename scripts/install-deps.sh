@@ -40,6 +40,8 @@ declare -A PROBES=(
   # a registry of its own (the package's service stays off without systemd; the test starts one).
   [debootstrap]="debootstrap"
   [docker-registry]="docker-registry"
+  # The zfs backend's tests run on zfs-fuse (no ZFS in the kernel here); scripts/start-zfs-fuse.sh starts it.
+  [zfs-fuse]="zfs-fuse zfs zpool"
   # node-gyp builds better-sqlite3 (and ssh2's optional cpu-features) from source here.
   [make]="make"
   [g++]="g++"
@@ -50,7 +52,7 @@ declare -A PROBES=(
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
   iproute2 rsync openssh-client openssh-server kmod debootstrap docker-registry make g++ python3
-  chromium)
+  chromium zfs-fuse)
 
 dpkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]
