@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../config/config';
 import { readToken } from '../config/read-token';
 import type { Logger } from '../log';
+import type { MetricsSink } from '../metrics/sink';
 import { loadOrCreateKey, type TransferKey } from '../transfer/keys';
 import { TransferServer } from '../transfer/server';
 import type { ControlClient } from '../wire/control-client';
@@ -30,9 +31,9 @@ export interface ClusterSide {
   mountWaitMs: number;
 }
 
-export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger): ClusterSide {
+export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger, metrics: MetricsSink): ClusterSide {
   const key = loadOrCreateKey(config.transfer.keyFile);
-  const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves);
+  const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves, undefined, metrics);
   return { key, mover, mountWaitMs: config.moves.mountWaitSeconds * 1000 };
 }
 
@@ -46,10 +47,11 @@ export async function joinCluster(
   source: MoveSource,
   control: ControlClient,
   log: Logger,
+  metrics: MetricsSink,
 ): Promise<{ stop(): Promise<void> }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
-  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control), log.child({ component: 'transfer' }));
+  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control), log.child({ component: 'transfer' }), metrics);
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;

@@ -14,7 +14,8 @@ export class HostStatus {
     private readonly state: HostState,
   ) {}
 
-  async report(): Promise<AgentStatus> {
+  /** Each backend of this host: usable or why not, its pool's size and free space, its abilities. */
+  async backendsReport(): Promise<AgentStatus['backends']> {
     const backends: AgentStatus['backends'] = [];
     for (const [kind, slot] of this.backends.entries()) {
       if (slot.error) {
@@ -27,6 +28,11 @@ export class HostStatus {
         backends.push({ kind, ok: false, error: toFerryError(err).message });
       }
     }
+    return backends;
+  }
+
+  async report(): Promise<AgentStatus> {
+    const backends = await this.backendsReport();
     const volumes = await this.control.listVolumes();
     return {
       node: this.node,

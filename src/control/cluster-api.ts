@@ -2,6 +2,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { z } from 'zod';
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
+import type { MetricsSource } from '../metrics/agent-metrics';
+import { metricsRouter } from '../metrics/metrics-router';
 import { AGENT_CALLS, decodeArgs, type AgentCall } from '../wire/agent-calls';
 import type { ControlClient } from '../wire/control-client';
 import { bearerMatches } from '../wire/bearer';
@@ -18,11 +20,15 @@ export function requireToken(token: string) {
   };
 }
 
-/** control's REST API over TCP: agent calls under /v1/agent, and reads for people and tools. */
-export function createClusterApi(control: ControlClient, token: string, log: Logger): express.Express {
+/**
+ * control's REST API over TCP: agent calls under /v1/agent, reads for people and tools, and with
+ * `metrics` the cluster's /metrics for Prometheus (under the cluster token, like everything here).
+ */
+export function createClusterApi(control: ControlClient, token: string, log: Logger, metrics?: MetricsSource): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requireToken(token));
+  if (metrics) app.use('/metrics', metricsRouter([metrics]));
   app.use(express.json({ limit: '1mb' }));
 
   app.post('/v1/agent/:method', (req: Request, res: Response) => {

@@ -19,3 +19,8 @@ export function eventsOf(db: Db, volume: string, limit = 20): ClusterEvent[] {
     stmt(db, 'SELECT * FROM events WHERE volume = ? ORDER BY id DESC LIMIT ?').all(volume, limit) as ClusterEvent[]
   ).reverse();
 }
+
+/** How many events of each kind are recorded. */
+export function countEventsByKind(db: Db): { kind: string; count: number }[] {
+  return stmt(db, 'SELECT kind, COUNT(*) AS count FROM events GROUP BY kind ORDER BY kind').all() as { kind: string; count: number }[];
+}

@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import type { Config } from '../config/config';
 import { readToken } from '../config/read-token';
 import type { Logger } from '../log';
+import { ControlMetrics } from '../metrics/control-metrics';
 import { createClusterApi } from './cluster-api';
 import { LocalControl } from './control';
+import { controlFacts } from './control-facts';
 import { openDb, type Db } from './db';
 
 /** A running `ferry control`. */
@@ -23,7 +25,8 @@ export async function startControl(config: Config, log: Logger): Promise<Control
   const token = readToken(config.control.tokenFile);
   const db = openDb(join(config.dataDir, 'control.db'));
   const control = new LocalControl(db, { keepReplica: config.control.keepReplica });
-  const app = createClusterApi(control, token, log.child({ component: 'control-api' }));
+  const metrics = new ControlMetrics(controlFacts(control, db));
+  const app = createClusterApi(control, token, log.child({ component: 'control-api' }), metrics);
   const tls = config.control.tls;
   const server: Server = tls
     ? createHttpsServer(
