@@ -3,9 +3,10 @@
  * what a user would otherwise do) and one JSON line per section with every raw figure, on stdout;
  * progress goes to stderr. Never fails on a missed aim: it measures and prints.
  *
- *   node dist/bench/run.js            the full run: the single-host section, then the move section
+ *   node dist/bench/run.js            the full run: the single-host section, the metrics section (Get
+ *                                     with metrics off and on), then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves)
+ *   ... --only single-host            one section alone (or --only moves, --only metrics)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -23,6 +24,7 @@ import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
 import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
 import { renderMoves } from './move-report';
+import { FULL_METRICS_COUNTS, MetricsBench, QUICK_METRICS_COUNTS, renderMetrics } from './metrics';
 import { memoryOf, type Memory } from './proc';
 import { renderGroups } from './report';
 import { FULL_COUNTS, SingleHostBench, type SingleHostCounts } from './single-host';
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  if (only !== undefined && only !== 'single-host' && only !== 'moves') throw new Error(`--only takes single-host or moves, not ${only}`);
+  if (only !== undefined && only !== 'single-host' && only !== 'moves' && only !== 'metrics') throw new Error(`--only takes single-host, metrics or moves, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
   let interrupted = false;
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
-  if (only !== 'moves') {
+  if (only === undefined || only === 'single-host') {
     const env = await BenchEnv.start();
     running = env;
     try {
@@ -115,7 +117,18 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
-  if (only !== 'single-host') {
+  if (only === undefined || only === 'metrics') {
+    if (interrupted) throw new Error('interrupted');
+    const bench = new MetricsBench(quick ? QUICK_METRICS_COUNTS : FULL_METRICS_COUNTS);
+    running = bench;
+    try {
+      await metrics(bench, quick);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  if (only === undefined || only === 'moves') {
     if (interrupted) throw new Error('interrupted');
     const sizes = parseMoveSizes(moveSizes);
     const chosen = new Set(sizes.map((x) => x.bytes));
@@ -129,6 +142,24 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
+}
+
+async function metrics(bench: MetricsBench, quick: boolean): Promise<void> {
+  const loadAtStart = loadavg()[0];
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### Cost of metrics${quick ? ' (--quick: too few samples to quote)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · two ferry serve processes side by side, btrfs pools on sparse loop files · ` +
+      `ferry logging at debug · load average (1 min) ${m.loadAverage1m}`,
+    '',
+    renderMetrics(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-metrics', date, quick, machine: m, metrics: figures }) + '\n');
 }
 
 async function moves(bench: MoveBench, quick: boolean): Promise<void> {
