@@ -4,6 +4,7 @@ import { FerryProcess } from '../test/e2e/ferry-process';
 import { waitFor } from '../test/support/docker';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../test/support/host';
 import { cleanupStep, eachLimited, progress } from './bench-env';
+import { cpuOf } from './cpu';
 import { elapsedMs, fmtMs, fmtRatio, seededRandom, summarize, type Summary } from './stats';
 import { PluginClient } from './unix-client';
 
@@ -28,6 +29,11 @@ export interface MetricsFigures {
   /** The scrapes made meanwhile: their latency, and the size of one answer. */
   scrape: Summary;
   scrapeBytes: number;
+  /**
+   * CPU time (user + system) of each ferry process over the timed phase: the same Gets on both, so the
+   * difference is what counting and the scrapes cost, a figure that the machine's other load does not blur.
+   */
+  cpuMs: { off: number; on: number };
 }
 
 /** The URL ferry's web listener logged ("web listening"), once it has. */
@@ -94,6 +100,8 @@ export class MetricsBench {
       }
     })();
     const times: { off: number[]; on: number[] } = { off: [], on: [] };
+    const cpu = (): { off: number; on: number } => ({ off: cpuOf(this.off.pid!).selfMs, on: cpuOf(this.on.pid!).selfMs });
+    const cpuBefore = cpu();
     const timed = async (which: 'off' | 'on'): Promise<void> => {
       const start = process.hrtime.bigint();
       await (which === 'off' ? off : on).call('/VolumeDriver.Get', { Name: pick() });
@@ -109,7 +117,9 @@ export class MetricsBench {
       scraping = false;
       await scraper;
     }
-    return { counts: c, off: summarize(times.off), on: summarize(times.on), scrape: summarize(scrapes), scrapeBytes };
+    const cpuAfter = cpu();
+    const cpuMs = { off: cpuAfter.off - cpuBefore.off, on: cpuAfter.on - cpuBefore.on };
+    return { counts: c, off: summarize(times.off), on: summarize(times.on), scrape: summarize(scrapes), scrapeBytes, cpuMs };
   }
 
   private check(): void {
@@ -139,6 +149,8 @@ export function renderMetrics(f: MetricsFigures): string {
     row('metrics off (web.listen off)', f.off),
     row('metrics on, /metrics scraped every second', f.on),
     '',
-    `A scrape meanwhile (${f.scrape.n}, ${(f.scrapeBytes / 1024).toFixed(1)} KiB each): p50 ${fmtMs(f.scrape.p50)} · p99 ${fmtMs(f.scrape.p99)}.`,
+    `A scrape meanwhile (${f.scrape.n}, ${(f.scrapeBytes / 1024).toFixed(1)} KiB each): p50 ${fmtMs(f.scrape.p50)} · p99 ${fmtMs(f.scrape.p99)}. ` +
+      `CPU of each ferry over the timed Gets: off ${f.cpuMs.off} ms, on ${f.cpuMs.on} ms (${fmtRatio(f.cpuMs.on / f.cpuMs.off)}; ` +
+      `about ${fmtMs((f.cpuMs.on - f.cpuMs.off) / Math.max(1, f.scrape.n))} per scrape, counting included).`,
   ].join('\n');
 }
