@@ -77,7 +77,9 @@ export class AgentMetrics implements MetricsSink, MetricsSource {
     const poolFree = gauge(r, 'ferry_pool_free_bytes', 'Free space in each backend\'s pool on this host.', ['backend']);
     const backendUp = gauge(r, 'ferry_backend_up', '1 when a backend is usable on this host, 0 when it failed to start or answer.', ['backend']);
     this.refresh = async () => {
-      const [views, pools] = await Promise.all([facts.volumes(), facts.pools()]);
+      // A fact that cannot be read (control unreachable from an agent) leaves its gauges empty rather
+      // than failing the scrape: the counters, and knowing that this host is up, matter most then.
+      const [views, pools] = await Promise.all([facts.volumes().catch(() => []), facts.pools().catch(() => [])]);
       const v = volumeSamples(views, facts.node);
       setSamples(byState, v.byState);
       setSamples(used, v.used);
