@@ -2,8 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { z } from 'zod';
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
-import type { MetricsSource } from '../metrics/agent-metrics';
-import { metricsRouter } from '../metrics/metrics-router';
+import { metricsRouter, type MetricsSource } from '../metrics/metrics-router';
 import { AGENT_CALLS, decodeArgs, type AgentCall } from '../wire/agent-calls';
 import type { ControlClient } from '../wire/control-client';
 import { bearerMatches } from '../wire/bearer';

@@ -1,6 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { VolumeView } from '../wire/records';
 import { OneAtATime, gauge, newRegistry, setSamples } from './gauges';
+import type { MetricsSource } from './metrics-router';
 import { volumeSamples } from './series';
 import type { ErrorSite, MetricsSink } from './sink';
 
@@ -21,12 +22,6 @@ export interface AgentFacts {
   pools(): Promise<PoolFacts[]>;
   /** Moves whose target is this host, running now. */
   movesInFlight(): number;
-}
-
-/** Anything that answers a scrape with Prometheus' text format. */
-export interface MetricsSource {
-  readonly contentType: string;
-  scrape(): Promise<string>;
 }
 
 /** Plugin requests: Get and List take about a millisecond, Create tens, a Mount that moves a volume up to 2 minutes. */

@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { MoveRecord, NodeRecord, VolumeView } from '../wire/records';
-import type { MetricsSource } from './agent-metrics';
+import type { MetricsSource } from './metrics-router';
 import { OneAtATime, gauge, newRegistry, setCounted, setSamples } from './gauges';
 import { moveSamples, nodeSamples, volumeSamples, type Sample } from './series';
 

@@ -1,5 +1,10 @@
 import express, { type Request, type Response } from 'express';
-import type { MetricsSource } from './agent-metrics';
+
+/** Anything that answers a scrape with Prometheus' text format. */
+export interface MetricsSource {
+  readonly contentType: string;
+  scrape(): Promise<string>;
+}
 
 /**
  * GET /metrics: every source's series in Prometheus' text format, one after another (their names
