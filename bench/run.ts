@@ -6,7 +6,7 @@
  *   node dist/bench/run.js            the full run: the single-host section, the metrics section (Get
  *                                     with metrics off and on), then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves, --only metrics)
+ *   ... --only single-host            one section alone (or --only moves, --only metrics, --only dashboard)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { BenchEnv, progress } from './bench-env';
+import { DashboardBench, renderDashboard } from './dashboard';
 import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
 import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  if (only !== undefined && only !== 'single-host' && only !== 'moves' && only !== 'metrics') throw new Error(`--only takes single-host, metrics or moves, not ${only}`);
+  if (only !== undefined && !['single-host', 'moves', 'dashboard', 'metrics'].includes(only)) throw new Error(`--only takes single-host, moves, dashboard or metrics, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
   let interrupted = false;
@@ -106,6 +107,16 @@ async function main(): Promise<void> {
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
+  if (only === undefined || only === 'dashboard') {
+    const bench = new DashboardBench(quick ? { volumes: 1000, samples: 20 } : undefined);
+    running = bench;
+    try {
+      await dashboard(bench);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
   if (only === undefined || only === 'single-host') {
     const env = await BenchEnv.start();
     running = env;
@@ -160,6 +171,23 @@ async function metrics(bench: MetricsBench, quick: boolean): Promise<void> {
   ].join('\n');
   process.stdout.write(out + '\n');
   process.stdout.write(JSON.stringify({ bench: 'ferry-metrics', date, quick, machine: m, metrics: figures }) + '\n');
+}
+
+async function dashboard(bench: DashboardBench): Promise<void> {
+  progress('dashboard: reads of 1000 volumes beside Lists');
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = machine();
+  const out = [
+    '### ferry dashboard benchmark',
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Node ${m.node} · in process, control's SQLite on a file (ferry serve) · ${figures.samples} samples each`,
+    '',
+    renderDashboard(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-dashboard', date, machine: m, dashboard: figures }) + '\n');
 }
 
 async function moves(bench: MoveBench, quick: boolean): Promise<void> {

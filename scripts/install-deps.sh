@@ -40,10 +40,13 @@ declare -A PROBES=(
   [make]="make"
   [g++]="g++"
   [python3]="python3"
+  # The dashboard's browser tests drive it (playwright-core, no browser download).
+  [chromium]="chromium"
 )
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
-  iproute2 rsync openssh-client openssh-server kmod make g++ python3)
+  iproute2 rsync openssh-client openssh-server kmod make g++ python3
+  chromium)
 
 dpkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

@@ -24,6 +24,8 @@ import { openDb, type Db } from './control/db';
 import { FerryError } from './errors';
 import { ProcessRunner, type Runner } from './exec/runner';
 import { readToken } from './config/read-token';
+import { createDashboard, type Dashboard } from './web/dashboard';
+import { dashboardToken } from './web/web-token';
 import { startWebListener, type WebListener, type WebRoute } from './web/web-listener';
 import type { Logger } from './log';
 import { AgentMetrics } from './metrics/agent-metrics';
@@ -163,7 +165,7 @@ export async function startFerry(
       : new AgentMetrics({
           node,
           volumes: () => control.listVolumes(),
-          pools: async () => (await status.backendsReport()).map((b) => ({ backend: b.kind, ok: b.ok, totalBytes: b.totalBytes, freeBytes: b.freeBytes })),
+          pools: async () => (await status.hostReport()).backends.map((b) => ({ backend: b.kind, ok: b.ok, totalBytes: b.totalBytes, freeBytes: b.freeBytes })),
           movesInFlight: (): number => clusterSide?.mover.inFlight() ?? 0,
         });
   const sink: MetricsSink = metrics ?? NO_METRICS;
@@ -202,11 +204,18 @@ export async function startFerry(
   // ferry serve is control too: its /metrics has the cluster's series (of one host) beside the agent's.
   if (metrics) webRoutes.push({ path: '/metrics', router: metricsRouter(db ? [metrics, new ControlMetrics(controlFacts(control, db), { processMetrics: false })] : [metrics]) });
   let web: WebListener | undefined;
+  let dashboard: Dashboard | undefined;
   if (config.web.listen !== 'off') {
     const tokenFile = config.web.tokenFile ?? config.control.tokenFile;
+    const webLog = log.child({ component: 'web' });
     try {
-      web = await startWebListener(config.web.listen, tokenFile ? readToken(tokenFile) : undefined, webRoutes, log.child({ component: 'web' }));
+      // The dashboard always asks for a token; without one configured, serve makes <dataDir>/web-token.
+      const login = dashboardToken(config, webLog);
+      dashboard = createDashboard({ control, hostReport: () => status.hostReport() }, { token: login.token, where: login.file }, webLog);
+      webRoutes.push(...dashboard.routes);
+      web = await startWebListener(config.web.listen, tokenFile ? readToken(tokenFile) : undefined, webRoutes, webLog);
     } catch (err) {
+      dashboard?.stop();
       await Promise.all([close(plugin), close(api)]);
       for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
       db?.close();
@@ -239,11 +248,15 @@ export async function startFerry(
     state.setFindings(report);
     log.info({ actions: report.actions.length }, 'reconciled');
     startup();
-    timer = setInterval(() => {
-      upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
-    }, config.usageIntervalSeconds * 1000);
+    // In a cluster, the host's pools and findings go to control after each pass (its dashboard shows them).
+    const maintain = (): void =>
+      void upkeep
+        .maintain()
+        .then(async () => cluster && (await control.reportHost(await status.hostReport())))
+        .catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    timer = setInterval(maintain, config.usageIntervalSeconds * 1000);
     timer.unref();
-    void upkeep.maintain().catch((err: unknown) => log.warn({ err }, 'maintenance failed'));
+    maintain();
     if (opts.touchDockerd !== false) touchDockerd(config, log, () => stopping);
   })();
   started.catch((err: unknown) => {
@@ -260,6 +273,7 @@ export async function startFerry(
       stopping = true;
       if (timer) clearInterval(timer);
       await started.catch(() => undefined);
+      dashboard?.stop();
       await Promise.all([close(plugin), close(api), web?.stop(), joined?.stop()]);
       for (const p of [config.pluginSocket, config.apiSocket]) if (existsSync(p)) unlinkSync(p);
       db?.close();

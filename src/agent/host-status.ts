@@ -1,6 +1,6 @@
 import { toFerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
-import type { AgentStatus } from '../wire/records';
+import type { AgentStatus, HostReport } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
 import { abilitiesOf } from './backends/backend';
 import type { HostState } from './host-state';
@@ -14,8 +14,23 @@ export class HostStatus {
     private readonly state: HostState,
   ) {}
 
-  /** Each backend of this host: usable or why not, its pool's size and free space, its abilities. */
-  async backendsReport(): Promise<AgentStatus['backends']> {
+  async report(): Promise<AgentStatus> {
+    const { backends, orphans, missing } = await this.hostReport();
+    const volumes = await this.control.listVolumes();
+    return {
+      node: this.node,
+      backends,
+      volumes: volumes.filter((v) => v.state === 'ready').length,
+      mounted: this.state.mountedNames(),
+      orphans,
+      missing,
+      replicas: volumes.filter((v) => v.replicas.includes(this.node)).map((v) => v.name),
+      removing: volumes.filter((v) => v.dropping.includes(this.node)).map((v) => v.name),
+    };
+  }
+
+  /** This host's pools and what reconciliation found: what the agent reports to control now and then. */
+  async hostReport(): Promise<Omit<HostReport, 'at'>> {
     const backends: AgentStatus['backends'] = [];
     for (const [kind, slot] of this.backends.entries()) {
       if (slot.error) {
@@ -28,21 +43,6 @@ export class HostStatus {
         backends.push({ kind, ok: false, error: toFerryError(err).message });
       }
     }
-    return backends;
-  }
-
-  async report(): Promise<AgentStatus> {
-    const backends = await this.backendsReport();
-    const volumes = await this.control.listVolumes();
-    return {
-      node: this.node,
-      backends,
-      volumes: volumes.filter((v) => v.state === 'ready').length,
-      mounted: this.state.mountedNames(),
-      orphans: this.state.orphans,
-      missing: this.state.missing,
-      replicas: volumes.filter((v) => v.replicas.includes(this.node)).map((v) => v.name),
-      removing: volumes.filter((v) => v.dropping.includes(this.node)).map((v) => v.name),
-    };
+    return { node: this.node, backends, orphans: this.state.orphans, missing: this.state.missing };
   }
 }

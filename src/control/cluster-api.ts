@@ -2,11 +2,11 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { z } from 'zod';
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
-import { metricsRouter, type MetricsSource } from '../metrics/metrics-router';
 import { AGENT_CALLS, decodeArgs, type AgentCall } from '../wire/agent-calls';
 import type { ControlClient } from '../wire/control-client';
 import { bearerMatches } from '../wire/bearer';
 import { sendError } from '../wire/http-errors';
+import type { WebRoute } from '../web/web-listener';
 
 /** Every request must carry `Authorization: Bearer <cluster token>`; compared in constant time. */
 export function requireToken(token: string) {
@@ -20,14 +20,15 @@ export function requireToken(token: string) {
 }
 
 /**
- * control's REST API over TCP: agent calls under /v1/agent, reads for people and tools, and with
- * `metrics` the cluster's /metrics for Prometheus (under the cluster token, like everything here).
+ * control's REST API over TCP: agent calls under /v1/agent, and reads for people and tools; `web`
+ * adds routes beside them (the dashboard): open ones before the token check, the others after it.
  */
-export function createClusterApi(control: ControlClient, token: string, log: Logger, metrics?: MetricsSource): express.Express {
+export function createClusterApi(control: ControlClient, token: string, log: Logger, web: readonly WebRoute[] = []): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  for (const r of web) if (r.open) app.use(r.path, r.router);
   app.use(requireToken(token));
-  if (metrics) app.use('/metrics', metricsRouter([metrics]));
+  for (const r of web) if (!r.open) app.use(r.path, r.router);
   app.use(express.json({ limit: '1mb' }));
 
   app.post('/v1/agent/:method', (req: Request, res: Response) => {

@@ -1,7 +1,7 @@
 import { FerryError } from '../errors';
 import type { Db } from './db';
-import { addEvent, eventsOf } from './event-repo';
-import { acquireLease, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease } from './lease-repo';
+import { addEvent, eventsOf, recentEvents } from './event-repo';
+import { acquireLease, allLeases, annotateLeases, dropLeases, leaseCounts, leasesOf, leasesOnNode, releaseLease } from './lease-repo';
 import {
   activeMove,
   deleteMovesOf,
@@ -9,6 +9,7 @@ import {
   insertMove,
   lastMove,
   movesOfNode,
+  recentMoves,
   setMoveContainers,
   transitionMove,
   updateMoveProgress,
@@ -16,7 +17,7 @@ import {
 import { MOVE_STATES, acceptsProgress, canMove, eventOfReportedState, isActiveMove, nextMoveState, type MoveEvent } from './move-states';
 import { allCopies, copiesOf, copiesToDestroy, forgetCopy, forgetCopyIn, markAllDropping, setCopy, type CopyRecord } from './copy-repo';
 import { keepsReplica } from '../volume/options';
-import { getNode, heartbeat, listNodes, markSilentNodesDown, upsertNode } from './node-repo';
+import { getNode, heartbeat, listHostReports, listNodes, markSilentNodesDown, saveHostReport, upsertNode } from './node-repo';
 import {
   switchPrimary,
   deleteVolume,
@@ -28,7 +29,7 @@ import {
 } from './volume-repo';
 import type { ControlClient, VolumeReservation } from '../wire/control-client';
 import { inUse } from '../wire/in-use';
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, Lease, MoveRecord, MoveState, NodeRecord, VolumeRecord, VolumeView } from '../wire/records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, VolumeRecord, VolumeView } from '../wire/records';
 
 /** Control's cluster-wide settings (config `control`). */
 export interface ControlPolicy {
@@ -177,6 +178,14 @@ export class LocalControl implements ControlClient {
     return eventsOf(this.db, volume);
   }
 
+  async recentEvents(limit: number): Promise<ClusterEvent[]> {
+    return recentEvents(this.db, limit);
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    return allLeases(this.db);
+  }
+
   async registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void> {
     this.db.transaction(() => {
       upsertNode(this.db, n);
@@ -191,6 +200,14 @@ export class LocalControl implements ControlClient {
 
   async listNodes(): Promise<NodeRecord[]> {
     return listNodes(this.db);
+  }
+
+  async reportHost(r: Omit<HostReport, 'at'>): Promise<void> {
+    saveHostReport(this.db, r);
+  }
+
+  async hostReports(): Promise<HostReport[]> {
+    return listHostReports(this.db);
   }
 
   /** Marks nodes silent for longer than `timeoutMs` as down (control's own timer calls this). */
@@ -262,6 +279,10 @@ export class LocalControl implements ControlClient {
 
   async moveOf(volume: string): Promise<MoveRecord | undefined> {
     return activeMove(this.db, volume) ?? lastMove(this.db, volume);
+  }
+
+  async recentMoves(endedLimit: number): Promise<MoveRecord[]> {
+    return recentMoves(this.db, endedLimit);
   }
 
   /**

@@ -100,6 +100,15 @@ const MIGRATIONS: readonly string[] = [
   INSERT OR IGNORE INTO copies (volume, node, state, created_at)
     SELECT name, primary_node, 'dropping', created_at FROM volumes WHERE state = 'deleting';
   `,
+  `
+  -- Each host's newest report of its pools and of what reconciliation found (orphans, missing
+  -- datasets), sent by its agent every usage interval: what the dashboard of ferry control shows.
+  CREATE TABLE host_reports (
+    node    TEXT PRIMARY KEY,
+    report  TEXT NOT NULL,   -- JSON: {backends, orphans, missing}
+    at      TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */

@@ -53,6 +53,11 @@ export function leasesOnNode(db: Db, node: string): Lease[] {
   return (stmt(db, 'SELECT * FROM mounts WHERE node = ? ORDER BY volume').all(node) as LeaseRow[]).map(toLease);
 }
 
+/** Every lease, by volume. */
+export function allLeases(db: Db): Lease[] {
+  return (stmt(db, 'SELECT * FROM mounts ORDER BY volume, created_at').all() as LeaseRow[]).map(toLease);
+}
+
 /** Lease totals per volume, for List and status. */
 export function leaseCounts(db: Db): Map<string, number> {
   const rows = stmt(db, 'SELECT volume, SUM(count) AS n FROM mounts GROUP BY volume').all() as { volume: string; n: number }[];

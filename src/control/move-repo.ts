@@ -69,6 +69,13 @@ export function lastMove(db: Db, volume: string): MoveRecord | undefined {
   return r ? toMove(r) : undefined;
 }
 
+/** Every active move and the newest `endedLimit` ended ones, newest first. */
+export function recentMoves(db: Db, endedLimit: number): MoveRecord[] {
+  const active = stmt(db, `SELECT * FROM moves WHERE state IN ${ACTIVE_MOVE_STATES_SQL} ORDER BY id DESC`).all() as MoveRow[];
+  const ended = stmt(db, `SELECT * FROM moves WHERE state NOT IN ${ACTIVE_MOVE_STATES_SQL} ORDER BY id DESC LIMIT ?`).all(endedLimit) as MoveRow[];
+  return [...active, ...ended].sort((a, b) => b.id - a.id).map(toMove);
+}
+
 /** Active moves in which `node` is source or target. */
 export function movesOfNode(db: Db, node: string): MoveRecord[] {
   return (

@@ -1,4 +1,4 @@
-import type { NodeRecord, NodeState } from '../wire/records';
+import type { HostReport, NodeRecord, NodeState } from '../wire/records';
 import type { Db } from './db';
 import { nowIso, stmt } from './db';
 
@@ -53,4 +53,19 @@ export function markSilentNodesDown(db: Db, before: string): string[] {
   const rows = stmt(db, `SELECT name FROM nodes WHERE state = 'up' AND (last_heartbeat IS NULL OR last_heartbeat < ?)`).all(before) as { name: string }[];
   for (const r of rows) stmt(db, `UPDATE nodes SET state = 'down' WHERE name = ?`).run(r.name);
   return rows.map((r) => r.name);
+}
+
+/** Keeps `r` as its host's newest report. */
+export function saveHostReport(db: Db, r: Omit<HostReport, 'at'>): void {
+  const { node, ...rest } = r;
+  stmt(db, 'INSERT INTO host_reports (node, report, at) VALUES (?, ?, ?) ON CONFLICT(node) DO UPDATE SET report = excluded.report, at = excluded.at').run(
+    node,
+    JSON.stringify(rest),
+    nowIso(),
+  );
+}
+
+export function listHostReports(db: Db): HostReport[] {
+  const rows = stmt(db, 'SELECT * FROM host_reports ORDER BY node').all() as { node: string; report: string; at: string }[];
+  return rows.map((r) => ({ node: r.node, at: r.at, ...(JSON.parse(r.report) as Omit<HostReport, 'node' | 'at'>) }));
 }

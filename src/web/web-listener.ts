@@ -24,6 +24,17 @@ export interface WebListener {
   stop(): Promise<void>;
 }
 
+/**
+ * Lets a request through only with `Authorization: Bearer <token>`; `where` names where the token
+ * is kept, for the message of a refusal.
+ */
+export function requireBearer(token: string, where: string) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (bearerMatches(req.get('authorization'), token)) return next();
+    sendError(res, new FerryError('UNAUTHORIZED', `missing or wrong token: send "Authorization: Bearer <token>" with the token in ${where}`));
+  };
+}
+
 /** True for 127.0.0.0/8, ::1 and localhost: addresses no other host reaches. */
 export function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1' || host === '[::1]') return true;
@@ -52,14 +63,7 @@ export async function startWebListener(listen: string, token: string | undefined
       app.use(r.path, r.router);
       continue;
     }
-    app.use(
-      r.path,
-      (req: Request, res: Response, next: NextFunction) => {
-        if (bearerMatches(req.get('authorization'), token)) return next();
-        sendError(res, new FerryError('UNAUTHORIZED', 'missing or wrong token: send "Authorization: Bearer <token>" with the token in web.tokenFile (or control.tokenFile)'));
-      },
-      r.router,
-    );
+    app.use(r.path, requireBearer(token, 'web.tokenFile (or control.tokenFile)'), r.router);
   }
   app.use((req: Request, res: Response) => sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`)));
 

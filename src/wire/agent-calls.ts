@@ -26,9 +26,31 @@ export const AGENT_CALLS = {
   dropLeases: z.tuple([name, name, z.string()]),
   recordUsage: z.tuple([z.record(z.string(), z.number())]),
   eventsOf: z.tuple([name]),
+  recentEvents: z.tuple([z.number().int().min(1).max(1000)]),
+  listLeases: z.tuple([]),
   registerNode: z.tuple([z.object({ name, address: z.string().min(3).max(300), transferKey: z.string().min(16).max(4096), bootId: name })]),
   heartbeat: z.tuple([name, name]),
   listNodes: z.tuple([]),
+  reportHost: z.tuple([
+    z.object({
+      node: name,
+      backends: z
+        .array(
+          z.object({
+            kind: name,
+            ok: z.boolean(),
+            error: z.string().max(4000).optional(),
+            totalBytes: z.number().min(0).optional(),
+            freeBytes: z.number().min(0).optional(),
+            abilities: z.array(z.string().max(64)).max(64).optional(),
+          }),
+        )
+        .max(64),
+      orphans: z.array(z.object({ backend: name.optional(), name: z.string().max(1024), reason: z.string().max(4000) })).max(1000),
+      missing: z.array(z.string().max(1024)).max(1000),
+    }),
+  ]),
+  hostReports: z.tuple([]),
   requestMove: z.tuple([name, name]).rest(z.object({ restartContainers: z.boolean().optional() })),
   annotateLeases: z.tuple([name, name, z.array(z.string().max(256)).max(1000)]),
   setMoveContainers: z.tuple([
@@ -37,6 +59,7 @@ export const AGENT_CALLS = {
   ]),
   getMove: z.tuple([z.number().int()]),
   moveOf: z.tuple([name]),
+  recentMoves: z.tuple([z.number().int().min(0).max(1000)]),
   updateMove: z.tuple([
     z.number().int(),
     z.object({ state: z.enum(['releasing', 'final']).optional(), bytesDone: z.number().int().min(0).optional(), bytesTotal: z.number().int().min(0).nullable().optional() }),

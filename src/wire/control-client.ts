@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -49,6 +49,10 @@ export interface ControlClient {
   dropLeases(volume: string, node: string, reason: string): Promise<number>;
   recordUsage(usage: Map<string, number>): Promise<void>;
   eventsOf(volume: string): Promise<ClusterEvent[]>;
+  /** The newest `limit` events of the whole cluster, oldest first (the dashboard's "recent events"). */
+  recentEvents(limit: number): Promise<ClusterEvent[]>;
+  /** Every lease in the cluster, by volume (the dashboard's mounts and their containers). */
+  listLeases(): Promise<Lease[]>;
 
   /** Records an agent (at its start) as up, with its transfer address and key. */
   registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
@@ -58,6 +62,10 @@ export interface ControlClient {
    */
   heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }>;
   listNodes(): Promise<NodeRecord[]>;
+  /** Keeps `node`'s newest report of its pools and findings (replacing the one before); idempotent. */
+  reportHost(r: Omit<HostReport, 'at'>): Promise<void>;
+  /** The newest report of every host that sent one, by host name. */
+  hostReports(): Promise<HostReport[]>;
 
   /** Starts a move of `volume` to `target`, or joins the one under way to the same target. */
   requestMove(volume: string, target: string, opts?: { restartContainers?: boolean }): Promise<MoveRecord>;
@@ -68,6 +76,8 @@ export interface ControlClient {
   getMove(id: number): Promise<MoveRecord | undefined>;
   /** The move under way for `volume`, else its newest ended one. */
   moveOf(volume: string): Promise<MoveRecord | undefined>;
+  /** Every move under way and the newest `endedLimit` ended ones (done or failed), newest first. */
+  recentMoves(endedLimit: number): Promise<MoveRecord[]>;
   /** Progress and step changes of a move that has not switched; MOVE_CONFLICT when it is no longer current. */
   updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord>;
   /** Ends a move that has not switched as failed, with the reason; the source stays primary. */

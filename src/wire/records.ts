@@ -106,6 +106,18 @@ export interface MoveRecord {
   containers: ContainerSpec[] | null;
 }
 
+/**
+ * What an agent tells control about its host now and then (every usage interval): its pools and what
+ * reconciliation found there, for the dashboard of `ferry control`. `at` is when control received it.
+ */
+export interface HostReport {
+  node: string;
+  at: string;
+  backends: AgentStatus['backends'];
+  orphans: AgentStatus['orphans'];
+  missing: string[];
+}
+
 /** What `ferry status` shows about a host. */
 export interface AgentStatus {
   node: string;

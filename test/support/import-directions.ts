@@ -13,7 +13,8 @@ import ts from 'typescript';
  *   FerryError<->HTTP translation that control, agents and the CLI share; only errors and volume
  *   (names, sizes), and no server package (no express, no sqlite).
  * - control: the cluster's truth (SQLite, moves, the cluster API); never the agent, the plugin, the
- *   local API or the CLI: it knows agents only through wire.
+ *   local API or the CLI: it knows agents only through wire. It serves the dashboard (web) on its
+ *   own listener, so it may import web, which reads control only through wire's ControlClient.
  * - agent: talks to control only through wire (never control's server files); uses backends and transfer.
  *   One file of control is the agent's too: control/move-states.ts, the pure move state machine that
  *   the target's mover steps through and control enforces (no I/O, no server).
@@ -46,7 +47,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
   transfer: ['errors', 'log', 'stream', 'volume', 'metrics/sink.ts'],
   backends: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'registry', 'agent/mount-table.ts', 'agent/keyed-lock.ts'],
   agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'control/move-states.ts', 'metrics/sink.ts'],
-  control: ['errors', 'log', 'config', 'volume', 'wire', 'metrics'],
+  control: ['errors', 'log', 'config', 'volume', 'wire', 'web', 'metrics'],
   plugin: ['errors', 'log', 'volume', 'wire', 'agent', 'metrics/sink.ts'],
   metrics: ['errors', 'log', 'wire'],
   api: ['errors', 'log', 'volume', 'wire', 'agent'],
