@@ -54,7 +54,7 @@ function webUrlOf(logFile: string): string | undefined {
 export class MetricsBench {
   aborted = false;
   private readonly dir = makeTempDir('bench-metrics');
-  private readonly off = new FerryProcess(join(this.dir, 'off'), join(this.dir, 'off', 'plugin.sock'), 'off');
+  private readonly off = new FerryProcess(join(this.dir, 'off'), join(this.dir, 'off', 'plugin.sock'), [], 'off');
   private readonly on = new FerryProcess(join(this.dir, 'on'), join(this.dir, 'on', 'plugin.sock'));
   private clients: PluginClient[] = [];
   private cleaning?: Promise<void>;

@@ -6,7 +6,9 @@
  *   node dist/bench/run.js            the full run: the single-host section, the metrics section (Get
  *                                     with metrics off and on), then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves, --only metrics, --only dashboard)
+ *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only backends:
+ *                                     every backend's Create, Mount, snapshot and streams side by side,
+ *                                     --only create-usage: what measuring used bytes at Create costs)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -19,7 +21,9 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { BackendsBench, FULL_BACKENDS_COUNTS, QUICK_BACKENDS_COUNTS, renderBackends } from './backends';
 import { BenchEnv, progress } from './bench-env';
+import { CreateUsageBench, renderCreateUsage } from './create-usage';
 import { DashboardBench, renderDashboard } from './dashboard';
 import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
@@ -90,7 +94,8 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  if (only !== undefined && !['single-host', 'moves', 'dashboard', 'metrics'].includes(only)) throw new Error(`--only takes single-host, moves, dashboard or metrics, not ${only}`);
+  const SECTIONS = ['single-host', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics'];
+  if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
   let interrupted = false;
@@ -107,6 +112,21 @@ async function main(): Promise<void> {
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
+  if (only === undefined || only === 'create-usage') {
+    const bench = new CreateUsageBench(quick ? 20 : 100);
+    running = bench;
+    try {
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      process.stdout.write(
+        [`### used bytes at Create: what it adds${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderCreateUsage(figures), ''].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-create-usage', date, quick, createUsage: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
   if (only === undefined || only === 'dashboard') {
     const bench = new DashboardBench(quick ? { volumes: 1000, samples: 20 } : undefined);
     running = bench;
@@ -134,6 +154,17 @@ async function main(): Promise<void> {
     running = bench;
     try {
       await metrics(bench, quick);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  if (only === undefined || only === 'backends') {
+    if (interrupted) throw new Error('interrupted');
+    const bench = new BackendsBench(quick ? QUICK_BACKENDS_COUNTS : FULL_BACKENDS_COUNTS);
+    running = bench;
+    try {
+      await backends(bench, quick);
     } finally {
       await bench.cleanup();
       running = undefined;
@@ -188,6 +219,25 @@ async function dashboard(bench: DashboardBench): Promise<void> {
   ].join('\n');
   process.stdout.write(out + '\n');
   process.stdout.write(JSON.stringify({ bench: 'ferry-dashboard', date, machine: m, dashboard: figures }) + '\n');
+}
+
+async function backends(bench: BackendsBench, quick: boolean): Promise<void> {
+  const loadAtStart = loadavg()[0];
+  const counts = quick ? QUICK_BACKENDS_COUNTS : FULL_BACKENDS_COUNTS;
+  const { figures, skipped } = await bench.run();
+  const date = new Date().toISOString();
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### ferry backends side by side${quick ? ' (--quick: small figures, to check that it works)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · each backend on two fresh pools on sparse files on the same disk · ` +
+      `load average (1 min) ${m.loadAverage1m}${skipped.length ? ` · not run: ${skipped.join('; ')}` : ''}`,
+    '',
+    renderBackends(figures, counts),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-backends', date, quick, machine: m, counts, backends: figures, skipped }) + '\n');
 }
 
 async function moves(bench: MoveBench, quick: boolean): Promise<void> {

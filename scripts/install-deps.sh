@@ -36,6 +36,8 @@ declare -A PROBES=(
   [openssh-client]="ssh ssh-keygen"
   [openssh-server]="sshd"
   [kmod]="modprobe"
+  # The zfs backend's tests run on zfs-fuse (no ZFS in the kernel here); scripts/start-zfs-fuse.sh starts it.
+  [zfs-fuse]="zfs-fuse zfs zpool"
   # node-gyp builds better-sqlite3 (and ssh2's optional cpu-features) from source here.
   [make]="make"
   [g++]="g++"
@@ -46,7 +48,7 @@ declare -A PROBES=(
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
   iproute2 rsync openssh-client openssh-server kmod make g++ python3
-  chromium)
+  chromium zfs-fuse)
 
 dpkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

@@ -4,7 +4,8 @@
 #
 #   sudo bash scripts/test.sh
 #
-# Steps: scripts/install-deps.sh, scripts/start-dockerd.sh, scripts/build-test-image.sh,
+# Steps: scripts/install-deps.sh, scripts/start-dockerd.sh, scripts/start-zfs-fuse.sh,
+# scripts/build-test-image.sh,
 # `npm ci` (skipped when node_modules already matches package.json, package-lock.json and the
 # node version), then `npm test` (tsc, then mocha over unit, contract, plugin and e2e tests).
 # Extra arguments go to mocha: `bash scripts/test.sh --grep btrfs`.
@@ -25,6 +26,7 @@ cd "$REPO"
 ferry_require_root
 bash scripts/install-deps.sh
 bash scripts/start-dockerd.sh
+bash scripts/start-zfs-fuse.sh
 bash scripts/build-test-image.sh
 [ "$(ferry_node_major)" -ge 20 ] ||
   ferry_die "the tests need Node.js >= 20 (node is $(node --version 2>/dev/null || echo missing))"

@@ -10,6 +10,7 @@ import { createBackends, initBackends } from './agent/backends';
 import type { BackendKind } from './agent/backends/registry';
 import { Containers } from './agent/containers';
 import { Copies } from './agent/copies';
+import { HostDoctor } from './agent/host-doctor';
 import { HostState } from './agent/host-state';
 import { HostStatus } from './agent/host-status';
 import { KeyedLock } from './agent/keyed-lock';
@@ -17,6 +18,7 @@ import { Mounts } from './agent/mounts';
 import { MoveSource, MoveTarget } from './agent/move-sides';
 import { reconcileHost } from './agent/reconciler';
 import { Upkeep } from './agent/upkeep';
+import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
 import type { Config } from './config/config';
 import { LocalControl } from './control/control';
@@ -45,6 +47,7 @@ export interface AgentParts {
   copies: Copies;
   upkeep: Upkeep;
   status: HostStatus;
+  doctor: HostDoctor;
 }
 
 /** A running `ferry serve` (control + agent in one process) or `ferry agent` (control elsewhere). */
@@ -175,11 +178,13 @@ export async function startFerry(
   const containers = new Containers(node, control, clusterMode?.dockerHost(config, log), agentLog);
   const copies = new Copies(node, control, slots, state, lock, agentLog);
   const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log, sink);
-  const mounts = new Mounts(node, control, slots, state, lock, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs });
-  const volumes = new VolumeService(config, control, slots, copies, lock, agentLog);
+  const meter = new UsageMeter(control, agentLog);
+  const mounts = new Mounts(node, control, slots, state, lock, meter, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs });
+  const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog);
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog);
   const status = new HostStatus(node, control, slots, state);
-  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status };
+  const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
+  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor };
 
   let startup!: () => void;
   let failStartup!: (err: unknown) => void;
@@ -189,7 +194,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
-  const api = createServer(createLocalApi({ volumes, mounts, status }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);

@@ -1,12 +1,16 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/config';
 import { readToken } from '../config/read-token';
 import type { Logger } from '../log';
 import type { MetricsSink } from '../metrics/sink';
+import { TransferClient } from '../transfer/client';
 import { loadOrCreateKey, type TransferKey } from '../transfer/keys';
 import { TransferServer } from '../transfer/server';
 import type { ControlClient } from '../wire/control-client';
 import { DockerHost } from './docker-host';
+import type { ClusterProbes, ControlProbe } from './host-doctor';
 import { httpControl } from './http-control';
 import { Membership } from './membership';
 import type { MoveSource } from './move-sides';
@@ -78,4 +82,64 @@ export async function joinCluster(
       await transfer.close();
     },
   };
+}
+
+/**
+ * How `ferry doctor` reaches control and the peers from this agent: one authenticated read of
+ * control (its Date header gives the clock skew), and a transfer handshake with each peer.
+ */
+export function clusterProbes(config: Config, key: TransferKey): ClusterProbes {
+  const url = config.control.url!;
+  return {
+    url,
+    tokenFile: config.control.tokenFile,
+    probeControl: () => probeControl(config),
+    async probePeer(n) {
+      try {
+        const c = await TransferClient.connect({ name: n.name, address: n.address!, hostKey: n.transferKey! }, key.privateKey, 5000);
+        c.close();
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, error: (err as Error).message };
+      }
+    },
+  };
+}
+
+/** GET /v1/nodes of control with the token; the answer's Date against the request's midpoint. */
+function probeControl(config: Config): Promise<ControlProbe> {
+  let token: string;
+  try {
+    token = readToken(config.control.tokenFile);
+  } catch (err) {
+    return Promise.resolve({ ok: false, code: 'INVALID_CONFIG', error: (err as Error).message });
+  }
+  const url = new URL('/v1/nodes', config.control.url);
+  const tls = config.control.tls;
+  const https = url.protocol === 'https:';
+  return new Promise((resolve) => {
+    const sent = Date.now();
+    const onAnswer = (res: IncomingMessage): void => {
+      res.resume();
+      res.on('end', () => {
+        const got = Date.now();
+        const date = Date.parse(res.headers.date ?? '');
+        // Date has whole seconds, cut down: its middle is half a second later.
+        const skewMs = Number.isNaN(date) ? undefined : date + 500 - (sent + got) / 2;
+        if (res.statusCode === 200) resolve({ ok: true, skewMs });
+        else if (res.statusCode === 401) resolve({ ok: false, code: 'UNAUTHORIZED', error: 'the token was refused', skewMs });
+        else resolve({ ok: false, code: 'NODE_UNREACHABLE', error: `control answered ${res.statusCode}`, skewMs });
+      });
+    };
+    const options = {
+      method: 'GET',
+      headers: { Authorization: `Bearer ${token}` },
+      timeout: 5000,
+      ...(https && tls ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}),
+    };
+    const req = (https ? httpsRequest : httpRequest)(url, options, onAnswer);
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', (err) => resolve({ ok: false, code: 'NODE_UNREACHABLE', error: err.message }));
+    req.end();
+  });
 }

@@ -6,6 +6,7 @@ import type { BackendSlots } from './backend-slots';
 import type { Containers } from './containers';
 import type { HostState } from './host-state';
 import type { KeyedLock } from './keyed-lock';
+import type { UsageMeter } from './usage';
 import { volumeNotFound } from './volume-errors';
 
 /** Cluster mode: how a Mount here of a volume primary elsewhere pulls it (the Mover's target side). */
@@ -24,6 +25,7 @@ export class Mounts {
     private readonly backends: BackendSlots,
     private readonly state: HostState,
     private readonly lock: KeyedLock,
+    private readonly meter: UsageMeter,
     private readonly containers: Containers,
     private readonly log: Logger,
     /** Absent on a single host: a volume primary elsewhere cannot come here. */
@@ -70,6 +72,8 @@ export class Mounts {
       const v = await this.control.getVolume(name);
       if (!v) return;
       await this.unmountHere(name, v.backend);
+      // What the last container left, measured now rather than at the next pass (beside the Unmount).
+      this.meter.measure(this.backends.backendFor(v.backend), name);
     });
   }
 

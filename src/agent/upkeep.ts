@@ -1,5 +1,4 @@
 import type { Logger } from '../log';
-import { hasUsage } from './backends/backend';
 import type { ControlClient } from '../wire/control-client';
 import type { BackendSlots } from './backend-slots';
 import type { Containers } from './containers';
@@ -7,6 +6,7 @@ import type { Copies } from './copies';
 import type { HostState } from './host-state';
 import type { KeyedLock } from './keyed-lock';
 import type { Mounts } from './mounts';
+import { recordUsageOf } from './usage';
 
 /**
  * Periodic upkeep of this host: measures used bytes, names the containers behind leases, unmounts
@@ -32,13 +32,8 @@ export class Upkeep {
       if (!v.dropping.includes(this.node)) continue;
       await this.copies.destroyCopy(v.name).catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'still cannot destroy a removed copy'));
     }
-    for (const [kind, slot] of this.backends.entries()) {
-      if (slot.error || !hasUsage(slot.backend)) continue;
-      try {
-        await this.control.recordUsage(await slot.backend.usage());
-      } catch (err) {
-        this.log.warn({ err, backend: kind }, 'cannot measure usage');
-      }
+    for (const [, slot] of this.backends.entries()) {
+      if (!slot.error) await recordUsageOf(slot.backend, this.control, this.log);
     }
     const leased = new Set((await this.control.leasesOnNode(this.node)).map((l) => l.volume));
     for (const name of leased) await this.containers.annotate(name);

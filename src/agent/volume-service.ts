@@ -8,6 +8,7 @@ import type { VolumeView } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
 import type { Copies } from './copies';
 import type { KeyedLock } from './keyed-lock';
+import type { UsageMeter } from './usage';
 import { volumeNotFound } from './volume-errors';
 
 /** Create options as Docker sends them (`-o KEY=VALUE`), already decoded: none is `{}`. */
@@ -24,6 +25,7 @@ export class VolumeService {
     private readonly backends: BackendSlots,
     private readonly copies: Copies,
     private readonly lock: KeyedLock,
+    private readonly meter: UsageMeter,
     private readonly log: Logger,
   ) {}
 
@@ -63,6 +65,8 @@ export class VolumeService {
         throw e;
       }
       await this.control.confirmVolume(name, this.node);
+      // Used bytes from the start: docker volume inspect shows them before the next usage pass.
+      this.meter.measure(backend, name);
       return (await this.control.getVolume(name))!;
     });
   }
@@ -134,6 +138,7 @@ export class VolumeService {
 
   /** A volume as `ferry volume inspect` shows it: also while it is being removed (which copies are left). */
   async inspect(name: string): Promise<VolumeView> {
+    await this.meter.settled(name);
     const v = await this.control.getVolume(name);
     if (!v || v.state === 'creating') throw volumeNotFound(name);
     return v;
@@ -141,6 +146,8 @@ export class VolumeService {
 
   /** Volumes as Docker lists them; `all` adds those being removed (for ferry volume ls). */
   async list(opts: { all?: boolean } = {}): Promise<VolumeView[]> {
+    // ferry volume ls shows used bytes; Docker's List shows none, so it does not wait.
+    if (opts.all) await this.meter.settled();
     return (await this.control.listVolumes()).filter((v) => v.state === 'ready' || (opts.all && v.state === 'deleting'));
   }
 }

@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { HostDoctor } from '../agent/host-doctor';
 import type { HostStatus } from '../agent/host-status';
 import type { Mounts } from '../agent/mounts';
 import type { VolumeService } from '../agent/volume-service';
@@ -15,6 +16,8 @@ export interface LocalApiParts {
   volumes: VolumeService;
   mounts: Mounts;
   status: HostStatus;
+  /** `ferry doctor`'s checks that need the running agent. */
+  doctor?: HostDoctor;
 }
 
 /** `POST /v1/volumes`, decoded: a valid name and string options. */
@@ -100,6 +103,13 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
     }),
   );
   app.get('/v1/status', route(200, async () => hostStatus.report()));
+  app.get(
+    '/v1/doctor',
+    route(200, async () => {
+      if (!agent.doctor) throw new FerryError('INVALID_REQUEST', 'this ferry does not run doctor checks');
+      return agent.doctor.report();
+    }),
+  );
   app.get('/v1/nodes', route(200, async () => ({ nodes: await control.listNodes() })));
   app.post(
     '/v1/volumes/:name/move',

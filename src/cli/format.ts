@@ -30,7 +30,7 @@ export function statusText(s: AgentStatus): string {
   for (const b of s.backends) {
     lines.push(
       b.ok
-        ? `  ${b.kind}: ok, ${formatSize(b.freeBytes ?? 0)} free of ${formatSize(b.totalBytes ?? 0)}${b.abilities ? `; ${b.abilities.join(', ') || 'no optional abilities'}` : ''}`
+        ? `  ${b.kind}: ok${b.health ? ` (pool ${b.health})` : ''}, ${formatSize(b.freeBytes ?? 0)} free of ${formatSize(b.totalBytes ?? 0)}${b.abilities ? `; ${b.abilities.join(', ') || 'no optional abilities'}` : ''}`
         : `  ${b.kind}: UNAVAILABLE: ${b.error}`,
     );
   }

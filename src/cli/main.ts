@@ -1,16 +1,23 @@
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, DEFAULT_API_SOCKET, type ConfigInput } from '../config/config';
 import { BACKEND_KINDS, type BackendKind } from '../agent/backends/registry';
 import { CREATE_OPTIONS } from '../volume/options';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import { createLogger } from '../log';
-import { describeProgress } from '../wire/move-progress';
 import type { AgentStatus, MoveRecord, NodeRecord, VolumeView } from '../wire/records';
 import { apiCall } from './client';
+import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
+import { Progress } from './progress';
 
-/** The one translator from FerryError to an exit code. */
-const EXIT_CODES: Record<ErrorKind, number> = { internal: 1, invalid: 2, not_found: 3, conflict: 4, unavailable: 5, unauthorized: 6 };
+/**
+ * The one translator from FerryError to an exit code (README: exit codes). 0 is success; 2 is also
+ * what a usage error (unknown command or flag, missing argument) exits with; `ferry doctor` exits 1
+ * when a check fails.
+ */
+export const EXIT_CODES: Record<ErrorKind, number> = { internal: 1, invalid: 2, not_found: 3, conflict: 4, unavailable: 5, unauthorized: 6 };
+/** What `ferry doctor` exits with when one of its checks fails. */
+export const DOCTOR_FAILED_EXIT = 1;
 
 function parseOpt(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
@@ -72,7 +79,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command('ferry')
     .description('Docker volumes that follow their containers from host to host')
     .option('--api-socket <path>', 'socket of the local ferry API', DEFAULT_API_SOCKET)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Usage errors exit 2 (as FerryError's `invalid`), not commander's 1; help and version exit 0.
+    .exitOverride();
   const api = (): string => program.opts<{ apiSocket: string }>().apiSocket;
 
   const withAgentFlags = (c: Command): Command =>
@@ -113,10 +122,11 @@ export async function main(argv: string[]): Promise<void> {
     .command('node')
     .description('hosts of the cluster')
     .command('ls')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
+    .option('--json', 'print JSON (an array of hosts; README: JSON shapes)')
+    .option('-q, --quiet', 'print names only')
+    .action(async (o: { json?: boolean; quiet?: boolean }) => {
       const { nodes } = await apiCall<{ nodes: NodeRecord[] }>(api(), 'GET', '/v1/nodes');
-      console.log(o.json ? JSON.stringify(nodes, null, 2) : nodeTable(nodes));
+      print(o.json ? JSON.stringify(nodes, null, 2) : o.quiet ? nodes.map((n) => n.name).join('\n') : nodeTable(nodes));
     });
 
   const volume = program.command('volume').description('manage volumes');
@@ -140,10 +150,11 @@ export async function main(argv: string[]): Promise<void> {
   volume
     .command('ls')
     .description('list volumes')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
+    .option('--json', 'print JSON (an array of volumes; README: JSON shapes)')
+    .option('-q, --quiet', 'print names only')
+    .action(async (o: { json?: boolean; quiet?: boolean }) => {
       const { volumes } = await apiCall<{ volumes: VolumeView[] }>(api(), 'GET', '/v1/volumes');
-      console.log(o.json ? JSON.stringify(volumes, null, 2) : volumeTable(volumes));
+      print(o.json ? JSON.stringify(volumes, null, 2) : o.quiet ? volumes.map((v) => v.name).join('\n') : volumeTable(volumes));
     });
   volume
     .command('create <name>')
@@ -156,6 +167,7 @@ export async function main(argv: string[]): Promise<void> {
   volume
     .command('inspect <name>')
     .description('show a volume with its mounts and recent events (JSON)')
+    .option('--json', 'print JSON (the default; accepted like on every other listing)')
     .action(async (name: string) => {
       console.log(JSON.stringify(await apiCall(api(), 'GET', `/v1/volumes/${encodeURIComponent(name)}`), null, 2));
     });
@@ -173,41 +185,60 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('status')
     .description("this host's backends, pools, volumes and anything that needs attention")
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON (README: JSON shapes)')
     .action(async (o: { json?: boolean }) => {
       const s = await apiCall<AgentStatus>(api(), 'GET', '/v1/status');
       console.log(o.json ? JSON.stringify(s, null, 2) : statusText(s));
     });
 
+  withAgentFlags(
+    program
+      .command('doctor')
+      .description('check this host: tools, dockerd and the plugin, pools, control, peers, clocks, stale mounts; says what to run for each problem')
+      .option('--json', 'print JSON (README: JSON shapes)'),
+  ).action(async (flags: Record<string, string | undefined> & { json?: boolean }) => {
+    const report = await runDoctor(api(), configFrom(flags));
+    print(flags.json ? JSON.stringify(report, null, 2) : doctorText(report));
+    // Exit 0 only when every check passed: scripts and monitoring run ferry doctor as a probe.
+    if (!report.ok) process.exitCode = DOCTOR_FAILED_EXIT;
+  });
+
   try {
     await program.parseAsync(argv);
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed the usage error (or the help).
+      process.exit(err.exitCode === 0 ? 0 : EXIT_CODES.invalid);
+    }
     const e = toFerryError(err);
     process.stderr.write(`ferry: ${e.message}\n`);
     process.exit(EXIT_CODES[e.kind]);
   }
 }
 
-/** Shows a move's progress as a bar until it ends; throws when it failed. */
+/** Prints a result on stdout; nothing at all for an empty one (`ls -q` of nothing prints no blank line). */
+function print(text: string): void {
+  if (text) console.log(text);
+}
+
+/** Shows a move's progress (a bar on a terminal, plain lines otherwise) until it ends; throws when it failed. */
 async function followMove(socket: string, name: string, id: number): Promise<void> {
-  const tty = process.stderr.isTTY;
-  let last = '';
+  let progress: Progress | undefined;
   for (;;) {
     const { move } = await apiCall<{ move: MoveRecord | null }>(socket, 'GET', `/v1/volumes/${encodeURIComponent(name)}/move`);
-    if (!move || move.id !== id) throw new FerryError('MOVE_CONFLICT', `move ${id} of ${name} is no longer recorded`);
-    const pct = move.bytesTotal ? Math.min(100, Math.floor((100 * move.bytesDone) / move.bytesTotal)) : 0;
-    const bar = `[${'#'.repeat(Math.floor(pct / 5)).padEnd(20, '.')}]`;
-    const line = `${name}: ${move.source} -> ${move.target} ${bar} ${move.state} ${describeProgress(move)}`;
-    if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
-    else if (line !== last) process.stderr.write(`${line}\n`);
-    last = line;
+    if (!move || move.id !== id) {
+      progress?.stop();
+      throw new FerryError('MOVE_CONFLICT', `move ${id} of ${name} is no longer recorded`);
+    }
+    progress ??= new Progress(`${name}: ${move.source} -> ${move.target}`);
+    progress.update({ done: move.bytesDone, total: move.bytesTotal, step: move.state });
     if (move.state === 'done') {
-      if (tty) process.stderr.write('\n');
+      progress.stop();
       console.log(`${name} is now on ${move.target}`);
       return;
     }
     if (move.state === 'failed') {
-      if (tty) process.stderr.write('\n');
+      progress.stop();
       throw new FerryError('MOVE_CONFLICT', `move of ${name} to ${move.target} failed: ${move.error}; ${name} stays on ${move.source}`);
     }
     await new Promise((r) => setTimeout(r, 250));

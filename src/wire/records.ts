@@ -121,7 +121,7 @@ export interface HostReport {
 /** What `ferry status` shows about a host. */
 export interface AgentStatus {
   node: string;
-  backends: { kind: string; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number; abilities?: string[] }[];
+  backends: { kind: string; ok: boolean; error?: string; totalBytes?: number; freeBytes?: number; health?: string; abilities?: string[] }[];
   volumes: number;
   mounted: string[];
   orphans: { backend?: string; name: string; reason: string }[];
@@ -130,4 +130,27 @@ export interface AgentStatus {
   replicas: string[];
   /** Volumes whose copy here is waiting to be destroyed (removed volumes, replicas not kept). */
   removing: string[];
+}
+
+/**
+ * One finding of `ferry doctor`: what was checked, whether it passed, and when not, what is wrong
+ * and the command (or step) that fixes it.
+ */
+export interface DoctorCheck {
+  /** Stable name, e.g. "plugin-socket", "pool:btrfs", "peer:h2". */
+  check: string;
+  ok: boolean;
+  /** What is wrong, in words; null when ok. */
+  problem: string | null;
+  /** What to run or do; null when ok. */
+  fix: string | null;
+  /** What was found, for people (a passed check says what it saw). */
+  detail?: string;
+}
+
+/** What `ferry doctor --json` prints, and what the local API's `/v1/doctor` answers (the agent's share). */
+export interface DoctorReport {
+  node: string | null;
+  ok: boolean;
+  checks: DoctorCheck[];
 }

@@ -35,7 +35,7 @@ describe('loadConfig', function () {
     ['malformed JSON', '{nope', /not valid JSON/],
     ['a non-object', '[1]', /top level must be a JSON object/],
     ['an unknown key', '{"dataDri": "/x"}', /dataDri/],
-    ['a bad backend', '{"defaults": {"backend": "zfs"}}', /defaults\.backend/],
+    ['a bad backend', '{"defaults": {"backend": "nosuch"}}', /defaults\.backend/],
     ['a relative path', '{"dataDir": "var/lib"}', /dataDir/],
   ];
   for (const [label, text, msg] of bad) {

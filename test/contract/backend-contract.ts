@@ -28,6 +28,8 @@ export interface FixtureNeeds {
   tools: readonly string[];
   /** Filesystem types (as in /proc/filesystems; a module is loaded if it is there to load). */
   filesystems: readonly string[];
+  /** Anything else, checked (and started, like a daemon) when the suite begins: what is missing, in words. */
+  check?: () => string[];
 }
 
 /** One backend under test: how to make a fresh pool of it in an empty temp dir. */
@@ -39,6 +41,8 @@ export interface BackendFixture {
   /** The spec volumes get in these tests (a size the backend enforces, if it enforces one). */
   spec: DatasetSpec;
   make(dir: string): Promise<{ backend: Backend; fillPath: string }>;
+  /** Removes what `make` made outside `dir`'s mounts and files (ZFS pools live in a daemon); before `dir` goes. */
+  cleanup?(dir: string): void;
 }
 
 function hasFilesystem(fs: string): boolean {
@@ -55,6 +59,7 @@ export function missingNeeds(needs: FixtureNeeds): string[] {
   if (process.getuid && process.getuid() !== 0) missing.push('root');
   for (const t of needs.tools) if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) missing.push(`the command ${t}`);
   for (const f of needs.filesystems) if (!hasFilesystem(f)) missing.push(`the ${f} filesystem in the kernel`);
+  if (missing.length === 0 && needs.check) missing.push(...needs.check());
   return missing;
 }
 
@@ -129,6 +134,7 @@ export function backendContract(fx: BackendFixture): void {
       mkdirSync(mnt);
     });
     afterEach(function () {
+      if (dir) fx.cleanup?.(dir);
       if (dir) cleanupDir(dir);
     });
 
@@ -426,6 +432,15 @@ export function backendContract(fx: BackendFixture): void {
         await u.unmount('used', mnt);
         const usage = await u.usage();
         expect(usage.get('used')).to.be.at.least(2 * 1024 * 1024);
+      });
+
+      it('measures only the datasets named, leaving out names it does not hold', async function () {
+        await u.create('one', fx.spec);
+        await u.create('two', fx.spec);
+        const only = await u.usage(['one', 'absent']);
+        expect([...only.keys()]).to.deep.equal(['one']);
+        expect(only.get('one')).to.be.a('number');
+        expect([...(await u.usage()).keys()].sort()).to.deep.equal(['one', 'two']);
       });
     });
   });

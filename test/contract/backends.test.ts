@@ -1,16 +1,25 @@
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { backendContract, type BackendFixture } from './backend-contract';
 import { BACKENDS, type BackendKind } from '../../src/agent/backends/registry';
 import { btrfsBackend } from '../../src/agent/backends/btrfs/descriptor';
 import { directoryBackend } from '../../src/agent/backends/directory/descriptor';
 import { loopBackend } from '../../src/agent/backends/loop/descriptor';
+import { zfsBackend } from '../../src/agent/backends/zfs/descriptor';
+import { needsOf, type BackendNeeds } from '../../src/agent/backends/descriptor';
 import { ProcessRunner } from '../../src/exec/runner';
 import { silentLogger } from '../../src/log';
-import { makeLoopFs } from '../support/host';
+import { makeLoopFs, sh } from '../support/host';
+import { destroyPools, poolFileIn, testPoolName, zfsMissing } from '../support/zfs';
 
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
 const log = silentLogger();
+
+/** A backend's needs plus what the test itself uses (to make the filesystem its pool lives on). */
+function withNeeds(a: BackendNeeds, b: BackendNeeds): BackendNeeds {
+  return { tools: [...new Set([...a.tools, ...b.tools])], filesystems: [...new Set([...a.filesystems, ...b.filesystems])] };
+}
 
 /**
  * One or more fixtures per registered backend, each made through its descriptor's factory from a
@@ -22,7 +31,7 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
     {
       label: 'btrfs',
       kind: 'btrfs',
-      needs: { tools: ['btrfs', 'mkfs.btrfs', 'losetup'], filesystems: ['btrfs'] },
+      needs: needsOf(btrfsBackend),
       spec: { sizeBytes: 64 * MiB },
       async make(dir) {
         const poolMount = join(dir, 'pool');
@@ -37,7 +46,7 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
       label: `loop ${fs}`,
       kind: 'loop',
       // The images live on a small xfs (reflinks) for the xfs case, ext4 (plain copies) for ext4.
-      needs: { tools: [`mkfs.${fs}`, 'losetup', 'fsfreeze', 'cp'], filesystems: [fs] },
+      needs: needsOf(loopBackend, { fs }),
       spec: { fs, sizeBytes: fs === 'xfs' ? 300 * MiB : 64 * MiB },
       async make(dir) {
         const fsRoot = join(dir, 'fs');
@@ -52,7 +61,8 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
     {
       label: 'directory',
       kind: 'directory',
-      needs: { tools: ['mkfs.ext4', 'cp', 'du'], filesystems: ['ext4'] },
+      // The test's own: the directories live on a small ext4 it makes.
+      needs: withNeeds(needsOf(directoryBackend), { tools: ['mkfs.ext4'], filesystems: ['ext4'] }),
       spec: {},
       async make(dir) {
         const fsRoot = join(dir, 'fs');
@@ -63,6 +73,41 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
       },
     },
   ],
+  zfs: [zfsFixture()],
 };
+
+/**
+ * zfs on a pool of its own per make() (zfs-fuse here, OpenZFS in the VM), on a sparse file in the
+ * temp dir (or FERRY_ZFS_POOL_DIR). The pool's root filesystem is mounted in the dir: the filler.
+ */
+function zfsFixture(): BackendFixture {
+  const pools = new Map<string, string[]>();
+  return {
+    label: 'zfs',
+    kind: 'zfs',
+    needs: { ...needsOf(zfsBackend), check: zfsMissing },
+    spec: { sizeBytes: 64 * MiB },
+    async make(dir) {
+      const pool = testPoolName();
+      const top = dir.slice(0, dir.lastIndexOf('/'));
+      pools.set(top, [...(pools.get(top) ?? []), pool]);
+      const poolFile = poolFileIn(dir, pool);
+      // Made here, with its root filesystem mounted in the dir (the filler), and found by init() as
+      // ferry's own (same name, same file); ferry making its pool at the first Create is covered by
+      // the move-snapshots and cluster tests.
+      mkdirSync(dirname(poolFile), { recursive: true });
+      sh(['truncate', '-s', String(256 * MiB), poolFile]);
+      sh(['zpool', 'create', '-o', 'cachefile=none', '-m', join(dir, 'root'), pool, poolFile]);
+      const section = { poolName: pool, poolFile, poolSize: '256M', workDir: join(dir, 'work') };
+      const backend = await zfsBackend.create(section, runner, log);
+      await backend.init();
+      return { backend, fillPath: join(dir, 'root', 'filler') };
+    },
+    cleanup(top) {
+      destroyPools(pools.get(top) ?? []);
+      pools.delete(top);
+    },
+  };
+}
 
 for (const d of BACKENDS) for (const fx of fixtures[d.kind]) backendContract(fx);

@@ -5,6 +5,7 @@ import type { CloneCapable, DatasetSpec, MovableBackend } from '../../src/agent/
 import { BtrfsBackend } from '../../src/agent/backends/btrfs';
 import { DirectoryBackend } from '../../src/agent/backends/directory';
 import { LoopBackend } from '../../src/agent/backends/loop';
+import { ZfsBackend } from '../../src/agent/backends/zfs';
 import { Mover } from '../../src/agent/mover';
 import { SourceTransferHandler } from '../../src/agent/transfer-handler';
 import { LocalControl } from '../../src/control/control';
@@ -15,6 +16,7 @@ import { loadOrCreateKey } from '../../src/transfer/keys';
 import { TransferServer } from '../../src/transfer/server';
 import { moveFinalSnapshot } from '../../src/volume/snapshot-names';
 import { cleanupDir, makeLoopFs, makeTempDir, requireRootAndTools } from '../support/host';
+import { destroyPools, poolFileIn, testPoolName, zfsMissing } from '../support/zfs';
 
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
@@ -23,10 +25,16 @@ const log = silentLogger();
 /** A fresh pool of one backend kind in `dir` (one per host). */
 interface PoolFixture {
   label: string;
-  kind: 'btrfs' | 'loop' | 'directory';
+  kind: 'btrfs' | 'loop' | 'directory' | 'zfs';
   spec: DatasetSpec;
+  /** What this machine lacks for it beyond the common tools, in words; [] when it can run. */
+  missing?(): string[];
   make(dir: string): Promise<MovableBackend & CloneCapable>;
+  /** Removes what make() made outside `dir` (ZFS pools live in a daemon); before `dir` goes. */
+  cleanup?(): void;
 }
+
+const zfsPools: string[] = [];
 
 const fixtures: PoolFixture[] = [
   {
@@ -63,6 +71,20 @@ const fixtures: PoolFixture[] = [
       return b;
     },
   },
+  {
+    label: 'zfs',
+    kind: 'zfs',
+    spec: { sizeBytes: 64 * MiB },
+    missing: zfsMissing,
+    async make(dir) {
+      const pool = testPoolName();
+      zfsPools.push(pool);
+      const b = new ZfsBackend({ poolName: pool, poolFile: poolFileIn(dir, pool), poolSizeBytes: 256 * MiB, workDir: join(dir, 'work') }, runner, log);
+      await b.init();
+      return b;
+    },
+    cleanup: () => destroyPools(zfsPools.splice(0)),
+  },
 ];
 
 before(function () {
@@ -86,6 +108,11 @@ for (const fx of fixtures) {
     const hosts: Host[] = [];
 
     before(async function () {
+      const missing = fx.missing?.() ?? [];
+      if (missing.length > 0) {
+        console.log(`    SKIPPED move snapshots: ${fx.label}: this machine lacks ${missing.join(', ')}`);
+        this.skip();
+      }
       dir = makeTempDir(`move-snaps-${fx.label.replace(/\W+/g, '-')}`);
       db = openDb(':memory:');
       control = new LocalControl(db);
@@ -131,6 +158,7 @@ for (const fx of fixtures) {
     after(async function () {
       for (const h of hosts) await h.server.close();
       db?.close();
+      fx.cleanup?.();
       if (dir) cleanupDir(dir);
     });
 

@@ -18,6 +18,8 @@ export class FerryProcess {
   constructor(
     readonly dir: string,
     readonly pluginSocket: string,
+    /** More flags of `ferry serve` (a config file, a node name of its own). */
+    readonly extraArgs: string[] = [],
     /** Its web listener (/metrics): a free loopback port, or "off". */
     readonly webListen = '127.0.0.1:0',
   ) {
@@ -31,7 +33,7 @@ export class FerryProcess {
     // bin/ferry itself, as the systemd unit runs it, so that its shebang's V8 flags apply.
     this.child = spawn(
       FERRY,
-      ['--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug', '--web-listen', this.webListen],
+      ['--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug', '--web-listen', this.webListen, ...this.extraArgs],
       { stdio: ['ignore', log, log] },
     );
     await waitFor('ferry to answer', async () => {

@@ -74,8 +74,29 @@ function mountPointsUnder(dir: string): string[] {
   return [...new Set(points)].sort((a, b) => b.length - a.length);
 }
 
-/** Unmounts everything under `dir`, detaches loop devices backed by files under it, removes it. */
+/**
+ * Destroys the ZFS pools whose files are under `dir` (an agent's own pool, made at its first zfs
+ * Create): a pool outlives its file's directory in the zfs daemon otherwise. Nothing without zfs.
+ */
+function destroyZfsPoolsUnder(dir: string): void {
+  if (!existsSync('/dev/zfs') && !existsSync('/var/run/zfs/zfs_socket')) return;
+  const status = spawnSync('zpool', ['status'], { encoding: 'utf8', timeout: 20_000 });
+  if (status.status !== 0) return;
+  let pool = '';
+  for (const line of status.stdout.split('\n')) {
+    const named = /^\s*pool: (\S+)/.exec(line);
+    if (named) pool = named[1];
+    const file = /^\s+(\/\S+)\s+[A-Z]+\b/.exec(line)?.[1];
+    if (pool && file && (file === dir || file.startsWith(`${dir}/`))) {
+      spawnSync('zpool', ['destroy', '-f', pool], { timeout: 60_000 });
+      pool = '';
+    }
+  }
+}
+
+/** Unmounts everything under `dir` (destroying ZFS pools on files there first), detaches loop devices backed by files under it, removes it. */
 export function cleanupDir(dir: string): void {
+  destroyZfsPoolsUnder(dir);
   for (const p of mountPointsUnder(dir)) spawnSync('umount', ['-l', p]);
   const loops = spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of loops.split('\n')) {

@@ -33,6 +33,8 @@ import ts from 'typescript';
  *   backend's descriptor: kind, config section, Create options, size rules, abilities, a lazy
  *   factory). config, volume and cli read it; it loads no backend implementation, but for a
  *   descriptor's lazy `import()` of its own folder's implementation.
+ * - doctor: `ferry doctor`'s decisions (pure) and the probes that only read the host, dockerd and the
+ *   plugin socket; the agent (its share of the checks) and the CLI use it. It never imports either.
  * - serve: the composition root; it may import anything.
  */
 export const ALLOWED: Record<string, readonly string[]> = {
@@ -46,13 +48,14 @@ export const ALLOWED: Record<string, readonly string[]> = {
   wire: ['errors', 'volume'],
   transfer: ['errors', 'log', 'stream', 'volume', 'metrics/sink.ts'],
   backends: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'registry', 'agent/mount-table.ts', 'agent/keyed-lock.ts'],
-  agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'control/move-states.ts', 'metrics/sink.ts'],
+  agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'doctor', 'control/move-states.ts', 'metrics/sink.ts'],
   control: ['errors', 'log', 'config', 'volume', 'wire', 'web', 'metrics'],
   plugin: ['errors', 'log', 'volume', 'wire', 'agent', 'metrics/sink.ts'],
   metrics: ['errors', 'log', 'wire'],
   api: ['errors', 'log', 'volume', 'wire', 'agent'],
   web: ['errors', 'log', 'config', 'volume', 'wire'],
-  cli: ['errors', 'log', 'config', 'volume', 'wire', 'registry', 'serve', 'control/service.ts'],
+  cli: ['errors', 'log', 'config', 'volume', 'wire', 'registry', 'doctor', 'serve', 'control/service.ts'],
+  doctor: ['errors', 'config', 'volume', 'wire', 'registry'],
   serve: ['*'],
 };
 

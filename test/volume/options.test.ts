@@ -3,6 +3,7 @@ import { checkSpecFits, keepsReplica, resolveCreateOptions } from '../../src/vol
 import { loadConfig } from '../../src/config/config';
 import { isFerryError } from '../../src/errors';
 import type { SizeRules } from '../../src/agent/backends/backend';
+import { BACKEND_KINDS } from '../../src/agent/backends/registry';
 
 const config = loadConfig({
   overrides: {
@@ -31,7 +32,7 @@ describe('resolveCreateOptions', function () {
   const bad: [string, Record<string, unknown>, RegExp][] = [
     ['an unknown option names the valid ones', { sise: '1G' }, /unknown option "sise": valid options are size, backend, fs, profile, replica/],
     ['an unknown replica policy names the valid ones', { replica: 'maybe' }, /invalid replica "maybe": valid values are keep, drop/],
-    ['an unknown backend names the valid ones', { backend: 'zfs' }, /valid values are btrfs, loop, directory/],
+    ['an unknown backend names the valid ones', { backend: 'nosuch' }, new RegExp(`valid values are ${BACKEND_KINDS.join(', ')}`)],
     ['an unknown fs names the valid ones', { backend: 'loop', fs: 'ntfs' }, /valid values are ext4, xfs/],
     ['fs without loop', { fs: 'xfs' }, /applies to backend loop only/],
     ['an unknown profile names the valid ones', { profile: 'nope' }, /valid profiles are fast, big/],

@@ -17,6 +17,8 @@ export interface DatasetSpec {
 export interface PoolCapacity {
   totalBytes: number;
   freeBytes: number;
+  /** The pool's own word on its state, for backends whose pool has one (zfs: ONLINE, DEGRADED, ...). */
+  health?: string;
 }
 
 /** Limits a backend places on a spec, so that bad sizes are refused before anything is written. */
@@ -107,8 +109,11 @@ export interface StreamCapable {
 
 /** Bytes used per dataset. */
 export interface UsageCapable {
-  /** Used bytes of each dataset, by name; a dataset it cannot measure is left out. */
-  usage(): Promise<Map<string, number>>;
+  /**
+   * Used bytes of each dataset, by name (only those of `names` when given: a Create measures its new
+   * volume at once); a dataset it cannot measure, or that does not exist, is left out.
+   */
+  usage(names?: readonly string[]): Promise<Map<string, number>>;
 }
 
 /** What both ends of a move need: snapshots to send and a stream format to carry them. */

@@ -11,6 +11,13 @@ export interface BackendOption {
   defaultValue: string;
 }
 
+/** What a backend needs of its host: commands on PATH and filesystems the kernel can mount. */
+export interface BackendNeeds {
+  readonly tools: readonly string[];
+  /** Filesystem types as /proc/filesystems names them (a module that loads on mount counts). */
+  readonly filesystems: readonly string[];
+}
+
 /**
  * Everything ferry knows about one kind of backend without loading its implementation: config,
  * validation and the CLI read this; only the agent calls `create`, which loads the code.
@@ -28,6 +35,12 @@ export interface BackendDescriptor<K extends string = string, S extends z.ZodTyp
   readonly options: Readonly<Partial<Record<'fs', BackendOption>>>;
   /** Size limits on a spec, checked before anything is written. */
   readonly sizeRules: SizeRules;
+  /**
+   * What it runs and mounts, whatever the volume (`base`), and what one value of a Create option adds
+   * (loop's `fs=xfs` needs mkfs.xfs and the xfs filesystem). `ferry doctor` and the contract fixtures
+   * read this one place.
+   */
+  readonly needs: { readonly base: BackendNeeds; readonly options?: Readonly<Partial<Record<'fs', Readonly<Record<string, BackendNeeds>>>>> };
   /** The optional abilities its backend objects have (the registry test checks them against the methods). */
   readonly abilities: readonly Ability[];
   /** Loads the implementation and makes a backend from the config section (nothing touches disk until init). */
@@ -37,4 +50,16 @@ export interface BackendDescriptor<K extends string = string, S extends z.ZodTyp
 /** Declares a descriptor, keeping its literal kind and config type for the registry. */
 export function defineBackend<const K extends string, S extends z.ZodType>(d: BackendDescriptor<K, S>): BackendDescriptor<K, S> {
   return Object.freeze(d);
+}
+
+/** What `d` needs for volumes with `options` (base needs plus each given option value's), without duplicates. */
+export function needsOf(d: Pick<BackendDescriptor, 'needs'>, options: Partial<Record<'fs', string>> = {}): BackendNeeds {
+  const tools = [...d.needs.base.tools];
+  const filesystems = [...d.needs.base.filesystems];
+  for (const [key, value] of Object.entries(options) as ['fs', string | undefined][]) {
+    const extra = value === undefined ? undefined : d.needs.options?.[key]?.[value];
+    for (const t of extra?.tools ?? []) if (!tools.includes(t)) tools.push(t);
+    for (const f of extra?.filesystems ?? []) if (!filesystems.includes(f)) filesystems.push(f);
+  }
+  return { tools, filesystems };
 }

@@ -2,6 +2,7 @@ import type { BackendDescriptor, BackendOption } from './descriptor';
 import { btrfsBackend } from './btrfs/descriptor';
 import { directoryBackend } from './directory/descriptor';
 import { loopBackend } from './loop/descriptor';
+import { zfsBackend } from './zfs/descriptor';
 
 /**
  * Every backend ferry knows, one line each; the first is the default. Config sections and
@@ -13,6 +14,7 @@ export const BACKENDS = [
   btrfsBackend,
   loopBackend,
   directoryBackend,
+  zfsBackend,
 ] as const;
 
 export type BackendKind = (typeof BACKENDS)[number]['kind'];

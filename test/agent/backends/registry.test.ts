@@ -55,7 +55,7 @@ describe('backend registry', function () {
   });
 
   it('validates the default backend and profiles against the registered kinds', function () {
-    expect(() => loadConfig({ overrides: { defaults: { backend: 'zfs' as never } } })).to.throw(/defaults\.backend/);
+    expect(() => loadConfig({ overrides: { defaults: { backend: 'nosuch' as never } } })).to.throw(/defaults\.backend/);
     for (const kind of BACKEND_KINDS) expect(loadConfig({ overrides: { defaults: { backend: kind } } }).defaults.backend).to.equal(kind);
   });
 });

@@ -91,6 +91,12 @@ export function qgroupClearStale(pool: string): string[] {
 }
 
 /** Commits the current transaction: frees deleted space and brings qgroup numbers up to date. */
+/** The quota group of the one subvolume at `path`, in bytes. */
+export function qgroupShowOf(path: string): string[] {
+  // -f: only the qgroup of the subvolume holding `path` (not its parents, not the pool's others).
+  return ['btrfs', 'qgroup', 'show', '--raw', '-f', path];
+}
+
 export function filesystemSync(pool: string): string[] {
   return ['btrfs', 'filesystem', 'sync', pool];
 }

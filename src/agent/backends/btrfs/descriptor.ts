@@ -30,6 +30,8 @@ export const btrfsBackend = defineBackend({
   }),
   options: {},
   sizeRules: btrfsSizeRules,
+  // losetup and truncate make the loop-backed pool when no `path` is configured.
+  needs: { base: { tools: ['btrfs', 'mkfs.btrfs', 'losetup', 'truncate', 'mount', 'umount'], filesystems: ['btrfs'] } },
   abilities: ['snapshots', 'clones', 'streams', 'usage'],
   async create(c, runner, log) {
     const { BtrfsBackend } = await import('./index');

@@ -14,6 +14,7 @@ export const directoryBackend = defineBackend({
   configDefaults: (dataDir: string) => ({ dir: join(dataDir, 'directory') }),
   options: {},
   sizeRules: directorySizeRules,
+  needs: { base: { tools: ['cp', 'du', 'mount', 'umount', 'sync'], filesystems: [] } },
   abilities: ['snapshots', 'clones', 'streams', 'usage'],
   async create(c, runner, log) {
     const { DirectoryBackend } = await import('./index');

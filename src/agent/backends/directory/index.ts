@@ -255,8 +255,8 @@ export class DirectoryBackend implements Backend, SnapshotCapable, CloneCapable,
   }
 
   /** Apparent bytes of each dataset (du), by name; a dataset du cannot read is left out. */
-  async usage(): Promise<Map<string, number>> {
-    const names = await this.list();
+  async usage(only?: readonly string[]): Promise<Map<string, number>> {
+    const names = only ? [...only] : await this.list();
     const batches: string[][] = [];
     for (let i = 0; i < names.length; i += DU_BATCH) batches.push(names.slice(i, i + DU_BATCH));
     const out = new Map<string, number>();

@@ -27,6 +27,11 @@ export const loopBackend = defineBackend({
   configDefaults: (dataDir: string) => ({ dir: join(dataDir, 'loop') }),
   options: { fs: { values: LOOP_FILESYSTEMS, defaultValue: 'ext4' } },
   sizeRules: loopSizeRules,
+  needs: {
+    // fsfreeze and cp take snapshots; filefrag finds the ranges worth comparing for a stream.
+    base: { tools: ['losetup', 'mount', 'umount', 'fsfreeze', 'cp', 'filefrag', 'sync'], filesystems: [] },
+    options: { fs: { ext4: { tools: ['mkfs.ext4'], filesystems: ['ext4'] }, xfs: { tools: ['mkfs.xfs', 'xfs_admin'], filesystems: ['xfs'] } } },
+  },
   abilities: ['snapshots', 'clones', 'streams', 'usage'],
   async create(c, runner, log) {
     const { LoopBackend } = await import('./index');

@@ -302,8 +302,8 @@ export class LoopBackend implements Backend, SnapshotCapable, CloneCapable, Stre
   }
 
   /** Host bytes each image takes (allocated blocks, so sparse holes are not counted), by name. */
-  async usage(): Promise<Map<string, number>> {
-    const names = await this.list();
+  async usage(only?: readonly string[]): Promise<Map<string, number>> {
+    const names = only ? [...only] : await this.list();
     const out = new Map<string, number>();
     for (let i = 0; i < names.length; i += USAGE_CONCURRENCY) {
       await Promise.all(

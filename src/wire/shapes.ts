@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+
+/**
+ * The JSON that `ferry ... --json` prints and the local API answers, as zod schemas: one place that
+ * states the shapes (README documents them; the CLI tests parse real output with them). Adding a
+ * field is compatible; removing or renaming one is not.
+ */
+
+const time = z.string();
+
+export const volumeViewShape = z.object({
+  name: z.string(),
+  backend: z.string(),
+  sizeBytes: z.number().int().nullable(),
+  fs: z.string().nullable(),
+  options: z.record(z.string(), z.string()),
+  primaryNode: z.string(),
+  generation: z.number().int(),
+  state: z.enum(['creating', 'ready', 'deleting']),
+  createdAt: time,
+  usedBytes: z.number().int().nullable(),
+  usedAt: time.nullable(),
+  mounts: z.number().int(),
+  replicas: z.array(z.string()),
+  dropping: z.array(z.string()),
+}) satisfies z.ZodType<VolumeView>;
+
+export const nodeShape = z.object({
+  name: z.string(),
+  address: z.string().nullable(),
+  transferKey: z.string().nullable(),
+  bootId: z.string().nullable(),
+  lastHeartbeat: time.nullable(),
+  state: z.enum(['up', 'down']),
+  createdAt: time,
+}) satisfies z.ZodType<NodeRecord>;
+
+export const leaseShape = z.object({
+  volume: z.string(),
+  mountId: z.string(),
+  node: z.string(),
+  count: z.number().int(),
+  mountpoint: z.string(),
+  createdAt: time,
+  containers: z.array(z.string()).optional(),
+}) satisfies z.ZodType<Lease>;
+
+export const moveShape = z.object({
+  id: z.number().int(),
+  volume: z.string(),
+  source: z.string(),
+  target: z.string(),
+  state: z.enum(['precopy', 'releasing', 'final', 'switched', 'done', 'failed']),
+  fromGeneration: z.number().int(),
+  bytesDone: z.number(),
+  bytesTotal: z.number().nullable(),
+  error: z.string().nullable(),
+  createdAt: time,
+  updatedAt: time,
+  restartContainers: z.boolean(),
+  containers: z.array(z.object({ name: z.string(), config: z.record(z.string(), z.unknown()), hostConfig: z.record(z.string(), z.unknown()) })).nullable(),
+}) satisfies z.ZodType<MoveRecord>;
+
+export const eventShape = z.object({
+  id: z.number().int(),
+  at: time,
+  volume: z.string().nullable(),
+  node: z.string().nullable(),
+  kind: z.string(),
+  detail: z.string().nullable(),
+}) satisfies z.ZodType<ClusterEvent>;
+
+/** `ferry volume inspect NAME` (always JSON). */
+export const volumeInspectShape = z.object({
+  volume: volumeViewShape,
+  /** Where it is mounted on this host, else null. */
+  mountpoint: z.string().nullable(),
+  leases: z.array(leaseShape),
+  move: moveShape.nullable(),
+  events: z.array(eventShape),
+});
+export type VolumeInspect = z.infer<typeof volumeInspectShape>;
+
+export const statusShape = z.object({
+  node: z.string(),
+  backends: z.array(
+    z.object({
+      kind: z.string(),
+      ok: z.boolean(),
+      error: z.string().optional(),
+      totalBytes: z.number().optional(),
+      freeBytes: z.number().optional(),
+      abilities: z.array(z.string()).optional(),
+    }),
+  ),
+  volumes: z.number().int(),
+  mounted: z.array(z.string()),
+  orphans: z.array(z.object({ backend: z.string().optional(), name: z.string(), reason: z.string() })),
+  missing: z.array(z.string()),
+  replicas: z.array(z.string()),
+  removing: z.array(z.string()),
+}) satisfies z.ZodType<AgentStatus>;
+
+export const doctorCheckShape = z.object({
+  check: z.string(),
+  ok: z.boolean(),
+  problem: z.string().nullable(),
+  fix: z.string().nullable(),
+  detail: z.string().optional(),
+}) satisfies z.ZodType<DoctorCheck>;
+
+export const doctorReportShape = z.object({
+  node: z.string().nullable(),
+  ok: z.boolean(),
+  checks: z.array(doctorCheckShape),
+}) satisfies z.ZodType<DoctorReport>;
+
+/** `ferry volume ls --json`: an array of volumes. */
+export const volumeListShape = z.array(volumeViewShape);
+/** `ferry node ls --json`: an array of hosts. */
+export const nodeListShape = z.array(nodeShape);
