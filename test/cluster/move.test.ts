@@ -38,7 +38,7 @@ describe('cluster: volumes that follow their containers', function () {
     const onH3 = await cluster.host(3).dockerOk(['volume', 'ls', '--filter', 'driver=ferry', '--format', '{{.Name}}']);
     expect(onH3.split('\n')).to.include('listed');
     const ls = ferry.cli(h2, ['volume', 'ls']);
-    expect(ls.stdout).to.match(/listed\s+btrfs\s+64\.0 MiB\s+\S+\s+h1\s+1\s+0\s+ready/);
+    expect(ls.stdout).to.match(/listed\s+btrfs\s+64\.0 MiB\s+(?:-|[\d.]+ [KMG]?i?B)\s+h1\s+1\s+0\s+ready/);
   });
 
   it('refuses a name taken on another host', async function () {
