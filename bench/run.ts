@@ -5,7 +5,7 @@
  *
  *   node dist/bench/run.js            the full run: the single-host section, then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only managed-plugin,
+ *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only managed-plugin,
  *                                     --only backends:
  *                                     every backend's Create, Mount, snapshot and streams side by side,
  *                                     --only create-usage: what measuring used bytes at Create costs)
@@ -32,6 +32,7 @@ import { MoveBench } from './move';
 import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
 import { renderMoves } from './move-report';
 import { FULL_MANAGED_COUNTS, ManagedPluginBench, QUICK_MANAGED_COUNTS, renderManagedPlugin } from './managed-plugin';
+import { FULL_METRICS_COUNTS, MetricsBench, QUICK_METRICS_COUNTS, renderMetrics } from './metrics';
 import { memoryOf, type Memory } from './proc';
 import { renderGroups } from './report';
 import { FULL_COUNTS, SingleHostBench, type SingleHostCounts } from './single-host';
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -147,6 +148,17 @@ async function main(): Promise<void> {
       await singleHost(env, quick, keepLog);
     } finally {
       await env.cleanup();
+      running = undefined;
+    }
+  }
+  if (only === undefined || only === 'metrics') {
+    if (interrupted) throw new Error('interrupted');
+    const bench = new MetricsBench(quick ? QUICK_METRICS_COUNTS : FULL_METRICS_COUNTS);
+    running = bench;
+    try {
+      await metrics(bench, quick);
+    } finally {
+      await bench.cleanup();
       running = undefined;
     }
   }
@@ -202,6 +214,24 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
+}
+
+async function metrics(bench: MetricsBench, quick: boolean): Promise<void> {
+  const loadAtStart = loadavg()[0];
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### Cost of metrics${quick ? ' (--quick: too few samples to quote)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · two ferry serve processes side by side, btrfs pools on sparse loop files · ` +
+      `ferry logging at debug · load average (1 min) ${m.loadAverage1m}`,
+    '',
+    renderMetrics(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-metrics', date, quick, machine: m, metrics: figures }) + '\n');
 }
 
 async function managedPlugin(bench: ManagedPluginBench, quick: boolean): Promise<void> {
