@@ -46,13 +46,15 @@ declare -A PROBES=(
   [make]="make"
   [g++]="g++"
   [python3]="python3"
+  # The lvm backend's tests run in a QEMU VM (scripts/vm/run-in-vm.sh): this kernel has no device-mapper.
+  [qemu-system-x86]="qemu-system-x86_64"
   # The dashboard's browser tests drive it (playwright-core, no browser download).
   [chromium]="chromium"
 )
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
   iproute2 rsync openssh-client openssh-server kmod debootstrap docker-registry make g++ python3
-  chromium zfs-fuse)
+  chromium zfs-fuse qemu-system-x86)
 
 dpkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

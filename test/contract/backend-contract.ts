@@ -28,6 +28,8 @@ export interface FixtureNeeds {
   tools: readonly string[];
   /** Filesystem types (as in /proc/filesystems; a module is loaded if it is there to load). */
   filesystems: readonly string[];
+  /** Kernel modules (as in /sys/module, e.g. dm_thin_pool; loaded if the machine has them to load). */
+  modules?: readonly string[];
   /** Anything else, checked (and started, like a daemon) when the suite begins: what is missing, in words. */
   check?: () => string[];
 }
@@ -40,9 +42,20 @@ export interface BackendFixture {
   needs: FixtureNeeds;
   /** The spec volumes get in these tests (a size the backend enforces, if it enforces one). */
   spec: DatasetSpec;
-  make(dir: string): Promise<{ backend: Backend; fillPath: string }>;
+  make(dir: string): Promise<MadePool>;
   /** Removes what `make` made outside `dir`'s mounts and files (ZFS pools live in a daemon); before `dir` goes. */
   cleanup?(dir: string): void;
+}
+
+/** A fresh pool of a fixture. */
+export interface MadePool {
+  backend: Backend;
+  /** Where files are written to fill the pool (fillWithFiles), unless `fill` is given. */
+  fillPath: string;
+  /** Fills the pool another way (a thin pool fills through a block device, not files); returns how to free it again. */
+  fill?: () => Promise<() => Promise<void>>;
+  /** Removes what the pool holds outside the temp dir (a volume group). */
+  cleanup?: () => Promise<void>;
 }
 
 function hasFilesystem(fs: string): boolean {
@@ -53,12 +66,19 @@ function hasFilesystem(fs: string): boolean {
   return known();
 }
 
+function hasModule(m: string): boolean {
+  if (existsSync(`/sys/module/${m}`)) return true;
+  spawnSync('modprobe', ['-q', m]);
+  return existsSync(`/sys/module/${m}`);
+}
+
 /** What of `needs` this machine lacks, in words; empty when the fixture can run. */
 export function missingNeeds(needs: FixtureNeeds): string[] {
   const missing: string[] = [];
   if (process.getuid && process.getuid() !== 0) missing.push('root');
   for (const t of needs.tools) if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) missing.push(`the command ${t}`);
   for (const f of needs.filesystems) if (!hasFilesystem(f)) missing.push(`the ${f} filesystem in the kernel`);
+  for (const m of needs.modules ?? []) if (!hasModule(m)) missing.push(`the kernel module ${m}`);
   if (missing.length === 0 && needs.check) missing.push(...needs.check());
   return missing;
 }
@@ -117,8 +137,15 @@ export function backendContract(fx: BackendFixture): void {
   describe(`backend contract: ${fx.label}`, function () {
     let dir: string;
     let b: Backend;
+    let pool: MadePool;
     let fillPath: string;
     let mnt: string;
+    let cleanups: (() => Promise<void>)[] = [];
+    const make = async (d: string): Promise<MadePool> => {
+      const made = await fx.make(d);
+      if (made.cleanup) cleanups.push(made.cleanup);
+      return made;
+    };
 
     before(function () {
       const missing = missingNeeds(fx.needs);
@@ -129,11 +156,14 @@ export function backendContract(fx: BackendFixture): void {
     });
     beforeEach(async function () {
       dir = makeTempDir(fx.label.replace(/\W+/g, '-'));
-      ({ backend: b, fillPath } = await fx.make(join(dir, 'a')));
+      pool = await make(join(dir, 'a'));
+      ({ backend: b, fillPath } = pool);
       mnt = join(dir, 'mnt');
       mkdirSync(mnt);
     });
-    afterEach(function () {
+    afterEach(async function () {
+      for (const c of cleanups.reverse()) await c();
+      cleanups = [];
       if (dir) fx.cleanup?.(dir);
       if (dir) cleanupDir(dir);
     });
@@ -238,14 +268,19 @@ export function backendContract(fx: BackendFixture): void {
     it('fails Create on a full pool with POOL_FULL and leaves nothing behind', async function () {
       await b.create('before', fx.spec);
       const listBefore = await b.list();
-      const fill = fillWithFiles(fillPath);
+      let free: () => Promise<void>;
+      if (pool.fill) free = await pool.fill();
+      else {
+        const files = fillWithFiles(fillPath);
+        free = async () => files.forEach((f) => unlinkSync(f));
+      }
       await expectCode(b.create('after', fx.spec), 'POOL_FULL');
       expect(await b.exists('after')).to.equal(false);
       expect(await b.list()).to.deep.equal(listBefore);
       // Freeing space makes Create work again, at once: the backend must not refuse on free-space
       // figures that lag the unlink. XFS (Linux 6.0+) frees unlinked files' blocks in background
       // inode inactivation and statfs does not wait for it; many files make that window wide.
-      for (const f of fill) unlinkSync(f);
+      await free();
       await b.create('after', fx.spec);
       expect(await b.exists('after')).to.equal(true);
     });
@@ -348,7 +383,7 @@ export function backendContract(fx: BackendFixture): void {
       });
 
       it('round-trips full and incremental streams between two pools byte for byte', async function () {
-        const other = await fx.make(join(dir, 'b'));
+        const other = await make(join(dir, 'b'));
         const b2 = other.backend as Backend & SnapshotCapable & StreamCapable;
         await m.create('mv', fx.spec);
         await m.mount('mv', mnt);
@@ -381,7 +416,7 @@ export function backendContract(fx: BackendFixture): void {
       });
 
       it('leaves nothing behind when a stream is cut short or corrupted', async function () {
-        const other = await fx.make(join(dir, 'b'));
+        const other = await make(join(dir, 'b'));
         const b2 = other.backend as Backend & SnapshotCapable & StreamCapable;
         await m.create('cut', fx.spec);
         await m.mount('cut', mnt);

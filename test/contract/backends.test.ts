@@ -5,12 +5,14 @@ import { BACKENDS, type BackendKind } from '../../src/agent/backends/registry';
 import { btrfsBackend } from '../../src/agent/backends/btrfs/descriptor';
 import { directoryBackend } from '../../src/agent/backends/directory/descriptor';
 import { loopBackend } from '../../src/agent/backends/loop/descriptor';
+import { lvmBackend } from '../../src/agent/backends/lvm/descriptor';
 import { zfsBackend } from '../../src/agent/backends/zfs/descriptor';
 import { needsOf, type BackendNeeds } from '../../src/agent/backends/descriptor';
 import { ProcessRunner } from '../../src/exec/runner';
 import { silentLogger } from '../../src/log';
 import { makeLoopFs, sh } from '../support/host';
 import { destroyPools, poolFileIn, testPoolName, zfsMissing } from '../support/zfs';
+import { LVM_NEEDS, fillThinPool, makeTestVg } from '../support/lvm';
 
 const MiB = 1024 * 1024;
 const runner = new ProcessRunner(silentLogger());
@@ -74,6 +76,36 @@ const fixtures: { [K in BackendKind]: BackendFixture[] } = {
     },
   ],
   zfs: [zfsFixture()],
+  // Device-mapper thin pools: on a host without them (this project's CI kernel) these skip, and
+  // test/vm/lvm.test.ts runs them in a VM (scripts/vm/lvm-tests.sh).
+  lvm: (['ext4', 'xfs'] as const).map(
+    (fs): BackendFixture => ({
+      label: `lvm ${fs}`,
+      kind: 'lvm',
+      needs: { ...withNeeds(needsOf(lvmBackend, { fs }), LVM_NEEDS), modules: LVM_NEEDS.modules },
+      spec: { fs, sizeBytes: fs === 'xfs' ? 300 * MiB : 64 * MiB },
+      async make(dir) {
+        const tvg = makeTestVg(dir, 1024 * MiB);
+        const pool = 'pool';
+        try {
+          const backend = await lvmBackend.create({ vg: tvg.vg, pool, createPool: fs === 'xfs' ? '700M' : '256M' }, runner, log);
+          await backend.init();
+          return {
+            backend,
+            fillPath: dir,
+            fill: async () => {
+              const free = fillThinPool(tvg.vg, pool, 2048 * MiB);
+              return async () => free();
+            },
+            cleanup: async () => tvg.remove(),
+          };
+        } catch (err) {
+          tvg.remove();
+          throw err;
+        }
+      },
+    }),
+  ),
 };
 
 /**

@@ -5,6 +5,7 @@ import type { CloneCapable, DatasetSpec, MovableBackend } from '../../src/agent/
 import { BtrfsBackend } from '../../src/agent/backends/btrfs';
 import { DirectoryBackend } from '../../src/agent/backends/directory';
 import { LoopBackend } from '../../src/agent/backends/loop';
+import { LvmBackend } from '../../src/agent/backends/lvm';
 import { ZfsBackend } from '../../src/agent/backends/zfs';
 import { Mover } from '../../src/agent/mover';
 import { SourceTransferHandler } from '../../src/agent/transfer-handler';
@@ -16,6 +17,8 @@ import { loadOrCreateKey } from '../../src/transfer/keys';
 import { TransferServer } from '../../src/transfer/server';
 import { moveFinalSnapshot } from '../../src/volume/snapshot-names';
 import { cleanupDir, makeLoopFs, makeTempDir, requireRootAndTools } from '../support/host';
+import { LVM_NEEDS, makeTestVg, type TestVg } from '../support/lvm';
+import { missingNeeds } from './backend-contract';
 import { destroyPools, poolFileIn, testPoolName, zfsMissing } from '../support/zfs';
 
 const MiB = 1024 * 1024;
@@ -25,7 +28,7 @@ const log = silentLogger();
 /** A fresh pool of one backend kind in `dir` (one per host). */
 interface PoolFixture {
   label: string;
-  kind: 'btrfs' | 'loop' | 'directory' | 'zfs';
+  kind: 'btrfs' | 'loop' | 'directory' | 'zfs' | 'lvm';
   spec: DatasetSpec;
   /** What this machine lacks for it beyond the common tools, in words; [] when it can run. */
   missing?(): string[];
@@ -85,7 +88,27 @@ const fixtures: PoolFixture[] = [
     },
     cleanup: () => destroyPools(zfsPools.splice(0)),
   },
+  {
+    // Runs where device-mapper thin pools are: in the VM of scripts/vm/lvm-tests.sh.
+    label: 'lvm',
+    kind: 'lvm',
+    spec: { fs: 'ext4', sizeBytes: 64 * MiB },
+    missing: () => missingNeeds({ ...LVM_NEEDS, tools: [...LVM_NEEDS.tools, 'mkfs.ext4'] }),
+    async make(dir) {
+      const tvg = makeTestVg(dir, 512 * MiB);
+      testVgs.push(tvg);
+      const b = new LvmBackend({ vg: tvg.vg, pool: 'pool', createPool: '256M' }, runner, log);
+      await b.init();
+      return b;
+    },
+    cleanup: () => {
+      for (const v of testVgs.splice(0)) v.remove();
+    },
+  },
 ];
+
+/** Volume groups the lvm fixture made, removed after each suite. */
+const testVgs: TestVg[] = [];
 
 before(function () {
   requireRootAndTools('btrfs', 'mkfs.btrfs', 'mkfs.ext4', 'mkfs.xfs', 'losetup', 'fsfreeze');

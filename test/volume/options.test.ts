@@ -34,7 +34,7 @@ describe('resolveCreateOptions', function () {
     ['an unknown replica policy names the valid ones', { replica: 'maybe' }, /invalid replica "maybe": valid values are keep, drop/],
     ['an unknown backend names the valid ones', { backend: 'nosuch' }, new RegExp(`valid values are ${BACKEND_KINDS.join(', ')}`)],
     ['an unknown fs names the valid ones', { backend: 'loop', fs: 'ntfs' }, /valid values are ext4, xfs/],
-    ['fs without loop', { fs: 'xfs' }, /applies to backend loop only/],
+    ['fs without loop', { fs: 'xfs' }, /applies to backend loop, lvm only/],
     ['an unknown profile names the valid ones', { profile: 'nope' }, /valid profiles are fast, big/],
     ['a bad size', { size: '-5G' }, /invalid size/],
     ['a zero size', { size: '0' }, /larger than 0|invalid size/],

@@ -3,6 +3,7 @@ import { btrfsBackend } from './btrfs/descriptor';
 import { directoryBackend } from './directory/descriptor';
 import { loopBackend } from './loop/descriptor';
 import { zfsBackend } from './zfs/descriptor';
+import { lvmBackend } from './lvm/descriptor';
 
 /**
  * Every backend ferry knows, one line each; the first is the default. Config sections and
@@ -15,6 +16,7 @@ export const BACKENDS = [
   loopBackend,
   directoryBackend,
   zfsBackend,
+  lvmBackend,
 ] as const;
 
 export type BackendKind = (typeof BACKENDS)[number]['kind'];

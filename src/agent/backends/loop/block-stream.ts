@@ -40,6 +40,10 @@ export interface BlockDiffOptions {
    * files' extent maps; outside them both sides are known equal. Default: the whole image.
    */
   ranges?: readonly (readonly [number, number])[];
+  /** The image's size, for a block device (whose stat size is 0); default: the file's size. */
+  imageBytes?: number;
+  /** The base's size, likewise. */
+  baseBytes?: number;
 }
 
 /** What a decoder reads, in stream order. */
@@ -128,8 +132,8 @@ export async function* encodeBlockDiff(image: string, base: string | undefined, 
     throw err;
   });
   try {
-    const imageBytes = (await fh.stat()).size;
-    const baseBytes = bh ? (await bh.stat()).size : 0;
+    const imageBytes = opts.imageBytes ?? (await fh.stat()).size;
+    const baseBytes = bh ? (opts.baseBytes ?? (await bh.stat()).size) : 0;
     yield encodeHeader(imageBytes, pageBytes);
     const next = Buffer.alloc(chunkBytes);
     const prev = Buffer.alloc(chunkBytes);
@@ -250,14 +254,17 @@ export async function* decodeBlockDiff(source: AsyncIterable<Buffer>): AsyncGene
 /**
  * Applies a decoded block stream to `target` (a copy of the base image, or an empty file): sets the
  * image size, writes every record, and syncs. Returns the header. Throws STREAM_CORRUPT or I/O errors.
+ * A block device cannot be resized: with `deviceBytes` the target is one of that size, and a stream
+ * of another size is refused.
  */
-export async function applyBlockDiff(target: FileHandle, source: AsyncIterable<Buffer>): Promise<{ imageBytes: number }> {
+export async function applyBlockDiff(target: FileHandle, source: AsyncIterable<Buffer>, deviceBytes?: number): Promise<{ imageBytes: number }> {
   let imageBytes = -1;
   const zeros = Buffer.alloc(DEFAULT_CHUNK_BYTES);
   for await (const ev of decodeBlockDiff(source)) {
     if (ev.type === 'header') {
       imageBytes = ev.imageBytes;
-      await target.truncate(imageBytes);
+      if (deviceBytes === undefined) await target.truncate(imageBytes);
+      else if (deviceBytes !== imageBytes) throw corrupt(`it holds ${imageBytes} bytes for a device of ${deviceBytes}`);
     } else if (ev.type === 'data') {
       await writeFull(target, ev.data, ev.offset);
     } else {

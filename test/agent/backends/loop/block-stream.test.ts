@@ -111,6 +111,32 @@ describe('loop block stream', function () {
     expect(events).to.deep.equal([5 * CHUNK]);
   });
 
+  it('reads sizes it is given (a block device stats as 0 bytes) and writes into a fixed-size target', async function () {
+    const image = join(dir, 'a.img');
+    sparseFile(image, 4 * CHUNK);
+    writeAt(image, 3 * CHUNK, randomBytes(PAGE));
+    // Told the image is 2 chunks: the data beyond is not read.
+    const short = await collect(encodeBlockDiff(image, undefined, { chunkBytes: CHUNK, imageBytes: 2 * CHUNK }));
+    let header: { imageBytes: number } | undefined;
+    const offsets: number[] = [];
+    for await (const ev of decodeBlockDiff(chunks(short, 4096))) if (ev.type === 'header') header = ev; else offsets.push(ev.offset);
+    expect(header?.imageBytes).to.equal(2 * CHUNK);
+    expect(offsets).to.deep.equal([]);
+    // A target of a fixed size (deviceBytes): not resized; a stream of another size is refused.
+    const full = await collect(encodeBlockDiff(image, undefined, { chunkBytes: CHUNK, imageBytes: 4 * CHUNK }));
+    const target = join(dir, 'dev.img');
+    sparseFile(target, 4 * CHUNK);
+    const fh = await open(target, 'r+');
+    try {
+      await applyBlockDiff(fh, chunks(full, 1000), 4 * CHUNK);
+      const err = await applyBlockDiff(fh, chunks(short, 1000), 4 * CHUNK).catch((e: unknown) => e);
+      expect(isFerryError(err, 'STREAM_CORRUPT'), String(err)).to.equal(true);
+    } finally {
+      await fh.close();
+    }
+    expect(readFileSync(target).equals(readFileSync(image))).to.equal(true);
+  });
+
   it('sends only non-zero pages of a sparse image and rebuilds it exactly', async function () {
     const image = join(dir, 'a.img');
     const size = 10 * CHUNK + 123; // not a multiple of anything
