@@ -14,6 +14,7 @@ import { progress } from './bench-env';
 import { MiB, writeRandomFiles } from './random-files';
 import { markdownTable } from './report';
 import { elapsedMs, fmtMs, fmtRatio, summarize, type Summary } from './stats';
+import { lvmBenchBackend } from './lvm-backend';
 
 /**
  * The backends side by side, through their Backend objects (no plugin, no dockerd), each on two
@@ -76,6 +77,8 @@ export const BENCH_BACKENDS: BenchBackend[] = [
     },
     cleanup: () => destroyPools(zfsPools.splice(0)),
   },
+  // Only where device-mapper is: on this project's machines, in the VM (scripts/vm/lvm-tests.sh --bench).
+  lvmBenchBackend,
 ];
 
 export interface BackendFigures {

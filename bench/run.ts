@@ -5,7 +5,8 @@
  *
  *   node dist/bench/run.js            the full run: the single-host section, then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only backends:
+ *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only managed-plugin,
+ *                                     --only backends:
  *                                     every backend's Create, Mount, snapshot and streams side by side,
  *                                     --only create-usage: what measuring used bytes at Create costs)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
@@ -14,7 +15,9 @@
  *                                     move section's logs go to FILE.moves-{control,h1,h2}.log
  *
  * Each section is one class with a `run()` that returns its figures and a `cleanup()` that removes
- * whatever it made, also on failure and on SIGINT/SIGTERM. The move section (move.ts) needs the one
+ * whatever it made, also on failure and on SIGINT/SIGTERM. The managed-plugin section (managed-plugin.ts)
+ * builds ferry's managed plugin, installs it from a registry on loopback and times it beside a
+ * legacy `ferry serve` of its own and Docker's `local` driver. The move section (move.ts) needs the one
  * test cluster this machine fits: while another live run owns it, it waits (up to 15 minutes).
  */
 import { execFileSync } from 'node:child_process';
@@ -28,6 +31,8 @@ import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
 import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
 import { renderMoves } from './move-report';
+import { FULL_MANAGED_COUNTS, ManagedPluginBench, QUICK_MANAGED_COUNTS, renderManagedPlugin } from './managed-plugin';
+import { FULL_METRICS_COUNTS, MetricsBench, QUICK_METRICS_COUNTS, renderMetrics } from './metrics';
 import { memoryOf, type Memory } from './proc';
 import { renderGroups } from './report';
 import { FULL_COUNTS, SingleHostBench, type SingleHostCounts } from './single-host';
@@ -92,7 +97,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'moves', 'dashboard', 'backends', 'create-usage'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -146,6 +151,44 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
+  if (only === undefined || only === 'metrics') {
+    if (interrupted) throw new Error('interrupted');
+    const bench = new MetricsBench(quick ? QUICK_METRICS_COUNTS : FULL_METRICS_COUNTS);
+    running = bench;
+    try {
+      await metrics(bench, quick);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  if (only === undefined || only === 'managed-plugin') {
+    if (interrupted) throw new Error('interrupted');
+    // A legacy ferry of its own: the single-host section's leaves 1,000 volumes behind in its.
+    const env = await BenchEnv.start();
+    const bench = new ManagedPluginBench(env, quick ? QUICK_MANAGED_COUNTS : FULL_MANAGED_COUNTS);
+    const both: Section = {
+      // An interrupt stops the section between two commands.
+      get aborted() {
+        return bench.aborted;
+      },
+      set aborted(v: boolean) {
+        bench.aborted = v;
+        env.aborted = v;
+      },
+      cleanup: async () => {
+        await bench.cleanup();
+        await env.cleanup();
+      },
+    };
+    running = both;
+    try {
+      await managedPlugin(bench, quick);
+    } finally {
+      await both.cleanup();
+      running = undefined;
+    }
+  }
   if (only === undefined || only === 'backends') {
     if (interrupted) throw new Error('interrupted');
     const bench = new BackendsBench(quick ? QUICK_BACKENDS_COUNTS : FULL_BACKENDS_COUNTS);
@@ -171,6 +214,43 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
+}
+
+async function metrics(bench: MetricsBench, quick: boolean): Promise<void> {
+  const loadAtStart = loadavg()[0];
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### Cost of metrics${quick ? ' (--quick: too few samples to quote)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · two ferry serve processes side by side, btrfs pools on sparse loop files · ` +
+      `ferry logging at debug · load average (1 min) ${m.loadAverage1m}`,
+    '',
+    renderMetrics(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-metrics', date, quick, machine: m, metrics: figures }) + '\n');
+}
+
+async function managedPlugin(bench: ManagedPluginBench, quick: boolean): Promise<void> {
+  const loadAtStart = loadavg()[0];
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### ferry managed plugin benchmark${quick ? ' (--quick: too few samples to quote)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · dockerd ${m.dockerd} · ` +
+      'the managed plugin installed from a registry on 127.0.0.1, the legacy plugin as `ferry serve` on the host, both logging at debug, ' +
+      `each with an empty btrfs pool on a sparse loop file · load average (1 min) ${m.loadAverage1m}`,
+    '',
+    renderManagedPlugin(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-managed-plugin', date, quick, machine: m, managedPlugin: figures }) + '\n');
 }
 
 async function dashboard(bench: DashboardBench): Promise<void> {

@@ -36,6 +36,10 @@ declare -A PROBES=(
   [openssh-client]="ssh ssh-keygen"
   [openssh-server]="sshd"
   [kmod]="modprobe"
+  # The managed plugin: its base image is made with debootstrap, and its test installs it from
+  # a registry of its own (the package's service stays off without systemd; the test starts one).
+  [debootstrap]="debootstrap"
+  [docker-registry]="docker-registry"
   # The zfs backend's tests run on zfs-fuse (no ZFS in the kernel here); scripts/start-zfs-fuse.sh starts it.
   [zfs-fuse]="zfs-fuse zfs zpool"
   # node-gyp builds better-sqlite3 (and ssh2's optional cpu-features) from source here.
@@ -49,7 +53,7 @@ declare -A PROBES=(
 )
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
-  iproute2 rsync openssh-client openssh-server kmod make g++ python3
+  iproute2 rsync openssh-client openssh-server kmod debootstrap docker-registry make g++ python3
   chromium zfs-fuse qemu-system-x86)
 
 dpkg_installed() {

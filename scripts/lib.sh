@@ -95,3 +95,23 @@ ferry_npm_ci() {
   (cd "$repo" && npm ci --no-audit --no-fund --loglevel=warn)
   printf '%s\n' "$want" >"$stamp"
 }
+
+# Debian packages in the managed plugin's base image: what ferry's backends run (btrfs, mkfs.*,
+# losetup and mount, fsfreeze, fallocate, filefrag, xfs_admin; coreutils and util-linux come with
+# minbase) and the C++ runtime node links to. ferry runs no ssh, rsync or modprobe: transfers are
+# ssh2 in node, and a plugin cannot load kernel modules.
+FERRY_PLUGIN_PACKAGES=(btrfs-progs xfsprogs e2fsprogs mount util-linux libstdc++6)
+
+# The base image's name: node's version, and a hash of the packages, node's binary and the
+# script that builds it, so that any change to them names another image.
+ferry_plugin_base_image() {
+  local node here sum
+  node="$(readlink -f "$(command -v node)")"
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+  sum="$({
+    printf '%s\n' "${FERRY_PLUGIN_PACKAGES[@]}"
+    sha256sum "$node" | cut -d' ' -f1
+    cat "${here}/build-plugin-base.sh"
+  } | sha256sum | cut -c1-12)"
+  printf 'ferry-plugin-base:bookworm-node%s-%s\n' "$(node -p 'process.versions.node')" "$sum"
+}

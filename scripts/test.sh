@@ -5,7 +5,7 @@
 #   sudo bash scripts/test.sh
 #
 # Steps: scripts/install-deps.sh, scripts/start-dockerd.sh, scripts/start-zfs-fuse.sh,
-# scripts/build-test-image.sh,
+# scripts/build-test-image.sh, scripts/build-plugin-base.sh,
 # `npm ci` (skipped when node_modules already matches package.json, package-lock.json and the
 # node version), then `npm test` (tsc, then mocha over unit, contract, plugin and e2e tests).
 # Extra arguments go to mocha: `bash scripts/test.sh --grep btrfs`.
@@ -31,6 +31,8 @@ bash scripts/build-test-image.sh
 [ "$(ferry_node_major)" -ge 20 ] ||
   ferry_die "the tests need Node.js >= 20 (node is $(node --version 2>/dev/null || echo missing))"
 ferry_npm_ci "$REPO"
+# The managed plugin's base image (debootstrap: a few minutes once, then reused by its test).
+bash scripts/build-plugin-base.sh
 
 ferry_log "npm test (log: ${LOG})"
 mkdir -p "$(dirname "$LOG")"

@@ -30,6 +30,11 @@ import { createDashboard, type Dashboard } from './web/dashboard';
 import { dashboardToken } from './web/web-token';
 import { startWebListener, type WebListener, type WebRoute } from './web/web-listener';
 import type { Logger } from './log';
+import { AgentMetrics } from './metrics/agent-metrics';
+import { ControlMetrics } from './metrics/control-metrics';
+import { metricsRouter } from './metrics/metrics-router';
+import { NO_METRICS, type MetricsSink } from './metrics/sink';
+import { controlFacts } from './control/control-facts';
 import { pluginRoutes } from './plugin/routes';
 import { createPluginServer } from './plugin/server';
 import type { ControlClient } from './wire/control-client';
@@ -155,12 +160,24 @@ export async function startFerry(
   // The agent's parts, each built from those it needs: nothing is attached later.
   const node = config.nodeName;
   const agentLog = log.child({ component: 'agent' });
+  // Metrics only when something can scrape them (web.listen off: no counting at all). Gauges are read
+  // at each scrape from the parts below (the closures run only then, once every part exists).
+  const metrics: AgentMetrics | undefined =
+    config.web.listen === 'off'
+      ? undefined
+      : new AgentMetrics({
+          node,
+          volumes: () => control.listVolumes(),
+          pools: async () => (await status.hostReport()).backends.map((b) => ({ backend: b.kind, ok: b.ok, totalBytes: b.totalBytes, freeBytes: b.freeBytes })),
+          movesInFlight: (): number => clusterSide?.mover.inFlight() ?? 0,
+        });
+  const sink: MetricsSink = metrics ?? NO_METRICS;
   const lock = new KeyedLock();
   const state = new HostState(config.mountRoot);
   const slots = new BackendSlots(node, control);
   const containers = new Containers(node, control, clusterMode?.dockerHost(config, log), agentLog);
   const copies = new Copies(node, control, slots, state, lock, agentLog);
-  const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log);
+  const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log, sink);
   const meter = new UsageMeter(control, agentLog);
   const mounts = new Mounts(node, control, slots, state, lock, meter, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs });
   const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog);
@@ -176,7 +193,7 @@ export async function startFerry(
     failStartup = reject;
   });
   ready.catch(() => undefined);
-  const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }));
+  const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
   const api = createServer(createLocalApi({ volumes, mounts, status, doctor }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
@@ -189,6 +206,8 @@ export async function startFerry(
   log.info({ pluginSocket: config.pluginSocket, apiSocket: config.apiSocket, node: config.nodeName }, 'listening');
   // /metrics and the dashboard; a bad web setting stops ferry here, before any volume work.
   const webRoutes: WebRoute[] = [];
+  // ferry serve is control too: its /metrics has the cluster's series (of one host) beside the agent's.
+  if (metrics) webRoutes.push({ path: '/metrics', router: metricsRouter(db ? [metrics, new ControlMetrics(controlFacts(control, db), { processMetrics: false })] : [metrics]) });
   let web: WebListener | undefined;
   let dashboard: Dashboard | undefined;
   if (config.web.listen !== 'off') {
@@ -216,7 +235,7 @@ export async function startFerry(
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     if (clusterMode && clusterSide) {
       const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
-      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log);
+      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink);
     }
     // Records, disk and mount table into agreement before the first request (DESIGN: live restore).
     const report = await reconcileHost({

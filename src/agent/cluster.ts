@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/config';
 import { readToken } from '../config/read-token';
 import type { Logger } from '../log';
+import type { MetricsSink } from '../metrics/sink';
 import { TransferClient } from '../transfer/client';
 import { loadOrCreateKey, type TransferKey } from '../transfer/keys';
 import { TransferServer } from '../transfer/server';
@@ -34,9 +35,9 @@ export interface ClusterSide {
   mountWaitMs: number;
 }
 
-export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger): ClusterSide {
+export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger, metrics: MetricsSink): ClusterSide {
   const key = loadOrCreateKey(config.transfer.keyFile);
-  const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves);
+  const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves, undefined, metrics);
   return { key, mover, mountWaitMs: config.moves.mountWaitSeconds * 1000 };
 }
 
@@ -50,10 +51,11 @@ export async function joinCluster(
   source: MoveSource,
   control: ControlClient,
   log: Logger,
+  metrics: MetricsSink,
 ): Promise<{ stop(): Promise<void> }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
-  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control), log.child({ component: 'transfer' }));
+  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control), log.child({ component: 'transfer' }), metrics);
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;

@@ -4,6 +4,7 @@ import type { ContainerSpec, MoveRecord, VolumeView } from '../wire/records';
 import { canMove, isActiveMove, nextMoveState, type ActiveMoveState, type MoveState } from '../control/move-states';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
+import { NO_METRICS, type MetricsSink } from '../metrics/sink';
 import { TransferClient, type Peer } from '../transfer/client';
 import type { TransferRequest } from '../transfer/protocol';
 import { describeProgress } from '../wire/move-progress';
@@ -87,6 +88,7 @@ export class Mover {
     private readonly log: Logger,
     private readonly opts: { stepDelayMs: number } = { stepDelayMs: 0 },
     connect?: SourceConnector,
+    private readonly metrics: MetricsSink = NO_METRICS,
   ) {
     this.connect = connect ?? ((peer) => TransferClient.connect(peer, privateKey));
   }
@@ -94,6 +96,11 @@ export class Mover {
   private async step(): Promise<void> {
     // Only tests set a delay: it lets them kill a process between two steps of a move.
     if (this.opts.stepDelayMs > 0) await new Promise((r) => setTimeout(r, this.opts.stepDelayMs));
+  }
+
+  /** How many moves to this host run now. */
+  inFlight(): number {
+    return this.running.size;
   }
 
   /** Starts move `m` unless it already runs here; resolves when it ends (rejects if it failed). */
@@ -144,9 +151,12 @@ export class Mover {
       while (isActiveMove(state)) state = await this.steps[state](run);
       const now = Date.now();
       log.info({ durationMs: now - started, downtimeMs: run.released ? now - run.released : undefined, bytes: run.done, outcome: 'ok' }, 'move done');
+      this.metrics.moveEnded({ outcome: 'ok', seconds: (now - started) / 1000, downtimeSeconds: run.released ? (now - run.released) / 1000 : undefined, bytes: run.done - m.bytesDone });
     } catch (err) {
       const e = toFerryError(err);
       log.warn({ err: e.message, code: e.code, outcome: 'error' }, 'move failed');
+      this.metrics.moveEnded({ outcome: 'error', seconds: (Date.now() - started) / 1000, bytes: run ? run.done - m.bytesDone : 0 });
+      this.metrics.error(e.code, 'move');
       const now = await this.control.getMove(m.id).catch(() => undefined);
       // Before the switch a failure leaves the source primary and nothing of the move here; after it,
       // the target is primary and a later run finishes the move.
@@ -288,11 +298,13 @@ export class Mover {
     progress: (bytes: number) => void,
   ): Promise<number> {
     let bytes = 0;
+    const metrics = this.metrics;
     const counter = new Transform({
       ...streamBuffers,
       transform(chunk: Buffer, _e, cb) {
         bytes += chunk.length;
         progress(chunk.length);
+        metrics.transferReceived(chunk.length);
         cb(null, chunk);
       },
     });

@@ -24,3 +24,8 @@ export function eventsOf(db: Db, volume: string, limit = 20): ClusterEvent[] {
 export function recentEvents(db: Db, limit: number): ClusterEvent[] {
   return (stmt(db, 'SELECT * FROM events ORDER BY id DESC LIMIT ?').all(limit) as ClusterEvent[]).reverse();
 }
+
+/** How many events of each kind are recorded. */
+export function countEventsByKind(db: Db): { kind: string; count: number }[] {
+  return stmt(db, 'SELECT kind, COUNT(*) AS count FROM events GROUP BY kind ORDER BY kind').all() as { kind: string; count: number }[];
+}

@@ -118,3 +118,13 @@ export function setMoveContainers(db: Db, id: number, specs: ContainerSpec[]): v
 export function deleteMovesOf(db: Db, volume: string): void {
   stmt(db, `DELETE FROM moves WHERE volume = ? AND state NOT IN ${ACTIVE_MOVE_STATES_SQL}`).run(volume);
 }
+
+/** How many moves are recorded in each state. */
+export function countMovesByState(db: Db): { state: MoveState; count: number }[] {
+  return stmt(db, 'SELECT state, COUNT(*) AS count FROM moves GROUP BY state ORDER BY state').all() as { state: MoveState; count: number }[];
+}
+
+/** Every move under way, oldest first. */
+export function activeMoves(db: Db): MoveRecord[] {
+  return (stmt(db, `SELECT * FROM moves WHERE state IN ${ACTIVE_MOVE_STATES_SQL} ORDER BY id`).all() as MoveRow[]).map(toMove);
+}

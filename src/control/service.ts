@@ -6,10 +6,14 @@ import { join } from 'node:path';
 import type { Config } from '../config/config';
 import { readToken } from '../config/read-token';
 import type { Logger } from '../log';
+import { ControlMetrics } from '../metrics/control-metrics';
+import { metricsRouter } from '../metrics/metrics-router';
 import { createClusterApi } from './cluster-api';
 import { LocalControl } from './control';
+import { controlFacts } from './control-facts';
 import { openDb, type Db } from './db';
 import { createDashboard } from '../web/dashboard';
+import type { WebRoute } from '../web/web-listener';
 
 /** A running `ferry control`. */
 export interface ControlService {
@@ -24,9 +28,10 @@ export async function startControl(config: Config, log: Logger): Promise<Control
   const token = readToken(config.control.tokenFile);
   const db = openDb(join(config.dataDir, 'control.db'));
   const control = new LocalControl(db, { keepReplica: config.control.keepReplica });
-  // The dashboard at /ui/ on the same listener, its data under the cluster token.
+  // The dashboard at /ui/ and /metrics on the same listener, their data under the cluster token.
   const dashboard = createDashboard({ control }, { token, where: 'control.tokenFile (the cluster token)' }, log.child({ component: 'web' }));
-  const app = createClusterApi(control, token, log.child({ component: 'control-api' }), dashboard.routes);
+  const metrics: WebRoute = { path: '/metrics', router: metricsRouter([new ControlMetrics(controlFacts(control, db))]) };
+  const app = createClusterApi(control, token, log.child({ component: 'control-api' }), [...dashboard.routes, metrics]);
   const tls = config.control.tls;
   const server: Server = tls
     ? createHttpsServer(

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import express from 'express';
 import { toFerryError, FerryError } from '../errors';
 import type { Logger } from '../log';
+import { NO_METRICS, type MetricsSink } from '../metrics/sink';
 import { PLUGIN_CONTENT_TYPE } from './protocol';
 import type { Route } from './routes';
 
@@ -45,18 +46,21 @@ function send(res: ServerResponse, body: object): void {
 /**
  * The one wrapper every plugin route runs through: parse, wait until the agent is ready, call,
  * encode, and turn any error into Docker's `{Err}` (the one translator to Docker). One log line
- * per operation with volume, op, duration and outcome.
+ * per operation with volume, op, duration and outcome, and the same told to `metrics`.
  */
-export function createPluginServer(routes: Record<string, Route>, ready: Promise<void>, log: Logger): Server {
+export function createPluginServer(routes: Record<string, Route>, ready: Promise<void>, log: Logger, metrics: MetricsSink = NO_METRICS): Server {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  const handle = (route: Route | undefined) => (req: IncomingMessage, res: ServerResponse): void => {
+  // The op label is the route's own name, never the request's URL: an unknown URL is "unknown", so
+  // that requests to made-up endpoints cannot grow the metrics without bound.
+  const handle = (route: Route | undefined, label: string) => (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     const op = (req.url ?? '').replace(/^\//, '');
     let volume: unknown;
     const finish = (err?: FerryError): void => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      metrics.pluginRequest(label, err ? 'error' : 'ok', durationMs / 1000, err?.code);
       const fields = { op, volume, durationMs, outcome: err ? 'error' : 'ok', ...(err ? { code: err.code, err: err.message } : {}) };
       if (err) (err.kind === 'internal' ? log.error : log.warn).call(log, fields, 'plugin request');
       else if (route?.readOnly) log.debug(fields, 'plugin request');
@@ -77,7 +81,7 @@ export function createPluginServer(routes: Record<string, Route>, ready: Promise
       }
     })();
   };
-  for (const [path, route] of Object.entries(routes)) app.post(path, handle(route));
-  app.use(handle(undefined));
+  for (const [path, route] of Object.entries(routes)) app.post(path, handle(route, path.replace(/^\//, '')));
+  app.use(handle(undefined, 'unknown'));
   return createServer(app);
 }

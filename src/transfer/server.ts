@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { Server, type Connection } from 'ssh2';
 import { toFerryError } from '../errors';
 import type { Logger } from '../log';
+import { NO_METRICS, type MetricsSink } from '../metrics/sink';
 import { parseKey, sameKey, type TransferKey } from './keys';
 import { coalesceWrites } from '../stream/coalesce';
 import { parseRequest, type TransferRequest } from './protocol';
@@ -26,7 +27,13 @@ export class TransferServer {
   private readonly listener: NetServer;
   private readonly connections = new Set<Connection>();
 
-  constructor(key: TransferKey, peers: PeerKeys, handler: TransferHandler, private readonly log: Logger) {
+  constructor(
+    key: TransferKey,
+    peers: PeerKeys,
+    handler: TransferHandler,
+    private readonly log: Logger,
+    private readonly metrics: MetricsSink = NO_METRICS,
+  ) {
     this.server = new Server({ hostKeys: [key.privateKey] }, (client: Connection) => {
       this.connections.add(client);
       client.on('close', () => this.connections.delete(client));
@@ -80,12 +87,18 @@ export class TransferServer {
     try {
       const req = parseRequest(line);
       const stream = await handler.handle(req, peer);
-      if (stream) await pipeline(stream, out, { end: false, signal });
+      if (stream) {
+        const piped = pipeline(stream, out, { end: false, signal });
+        // Counted as it flows (pipeline has already piped it, so no chunk is missed): throughput.
+        stream.on('data', (c: Buffer) => this.metrics.transferSent(c.length));
+        await piped;
+      }
       this.log.info({ op: `transfer ${req.op}`, volume: req.volume, peer, durationMs: Date.now() - started, outcome: 'ok' }, 'transfer request');
       return 0;
     } catch (e) {
       const fe = toFerryError(e);
       this.log.warn({ op: 'transfer', line, peer, code: fe.code, err: fe.message, outcome: 'error' }, 'transfer request');
+      this.metrics.error(fe.code, 'transfer');
       err.write(`${fe.code} ${fe.message}\n`);
       return 1;
     }

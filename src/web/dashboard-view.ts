@@ -149,7 +149,11 @@ export function buildDashboard(input: DashboardInput): DashboardView {
         fix: `check ferry agent on ${name} (systemctl status ferry) and its network to control; its volumes cannot move or be removed until it is back`,
       };
     }
+    // An unavailable backend matters where volumes use it (as `ferry doctor` judges): a host need
+    // not have every backend (no zfs, no volume group for lvm); the hosts table still shows it.
+    const usedHere = new Set(input.volumes.filter((v) => v.primaryNode === name || v.replicas.includes(name)).map((v) => v.backend));
     for (const p of pools ?? []) {
+      if (!p.ok && !usedHere.has(p.kind)) continue;
       if (!p.ok) {
         view.attention[`backend:${name}:${p.kind}`] = {
           severity: 'error',

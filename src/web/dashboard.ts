@@ -27,15 +27,15 @@ const KEEPALIVE_MS = 15_000;
 const FILES: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
-/** Where the page's files may be: beside this module (a copied build), else in the source tree. */
-const UI_DIRS = [join(__dirname, 'ui'), join(__dirname, '..', '..', '..', 'src', 'web', 'ui')];
+/** Where the page's files are: beside this module (`npm run build` copies src/web/ui into dist). */
+const UI_DIRS = [join(__dirname, 'ui')];
 
 /** The page's files, or the error every request of the page gets when they are missing. */
 function loadFiles(log: Logger): Map<string, { body: Buffer; type: string }> | FerryError {
   const dir = UI_DIRS.find((d) => existsSync(join(d, 'index.html')));
   if (!dir) {
     // ferry runs on without its page (the plugin and the API matter more); the page says why.
-    const err = new FerryError('INTERNAL', `the dashboard's files are missing (looked in ${UI_DIRS.join(', ')}): install ferry with its src/web/ui folder`);
+    const err = new FerryError('INTERNAL', `the dashboard's files are missing (looked in ${UI_DIRS.join(', ')}): build ferry with npm run build, which copies src/web/ui beside the compiled dashboard`);
     log.warn({ err }, 'dashboard files missing');
     return err;
   }

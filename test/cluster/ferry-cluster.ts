@@ -4,11 +4,14 @@ import { join, resolve } from 'node:path';
 import type { Cluster, TestHost } from './harness';
 import { requestJson, unixRequest, type JsonAnswer } from '../support/unix-http';
 import { waitFor } from '../support/docker';
+import { scrape, type Scrape } from '../support/prom-text';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 /** Run directly (never `node bin/ferry`), as the systemd unit does: its shebang carries ferry's V8 flags. */
 export const FERRY = join(REPO_ROOT, 'bin/ferry');
 export const CONTROL_PORT = 7400;
+/** Where each agent's web listener (/metrics) listens, on its host's address (so beyond loopback: with the cluster token). */
+export const WEB_PORT = 7402;
 
 /** ferry control and one ferry agent per test host, each its own process (so tests can kill them). */
 export class FerryCluster {
@@ -100,7 +103,12 @@ export class FerryCluster {
    */
   async startAgentWith(h: TestHost, overrides: Record<string, unknown>): Promise<void> {
     const config = join(h.dir, 'ferry.json');
-    const base = { dockerSocket: h.dockerSocket, control: { heartbeatSeconds: 0.5, downAfterSeconds: 5 }, moves: { mountWaitSeconds: 60 } };
+    const base = {
+      dockerSocket: h.dockerSocket,
+      control: { heartbeatSeconds: 0.5, downAfterSeconds: 5 },
+      moves: { mountWaitSeconds: 60 },
+      web: { listen: `${h.ip}:${WEB_PORT}` },
+    };
     writeFileSync(config, JSON.stringify(deepMerge(deepMerge(base, this.settings), overrides)));
     mkdirSync(h.dataDir, { recursive: true });
     const log = openSync(this.agentLog(h), 'a');
@@ -156,6 +164,16 @@ export class FerryCluster {
       { hostname: url.hostname, port: url.port, path: url.pathname + url.search, method, timeout: timeoutMs, headers: { Authorization: `Bearer ${token}` } },
       body === undefined ? '' : JSON.stringify(body),
     );
+  }
+
+  /** The /metrics of the agent of `h`, scraped from the test process with the cluster token. */
+  scrapeAgent(h: TestHost): Promise<Scrape> {
+    return scrape(`http://${h.ip}:${WEB_PORT}/metrics`, readFileSync(this.tokenFile, 'utf8').trim());
+  }
+
+  /** Control's /metrics (the cluster's series), with the cluster token. */
+  scrapeControl(): Promise<Scrape> {
+    return scrape(`${this.controlUrl}/metrics`, readFileSync(this.tokenFile, 'utf8').trim());
   }
 
   /** Where the agent of `h` keeps its btrfs pool (ferry's default: a loop-mounted pool file under its data dir). */

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { startCluster, type Cluster, type TestHost } from './harness';
 import { FerryCluster } from './ferry-cluster';
 import { TEST_IMAGE, waitFor } from '../support/docker';
+import type { Scrape } from '../support/prom-text';
 
 /** Runs a one-off container with volume `vol` on host `h`. */
 async function run(h: TestHost, vol: string, script: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -37,7 +38,7 @@ describe('cluster: volumes that follow their containers', function () {
     const onH3 = await cluster.host(3).dockerOk(['volume', 'ls', '--filter', 'driver=ferry', '--format', '{{.Name}}']);
     expect(onH3.split('\n')).to.include('listed');
     const ls = ferry.cli(h2, ['volume', 'ls']);
-    expect(ls.stdout).to.match(/listed\s+btrfs\s+64\.0 MiB\s+\S+\s+h1\s+1\s+0\s+ready/);
+    expect(ls.stdout).to.match(/listed\s+btrfs\s+64\.0 MiB\s+(?:-|[\d.]+ [KMG]?i?B)\s+h1\s+1\s+0\s+ready/);
   });
 
   it('refuses a name taken on another host', async function () {
@@ -47,16 +48,54 @@ describe('cluster: volumes that follow their containers', function () {
     expect(r.stderr).to.match(/volume taken already exists with backend=btrfs size=64.0 MiB/);
   });
 
-  it('moves data written on h1 to h2 when a container on h2 mounts it (100 MiB, checksums)', async function () {
+  it('moves data written on h1 to h2 when a container on h2 mounts it (100 MiB, checksums), as metrics show', async function () {
     const [h1, h2] = cluster.hosts;
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=512M', 'data1']);
     const w = await run(h1, 'data1', WRITE_100M);
     expect(w.code, w.stderr).to.equal(0);
-    const r = await run(h2, 'data1', CHECK);
+    const before = { control: await ferry.scrapeControl(), h1: await ferry.scrapeAgent(h1), h2: await ferry.scrapeAgent(h2) };
+    // Control and the target are scraped while the move runs: each scrape must answer.
+    const during: Scrape[] = [];
+    let moving = true;
+    const scraping = (async () => {
+      while (moving) {
+        during.push(await ferry.scrapeControl(), await ferry.scrapeAgent(h2));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const r = await run(h2, 'data1', CHECK).finally(() => (moving = false));
+    await scraping;
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.equal('200');
     const v = JSON.parse(ferry.cli(h2, ['volume', 'inspect', 'data1']).stdout).volume;
     expect(v).to.include({ primaryNode: 'h2', generation: 2 });
+
+    expect(during.length).to.be.above(0);
+    for (const s of during) expect(s.value('ferry_cluster_moves_in_flight') + s.value('ferry_moves_in_flight')).to.be.within(0, 1);
+    const after = { control: await ferry.scrapeControl(), h1: await ferry.scrapeAgent(h1), h2: await ferry.scrapeAgent(h2) };
+    const delta = (host: 'control' | 'h1' | 'h2', name: string, labels?: Record<string, string>): number => after[host].value(name, labels) - before[host].value(name, labels);
+    const MiB = 2 ** 20;
+    // The target drove the move: one ended well, its duration and downtime observed, 100 MiB received.
+    expect(delta('h2', 'ferry_moves_total', { outcome: 'ok' })).to.equal(1);
+    expect(delta('h2', 'ferry_move_duration_seconds_count')).to.equal(1);
+    expect(delta('h2', 'ferry_move_downtime_seconds_count')).to.equal(1);
+    expect(delta('h2', 'ferry_move_downtime_seconds_sum')).to.be.below(delta('h2', 'ferry_move_duration_seconds_sum'));
+    expect(delta('h2', 'ferry_transfer_received_bytes_total')).to.be.within(100 * MiB, 130 * MiB);
+    expect(delta('h2', 'ferry_move_bytes_total')).to.equal(delta('h2', 'ferry_transfer_received_bytes_total'));
+    expect(after.h2.value('ferry_moves_in_flight')).to.equal(0);
+    expect(delta('h2', 'ferry_plugin_requests_total', { op: 'VolumeDriver.Mount', outcome: 'ok' })).to.be.at.least(1);
+    // The source sent it, and the volume's series moved from h1's scrape to h2's.
+    expect(delta('h1', 'ferry_transfer_sent_bytes_total')).to.be.within(100 * MiB, 130 * MiB);
+    expect(before.h1.get('ferry_volume_size_bytes', { volume: 'data1', backend: 'btrfs' })).to.equal(512 * MiB);
+    expect(after.h1.get('ferry_volume_size_bytes', { volume: 'data1', backend: 'btrfs' })).to.equal(undefined);
+    expect(after.h2.get('ferry_volume_size_bytes', { volume: 'data1', backend: 'btrfs' })).to.equal(512 * MiB);
+    // Control: the move recorded done, its events, every node up, the volume's primary now h2.
+    expect(delta('control', 'ferry_cluster_moves', { state: 'done' })).to.equal(1);
+    expect(after.control.value('ferry_cluster_moves_in_flight')).to.equal(0);
+    expect(delta('control', 'ferry_cluster_events_total', { kind: 'move-done' })).to.equal(1);
+    for (const n of ['h1', 'h2', 'h3']) expect(after.control.get('ferry_cluster_node_up', { node: n }), n).to.equal(1);
+    expect(after.control.get('ferry_cluster_volume_size_bytes', { volume: 'data1', backend: 'btrfs', node: 'h2' })).to.equal(512 * MiB);
+    expect(after.control.get('ferry_cluster_volume_size_bytes', { volume: 'data1', backend: 'btrfs', node: 'h1' })).to.equal(undefined);
   });
 
   it('moves back with increments only, by ferry volume move, showing progress', async function () {

@@ -20,6 +20,8 @@ export class FerryProcess {
     readonly pluginSocket: string,
     /** More flags of `ferry serve` (a config file, a node name of its own). */
     readonly extraArgs: string[] = [],
+    /** Its web listener (/metrics): a free loopback port, or "off". */
+    readonly webListen = '127.0.0.1:0',
   ) {
     this.apiSocket = join(dir, 'api.sock');
     this.dataDir = join(dir, 'data');
@@ -31,7 +33,7 @@ export class FerryProcess {
     // bin/ferry itself, as the systemd unit runs it, so that its shebang's V8 flags apply.
     this.child = spawn(
       FERRY,
-      ['--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug', '--web-listen', '127.0.0.1:0', ...this.extraArgs],
+      ['--api-socket', this.apiSocket, 'serve', '--data-dir', this.dataDir, '--plugin-socket', this.pluginSocket, '--node-name', 'e2e', '--log-level', 'debug', '--web-listen', this.webListen, ...this.extraArgs],
       { stdio: ['ignore', log, log] },
     );
     await waitFor('ferry to answer', async () => {

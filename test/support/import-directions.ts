@@ -24,6 +24,10 @@ import ts from 'typescript';
  * - plugin (Docker's wire) and api (the CLI's local API): adapters over the agent; never control.
  * - web: the web listener of serve and agent (/metrics, the dashboard); reads through wire, never the
  *   agent or control directly (what it shows is handed to it).
+ * - metrics: Prometheus series (prom-client), each process its own registry; reads what it shows
+ *   through facts handed to it (wire's records), never the agent or control. The plugin server, the
+ *   transfer server and the agent's mover tell it what happens through metrics/sink.ts (a plain
+ *   interface); control and serve serve it.
  * - cli: wire and config to talk to a running ferry; serve and control/service.ts only to start one.
  * - registry: the light half of the backends (backend.ts's interfaces, the registry and each
  *   backend's descriptor: kind, config section, Create options, size rules, abilities, a lazy
@@ -42,11 +46,12 @@ export const ALLOWED: Record<string, readonly string[]> = {
   volume: ['errors', 'config', 'registry'],
   registry: ['errors', 'log', 'exec', 'volume'],
   wire: ['errors', 'volume'],
-  transfer: ['errors', 'log', 'stream', 'volume'],
+  transfer: ['errors', 'log', 'stream', 'volume', 'metrics/sink.ts'],
   backends: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'registry', 'agent/mount-table.ts', 'agent/keyed-lock.ts'],
-  agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'doctor', 'control/move-states.ts'],
-  control: ['errors', 'log', 'config', 'volume', 'wire', 'web'],
-  plugin: ['errors', 'log', 'volume', 'wire', 'agent'],
+  agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'doctor', 'control/move-states.ts', 'metrics/sink.ts'],
+  control: ['errors', 'log', 'config', 'volume', 'wire', 'web', 'metrics'],
+  plugin: ['errors', 'log', 'volume', 'wire', 'agent', 'metrics/sink.ts'],
+  metrics: ['errors', 'log', 'wire'],
   api: ['errors', 'log', 'volume', 'wire', 'agent'],
   web: ['errors', 'log', 'config', 'volume', 'wire'],
   cli: ['errors', 'log', 'config', 'volume', 'wire', 'registry', 'doctor', 'serve', 'control/service.ts'],

@@ -36,7 +36,21 @@ describe('dashboard view', () => {
     ['an orphan dataset and a missing one', { hosts: [status('h1', { orphans: [{ backend: 'btrfs', name: 'old', reason: 'no record' }], missing: ['gone'] })] }, ['missing:h1:gone', 'orphan:h1:btrfs:old']],
     ['a pool under 10% free', { hosts: [status('h1', { backends: [{ kind: 'loop', ok: true, totalBytes: 100 * GiB, freeBytes: 9 * GiB }] })] }, ['pool-low:h1:loop']],
     ['a pool at 10% free', { hosts: [status('h1', { backends: [{ kind: 'loop', ok: true, totalBytes: 100 * GiB, freeBytes: 10 * GiB }] })] }, []],
-    ['a backend that is unavailable', { hosts: [status('h1', { backends: [{ kind: 'loop', ok: false, error: 'no xfs' }] })] }, ['backend:h1:loop']],
+    [
+      'an unavailable backend that a volume on the host uses',
+      { hosts: [status('h1', { backends: [{ kind: 'loop', ok: false, error: 'no xfs' }] })], volumes: [volume('v', { backend: 'loop' })] },
+      ['backend:h1:loop'],
+    ],
+    [
+      'an unavailable backend that a replica on the host uses',
+      { hosts: [status('h2', { backends: [{ kind: 'loop', ok: false, error: 'no xfs' }] })], volumes: [volume('v', { backend: 'loop', replicas: ['h2'] })] },
+      ['backend:h2:loop'],
+    ],
+    [
+      'an unavailable backend no volume on the host uses (a host need not have every backend)',
+      { hosts: [status('h1', { backends: [{ kind: 'lvm', ok: false, error: 'no device-mapper' }] })], volumes: [volume('v', { backend: 'btrfs' }), volume('w', { backend: 'lvm', primaryNode: 'h2' })] },
+      [],
+    ],
   ];
   for (const [what, over, keys] of attention) {
     it(`needs attention: ${what}`, () => {

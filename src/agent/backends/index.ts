@@ -35,7 +35,7 @@ export async function initBackends(backends: Map<BackendKind, Backend>, log: Log
       slots.set(kind, { backend });
     } catch (err) {
       const e = toFerryError(err);
-      log.error({ err: e, backend: kind }, 'backend unavailable');
+      log.warn({ err: e, backend: kind }, 'backend unavailable on this host; volumes of the other backends work');
       slots.set(kind, { backend, error: e.message });
     }
   }

@@ -14,12 +14,14 @@ import { expectStream, unwrapStream, wrapStream, type StreamHeader } from '../st
 import * as cmd from './commands';
 import { LVM_FILESYSTEMS, lvmSizeRules, type LvmFilesystem } from './descriptor';
 import {
+  SET_ASIDE_PREFIX,
   TEMP_PREFIX,
   classify,
   lvBytes,
   parseLvReport,
   parseVgReport,
   poolFreeBytes,
+  recoverTemps,
   saysPoolFull,
   snapshotLv,
   snapshotTags,
@@ -105,9 +107,14 @@ export class LvmBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     }
     if (state.pool.attr[0] !== 't') throw unavailable(`${vg}/${pool} is not a thin pool (lv_attr ${state.pool.attr})`, 'set lvm.pool to a thin pool');
     if (state.pool.whenFull !== 'error') await this.runner.run(cmd.errorWhenFull(vg, pool));
-    if (state.temps.length > 0) {
-      await this.runner.run(cmd.remove(vg, state.temps));
-      this.log.info({ lvs: state.temps }, 'removed temp LVs of interrupted operations');
+    const { restore, remove } = recoverTemps(state, vg);
+    for (const r of restore) {
+      await this.runner.run(cmd.rename(vg, r.from, r.to));
+      this.log.warn({ from: r.from, to: r.to }, 'put back a volume an interrupted rollback had set aside (the rollback is undone)');
+    }
+    if (remove.length > 0) {
+      await this.runner.run(cmd.remove(vg, remove));
+      this.log.info({ lvs: remove }, 'removed temp LVs of interrupted operations');
     }
   }
 
@@ -263,14 +270,18 @@ export class LvmBackend implements Backend, SnapshotCapable, CloneCapable, Strea
       } catch (err) {
         throw await this.asPoolFull(err);
       }
+      // The volume is set aside, not removed, until the copy is in its place: a crash at any step
+      // leaves either the old volume (put back by init) or the rolled-back one, never none.
+      const aside = vol ? `${SET_ASIDE_PREFIX}${randomBytes(8).toString('hex')}` : undefined;
       try {
-        if (vol) await this.runner.run(cmd.remove(vg, [vol.lv]));
+        if (vol && aside) await this.runner.run(cmd.rename(vg, vol.lv, aside));
         await this.runner.run(cmd.rename(vg, tmp, volumeLv(vg, name)));
       } catch (err) {
-        // The temp LV goes; a volume removed before the failure is made again by the next rollback.
+        if (vol && aside) await this.runner.run(cmd.rename(vg, aside, vol.lv)).catch(() => undefined);
         await this.removeQuietly([tmp]);
         throw err;
       }
+      if (aside) await this.removeQuietly([aside]);
       this.log.info({ volume: name, snapshot: snap, op: 'rollback' }, 'rolled back');
     });
   }

@@ -20,6 +20,11 @@ const TIME_TAG = 'ferry.t=';
 const FS_TAG = 'ferry.fs=';
 /** Prefix of temp LVs (receives, rollbacks in progress). */
 export const TEMP_PREFIX = 'ft_';
+/**
+ * Prefix of a volume a rollback has set aside (renamed away) until the snapshot's copy is in its
+ * place: if the rollback stops there, it is put back (see recoverTemps).
+ */
+export const SET_ASIDE_PREFIX = 'fo_';
 
 /** device-mapper names hold 127 bytes ("VG-LV", each `-` doubled); LVM reserves a little more. */
 const MAX_DM_NAME = 120;
@@ -80,12 +85,19 @@ export interface VgInfo {
   extentBytes: number;
 }
 
+/** An LV tagged for ferry whose name is not the one its tags call for: left by an interrupted operation. */
+export interface TempLv {
+  lv: string;
+  /** The volume its tags name, if any. */
+  volume?: string;
+}
+
 /** What ferry finds in the VG: its volumes and snapshots, temp leftovers, and the pool. */
 export interface LvmState {
   volumes: Map<string, { lv: string; fs: LvmFilesystem; sizeBytes: number; active: boolean; usedBytes?: number }>;
   /** By volume name: its snapshots, oldest first. */
   snapshots: Map<string, { snap: string; lv: string; fs: LvmFilesystem; sizeBytes: number; active: boolean; atMs: number }[]>;
-  temps: string[];
+  temps: TempLv[];
   pool?: LvRow;
 }
 
@@ -173,7 +185,7 @@ export function classify(vg: string, pool: string, rows: readonly LvRow[]): LvmS
       list.push({ snap, lv: r.lvName, fs, sizeBytes: r.sizeBytes, active, atMs: Number(tagValue(r.tags, TIME_TAG) ?? 0) });
       state.snapshots.set(name, list);
     } else {
-      state.temps.push(r.lvName);
+      state.temps.push({ lv: r.lvName, ...(name !== undefined ? { volume: name } : {}) });
     }
   }
   for (const list of state.snapshots.values()) list.sort((a, b) => a.atMs - b.atMs || (a.snap < b.snap ? -1 : 1));
@@ -193,4 +205,26 @@ export function saysPoolFull(stderr: string): boolean {
 /** The size lvcreate gets for a request of `bytes`: rounded down to whole extents (never above the limit asked for), at least one. */
 export function lvBytes(bytes: number, extentBytes: number): number {
   return Math.max(extentBytes, Math.floor(bytes / extentBytes) * extentBytes);
+}
+
+/**
+ * What to do at start with the temp LVs an interrupted operation left (pure). A volume that a
+ * rollback set aside goes back in place when the volume is missing (the rollback stopped between
+ * setting it aside and putting the snapshot's copy there: it is undone, no data is lost); every
+ * other temp LV is removed (a receive's partial copy, a rollback's unused copy, a set-aside volume
+ * whose rollback finished).
+ */
+export function recoverTemps(state: LvmState, vg: string): { restore: { from: string; to: string }[]; remove: string[] } {
+  const restore: { from: string; to: string }[] = [];
+  const remove: string[] = [];
+  const restored = new Set<string>();
+  for (const t of state.temps) {
+    if (t.lv.startsWith(SET_ASIDE_PREFIX) && t.volume !== undefined && !state.volumes.has(t.volume) && !restored.has(t.volume)) {
+      restored.add(t.volume);
+      restore.push({ from: t.lv, to: volumeLv(vg, t.volume) });
+    } else {
+      remove.push(t.lv);
+    }
+  }
+  return { restore, remove };
 }

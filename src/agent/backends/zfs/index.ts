@@ -374,13 +374,18 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     this.log.info({ volume: name, snapshot: snap, op: 'receive' }, 'snapshot received');
   }
 
-  /** Referenced bytes per volume (what its refquota limits), read after a transaction group is committed. */
-  async usage(): Promise<Map<string, number>> {
+  /**
+   * Referenced bytes per volume (what its refquota limits). The periodic pass (no `names`) reads after
+   * a transaction group is committed; a read of named volumes (a Create, an Unmount) skips that
+   * commit, which costs a snapshot, and takes the figures as of the last one.
+   */
+  async usage(names?: readonly string[]): Promise<Map<string, number>> {
     if (this.pendingPool !== undefined) return new Map();
-    await this.syncTxg();
-    const names = await this.list();
+    if (!names) await this.syncTxg();
+    const held = await this.list();
+    const wanted = names ? held.filter((n) => names.includes(n)) : held;
     const rows = parse.parseGet((await this.run(cmd.get(['referenced'], [this.root], 1))).stdout);
-    return parse.bytesByVolume(rows, this.root, 'referenced', names);
+    return parse.bytesByVolume(rows, this.root, 'referenced', wanted);
   }
 
   /** Checks the stream's header and writes its body to `file`; resolves with its base once the trailer checked out. */

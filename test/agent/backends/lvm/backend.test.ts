@@ -89,9 +89,23 @@ describe('lvm backend commands (scripted runner)', function () {
     runner
       .expect(cmd.lvReport('fvg'), { stdout: fixture('lvs-ferry.json') })
       .expect(['lvcreate', '--snapshot', '--name', /^ft_[0-9a-f]{16}$/, '--setactivationskip', 'n', '--activate', 'y', '--ignoreactivationskip', '--addtag', 'ferry', '--addtag', 'ferry.v=db', '--addtag', 'ferry.fs=ext4', 'fvg/fs_db+before-1'])
-      .expect(cmd.remove('fvg', ['fv_db']))
-      .expect(['lvrename', 'fvg', /^ft_[0-9a-f]{16}$/, 'fv_db']);
+      // Set aside, not removed, until the copy is in place: a crash leaves one or the other.
+      .expect(['lvrename', 'fvg', 'fv_db', /^fo_[0-9a-f]{16}$/])
+      .expect(['lvrename', 'fvg', /^ft_[0-9a-f]{16}$/, 'fv_db'])
+      .expect(['lvremove', '--yes', /^fvg\/fo_[0-9a-f]{16}$/]);
     await b.rollback('db', 'before-1', {});
+  });
+
+  it('puts the volume back when the copy cannot take its place', async function () {
+    runner
+      .expect(cmd.lvReport('fvg'), { stdout: fixture('lvs-ferry.json') })
+      .expect(['lvcreate', '--snapshot', '--name', /^ft_[0-9a-f]{16}$/, '--setactivationskip', 'n', '--activate', 'y', '--ignoreactivationskip', '--addtag', 'ferry', '--addtag', 'ferry.v=db', '--addtag', 'ferry.fs=ext4', 'fvg/fs_db+before-1'])
+      .expect(['lvrename', 'fvg', 'fv_db', /^fo_[0-9a-f]{16}$/])
+      .expect(['lvrename', 'fvg', /^ft_[0-9a-f]{16}$/, 'fv_db'], { exitCode: 5, stderr: 'device busy' })
+      .expect(['lvrename', 'fvg', /^fo_[0-9a-f]{16}$/, 'fv_db'])
+      .expect(['lvremove', '--yes', /^fvg\/ft_[0-9a-f]{16}$/]);
+    const err = await b.rollback('db', 'before-1', {}).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(Error);
   });
 
   it('refuses an unknown snapshot and a name LVM cannot hold', async function () {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  recoverTemps,
   classify,
   lvBytes,
   parseLvReport,
@@ -28,7 +29,7 @@ describe('lvm parse (outputs captured from lvm2 2.03.16 in the test VM)', functi
       ['before-1', 'fs_db+before-1', false],
       ['_move.7.final', 'fs_db+_move.7.final', false],
     ]);
-    expect(state.temps).to.deep.equal(['ft_0123456789abcdef']);
+    expect(state.temps.map((t) => t.lv)).to.deep.equal(['ft_0123456789abcdef']);
     expect(state.pool).to.include({ lvName: 'pool', whenFull: 'error', sizeBytes: 256 * MiB });
     expect(poolFreeBytes(state.pool!)).to.equal(Math.floor((256 * MiB * (100 - state.pool!.dataPercent!)) / 100));
     expect(state.pool!.dataPercent).to.be.within(1, 50);
@@ -88,4 +89,38 @@ describe('lvm parse (outputs captured from lvm2 2.03.16 in the test VM)', functi
     expect(lvBytes(65 * MiB, 4 * MiB)).to.equal(64 * MiB);
     expect(lvBytes(1 * MiB, 4 * MiB)).to.equal(4 * MiB);
   });
+});
+
+describe('lvm: what start does with temp LVs an interrupted operation left (recoverTemps)', function () {
+  const vol = { lv: 'fv_db', fs: 'ext4' as const, sizeBytes: 64 * MiB, active: true };
+  const state = (volumes: string[], temps: { lv: string; volume?: string }[]) => ({
+    volumes: new Map(volumes.map((v) => [v, { ...vol, lv: `fv_${v}` }])),
+    snapshots: new Map(),
+    temps,
+  });
+  const cases: { title: string; volumes: string[]; temps: { lv: string; volume?: string }[]; restore: { from: string; to: string }[]; remove: string[] }[] = [
+    { title: 'nothing left', volumes: ['db'], temps: [], restore: [], remove: [] },
+    { title: 'a receive or a rollback stopped before touching the volume: its copy goes', volumes: ['db'], temps: [{ lv: 'ft_1', volume: 'db' }], restore: [], remove: ['ft_1'] },
+    {
+      title: 'a rollback stopped with the volume set aside: it goes back, the copy goes',
+      volumes: [],
+      temps: [{ lv: 'ft_1', volume: 'db' }, { lv: 'fo_2', volume: 'db' }],
+      restore: [{ from: 'fo_2', to: 'fv_db' }],
+      remove: ['ft_1'],
+    },
+    { title: 'a rollback that finished but for removing the set-aside volume: it goes', volumes: ['db'], temps: [{ lv: 'fo_2', volume: 'db' }], restore: [], remove: ['fo_2'] },
+    { title: 'a temp LV naming no volume goes', volumes: [], temps: [{ lv: 'ft_3' }], restore: [], remove: ['ft_3'] },
+    {
+      title: 'two set-aside copies of one missing volume: one goes back, the other goes',
+      volumes: [],
+      temps: [{ lv: 'fo_a', volume: 'db' }, { lv: 'fo_b', volume: 'db' }],
+      restore: [{ from: 'fo_a', to: 'fv_db' }],
+      remove: ['fo_b'],
+    },
+  ];
+  for (const c of cases) {
+    it(c.title, function () {
+      expect(recoverTemps(state(c.volumes, c.temps), 'fvg')).to.deep.equal({ restore: c.restore, remove: c.remove });
+    });
+  }
 });
