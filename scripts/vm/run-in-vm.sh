@@ -190,6 +190,9 @@ rm -f "$OUT/exit-code" "$OUT/output.log" "$OUT/console.log"
   # The layers, as paths under the cache (the VM mounts the cache on its own).
   echo "FERRY_VM_LOWER=$(printf '%q' "${PKGROOT:+${PKGROOT#"$CACHE"/}:}${KROOT#"$CACHE"/}")"
   echo "FERRY_VM_PATH=$(printf '%q' "$PATH")"
+  # The VM mounts a tmpfs of its own on /tmp: a command run from a checkout under /tmp (a CI clone)
+  # gets that checkout bound back in place.
+  echo "FERRY_VM_CWD=$(printf '%q' "$PWD")"
 } >"$OUT/vm.env"
 
 say "booting ($KVER, ${CPUS} vCPU, ${MEM} MiB, TCG); output in $OUT"

@@ -52,7 +52,16 @@ $B mkdir -p /dev/pts /dev/shm
 $B mount -t devpts devpts /dev/pts
 $B mount -t tmpfs tmpfs /dev/shm
 $B mount -t tmpfs tmpfs /run
+# The host's /tmp stays reachable under /.ferry-vm/host-tmp: the command's own dir may be there.
+$B mkdir -p /.ferry-vm/host-tmp
+$B mount -o bind /tmp /.ferry-vm/host-tmp
 $B mount -t tmpfs -o size=90% tmpfs /tmp
+case "$FERRY_VM_CWD" in
+/tmp/?*)
+  $B mkdir -p "$FERRY_VM_CWD"
+  $B mount -o bind "/.ferry-vm/host-tmp/${FERRY_VM_CWD#/tmp/}" "$FERRY_VM_CWD" || echo "vm-init: cannot bind $FERRY_VM_CWD" >>$OUT/output.log
+  ;;
+esac
 $B mount -t tmpfs tmpfs /var/tmp 2>/dev/null
 $B mkdir -p /run/lock /root
 $B hostname ferry-vm
