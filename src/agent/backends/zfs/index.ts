@@ -47,6 +47,16 @@ function stderrOf(err: unknown): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** True while process `pid` runs on this host (EPERM: it runs, as another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Volume `name` is the filesystem `<pool>/ferry/<name>`, owned when its user property
  * `ferry:volume` says `name`, limited by `refquota`; its snapshot `snap` is `<pool>/ferry/<name>@<snap>`.
@@ -579,10 +589,13 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     }
   }
 
-  /** Releases the holds an aborted send left on `snapshot`; true when there were any. Where zfs cannot list holds (zfs-fuse), false. */
+  /**
+   * Releases the holds an aborted send left on `snapshot` (never a running send's: its process is
+   * alive on this host); true when there were any. Where zfs cannot list holds (zfs-fuse), false.
+   */
   private async releaseSendHolds(snapshot: string): Promise<boolean> {
     const listed = await this.run(cmd.holds(snapshot)).catch(() => undefined);
-    const tags = listed ? parse.sendHolds(listed.stdout) : [];
+    const tags = listed ? parse.sendHolds(listed.stdout, processAlive) : [];
     for (const tag of tags) {
       this.log.warn({ snapshot, tag }, 'releasing a hold an aborted send left');
       await this.run(cmd.release(tag, snapshot));

@@ -49,6 +49,39 @@ describe('zfs parse, on captured output', function () {
     ]);
   });
 
+  describe('on OpenZFS 2.1 (captured in the VM: openzfs/VERSION.txt)', function () {
+    const oz = (name: string): string => fixture(join('openzfs', name));
+
+    it('reads zfs get, zpool list and the snapshot list as on zfs-fuse', function () {
+      const rows = parse.parseGet(oz('get-ferry-volume-d1.txt'));
+      expect(parse.volumesOf(rows, 'ztst/ferry', cmd.OWNER_PROPERTY)).to.deep.equal(['db']);
+      expect([...parse.bytesByVolume(parse.parseGet(oz('get-referenced-d1.txt')), 'ztst/ferry', 'referenced', ['db', 'web'])]).to.deep.equal([
+        ['db', 4224000],
+        ['web', 24576],
+      ]);
+      expect(parse.bytesOf(parse.parseGet(oz('get-capacity.txt')), 'ztst/ferry', 'available')).to.equal(121344000);
+      expect(parse.parsePoolList(oz('zpool-list.txt'))).to.deep.equal([{ name: 'ztst', health: 'ONLINE' }]);
+      expect(parse.parseStatusPaths(oz('zpool-status.txt'))).to.deep.equal(['/tmp/zcap/ztst.img']);
+      expect(parse.parseSnapshotList(oz('list-snapshots.txt'), 'ztst/ferry/db')).to.deep.equal(['s1', 's2']);
+    });
+
+    it('tells its missing dataset, held snapshot and quota errors', function () {
+      expect(parse.isNotFound(oz('get-not-exist.stderr.txt'))).to.equal(true);
+      expect(parse.isNotFound(oz('list-snapshots-not-exist.stderr.txt'))).to.equal(true);
+      expect(parse.isBusy(oz('destroy-held.stderr.txt'))).to.equal(true);
+      expect(parse.isOutOfSpace(oz('write-past-refquota.stderr.txt'))).to.equal(true);
+      expect(parse.isBusy(oz('destroy-with-snapshots.stderr.txt'))).to.equal(false);
+    });
+
+    it('finds a send\'s holds among others, only when the sending process is gone', function () {
+      const text = oz('holds.txt');
+      expect(parse.sendHolds(text, () => false)).to.deep.equal(['.send-401-1']);
+      expect(parse.sendHolds(text, (pid) => pid === 401)).to.deep.equal([]);
+      // Once the send is killed OpenZFS has dropped its hold; the user's stays and is never ferry's.
+      expect(parse.sendHolds(oz('holds-after-send-killed.txt'), () => false)).to.deep.equal([]);
+    });
+  });
+
   const errors: [string, string, 'notFound' | 'busy' | 'space' | 'none'][] = [
     ['a missing dataset (captured)', fixture('get-not-exist.stderr.txt'), 'notFound'],
     ['busy after an unmount', "cannot destroy 'p/ferry/db': dataset is busy", 'busy'],
@@ -195,10 +228,23 @@ describe('zfs backend, against a scripted zfs', function () {
     run
       .expect(cmd.get([cmd.OWNER_PROPERTY], [`${ROOT}/db@s1`]), { stdout: `${ROOT}/db@s1\tferry:volume\tdb\n` })
       .expect(cmd.destroy(`${ROOT}/db@s1`, false), { exitCode: 1, stderr: `cannot destroy snapshot ${ROOT}/db@s1: dataset is busy` }, { times: 7 })
-      .expect(cmd.holds(`${ROOT}/db@s1`), { stdout: `${ROOT}/db@s1\t.send-4242-1\tWed Dec  2 03:30 2026\n${ROOT}/db@s1\tkeep\tWed Dec  2 03:31 2026\n` })
-      .expect(cmd.release('.send-4242-1', `${ROOT}/db@s1`))
+      // Above the kernel's pid_max (2^22): no process has that pid, so that send is gone.
+      .expect(cmd.holds(`${ROOT}/db@s1`), { stdout: `${ROOT}/db@s1\t.send-99999999-1\tWed Dec  2 03:30 2026\n${ROOT}/db@s1\tkeep\tWed Dec  2 03:31 2026\n` })
+      .expect(cmd.release('.send-99999999-1', `${ROOT}/db@s1`))
       .expect(cmd.destroy(`${ROOT}/db@s1`, false));
     await b.deleteSnapshot('db', 's1');
+    run.verify();
+  });
+
+  it('leaves a running send\'s holds alone: the snapshot stays, the delete says why', async function () {
+    // This process stands for the send: its pid is alive.
+    run
+      .expect(cmd.get([cmd.OWNER_PROPERTY], [`${ROOT}/db@s1`]), { stdout: `${ROOT}/db@s1\tferry:volume\tdb\n` })
+      .expect(cmd.destroy(`${ROOT}/db@s1`, false), { exitCode: 1, stderr: `cannot destroy snapshot ${ROOT}/db@s1: dataset is busy` }, { times: 7 })
+      .expect(cmd.holds(`${ROOT}/db@s1`), { stdout: `${ROOT}/db@s1\t.send-${process.pid}-1\tWed Dec  2 03:30 2026\n` });
+    const err = await b.deleteSnapshot('db', 's1').then(() => undefined, (e: unknown) => e);
+    expect(isFerryError(err, 'COMMAND_FAILED'), String(err)).to.equal(true);
+    expect(String(err)).to.match(/deleting snapshot s1 of zfs volume db failed: .*dataset is busy.*try again/);
     run.verify();
   });
 
