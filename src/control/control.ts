@@ -182,6 +182,11 @@ export class LocalControl implements ControlClient {
     return recentEvents(this.db, limit);
   }
 
+  // quiesce (issue 7 item 2): what an agent saw around a snapshot, for `ferry volume inspect`.
+  async recordEvent(e: { volume?: string; node: string; kind: string; detail?: string }): Promise<void> {
+    addEvent(this.db, e);
+  }
+
   async listLeases(): Promise<Lease[]> {
     return allLeases(this.db);
   }

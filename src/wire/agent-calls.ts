@@ -67,6 +67,8 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
+  // quiesce (issue 7 item 2)
+  recordEvent: z.tuple([z.object({ volume: name.optional(), node: name, kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/), detail: z.string().max(4000).optional() })]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

@@ -86,4 +86,11 @@ export interface ControlClient {
   switchMove(id: number): Promise<VolumeView>;
   /** Marks a switched move done once the target has mounted. */
   finishMove(id: number): Promise<void>;
+
+  // --- quiesce (issue 7 item 2) ---
+  /**
+   * Records an event an agent saw (a snapshot hook's output, how long containers stayed paused) in
+   * the event log `ferry volume inspect` shows. `kind`: lower-case words joined by `-`.
+   */
+  recordEvent(e: { volume?: string; node: string; kind: string; detail?: string }): Promise<void>;
 }
