@@ -18,6 +18,8 @@ import { Mounts } from './agent/mounts';
 import { MoveSource, MoveTarget } from './agent/move-sides';
 import { reconcileHost } from './agent/reconciler';
 import { Snapshots } from './agent/snapshots';
+import { DockerHost } from './agent/docker-host';
+import { ContainerQuiescer } from './agent/quiesce';
 import { Upkeep } from './agent/upkeep';
 import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
@@ -187,7 +189,15 @@ export async function startFerry(
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog);
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
-  const snapshots = new Snapshots(node, control, slots, lock, agentLog);
+  // quiesce (issue 7 item 2): hooks and pauses through this host's dockerd, in serve and agent alike
+  // (dockerode loads on the first quiesced snapshot only).
+  const quiescer = new ContainerQuiescer(
+    node,
+    control,
+    existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined,
+    agentLog.child({ part: 'quiesce' }),
+  );
+  const snapshots = new Snapshots(node, control, slots, lock, agentLog, quiescer);
   const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots };
 
   let startup!: () => void;

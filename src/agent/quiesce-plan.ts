@@ -1,4 +1,7 @@
 import { FerryError, toFerryError } from '../errors';
+import type { QuiesceMode } from '../volume/options';
+
+export type { QuiesceMode } from '../volume/options';
 
 /**
  * The pure half of consistent snapshots (DESIGN: decide, then act): which containers to quiesce, the
@@ -16,10 +19,6 @@ export const HOOK_LABELS = {
 
 /** The label Docker Compose puts on a project's containers. */
 export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
-
-/** How the containers using a volume are treated around its snapshot. */
-export const QUIESCE_MODES = ['none', 'pause'] as const;
-export type QuiesceMode = (typeof QUIESCE_MODES)[number];
 
 /** A hook's default time limit; a container's `ferry.hook-timeout` label overrides it. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 30_000;
@@ -186,4 +185,28 @@ export function quiesceOutcome(o: { volumes: readonly string[]; failures: readon
     error = new FerryError('QUIESCE_FAILED', error ? `${error.message}; and ${msg}` : msg, { cause: error ?? undefined, details: { stuck: names } });
   }
   return { error, warnings };
+}
+
+/** One hook as it ran. */
+export interface HookRun {
+  container: string;
+  step: 'pre' | 'post';
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  output: string;
+}
+
+/** What happened to the containers around one quiesced action. */
+export interface QuiesceReport {
+  mode: QuiesceMode;
+  /** The containers quiesced (hooked or paused), in the order their pre hooks ran. */
+  containers: string[];
+  /** The containers ferry paused. */
+  paused: string[];
+  /** From the first pause asked to the last unpause answered, in ms; null when nothing was paused. */
+  pausedMs: number | null;
+  hooks: HookRun[];
+  /** Post hooks that failed (the snapshot stands); also in the log and the event log. */
+  warnings: string[];
 }

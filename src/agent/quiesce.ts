@@ -2,13 +2,16 @@ import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import type { ControlClient } from '../wire/control-client';
 import type { ExecResult } from './docker-host';
+import type { Quiescer } from './snapshots';
 import {
   DEFAULT_HOOK_TIMEOUT_MS,
   postHookTargets,
   planQuiesce,
   quiesceOutcome,
+  type HookRun,
   type HostContainer,
   type QuiesceMode,
+  type QuiesceReport,
   type QuiesceTarget,
   type StepFailure,
 } from './quiesce-plan';
@@ -22,30 +25,6 @@ export interface QuiesceDocker {
   unpause(id: string): Promise<void>;
 }
 
-/** One hook as it ran. */
-export interface HookRun {
-  container: string;
-  step: 'pre' | 'post';
-  exitCode: number | null;
-  timedOut: boolean;
-  durationMs: number;
-  output: string;
-}
-
-/** What happened to the containers around one quiesced action. */
-export interface QuiesceReport {
-  mode: QuiesceMode;
-  /** The containers quiesced (hooked or paused), in the order their pre hooks ran. */
-  containers: string[];
-  /** The containers ferry paused. */
-  paused: string[];
-  /** From the first pause asked to the last unpause answered, in ms; null when nothing was paused. */
-  pausedMs: number | null;
-  hooks: HookRun[];
-  /** Post hooks that failed (the snapshot stands); also in the log and the event log. */
-  warnings: string[];
-}
-
 /** Tries an unpause this many times: a container left frozen is the one thing quiescing must not do. */
 const UNPAUSE_ATTEMPTS = 3;
 
@@ -55,7 +34,7 @@ const UNPAUSE_ATTEMPTS = 3;
  * `docker exec`) and, in mode `pause`, frozen (dockerd's pause: the cgroup freezer). Every container
  * paused is unpaused and every pre hook that ran gets its post hook, whatever fails on the way.
  */
-export class Quiescer {
+export class ContainerQuiescer implements Quiescer {
   constructor(
     private readonly node: string,
     private readonly control: ControlClient,
@@ -64,13 +43,18 @@ export class Quiescer {
     private readonly hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS,
   ) {}
 
+  /** Snapshots' hook: `work` with the containers using `volume` quiesced. */
+  async around<T>(volume: string, mode: QuiesceMode, work: () => Promise<T>): Promise<T> {
+    return (await this.aroundAll([volume], mode, work)).value;
+  }
+
   /**
    * Runs `action` with the containers using `volumes` quiesced; answers its value and what happened.
    * QUIESCE_FAILED when a pre hook or a pause fails (the action never ran) or a container could not
    * be unpaused; the action's own error otherwise. Without a dockerd, mode `none` just runs the action
    * (no labels to read) and mode `pause` is refused.
    */
-  async quiesced<T>(volumes: readonly string[], mode: QuiesceMode, action: () => Promise<T>): Promise<{ value: T; report: QuiesceReport }> {
+  async aroundAll<T>(volumes: readonly string[], mode: QuiesceMode, action: () => Promise<T>): Promise<{ value: T; report: QuiesceReport }> {
     const report: QuiesceReport = { mode, containers: [], paused: [], pausedMs: null, hooks: [], warnings: [] };
     if (!this.docker) {
       if (mode === 'pause') {

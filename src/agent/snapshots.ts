@@ -3,13 +3,15 @@ import type { Logger } from '../log';
 import { newSnapshotName, parseSnapshotName, validateStoredSnapshotName } from '../volume/snapshot-names';
 import type { ControlClient } from '../wire/control-client';
 import type { SnapshotOrigin, SnapshotRecord, VolumeView } from '../wire/records';
+import { quiesceModeOf, type QuiesceMode } from '../volume/options';
+import type { QuiesceReport } from './quiesce-plan';
 import type { BackendSlots } from './backend-slots';
 import { requireSnapshots } from './backends/backend';
 import type { KeyedLock } from './keyed-lock';
 import { volumeNotFound } from './volume-errors';
 
 /** How a snapshot is made consistent: `none` (crash-consistent), `pause` (containers frozen for the instant). */
-export type QuiesceMode = 'none' | 'pause';
+export type { QuiesceMode } from '../volume/options';
 
 /**
  * What runs around the instant of a snapshot (owner: quiesce): pauses the containers using the
@@ -17,6 +19,10 @@ export type QuiesceMode = 'none' | 'pause';
  */
 export interface Quiescer {
   around<T>(volume: string, mode: QuiesceMode, work: () => Promise<T>): Promise<T>;
+  /** quiesce: `work` with the containers using any of `volumes` quiesced together (a group's one instant). */
+  aroundAll<T>(volumes: readonly string[], mode: QuiesceMode, work: () => Promise<T>): Promise<{ value: T; report: QuiesceReport }>;
+  /** quiesce: the named volumes that Compose project `project`'s running containers use on this host. */
+  projectVolumes(project: string): Promise<string[]>;
 }
 
 /** No quiescing: the snapshot is crash-consistent (`pause` is refused until a Quiescer that can is given). */
@@ -25,7 +31,28 @@ export const NO_QUIESCE: Quiescer = {
     if (mode !== 'none') throw new FerryError('INVALID_OPTION', `quiesce=${mode} is not available on this host; snapshot ${volume} without it`);
     return work();
   },
+  async aroundAll(volumes, mode, work) {
+    if (mode !== 'none') throw new FerryError('INVALID_OPTION', `quiesce=${mode} is not available on this host; snapshot ${volumes.join(', ')} without it`);
+    return { value: await work(), report: { mode, containers: [], paused: [], pausedMs: null, hooks: [], warnings: [] } };
+  },
+  async projectVolumes(project) {
+    throw new FerryError('BACKEND_UNAVAILABLE', `this host cannot look up Compose project ${project}: name the volumes of the group`);
+  },
 };
+
+/** quiesce: a group's name (`--group NAME`; a Compose project's name when no volume is named). */
+const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** quiesce: what `takeGroup` answers. */
+export interface GroupSnapshot {
+  group: string;
+  /** One per volume, all with the same stored name and `group`, in volume name order. */
+  snapshots: SnapshotRecord[];
+  /** How long the containers stayed paused (ms); null when none was. */
+  pausedMs: number | null;
+  /** Post hooks that failed: the snapshots stand. */
+  warnings: string[];
+}
 
 /** What a snapshot is taken with (common.md's shared interface). */
 export interface TakeOptions {
@@ -68,7 +95,7 @@ export class Snapshots {
         throw new FerryError('VOLUME_EXISTS', `volume ${volume} already has a snapshot named ${name}; pick another name or remove it first`);
       }
       const started = Date.now();
-      await this.quiesce.around(volume, o.quiesce ?? 'none', () => backend.snapshot(volume, name));
+      await this.quiesce.around(volume, quiesceModeOf([v.options], o.quiesce), () => backend.snapshot(volume, name));
       const record: SnapshotRecord = {
         volume,
         name,
@@ -88,6 +115,81 @@ export class Snapshots {
       this.log.info({ volume, op: 'snapshot', snapshot: name, origin: o.origin, ms: Date.now() - started }, 'snapshot taken');
       return record;
     });
+  }
+
+  /**
+   * quiesce (issue 7 item 2): snapshots several volumes of this host at one instant, the containers
+   * using any of them hooked and (mode pause) frozen together, and records each with `group`. No
+   * volumes: those of the running containers labelled `com.docker.compose.project=GROUP` that ferry
+   * knows. Every volume must be primary here (NOT_PRIMARY before anything is taken); all or none:
+   * when one snapshot or record fails, those already taken are deleted again.
+   */
+  async takeGroup(group: string, volumes: readonly string[] | undefined, o: Omit<TakeOptions, 'group'>): Promise<GroupSnapshot> {
+    if (!GROUP_NAME.test(group)) {
+      throw new FerryError('INVALID_NAME', `invalid group name ${JSON.stringify(group)}: use letters, digits, _ . - (a Compose project name), starting with a letter or digit`);
+    }
+    const names = volumes?.length ? [...new Set(volumes)].sort() : await this.projectFerryVolumes(group);
+    const at = new Date();
+    const name = newSnapshotName(o.origin, o, at);
+    // One lock per volume, always taken in name order, so two groups sharing volumes cannot deadlock.
+    const locked = names.reduceRight<() => Promise<GroupSnapshot>>(
+      (inner, volume) => () => this.lock.run(volume, inner),
+      async () => {
+        const views = await Promise.all(names.map((n) => this.primaryHere(n, 'snapshot')));
+        const backends = views.map((v) => requireSnapshots(this.backends.backendFor(v.backend), v.name, 'snapshot'));
+        for (const [i, b] of backends.entries()) {
+          if ((await b.listSnapshots(names[i])).includes(name)) {
+            throw new FerryError('VOLUME_EXISTS', `volume ${names[i]} already has a snapshot named ${name}; pick another name or remove it first`);
+          }
+        }
+        const taken: number[] = [];
+        const undo = async (): Promise<void> => {
+          for (const i of taken) {
+            await backends[i].deleteSnapshot(names[i], name).catch((e: unknown) => this.log.warn({ err: e, volume: names[i], snapshot: name }, 'cannot delete a snapshot of a failed group'));
+            await this.control.forgetSnapshot(names[i], name, this.node).catch(() => undefined);
+          }
+        };
+        const { report } = await this.quiesce.aroundAll(names, quiesceModeOf(views.map((v) => v.options), o.quiesce), async () => {
+          // All at once: the instant is as short as the slowest backend's snapshot.
+          const results = await Promise.allSettled(backends.map((b, i) => b.snapshot(names[i], name)));
+          results.forEach((r, i) => r.status === 'fulfilled' && taken.push(i));
+          const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) {
+            await undo();
+            throw failed.reason;
+          }
+        });
+        const snapshots = names.map<SnapshotRecord>((volume) => ({
+          volume,
+          name,
+          origin: o.origin,
+          createdAt: at.toISOString(),
+          sizeBytes: null,
+          hosts: [this.node],
+          group,
+          policy: o.policy ?? null,
+        }));
+        try {
+          for (const s of snapshots) await this.control.recordSnapshot({ ...s, node: this.node });
+        } catch (err) {
+          await undo();
+          throw err;
+        }
+        this.log.info({ group, volumes: names, op: 'snapshot-group', snapshot: name, pausedMs: report.pausedMs }, 'group snapshot taken');
+        return { group, snapshots, pausedMs: report.pausedMs, warnings: report.warnings };
+      },
+    );
+    return locked();
+  }
+
+  /** quiesce: the volumes of Compose project `project` on this host that ferry knows (others are Docker's own). */
+  private async projectFerryVolumes(project: string): Promise<string[]> {
+    const used = await this.quiesce.projectVolumes(project);
+    const known = (await Promise.all(used.map(async (n) => ((await this.control.getVolume(n))?.state === 'ready' ? n : undefined)))).filter((n): n is string => !!n);
+    if (known.length === 0) {
+      throw new FerryError('VOLUME_NOT_FOUND', `the containers of Compose project ${project} on host ${this.node} use no ferry volume (${used.join(', ')}): name the volumes of the group`);
+    }
+    return known;
   }
 
   /**

@@ -5,11 +5,19 @@ import type { Config } from '../config/config';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica'];
+export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica', 'quiesce'];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;
 export type ReplicaPolicy = (typeof REPLICA_POLICIES)[number];
+
+/**
+ * quiesce (issue 7 item 2): `-o quiesce=pause|none`, how the containers using a volume are treated
+ * around its snapshots unless a snapshot says otherwise: `none` (the default) crash-consistent,
+ * `pause` frozen for the instant of the snapshot.
+ */
+export const QUIESCE_MODES = ['none', 'pause'] as const;
+export type QuiesceMode = (typeof QUIESCE_MODES)[number];
 
 /** What a volume is made with, after defaults and profiles are applied. */
 export interface VolumeSpec {
@@ -20,6 +28,8 @@ export interface VolumeSpec {
   profile?: string;
   /** Absent: control's cluster setting decides. */
   replica?: ReplicaPolicy;
+  /** quiesce: its snapshots' default quiesce mode; absent: none. */
+  quiesce?: QuiesceMode;
 }
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -75,7 +85,15 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
-  return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
+  const quiesce = given.quiesce === undefined ? undefined : oneOf('quiesce', given.quiesce, QUIESCE_MODES);
+  return {
+    backend,
+    sizeBytes,
+    fs,
+    ...(given.profile !== undefined ? { profile: given.profile } : {}),
+    ...(replica ? { replica } : {}),
+    ...(quiesce ? { quiesce } : {}),
+  };
 }
 
 /**
@@ -113,4 +131,13 @@ export function checkSpecFits(spec: VolumeSpec, rules: SizeRules, capacity: Pool
       `size ${formatSize(spec.sizeBytes)} is larger than the ${spec.backend} pool (${formatSize(capacity.totalBytes)}): ask for less, or grow the pool`,
     );
   }
+}
+
+/**
+ * quiesce: how a snapshot of some volumes taken together is quiesced (pure): as asked, else `pause`
+ * when any of them was created with `-o quiesce=pause` (a group is one instant for all), else none.
+ */
+export function quiesceModeOf(options: readonly Readonly<Record<string, string>>[], asked?: QuiesceMode): QuiesceMode {
+  if (asked) return asked;
+  return options.some((o) => o.quiesce === 'pause') ? 'pause' : 'none';
 }

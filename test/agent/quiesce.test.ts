@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { LocalControl } from '../../src/control/control';
 import { openDb } from '../../src/control/db';
 import type { ExecResult } from '../../src/agent/docker-host';
-import { Quiescer, type QuiesceDocker } from '../../src/agent/quiesce';
+import { ContainerQuiescer, type QuiesceDocker } from '../../src/agent/quiesce';
 import type { HostContainer } from '../../src/agent/quiesce-plan';
 import { isFerryError } from '../../src/errors';
 import { silentLogger } from '../../src/log';
@@ -54,16 +54,16 @@ class ScriptedDocker implements QuiesceDocker {
 const hooked = (pre: string, post: string): Record<string, string> => ({ 'ferry.pre-snapshot': `["${pre}"]`, 'ferry.post-snapshot': `["${post}"]` });
 const ctr = (name: string, volumes: string[], labels: Record<string, string> = {}): HostContainer => ({ id: `id-${name}`, name, state: 'running', labels, volumes });
 
-describe('Quiescer (scripted dockerd)', function () {
+describe('ContainerQuiescer (scripted dockerd)', function () {
   let control: LocalControl;
-  const quiescer = (d: QuiesceDocker | undefined): Quiescer => new Quiescer('h1', control, d, silentLogger(), 1000);
+  const quiescer = (d: QuiesceDocker | undefined): ContainerQuiescer => new ContainerQuiescer('h1', control, d, silentLogger(), 1000);
   beforeEach(function () {
     control = new LocalControl(openDb(':memory:'));
   });
 
   it('hooks, pauses, acts, unpauses, then post-hooks, in that order; measures the pause; logs the hooks', async function () {
     const d = new ScriptedDocker([ctr('db', ['data'], hooked('lock', 'unlock')), ctr('app', ['data'])]);
-    const { value, report } = await quiescer(d).quiesced(['data'], 'pause', async () => {
+    const { value, report } = await quiescer(d).aroundAll(['data'], 'pause', async () => {
       d.calls.push('snapshot');
       expect([...d.paused].sort()).to.deep.equal(['id-app', 'id-db']);
       return 'snap-1';
@@ -84,7 +84,7 @@ describe('Quiescer (scripted dockerd)', function () {
 
   it('mode none runs the hooks and pauses nothing', async function () {
     const d = new ScriptedDocker([ctr('db', ['data'], hooked('lock', 'unlock')), ctr('app', ['data'])]);
-    const { report } = await quiescer(d).quiesced(['data'], 'none', async () => d.calls.push('snapshot'));
+    const { report } = await quiescer(d).aroundAll(['data'], 'none', async () => d.calls.push('snapshot'));
     expect(d.calls).to.deep.equal(['exec db:lock', 'snapshot', 'exec db:unlock']);
     expect(report.pausedMs).to.equal(null);
   });
@@ -94,7 +94,7 @@ describe('Quiescer (scripted dockerd)', function () {
     d.exits.set('b:lock-b', 3);
     let ran = false;
     const err = await quiescer(d)
-      .quiesced(['data'], 'pause', async () => (ran = true))
+      .aroundAll(['data'], 'pause', async () => (ran = true))
       .then(() => undefined, (e: unknown) => e);
     expect(isFerryError(err, 'QUIESCE_FAILED'), String(err)).to.equal(true);
     expect((err as Error).message).to.match(/snapshot of volume data not taken: the pre-snapshot hook of container b failed: exited 3/);
@@ -107,7 +107,7 @@ describe('Quiescer (scripted dockerd)', function () {
     const d = new ScriptedDocker([ctr('db', ['data'], hooked('lock', 'unlock'))]);
     d.exits.set('db:lock', null);
     const err = await quiescer(d)
-      .quiesced(['data'], 'pause', async () => 'never')
+      .aroundAll(['data'], 'pause', async () => 'never')
       .then(() => undefined, (e: unknown) => e);
     expect((err as Error).message).to.match(/container db failed: timed out after 1000 ms/);
     expect(d.calls).to.deep.equal(['exec db:lock', 'exec db:unlock']);
@@ -118,7 +118,7 @@ describe('Quiescer (scripted dockerd)', function () {
     d.failPause.add('id-b');
     let ran = false;
     const err = await quiescer(d)
-      .quiesced(['data'], 'pause', async () => (ran = true))
+      .aroundAll(['data'], 'pause', async () => (ran = true))
       .then(() => undefined, (e: unknown) => e);
     expect((err as Error).message).to.match(/cannot pause container b: cannot pause: container is restarting/);
     expect(ran).to.equal(false);
@@ -130,7 +130,7 @@ describe('Quiescer (scripted dockerd)', function () {
   it('an action that throws: its error, and every container released first', async function () {
     const d = new ScriptedDocker([ctr('a', ['data'], hooked('lock', 'unlock'))]);
     const err = await quiescer(d)
-      .quiesced(['data'], 'pause', async () => {
+      .aroundAll(['data'], 'pause', async () => {
         throw new Error('btrfs said no');
       })
       .then(() => undefined, (e: unknown) => e);
@@ -142,13 +142,13 @@ describe('Quiescer (scripted dockerd)', function () {
   it('retries an unpause; one that never works fails the snapshot, saying what to run', async function () {
     const d = new ScriptedDocker([ctr('a', ['data']), ctr('b', ['data'])]);
     d.failUnpause.set('id-a', 2);
-    await quiescer(d).quiesced(['data'], 'pause', async () => 'ok');
+    await quiescer(d).aroundAll(['data'], 'pause', async () => 'ok');
     expect(d.paused.size, 'unpaused at the third try').to.equal(0);
 
     const stuck = new ScriptedDocker([ctr('a', ['data'])]);
     stuck.failUnpause.set('id-a', 99);
     const err = await quiescer(stuck)
-      .quiesced(['data'], 'pause', async () => 'ok')
+      .aroundAll(['data'], 'pause', async () => 'ok')
       .then(() => undefined, (e: unknown) => e);
     expect((err as Error).message).to.match(/containers a are still paused after the snapshot of volume data \(dockerd did not answer\): run docker unpause a/);
   });
@@ -156,15 +156,15 @@ describe('Quiescer (scripted dockerd)', function () {
   it('a failed post hook is a warning in the report; the value stands', async function () {
     const d = new ScriptedDocker([ctr('db', ['data'], hooked('lock', 'unlock'))]);
     d.exits.set('db:unlock', 1);
-    const { value, report } = await quiescer(d).quiesced(['data'], 'pause', async () => 'snap');
+    const { value, report } = await quiescer(d).aroundAll(['data'], 'pause', async () => 'snap');
     expect(value).to.equal('snap');
     expect(report.warnings).to.deep.equal(['post-snapshot hook of container db failed: exited 1 after 1 ms (out of db:unlock)']);
   });
 
   it('without a dockerd: mode none just acts, mode pause is refused', async function () {
-    expect((await quiescer(undefined).quiesced(['data'], 'none', async () => 7)).value).to.equal(7);
+    expect((await quiescer(undefined).aroundAll(['data'], 'none', async () => 7)).value).to.equal(7);
     const err = await quiescer(undefined)
-      .quiesced(['data'], 'pause', async () => 7)
+      .aroundAll(['data'], 'pause', async () => 7)
       .then(() => undefined, (e: unknown) => e);
     expect((err as Error).message).to.match(/host h1 has no dockerd to pause containers with: snapshot with --quiesce none/);
   });
