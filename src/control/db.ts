@@ -110,6 +110,22 @@ const MIGRATIONS: readonly string[] = [
   );
   `,
   `
+  -- snap (issue 7 item 1): control's snapshot registry, one row per snapshot per host holding it.
+  -- A snapshot's rows go with its volume's record. IF NOT EXISTS: a test rewinds user_version over later tables.
+  CREATE TABLE IF NOT EXISTS snapshots (
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    name        TEXT NOT NULL,                -- the stored name (src/volume/snapshot-names.ts)
+    node        TEXT NOT NULL,                -- a host holding it
+    origin      TEXT NOT NULL,                -- manual | schedule | replication | fenced | removed
+    created_at  TEXT NOT NULL,                -- when it was taken, at its first host
+    size_bytes  INTEGER,
+    grp         TEXT,
+    policy      TEXT,
+    PRIMARY KEY (volume, name, node)
+  );
+  CREATE INDEX IF NOT EXISTS snapshots_node ON snapshots(node);
+  `,
+  `
   -- policy (issue 7 item 3): named protection policies; a volume has one when options.policy names it.
   CREATE TABLE policies (
     name                    TEXT PRIMARY KEY,   -- [a-z0-9][a-z0-9_-]*: it appears in snapshot names

@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, PolicyRecord, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, PolicyRecord, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -14,6 +14,19 @@ export interface VolumeReservation {
 export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
 /** What `updatePolicy` changes: any fields but the name; the others stay as they are. */
 export type PolicyChanges = Partial<Omit<PolicySpec, 'name'>>;
+/** One host's copy of a snapshot, as an agent reports it to control's registry (snap). */
+export interface SnapshotReport {
+  volume: string;
+  name: string;
+  /** The host that holds this copy. */
+  node: string;
+  origin: SnapshotOrigin;
+  /** When the snapshot was taken (RFC 3339): for a received copy, the time it was taken at its source. */
+  createdAt: string;
+  sizeBytes?: number | null;
+  group?: string | null;
+  policy?: string | null;
+}
 
 /**
  * What an agent asks of control. Asynchronous because in a cluster it crosses the network; `ferry
@@ -115,4 +128,15 @@ export interface ControlClient {
    * VOLUME_NOT_FOUND when there is no such volume (or it is being removed). Answers the volume as it is now.
    */
   setVolumeOptions(name: string, changes: Record<string, string | null>, node: string): Promise<VolumeView>;
+
+  // --- snap (issue 7 item 1): the snapshot registry ---
+  /**
+   * Records that `s.node` holds snapshot `s.name` of `s.volume` (taken there, or received by a move or
+   * replication). Idempotent: a repeat updates its size. VOLUME_NOT_FOUND for a volume control does not know.
+   */
+  recordSnapshot(s: SnapshotReport): Promise<void>;
+  /** `node`'s copy of the snapshot is gone; the snapshot goes from the registry with its last copy. Idempotent. */
+  forgetSnapshot(volume: string, name: string, node: string): Promise<void>;
+  /** The snapshots of `volume` that any host holds, oldest first (by createdAt, then name). */
+  snapshotsOf(volume: string): Promise<SnapshotRecord[]>;
 }
