@@ -21,6 +21,8 @@ const profileSchema = z
     backend: z.enum(BACKEND_KINDS).optional(),
     size: z.string().optional(),
     ...(Object.fromEntries(Object.entries(optionSchemas).map(([k, v]) => [k, v.optional()])) as Record<'fs', z.ZodOptional<z.ZodType<string>>>),
+    /** policy (issue 7 item 3): the protection policy its volumes get (OpenSDS profiles; gold/silver/bronze). */
+    policy: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).max(40).optional(),
   })
   .strict();
 
