@@ -298,7 +298,7 @@ export async function startFerry(
     async stop() {
       stopping = true;
       if (timer) clearInterval(timer);
-      scheduler.stop();
+      await scheduler.stop();
       await started.catch(() => undefined);
       dashboard?.stop();
       await Promise.all([close(plugin), close(api), web?.stop(), joined?.stop()]);

@@ -49,6 +49,7 @@ export interface RunResult {
 export class Scheduler {
   private readonly jobs = new Map<string, Job>();
   private readonly running = new Set<string>();
+  private readonly inFlight = new Set<Promise<void>>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private refreshing?: Promise<void>;
@@ -78,12 +79,13 @@ export class Scheduler {
     tick();
   }
 
-  /** Stops every job; a run under way finishes on its own. */
-  stop(): void {
+  /** Stops every job; resolves once the runs under way have ended. */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     for (const j of this.jobs.values()) void j.task.destroy();
     this.jobs.clear();
+    await Promise.all([...this.inFlight]);
   }
 
   /** The volumes with a running schedule here, and their policy. */
@@ -169,7 +171,13 @@ export class Scheduler {
     }
   }
 
-  private async runLogged(volume: string, why: 'scheduled' | 'catch-up'): Promise<void> {
+  private runLogged(volume: string, why: 'scheduled' | 'catch-up'): Promise<void> {
+    const p = this.runAndLog(volume, why).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+    return p;
+  }
+
+  private async runAndLog(volume: string, why: 'scheduled' | 'catch-up'): Promise<void> {
     try {
       const r = await this.run(volume);
       if (r) this.log.info({ op: 'scheduled-snapshot', why, ...r }, 'scheduled snapshot taken');
@@ -247,6 +255,8 @@ export class Scheduler {
    */
   private async prune(job: Job): Promise<string[]> {
     const keep = parseKeepSpec(job.keep);
+    // What was taken while control was away is recorded first: a pruned one must not be recorded after.
+    await this.flushPending();
     const registry = await this.control.snapshotsOf(job.volume);
     const onDisk = await this.lock.run(job.volume, async () =>
       requireSnapshots(this.backends.backendFor(job.backend), job.volume, 'list the snapshots of').listSnapshots(job.volume),
