@@ -193,9 +193,12 @@ export class Scheduler {
   async run(volume: string): Promise<RunResult | undefined> {
     const job = this.jobs.get(volume);
     if (!job || this.running.has(volume)) return undefined;
+    const at = this.now();
+    // A catch-up and a cron tick in the same second would want the same name: one snapshot is enough.
+    const last = this.book.lastRun(volume, job.policy);
+    if (last && Math.floor(last.getTime() / 1000) === Math.floor(at.getTime() / 1000)) return undefined;
     this.running.add(volume);
     try {
-      const at = this.now();
       const { name, offline } = await this.take(job, at);
       this.book.ran(volume, job.policy, at);
       const result: RunResult = { volume, snapshot: name, offline, pruned: [] };
