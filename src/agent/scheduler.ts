@@ -158,6 +158,13 @@ export class Scheduler {
       name: `ferry:${v.volume}`,
       noOverlap: true,
       unref: true,
+      // node-cron's own messages (a missed tick under load, an overlap refused) in ferry's log, not on the console.
+      logger: {
+        info: (msg) => this.log.debug({ volume: v.volume, cron: msg }, 'node-cron'),
+        debug: (msg) => this.log.debug({ volume: v.volume, cron: String(msg) }, 'node-cron'),
+        warn: (msg) => this.log.warn({ volume: v.volume, cron: msg }, 'node-cron'),
+        error: (msg, err) => this.log.error({ volume: v.volume, err: err ?? msg }, 'node-cron'),
+      },
     });
     this.jobs.set(v.volume, { volume: v.volume, backend: v.backend, policy: v.policy, schedule, keep, fields, task });
     this.log.info({ volume: v.volume, policy: v.policy, schedule, op: 'schedule' }, 'schedule started');
