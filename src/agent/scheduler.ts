@@ -53,6 +53,8 @@ export class Scheduler {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private refreshing?: Promise<void>;
+  /** Whether control has answered since this scheduler started. */
+  private heard = false;
 
   constructor(
     private readonly node: string,
@@ -66,11 +68,15 @@ export class Scheduler {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Starts the jobs the book holds (the last policies heard), then asks control, and keeps asking. */
+  /**
+   * Asks control for the schedules of this host and starts them; when control does not answer, starts
+   * those the book holds (the last policies heard). Then keeps asking.
+   */
   async start(): Promise<void> {
     if (this.stopped) return;
-    this.apply(this.book.volumes());
+    // Control first: a volume that moved away meanwhile must not get a catch-up run here.
     await this.refresh();
+    if (!this.heard && !this.stopped) this.apply(this.book.volumes());
     const tick = (): void => {
       if (this.stopped) return;
       this.timer = setTimeout(() => void this.refresh().finally(tick), this.refreshMs);
@@ -111,6 +117,7 @@ export class Scheduler {
         .filter((v) => v.primaryNode === this.node && v.state === 'ready' && v.options.policy !== undefined)
         .map((v) => ({ volume: v.name, backend: v.backend, policy: v.options.policy }));
       this.book.heard(policies, mine, this.now());
+      this.heard = true;
       if (!this.stopped) this.apply(mine);
     } catch (err) {
       const e = toFerryError(err);
