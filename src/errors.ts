@@ -9,6 +9,7 @@ const CODE_KINDS = {
   VOLUME_NOT_FOUND: 'not_found',
   SNAPSHOT_NOT_FOUND: 'not_found',
   NODE_NOT_FOUND: 'not_found',
+  POLICY_NOT_FOUND: 'not_found',
   INVALID_NAME: 'invalid',
   INVALID_OPTION: 'invalid',
   INVALID_REQUEST: 'invalid',
@@ -20,6 +21,8 @@ const CODE_KINDS = {
   // quiesce: a pre-snapshot hook or a pause failed (the snapshot was not taken), or a container stayed paused.
   QUIESCE_FAILED: 'conflict',
   NOT_PRIMARY: 'conflict',
+  POLICY_EXISTS: 'conflict',
+  POLICY_IN_USE: 'conflict',
   POOL_FULL: 'unavailable',
   BACKEND_UNAVAILABLE: 'unavailable',
   NODE_UNREACHABLE: 'unavailable',
