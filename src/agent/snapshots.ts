@@ -7,6 +7,8 @@ import type { BackendSlots } from './backend-slots';
 import { requireSnapshots } from './backends/backend';
 import type { KeyedLock } from './keyed-lock';
 import { volumeNotFound } from './volume-errors';
+import { inUse } from '../wire/in-use';
+import { isActiveMove } from '../control/move-states';
 
 /** How a snapshot is made consistent: `none` (crash-consistent), `pause` (containers frozen for the instant). */
 export type QuiesceMode = 'none' | 'pause';
@@ -107,6 +109,38 @@ export class Snapshots {
       await backend.deleteSnapshot(volume, name);
       await this.control.forgetSnapshot(volume, name, this.node);
       this.log.info({ volume, op: 'snapshot-remove', snapshot: name }, 'snapshot removed');
+    });
+  }
+
+  /**
+   * Makes `volume`'s live data exactly that of its snapshot `name`, on its primary (this host), with
+   * the volume's lock held so that no Mount comes between. Refused while any host mounts it
+   * (VOLUME_IN_USE naming hosts and containers) or while it moves (VOLUME_BUSY); SNAPSHOT_NOT_FOUND
+   * when this host does not hold that snapshot. Every snapshot stays, older and newer.
+   */
+  async rollback(volume: string, name: string): Promise<void> {
+    validateStoredSnapshotName(name);
+    await this.lock.run(volume, async () => {
+      const v = await this.primaryHere(volume, 'be rolled back');
+      const backend = requireSnapshots(this.backends.backendFor(v.backend), volume, 'roll back');
+      const leases = await this.control.leasesOf(volume);
+      if (leases.length > 0) throw inUse(volume, leases);
+      const m = await this.control.moveOf(volume);
+      if (m && isActiveMove(m.state)) {
+        throw new FerryError('VOLUME_BUSY', `volume ${volume} is moving from ${m.source} to ${m.target} (${m.state}); roll it back once the move has ended`);
+      }
+      if (!(await backend.listSnapshots(volume)).includes(name)) {
+        const known = (await this.control.snapshotsOf(volume)).find((s) => s.name === name);
+        throw new FerryError(
+          'SNAPSHOT_NOT_FOUND',
+          known
+            ? `snapshot ${name} of ${volume} is held on ${known.hosts.join(', ')}, not on ${this.node} where ${volume} lives; it cannot be rolled back to here`
+            : `volume ${volume} has no snapshot ${name}: see ferry snapshot ls ${volume}`,
+        );
+      }
+      const started = Date.now();
+      await backend.rollback(volume, name, { sizeBytes: v.sizeBytes ?? undefined, fs: v.fs ?? undefined });
+      this.log.info({ volume, op: 'rollback', snapshot: name, ms: Date.now() - started }, 'volume rolled back');
     });
   }
 

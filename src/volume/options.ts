@@ -5,7 +5,15 @@ import type { Config } from '../config/config';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica'];
+export const CREATE_OPTIONS: readonly string[] = [
+  'size',
+  'backend',
+  ...backendOptions().keys(),
+  'profile',
+  'replica',
+  // snap (issue 7 item 1): -o from=VOLUME@SNAPSHOT, a new volume from a snapshot (src/volume/clone-source.ts)
+  'from',
+];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;
