@@ -28,6 +28,8 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
       generation: v.generation,
       state: v.state,
       mounts: v.mounts,
+      // snap: how many snapshots, and the newest (docker volume inspect shows them).
+      ...(v.snapshots ? { snapshots: v.snapshots.count, newestSnapshot: v.snapshots.newest, newestSnapshotAt: v.snapshots.newestAt } : {}),
     },
   };
 }
