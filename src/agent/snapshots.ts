@@ -4,7 +4,7 @@ import { newSnapshotName, parseSnapshotName, validateStoredSnapshotName } from '
 import type { ControlClient } from '../wire/control-client';
 import type { SnapshotOrigin, SnapshotRecord, VolumeView } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
-import { requireSnapshots } from './backends/backend';
+import { hasSnapshotSizes, requireSnapshots } from './backends/backend';
 import type { KeyedLock } from './keyed-lock';
 import { volumeNotFound } from './volume-errors';
 import { inUse } from '../wire/in-use';
@@ -76,7 +76,7 @@ export class Snapshots {
         name,
         origin: o.origin,
         createdAt: at.toISOString(),
-        sizeBytes: null,
+        sizeBytes: hasSnapshotSizes(backend) ? await backend.snapshotSize(volume, name) : null,
         hosts: [this.node],
         group: o.group ?? null,
         policy: o.policy ?? null,
@@ -142,6 +142,24 @@ export class Snapshots {
       await backend.rollback(volume, name, { sizeBytes: v.sizeBytes ?? undefined, fs: v.fs ?? undefined });
       this.log.info({ volume, op: 'rollback', snapshot: name, ms: Date.now() - started }, 'volume rolled back');
     });
+  }
+
+  /**
+   * The registry's records of `volume`'s snapshots, each held here with its size as the backend tells
+   * it now (a snapshot's own bytes grow as the live data moves away from it); others as recorded.
+   */
+  async withSizes(volume: string, records: SnapshotRecord[]): Promise<SnapshotRecord[]> {
+    const v = await this.control.getVolume(volume);
+    if (!v) return records;
+    let backend;
+    try {
+      backend = this.backends.backendFor(v.backend);
+    } catch {
+      return records;
+    }
+    if (!hasSnapshotSizes(backend)) return records;
+    const sized = backend;
+    return Promise.all(records.map(async (r) => (r.hosts.includes(this.node) ? { ...r, sizeBytes: (await sized.snapshotSize(volume, r.name)) ?? r.sizeBytes } : r)));
   }
 
   /** The volume's record, checked ready and primary on this host (NOT_PRIMARY says where to run `what`). */

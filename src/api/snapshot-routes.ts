@@ -57,10 +57,10 @@ export function registerSnapshotRoutes(app: Routes, route: ApiRoute, snapshots: 
       const only = typeof req.query.volume === 'string' && req.query.volume ? validateVolumeName(req.query.volume) : undefined;
       if (only) {
         await known(only);
-        return { snapshots: await control.snapshotsOf(only) };
+        return { snapshots: await snapshots.withSizes(only, await control.snapshotsOf(only)) };
       }
       const volumes = (await control.listVolumes()).filter((v) => (v.snapshots?.count ?? 1) > 0);
-      return { snapshots: (await Promise.all(volumes.map((v) => control.snapshotsOf(v.name)))).flat() };
+      return { snapshots: (await Promise.all(volumes.map(async (v) => snapshots.withSizes(v.name, await control.snapshotsOf(v.name))))).flat() };
     }),
   );
   app.get(
@@ -68,7 +68,7 @@ export function registerSnapshotRoutes(app: Routes, route: ApiRoute, snapshots: 
     route(200, async (req) => {
       const volume = volumeOf(req);
       await known(volume);
-      return { snapshots: await control.snapshotsOf(volume) };
+      return { snapshots: await snapshots.withSizes(volume, await control.snapshotsOf(volume)) };
     }),
   );
   app.post(

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CloneCapable, MovableBackend } from '../../src/agent/backends/backend';
+import { hasSnapshotSizes, type CloneCapable, type MovableBackend } from '../../src/agent/backends/backend';
 import { BackendSlots } from '../../src/agent/backend-slots';
 import { cloneDataset } from '../../src/agent/clone-dataset';
 import { KeyedLock } from '../../src/agent/keyed-lock';
@@ -16,6 +17,7 @@ import { TransferClient } from '../../src/transfer/client';
 import { loadOrCreateKey } from '../../src/transfer/keys';
 import { TransferServer } from '../../src/transfer/server';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
+import { waitFor } from '../support/docker';
 import { fixtures } from './pool-fixtures';
 
 const log = silentLogger();
@@ -131,6 +133,27 @@ for (const fx of fixtures) {
       await h1.snapshots.rollback('db', 's3');
       expect(await files(h1)).to.deep.equal({ a: 'one', b: 'two', c: 'three' });
       expect(await h1.backend.listSnapshots('db')).to.deep.equal(['s1', 's2', 's3']);
+      expect(await registry()).to.deep.equal(['s1@h1', 's2@h1', 's3@h1']);
+    });
+
+    it('tells a snapshot\'s own size where the backend can (btrfs, zfs), else none', async function () {
+      const [h1] = hosts;
+      await write(h1, 'big', 'x'.repeat(3 * 2 ** 20));
+      await h1.snapshots.take('db', { name: 'sized', origin: 'manual' });
+      await h1.backend.mount('db', h1.mnt);
+      rmSync(join(h1.mnt, 'big'));
+      await h1.backend.unmount('db', h1.mnt);
+      const size = async () => (await h1.snapshots.withSizes('db', await control.snapshotsOf('db'))).find((s) => s.name === 'sized')!.sizeBytes;
+      if (!hasSnapshotSizes(h1.backend)) {
+        expect(await size()).to.equal(null);
+      } else {
+        // The file now lives only in the snapshot: its own bytes, once the pool has committed.
+        await waitFor('the snapshot to hold the 3 MiB file alone', async () => {
+          spawnSync('sync');
+          return ((await size()) ?? 0) >= 3 * 2 ** 20;
+        }, 30_000, 500);
+      }
+      await h1.snapshots.remove('db', 'sized');
       expect(await registry()).to.deep.equal(['s1@h1', 's2@h1', 's3@h1']);
     });
 
