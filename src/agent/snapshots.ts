@@ -1,4 +1,4 @@
-import { FerryError } from '../errors';
+import { FerryError, isFerryError } from '../errors';
 import type { Logger } from '../log';
 import { newSnapshotName, parseSnapshotName, validateStoredSnapshotName } from '../volume/snapshot-names';
 import type { ControlClient } from '../wire/control-client';
@@ -66,17 +66,19 @@ export class Snapshots {
     return this.lock.run(volume, async () => {
       const v = await this.primaryHere(volume, 'snapshot');
       const backend = requireSnapshots(this.backends.backendFor(v.backend), volume, 'snapshot');
-      if ((await backend.listSnapshots(volume)).includes(name)) {
-        throw new FerryError('VOLUME_EXISTS', `volume ${volume} already has a snapshot named ${name}; pick another name or remove it first`);
-      }
       const started = Date.now();
-      await this.quiesce.around(volume, o.quiesce ?? 'none', () => backend.snapshot(volume, name));
+      // No listing first (a command per take): the backend refuses a name it holds (SnapshotCapable).
+      await this.quiesce.around(volume, o.quiesce ?? 'none', () => backend.snapshot(volume, name)).catch((err: unknown) => {
+        if (!isFerryError(err, 'VOLUME_EXISTS')) throw err;
+        throw new FerryError('VOLUME_EXISTS', `volume ${volume} already has a snapshot named ${name}; pick another name or remove it first`, { cause: err });
+      });
       const record: SnapshotRecord = {
         volume,
         name,
         origin: o.origin,
         createdAt: at.toISOString(),
-        sizeBytes: hasSnapshotSizes(backend) ? await backend.snapshotSize(volume, name) : null,
+        // A fresh snapshot shares all its data; its own size grows later and is read when listed (withSizes).
+        sizeBytes: null,
         hosts: [this.node],
         group: o.group ?? null,
         policy: o.policy ?? null,
