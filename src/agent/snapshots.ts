@@ -1,4 +1,4 @@
-import { FerryError } from '../errors';
+import { FerryError, isFerryError } from '../errors';
 import type { Logger } from '../log';
 import { newSnapshotName, parseSnapshotName, validateStoredSnapshotName } from '../volume/snapshot-names';
 import type { ControlClient } from '../wire/control-client';
@@ -6,9 +6,11 @@ import type { SnapshotOrigin, SnapshotRecord, VolumeView } from '../wire/records
 import { quiesceModeOf, type QuiesceMode } from '../volume/options';
 import type { QuiesceReport } from './quiesce-plan';
 import type { BackendSlots } from './backend-slots';
-import { requireSnapshots } from './backends/backend';
+import { hasSnapshotSizes, requireSnapshots } from './backends/backend';
 import type { KeyedLock } from './keyed-lock';
 import { volumeNotFound } from './volume-errors';
+import { inUse } from '../wire/in-use';
+import { isActiveMove } from '../control/move-states';
 
 /** How a snapshot is made consistent: `none` (crash-consistent), `pause` (containers frozen for the instant). */
 export type { QuiesceMode } from '../volume/options';
@@ -91,16 +93,18 @@ export class Snapshots {
     return this.lock.run(volume, async () => {
       const v = await this.primaryHere(volume, 'snapshot');
       const backend = requireSnapshots(this.backends.backendFor(v.backend), volume, 'snapshot');
-      if ((await backend.listSnapshots(volume)).includes(name)) {
-        throw new FerryError('VOLUME_EXISTS', `volume ${volume} already has a snapshot named ${name}; pick another name or remove it first`);
-      }
       const started = Date.now();
-      await this.quiesce.around(volume, quiesceModeOf([v.options], o.quiesce), () => backend.snapshot(volume, name));
+      // No listing first (a command per take): the backend refuses a name it holds (SnapshotCapable).
+      await this.quiesce.around(volume, quiesceModeOf([v.options], o.quiesce), () => backend.snapshot(volume, name)).catch((err: unknown) => {
+        if (!isFerryError(err, 'VOLUME_EXISTS')) throw err;
+        throw new FerryError('VOLUME_EXISTS', `volume ${volume} already has a snapshot named ${name}; pick another name or remove it first`, { cause: err });
+      });
       const record: SnapshotRecord = {
         volume,
         name,
         origin: o.origin,
         createdAt: at.toISOString(),
+        // A fresh snapshot shares all its data; its own size grows later and is read when listed (withSizes).
         sizeBytes: null,
         hosts: [this.node],
         group: o.group ?? null,
@@ -210,6 +214,56 @@ export class Snapshots {
       await this.control.forgetSnapshot(volume, name, this.node);
       this.log.info({ volume, op: 'snapshot-remove', snapshot: name }, 'snapshot removed');
     });
+  }
+
+  /**
+   * Makes `volume`'s live data exactly that of its snapshot `name`, on its primary (this host), with
+   * the volume's lock held so that no Mount comes between. Refused while any host mounts it
+   * (VOLUME_IN_USE naming hosts and containers) or while it moves (VOLUME_BUSY); SNAPSHOT_NOT_FOUND
+   * when this host does not hold that snapshot. Every snapshot stays, older and newer.
+   */
+  async rollback(volume: string, name: string): Promise<void> {
+    validateStoredSnapshotName(name);
+    await this.lock.run(volume, async () => {
+      const v = await this.primaryHere(volume, 'be rolled back');
+      const backend = requireSnapshots(this.backends.backendFor(v.backend), volume, 'roll back');
+      const leases = await this.control.leasesOf(volume);
+      if (leases.length > 0) throw inUse(volume, leases);
+      const m = await this.control.moveOf(volume);
+      if (m && isActiveMove(m.state)) {
+        throw new FerryError('VOLUME_BUSY', `volume ${volume} is moving from ${m.source} to ${m.target} (${m.state}); roll it back once the move has ended`);
+      }
+      if (!(await backend.listSnapshots(volume)).includes(name)) {
+        const known = (await this.control.snapshotsOf(volume)).find((s) => s.name === name);
+        throw new FerryError(
+          'SNAPSHOT_NOT_FOUND',
+          known
+            ? `snapshot ${name} of ${volume} is held on ${known.hosts.join(', ')}, not on ${this.node} where ${volume} lives; it cannot be rolled back to here`
+            : `volume ${volume} has no snapshot ${name}: see ferry snapshot ls ${volume}`,
+        );
+      }
+      const started = Date.now();
+      await backend.rollback(volume, name, { sizeBytes: v.sizeBytes ?? undefined, fs: v.fs ?? undefined });
+      this.log.info({ volume, op: 'rollback', snapshot: name, ms: Date.now() - started }, 'volume rolled back');
+    });
+  }
+
+  /**
+   * The registry's records of `volume`'s snapshots, each held here with its size as the backend tells
+   * it now (a snapshot's own bytes grow as the live data moves away from it); others as recorded.
+   */
+  async withSizes(volume: string, records: SnapshotRecord[]): Promise<SnapshotRecord[]> {
+    const v = await this.control.getVolume(volume);
+    if (!v) return records;
+    let backend;
+    try {
+      backend = this.backends.backendFor(v.backend);
+    } catch {
+      return records;
+    }
+    if (!hasSnapshotSizes(backend)) return records;
+    const sized = backend;
+    return Promise.all(records.map(async (r) => (r.hosts.includes(this.node) ? { ...r, sizeBytes: (await sized.snapshotSize(volume, r.name)) ?? r.sizeBytes } : r)));
   }
 
   /** The volume's record, checked ready and primary on this host (NOT_PRIMARY says where to run `what`). */

@@ -3,6 +3,8 @@ import type { HostDoctor } from '../agent/host-doctor';
 import type { HostStatus } from '../agent/host-status';
 import type { Mounts } from '../agent/mounts';
 import type { VolumeService } from '../agent/volume-service';
+import type { Snapshots } from '../agent/snapshots';
+import { registerSnapshotRoutes } from './snapshot-routes';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
@@ -21,6 +23,8 @@ export interface LocalApiParts {
   doctor?: HostDoctor;
   /** policy: this host's name, recorded with what `ferry volume set` changes here; without it, no policy routes. */
   node?: string;
+  /** snap: `ferry snapshot ...` and `ferry volume rollback`. */
+  snapshots?: Snapshots;
 }
 
 /** `POST /v1/volumes`, decoded: a valid name and string options. */
@@ -132,6 +136,8 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
   );
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
   if (agent.node) app.use(policyRoutes(control, agent.node, log));
+  // snap (issue 7 item 1): snapshots and rollback.
+  if (agent.snapshots) registerSnapshotRoutes(app, route, agent.snapshots, control);
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

@@ -10,6 +10,7 @@ import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
 import { policyCommands } from './policy-commands';
+import { registerSnapshotCommands } from './snapshot-commands';
 
 /**
  * The one translator from FerryError to an exit code (README: exit codes). 0 is success; 2 is also
@@ -184,6 +185,7 @@ export async function main(argv: string[]): Promise<void> {
       }
     });
   policyCommands(program, volume, api);
+  registerSnapshotCommands(program, volume, api); // snap (issue 7 item 1)
   program
     .command('status')
     .description("this host's backends, pools, volumes and anything that needs attention")

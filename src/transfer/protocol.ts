@@ -12,7 +12,9 @@ export type TransferRequest =
   | { op: 'send-final'; volume: string; snapshot: string; base?: string }
   /** Deletes the move-owned snapshots of the volume other than `keep`; nobody else's. */
   | { op: 'prune'; volume: string; keep: string }
-  | { op: 'drop'; volume: string };
+  | { op: 'drop'; volume: string }
+  /** snap: a stream of an existing snapshot (never taken for the request), with `base` an increment. */
+  | { op: 'send-snapshot'; volume: string; snapshot: string; base?: string };
 
 /** Encodes a request as an exec line. */
 export function encodeRequest(r: TransferRequest): string {
@@ -21,6 +23,7 @@ export function encodeRequest(r: TransferRequest): string {
       return `snapshots ${r.volume}`;
     case 'send':
     case 'send-final':
+    case 'send-snapshot':
       return [r.op, r.volume, r.snapshot, ...(r.base ? [r.base] : [])].join(' ');
     case 'prune':
       return `prune ${r.volume} ${r.keep}`;
@@ -39,6 +42,7 @@ export function parseRequest(line: string): TransferRequest {
       return { op: 'snapshots', volume: validateVolumeName(w[1]) };
     case 'send':
     case 'send-final':
+    case 'send-snapshot':
       if (w.length !== 3 && w.length !== 4) throw bad();
       return {
         op: w[0],

@@ -6,7 +6,19 @@ import { validatePolicyName } from './policy-name';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica', 'policy', 'quiesce'];
+export const CREATE_OPTIONS: readonly string[] = [
+  'size',
+  'backend',
+  ...backendOptions().keys(),
+  'profile',
+  'replica',
+  // policy (issue 7 item 3)
+  'policy',
+  // snap (issue 7 item 1): -o from=VOLUME@SNAPSHOT, a new volume from a snapshot (src/volume/clone-source.ts)
+  'from',
+  // quiesce (issue 7 item 2): -o quiesce=pause|none, its snapshots' default
+  'quiesce',
+];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;

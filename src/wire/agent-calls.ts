@@ -98,6 +98,7 @@ export const AGENT_CALLS = {
       sizeBytes: z.number().int().min(0).nullable().optional(),
       group: name.nullable().optional(),
       policy: name.nullable().optional(),
+      from: name.optional(),
     }),
   ]),
   forgetSnapshot: z.tuple([name, z.string().min(1).max(100), name]),

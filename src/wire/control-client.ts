@@ -22,6 +22,13 @@ export interface SnapshotReport {
   sizeBytes?: number | null;
   group?: string | null;
   policy?: string | null;
+  /**
+   * The host this copy was received from (a move's or replication's verified stream); absent when
+   * `node` took the snapshot itself. Control records a received copy only from a host it records
+   * holding it, and a taken one only under a name no host holds: so two hosts recorded holding the
+   * same name hold the same data (what makes it a safe base for an increment, snapshot-chain.ts).
+   */
+  from?: string;
 }
 /** A policy as `ferry policy create` asks for it: every field of the record but its times. */
 export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
