@@ -5,6 +5,7 @@ import type { Mounts } from '../agent/mounts';
 import type { VolumeService } from '../agent/volume-service';
 import type { Snapshots } from '../agent/snapshots';
 import { registerSnapshotRoutes } from './snapshot-routes';
+import { registerSnapshotGroupRoutes } from './snapshot-group-routes';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
@@ -138,6 +139,8 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
   if (agent.node) app.use(policyRoutes(control, agent.node, log));
   // snap (issue 7 item 1): snapshots and rollback.
   if (agent.snapshots) registerSnapshotRoutes(app, route, agent.snapshots, control);
+  // quiesce (issue 7 item 2): group snapshots.
+  if (agent.snapshots) registerSnapshotGroupRoutes(app, route, agent.snapshots);
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

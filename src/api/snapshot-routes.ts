@@ -5,6 +5,7 @@ import { validateVolumeName } from '../volume/names';
 import { parseSnapshotName, validateSnapshotName, validateStoredSnapshotName } from '../volume/snapshot-names';
 import type { ControlClient } from '../wire/control-client';
 import type { SnapshotRecord } from '../wire/records';
+import { decodeQuiesce } from './snapshot-group-routes';
 
 /** The local API's wrapper of one route (createLocalApi's `route`): status on success, one error translation. */
 export type ApiRoute = (status: number, fn: (req: Request) => Promise<unknown>) => (req: Request, res: Response) => void;
@@ -75,7 +76,8 @@ export function registerSnapshotRoutes(app: Routes, route: ApiRoute, snapshots: 
     '/v1/volumes/:name/snapshots',
     route(201, async (req) => {
       const { name } = decodeSnapshotBody(req.body);
-      return { snapshot: await snapshots.take(volumeOf(req), { origin: 'manual', ...(name ? { name } : {}) }) };
+      // quiesce: `{"quiesce": "pause"|"none"}`, else the volume's -o quiesce.
+      return { snapshot: await snapshots.take(volumeOf(req), { origin: 'manual', ...(name ? { name } : {}), ...decodeQuiesce(req.body) }) };
     }),
   );
   app.delete(

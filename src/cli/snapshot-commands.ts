@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { FerryError } from '../errors';
 import { formatSize } from '../volume/size';
 import type { SnapshotRecord } from '../wire/records';
 import { apiCall } from './client';
@@ -27,11 +28,27 @@ export function registerSnapshotCommands(program: Command, volume: Command, api:
   const path = (name: string): string => `/v1/volumes/${encodeURIComponent(name)}`;
   const snapshot = program.command('snapshot').description("volumes' snapshots: take, list, remove (on the volume's host)");
   snapshot
-    .command('create <volume> [name]')
-    .description('take a snapshot of a volume (default name: the UTC time, e.g. 20261202T070000Z)')
-    .action(async (name: string, snap: string | undefined) => {
-      const r = await apiCall<{ snapshot: SnapshotRecord }>(api(), 'POST', `${path(name)}/snapshots`, snap ? { name: snap } : {});
-      console.log(r.snapshot.name);
+    .command('create [volume] [name]')
+    .description('take a snapshot of a volume (default name: the UTC time, e.g. 20261202T070000Z); with --group, of several at one instant')
+    // quiesce (issue 7 item 2)
+    .option('--quiesce <mode>', "pause: freeze the containers using it for the instant (default: the volume's -o quiesce, else none)")
+    .option('--group <group>', 'snapshot VOLUME... (or, with none, the ferry volumes of Compose project GROUP) at one instant')
+    .option('--name <name>', 'with --group: the snapshots\' name (default: the UTC time)')
+    .option('--json', 'print JSON (the snapshot; with --group the group)')
+    .allowExcessArguments(true)
+    .action(async (name: string | undefined, snap: string | undefined, o: { quiesce?: string; group?: string; name?: string; json?: boolean }, cmd: Command) => {
+      const quiesce = o.quiesce ? { quiesce: o.quiesce } : {};
+      if (o.group) {
+        const body = { group: o.group, volumes: cmd.args, ...(o.name ? { name: o.name } : {}), ...quiesce };
+        const g = await apiCall<{ snapshots: SnapshotRecord[]; pausedMs: number | null; warnings: string[] }>(api(), 'POST', '/v1/snapshot-groups', body);
+        for (const w of g.warnings) process.stderr.write(`ferry: ${w}\n`);
+        console.log(o.json ? JSON.stringify(g, null, 2) : g.snapshots.map((s) => `${s.volume}@${s.name}`).join('\n'));
+        return;
+      }
+      if (!name) throw new FerryError('INVALID_REQUEST', 'say which volume: ferry snapshot create VOLUME [NAME], or --group GROUP [VOLUME...]');
+      if (cmd.args.length > 2) throw new FerryError('INVALID_REQUEST', 'one volume at a time; several at one instant: ferry snapshot create --group GROUP VOLUME...');
+      const r = await apiCall<{ snapshot: SnapshotRecord }>(api(), 'POST', `${path(name)}/snapshots`, { ...(snap ? { name: snap } : {}), ...quiesce });
+      console.log(o.json ? JSON.stringify(r.snapshot, null, 2) : r.snapshot.name);
     });
   snapshot
     .command('ls [volume]')
