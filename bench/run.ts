@@ -8,7 +8,8 @@
  *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only managed-plugin,
  *                                     --only backends:
  *                                     every backend's Create, Mount, snapshot and streams side by side,
- *                                     --only create-usage: what measuring used bytes at Create costs)
+ *                                     --only create-usage: what measuring used bytes at Create costs,
+ *                                     --only snapshots: snapshot time with and without quiesce=pause, and the pause)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -20,6 +21,7 @@
  * legacy `ferry serve` of its own and Docker's `local` driver. The move section (move.ts) needs the one
  * test cluster this machine fits: while another live run owns it, it waits (up to 15 minutes).
  */
+import { SnapshotsBench, renderSnapshots } from './snapshots';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'snapshots'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -115,6 +117,22 @@ async function main(): Promise<void> {
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
+  // quiesce (issue 7 item 2): snapshot create time with and without quiesce=pause, and the pause.
+  if (only === undefined || only === 'snapshots') {
+    const bench = new SnapshotsBench(quick ? 10 : 100);
+    running = bench;
+    try {
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      process.stdout.write(
+        [`### consistent snapshots: what quiesce=pause costs${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderSnapshots(figures), ''].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-snapshots', date, quick, snapshots: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
   if (only === undefined || only === 'create-usage') {
     const bench = new CreateUsageBench(quick ? 20 : 100);
     running = bench;
