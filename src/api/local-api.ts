@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { HostDoctor } from '../agent/host-doctor';
 import type { HostStatus } from '../agent/host-status';
 import type { Mounts } from '../agent/mounts';
+import type { Reclaimer } from '../agent/reclaimer';
 import type { VolumeService } from '../agent/volume-service';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
@@ -10,6 +11,7 @@ import type { ControlClient } from '../wire/control-client';
 import { decodeCreateOptions } from '../wire/create-options';
 import { sendError } from '../wire/http-errors';
 import { inUse } from '../wire/in-use';
+import { reclaimRoutes } from './reclaim-routes';
 
 /** The agent parts the local API answers from. */
 export interface LocalApiParts {
@@ -18,6 +20,8 @@ export interface LocalApiParts {
   status: HostStatus;
   /** `ferry doctor`'s checks that need the running agent. */
   doctor?: HostDoctor;
+  /** reclaim: removed volumes' retained data (ferry volume ls --removed, ferry volume undelete). */
+  reclaimer?: Reclaimer;
 }
 
 /** `POST /v1/volumes`, decoded: a valid name and string options. */
@@ -128,6 +132,7 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
     }),
   );
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
+  if (agent.reclaimer) app.use(reclaimRoutes(agent.reclaimer, control, log));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

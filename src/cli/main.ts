@@ -9,6 +9,7 @@ import { apiCall } from './client';
 import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
+import { reclaimCommands, removedListing } from './reclaim-commands';
 
 /**
  * The one translator from FerryError to an exit code (README: exit codes). 0 is success; 2 is also
@@ -152,7 +153,9 @@ export async function main(argv: string[]): Promise<void> {
     .description('list volumes')
     .option('--json', 'print JSON (an array of volumes; README: JSON shapes)')
     .option('-q, --quiet', 'print names only')
-    .action(async (o: { json?: boolean; quiet?: boolean }) => {
+    .option('--removed', 'list removed volumes whose data is retained (reclaim=retain) instead')
+    .action(async (o: { json?: boolean; quiet?: boolean; removed?: boolean }) => {
+      if (o.removed) return print(await removedListing(api(), o));
       const { volumes } = await apiCall<{ volumes: VolumeView[] }>(api(), 'GET', '/v1/volumes');
       print(o.json ? JSON.stringify(volumes, null, 2) : o.quiet ? volumes.map((v) => v.name).join('\n') : volumeTable(volumes));
     });
@@ -182,6 +185,7 @@ export async function main(argv: string[]): Promise<void> {
         process.stderr.write(`ferry: the copies on ${hosts} are destroyed when those hosts next hear from control; ferry volume inspect ${name} shows what is left\n`);
       }
     });
+  reclaimCommands(volume, api);
   program
     .command('status')
     .description("this host's backends, pools, volumes and anything that needs attention")

@@ -67,6 +67,14 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
+  // reclaim
+  beginRemove: z.tuple([name, name]),
+  retainedCopyMade: z.tuple([z.number().int(), name]),
+  listRemoved: z.tuple([]),
+  beginUndelete: z.tuple([z.number().int(), name, name]),
+  finishUndelete: z.tuple([z.number().int(), name, name]),
+  expireRemoved: z.tuple([z.number().int(), name]),
+  forgetRemoved: z.tuple([z.number().int(), name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, RemovedVolume, VolumeView } from './records';
 
 /**
  * The JSON that `ferry ... --json` prints and the local API answers, as zod schemas: one place that
@@ -120,3 +120,23 @@ export const doctorReportShape = z.object({
 export const volumeListShape = z.array(volumeViewShape);
 /** `ferry node ls --json`: an array of hosts. */
 export const nodeListShape = z.array(nodeShape);
+
+// --- reclaim ---
+
+/** A removed volume whose data is retained (`ferry volume ls --removed --json` is an array of these). */
+export const removedVolumeShape = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  node: z.string(),
+  dataset: z.string(),
+  backend: z.string(),
+  sizeBytes: z.number().int().nullable(),
+  fs: z.string().nullable(),
+  options: z.record(z.string(), z.string()),
+  usedBytes: z.number().int().nullable(),
+  createdAt: time,
+  removedAt: time,
+  expiresAt: time,
+  state: z.enum(['retaining', 'retained', 'dropping']),
+}) satisfies z.ZodType<RemovedVolume>;
+export const removedListShape = z.array(removedVolumeShape);
