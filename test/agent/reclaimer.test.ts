@@ -1,6 +1,13 @@
 import { expect } from 'chai';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { planReconcile } from '../../src/agent/reconcile';
+import { createLocalApi } from '../../src/api/local-api';
+import { silentLogger } from '../../src/log';
+import { removedListShape, volumeViewShape } from '../../src/wire/shapes';
 import { agentParts } from '../support/agent-parts';
+import { cleanupDir, makeTempDir } from '../support/host';
+import { unixRequest } from '../support/unix-http';
 
 async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
   try {
@@ -141,5 +148,33 @@ describe('reclaim: retained removes, undelete and expiry (agent parts)', functio
     const actions = planReconcile({ node: 'h1', volumes: [], leases: [], mounted: new Set(), datasets, removed });
     expect(actions.map((x) => `${x.kind} ${'dataset' in x ? x.dataset : ''}`)).to.deep.equal(['report-orphan-dataset _removed.7']);
     expect(actions[0].reason).to.match(/retained data of a removed volume that control no longer records; left untouched/);
+  });
+
+  it('the local REST API: GET /v1/removed and POST /v1/removed/:name/undelete, errors as the one translation says', async function () {
+    const a = agentParts();
+    const dir = makeTempDir('reclaim-api');
+    const socket = join(dir, 'api.sock');
+    const server: Server = createServer(createLocalApi({ volumes: a.volumes, mounts: a.mounts, status: a.status, reclaimer: a.reclaimer }, a.control, silentLogger()));
+    await new Promise<void>((r) => server.listen(socket, r));
+    try {
+      await a.volumes.create('db', { reclaim: 'retain' });
+      a.backend.write('db', 'rows');
+      expect((await unixRequest(socket, '/v1/volumes/db', undefined, 'DELETE')).status).to.equal(200);
+      const list = await unixRequest(socket, '/v1/removed', undefined, 'GET');
+      expect(list.status).to.equal(200);
+      const removed = removedListShape.parse(list.json.removed);
+      expect(removed.map((r) => [r.name, r.state])).to.deep.equal([['db', 'retained']]);
+      const bad = await unixRequest(socket, '/v1/removed/db/undelete', { as: '-bad' });
+      expect([bad.status, (bad.json.error as { code: string }).code]).to.deep.equal([400, 'INVALID_NAME']);
+      const missing = await unixRequest(socket, '/v1/removed/other/undelete', {});
+      expect(missing.status).to.equal(404);
+      const back = await unixRequest(socket, '/v1/removed/db/undelete', { as: 'db2' });
+      expect(back.status).to.equal(201);
+      expect(volumeViewShape.parse(back.json.volume)).to.include({ name: 'db2', state: 'ready' });
+      expect(a.backend.live.get('db2')).to.equal('rows');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+      cleanupDir(dir);
+    }
   });
 });
