@@ -176,7 +176,7 @@ export async function main(argv: string[]): Promise<void> {
     });
   volume
     .command('rm <name>')
-    .description('remove a volume from every host and destroy its data (refused while mounted anywhere)')
+    .description('remove a volume from every host and destroy its data, or keep it for a while with reclaim=retain (refused while mounted anywhere)')
     .action(async (name: string) => {
       const r = await apiCall<{ pending: { node: string; up: boolean }[] }>(api(), 'DELETE', `/v1/volumes/${encodeURIComponent(name)}`);
       console.log(name);
