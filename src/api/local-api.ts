@@ -100,10 +100,13 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
     route(200, async (req) => {
       const name = validateVolumeName(String(req.params.name));
       await volumes.inspect(name);
+      // reclaim: a removal record newer than any before this remove is this remove's (ids only grow).
+      const before = Math.max(0, ...(await control.listRemoved()).map((r) => r.id));
       const left = await volumes.remove(name);
       const nodes = await control.listNodes();
+      const retained = (await control.listRemoved()).find((r) => r.name === name && r.id > before && r.state !== 'dropping') ?? null;
       // The copies other hosts still hold go when those hosts next hear from control.
-      return { removed: name, pending: left.map((node) => ({ node, up: nodes.find((n) => n.name === node)?.state === 'up' })) };
+      return { removed: name, pending: left.map((node) => ({ node, up: nodes.find((n) => n.name === node)?.state === 'up' })), retained };
     }),
   );
   app.get('/v1/status', route(200, async () => hostStatus.report()));

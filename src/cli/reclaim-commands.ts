@@ -21,6 +21,11 @@ export function removedTable(removed: readonly RemovedVolume[]): string {
   );
 }
 
+/** What `ferry volume rm` adds on stderr when the volume's data is retained. */
+export function retainedNotice(r: RemovedVolume): string {
+  return `ferry: the data of ${r.name} is kept on ${r.node} until ${r.expiresAt} (reclaim=retain): ferry volume undelete ${r.name} brings it back`;
+}
+
 /** `ferry volume ls --removed [--json|-q]`: the text to print. */
 export async function removedListing(api: string, o: { json?: boolean; quiet?: boolean }): Promise<string> {
   const { removed } = await apiCall<{ removed: RemovedVolume[] }>(api, 'GET', '/v1/removed');

@@ -150,7 +150,7 @@ describe('reclaim: retained removes, undelete and expiry (agent parts)', functio
     expect(actions[0].reason).to.match(/retained data of a removed volume that control no longer records; left untouched/);
   });
 
-  it('the local REST API: GET /v1/removed and POST /v1/removed/:name/undelete, errors as the one translation says', async function () {
+  it('the local REST API: DELETE says what is retained; GET /v1/removed and POST /v1/removed/:name/undelete, errors as the one translation says', async function () {
     const a = agentParts();
     const dir = makeTempDir('reclaim-api');
     const socket = join(dir, 'api.sock');
@@ -159,7 +159,12 @@ describe('reclaim: retained removes, undelete and expiry (agent parts)', functio
     try {
       await a.volumes.create('db', { reclaim: 'retain' });
       a.backend.write('db', 'rows');
-      expect((await unixRequest(socket, '/v1/volumes/db', undefined, 'DELETE')).status).to.equal(200);
+      await a.volumes.create('plain', {});
+      const plain = await unixRequest(socket, '/v1/volumes/plain', undefined, 'DELETE');
+      expect([plain.status, plain.json.retained]).to.deep.equal([200, null]);
+      const rm = await unixRequest(socket, '/v1/volumes/db', undefined, 'DELETE');
+      expect(rm.status).to.equal(200);
+      expect(rm.json.retained, 'what ferry volume rm tells the user').to.include({ name: 'db', node: 'h1', state: 'retained' });
       const list = await unixRequest(socket, '/v1/removed', undefined, 'GET');
       expect(list.status).to.equal(200);
       const removed = removedListShape.parse(list.json.removed);

@@ -129,9 +129,14 @@ describe('reclaim=retain end to end on a real dockerd (rm, prune, ls --removed, 
     });
   }
 
-  it('a volume without reclaim=retain is deleted as before', function () {
+  it('a volume without reclaim=retain is deleted as before; ferry volume rm of a retained one says where its data is kept', function () {
     dockerOk(['volume', 'create', '-d', DRIVER, '--label', LABEL, 'plain']);
-    dockerOk(['volume', 'rm', 'plain']);
+    const plain = ferry.cli(['volume', 'rm', 'plain']);
+    expect([plain.code, plain.stderr]).to.deep.equal([0, '']);
     expect(removed().map((x) => x.name)).not.to.include('plain');
+    expect(ferry.cli(['volume', 'create', '-o', 'reclaim=retain', 'told']).code).to.equal(0);
+    const told = ferry.cli(['volume', 'rm', 'told']);
+    expect(told.code, told.stderr).to.equal(0);
+    expect(told.stderr).to.match(/^ferry: the data of told is kept on e2e until \S+ \(reclaim=retain\): ferry volume undelete told brings it back\n$/);
   });
 });
