@@ -11,6 +11,7 @@ import type { ControlClient } from '../wire/control-client';
 import { decodeCreateOptions } from '../wire/create-options';
 import { sendError } from '../wire/http-errors';
 import { inUse } from '../wire/in-use';
+import { policyRoutes } from './policy-routes';
 import { reclaimRoutes } from './reclaim-routes';
 
 /** The agent parts the local API answers from. */
@@ -20,6 +21,8 @@ export interface LocalApiParts {
   status: HostStatus;
   /** `ferry doctor`'s checks that need the running agent. */
   doctor?: HostDoctor;
+  /** policy: this host's name, recorded with what `ferry volume set` changes here; without it, no policy routes. */
+  node?: string;
   /** reclaim: removed volumes' retained data (ferry volume ls --removed, ferry volume undelete). */
   reclaimer?: Reclaimer;
 }
@@ -135,6 +138,7 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
     }),
   );
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
+  if (agent.node) app.use(policyRoutes(control, agent.node, log));
   if (agent.reclaimer) app.use(reclaimRoutes(agent.reclaimer, control, log));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));

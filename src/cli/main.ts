@@ -9,6 +9,7 @@ import { apiCall } from './client';
 import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
+import { policyCommands } from './policy-commands';
 import { reclaimCommands, removedListing, retainedNotice } from './reclaim-commands';
 
 /**
@@ -186,6 +187,7 @@ export async function main(argv: string[]): Promise<void> {
         process.stderr.write(`ferry: the copies on ${hosts} are destroyed when those hosts next hear from control; ferry volume inspect ${name} shows what is left\n`);
       }
     });
+  policyCommands(program, volume, api);
   reclaimCommands(volume, api);
   program
     .command('status')
