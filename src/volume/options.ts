@@ -3,6 +3,7 @@ import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
 import { validatePolicyName } from './policy-name';
+import { checkReclaimOptions } from './reclaim';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
@@ -18,6 +19,9 @@ export const CREATE_OPTIONS: readonly string[] = [
   'from',
   // quiesce (issue 7 item 2): -o quiesce=pause|none, its snapshots' default
   'quiesce',
+  // reclaim: what a remove does with the data (reclaim.ts)
+  'reclaim',
+  'retain-removed',
 ];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
@@ -100,6 +104,8 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
+  // reclaim: checked here, decided at remove by control (reclaimOf).
+  checkReclaimOptions(given);
   // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
   const policyText = given.policy ?? profile.policy;
   const policy = policyText ? validatePolicyName(policyText) : undefined;

@@ -112,6 +112,14 @@ export const AGENT_CALLS = {
   setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
   // quiesce (issue 7 item 2)
   recordEvent: z.tuple([z.object({ volume: name.optional(), node: name, kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/), detail: z.string().max(4000).optional() })]),
+  // reclaim
+  beginRemove: z.tuple([name, name]),
+  retainedCopyMade: z.tuple([z.number().int(), name]),
+  listRemoved: z.tuple([]),
+  beginUndelete: z.tuple([z.number().int(), name, name]),
+  finishUndelete: z.tuple([z.number().int(), name, name]),
+  expireRemoved: z.tuple([z.number().int(), name]),
+  forgetRemoved: z.tuple([z.number().int(), name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, SnapshotRecord, VolumeView } from './records';
+import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, SnapshotRecord, VolumeView } from './records';
 import { SNAPSHOT_ORIGINS } from './records';
 
 /**
@@ -156,3 +156,23 @@ export const snapshotShape = z.object({
 }) satisfies z.ZodType<SnapshotRecord>;
 /** `ferry snapshot ls --json`: an array of snapshots, oldest first per volume. */
 export const snapshotListShape = z.array(snapshotShape);
+
+// --- reclaim ---
+
+/** A removed volume whose data is retained (`ferry volume ls --removed --json` is an array of these). */
+export const removedVolumeShape = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  node: z.string(),
+  dataset: z.string(),
+  backend: z.string(),
+  sizeBytes: z.number().int().nullable(),
+  fs: z.string().nullable(),
+  options: z.record(z.string(), z.string()),
+  usedBytes: z.number().int().nullable(),
+  createdAt: time,
+  removedAt: time,
+  expiresAt: time,
+  state: z.enum(['retaining', 'retained', 'dropping']),
+}) satisfies z.ZodType<RemovedVolume>;
+export const removedListShape = z.array(removedVolumeShape);
