@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { unwrapStream, wrapStream } from '../../../src/agent/backends/stream-envelope';
+import { ENVELOPE_FORMATS, envelopeFormat, unwrapStream, WRITTEN_FORMAT, wrapStream } from '../../../src/agent/backends/stream-envelope';
 import { isFerryError } from '../../../src/errors';
 
 async function collect(r: Readable): Promise<Buffer> {
@@ -14,9 +14,79 @@ describe('stream envelope', function () {
   const data = [randomBytes(100_000), randomBytes(1), randomBytes(70_000)];
   const header = { backend: 'loop', snapshot: 's2', base: 's1' };
 
-  async function wrapped(): Promise<Buffer> {
-    return collect(wrapStream(Readable.from(data), header));
+  async function wrapped(version = WRITTEN_FORMAT): Promise<Buffer> {
+    return collect(wrapStream(Readable.from(data), header, version));
   }
+
+  it('writes format 2 (CRC-32 trailer) and reads formats 1 and 2', async function () {
+    expect(WRITTEN_FORMAT).to.equal(2);
+    expect([...ENVELOPE_FORMATS.keys()]).to.deep.equal([1, 2]);
+    for (const v of [1, 2]) {
+      const w = await wrapped(v);
+      expect(w.subarray(0, 8).toString()).to.equal(`FERRYST${v}`);
+      // magic, u32 header length, header, frames (u32 + bytes each), u32 0, checksum, u64 total
+      const frames = w.length - 8 - 4 - w.readUInt32BE(8) - 4 - ENVELOPE_FORMATS.get(v)!.digestBytes - 8;
+      expect(frames - 170_001).to.be.within(4, 4 * 3);
+      const { header: h, body } = unwrapStream(Readable.from([w]));
+      expect(await collect(body)).to.deep.equal(Buffer.concat(data));
+      expect(await h).to.deep.equal(header);
+    }
+  });
+
+  const magics: [string, string | RegExp][] = [
+    ['FERRYST1', 'sha256'],
+    ['FERRYST2', 'crc32'],
+    ['FERRYST3', /INVALID_REQUEST.*envelope format 3, and this host reads formats 1-2 only: upgrade ferry on this host/],
+    ['FERRYSTx', /INVALID_REQUEST.*envelope format "x"/],
+    ['FERRYS T', /STREAM_CORRUPT.*not a ferry dataset stream/],
+    ['HTTP/1.1', /STREAM_CORRUPT.*not a ferry dataset stream/],
+  ];
+  for (const [magic, want] of magics) {
+    it(`takes magic ${JSON.stringify(magic)} as ${String(want)}`, function () {
+      if (typeof want === 'string') {
+        expect(envelopeFormat(Buffer.from(magic)).checksum).to.equal(want);
+        return;
+      }
+      try {
+        envelopeFormat(Buffer.from(magic));
+        expect.fail('accepted');
+      } catch (err) {
+        expect(`${(err as { code?: string }).code} ${(err as Error).message}`).to.match(want);
+      }
+    });
+  }
+
+  it('refuses a stream from a newer ferry with INVALID_REQUEST that says what to do, not as damage', async function () {
+    const w = await wrapped();
+    w.write('3', 7);
+    const { header: h, body } = unwrapStream(Readable.from([w]));
+    const err = await collect(body).then(() => undefined, (e: unknown) => e);
+    expect(isFerryError(err, 'INVALID_REQUEST'), String(err)).to.equal(true);
+    expect(String(err)).to.match(/upgrade ferry on this host/);
+    expect(await h.then(() => undefined, (e: unknown) => e)).to.equal(err);
+  });
+
+  it('passes the body on in runs of at least 256 KiB until the frames end', async function () {
+    const chunks = Array.from({ length: 64 }, () => randomBytes(32 * 1024));
+    const w = await collect(wrapStream(Readable.from(chunks), header));
+    // Fed as a transport does, 32 KiB per turn of the event loop: what comes out is gathered.
+    const feed = new Readable({ read() {} });
+    const { body } = unwrapStream(feed);
+    const runs: number[] = [];
+    let run = 0;
+    body.on('data', (c: Buffer) => (run += c.length));
+    for (let i = 0; i < w.length; i += 32 * 1024) {
+      feed.push(w.subarray(i, i + 32 * 1024));
+      await new Promise((r) => setImmediate(r));
+      if (run > 0) runs.push(run);
+      run = 0;
+    }
+    feed.push(null);
+    await new Promise((r) => body.once('end', r));
+    if (run > 0) runs.push(run);
+    expect(runs.reduce((a, b) => a + b, 0)).to.equal(64 * 32 * 1024);
+    for (const r of runs.slice(0, -1)) expect(r).to.be.at.least(256 * 1024);
+  });
 
   it('round-trips the body and the header, whatever the chunking', async function () {
     const w = await wrapped();
@@ -65,9 +135,9 @@ describe('stream envelope', function () {
     ['not an envelope', () => Buffer.from('hello world, this is not a stream')],
     ['data after the end', (b) => Buffer.concat([b, Buffer.from('x')])],
   ];
-  for (const [label, fn] of damage) {
-    it(`refuses a stream with ${label} as STREAM_CORRUPT`, async function () {
-      const { body } = unwrapStream(Readable.from([fn(await wrapped())]));
+  for (const [label, fn] of damage) for (const v of [1, 2]) {
+    it(`refuses a format ${v} stream with ${label} as STREAM_CORRUPT`, async function () {
+      const { body } = unwrapStream(Readable.from([fn(await wrapped(v))]));
       try {
         await collect(body);
         expect.fail('damaged stream was accepted');
