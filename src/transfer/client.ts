@@ -6,6 +6,7 @@ import { coalesceWrites } from '../stream/coalesce';
 import { parseKey } from './keys';
 import { encodeRequest, type TransferRequest } from './protocol';
 import { STREAM_BUFFER_BYTES } from '../stream/buffer-size';
+import { ENVELOPE_ENV, ENVELOPE_VERSIONS } from '../stream/envelope-version';
 
 /** Where a peer's transfer service is and which host key it must show. */
 export interface Peer {
@@ -96,7 +97,8 @@ export class TransferClient {
       out.on('close', () => ch.close());
     };
     try {
-      this.conn.exec(encodeRequest(req), onChannel);
+      // Names the envelope versions this host reads, so that the peer writes one of them.
+      this.conn.exec(encodeRequest(req), { env: { [ENVELOPE_ENV]: ENVELOPE_VERSIONS.join(',') } }, onChannel);
     } catch (err) {
       // ssh2 throws "Not connected" at once when the connection has gone (the peer died).
       process.nextTick(() => out.destroy(unreachable(err as Error)));

@@ -3,6 +3,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { FerryError } from '../../errors';
 import { streamBuffers } from '../../stream/buffer-size';
+import { CURRENT_ENVELOPE, envelopeScope } from '../../stream/envelope-version';
 
 /**
  * Every dataset stream ferry sends travels in one envelope, whatever the backend's own format:
@@ -15,7 +16,7 @@ import { streamBuffers } from '../../stream/buffer-size';
  * a framing bug, a disk), and CRC-32 with the byte count does that at a third of SHA-256's cost
  * (zlib's folded CRC, ~4 GiB/s against ~1.5 with SHA-NI), which a move pays on both hosts for every
  * byte. Tampering on the wire is the transport's to stop: ssh authenticates every packet (AES-GCM).
- * Hosts read both formats and write format 2 (see envelope-format.ts).
+ * Hosts read both and write the newest their reader reads (src/stream/envelope-version.ts).
  */
 const MAGIC_PREFIX = Buffer.from('FERRYST');
 const MAX_HEADER = 64 * 1024;
@@ -58,9 +59,6 @@ export const ENVELOPE_FORMATS: ReadonlyMap<number, EnvelopeFormat> = new Map([
   [1, { version: 1, checksum: 'sha256', digestBytes: 32, start: sha256 }],
   [2, { version: 2, checksum: 'crc32', digestBytes: 4, start: crc }],
 ]);
-
-/** The format this host writes. */
-export const WRITTEN_FORMAT = 2;
 
 /**
  * The format a stream's first 8 bytes name (pure). STREAM_CORRUPT when they are not a ferry envelope;
@@ -113,8 +111,11 @@ export function expectStream(h: StreamHeader, kind: string, snap: string): void 
  */
 const FRAME_TARGET = 512 * 1024;
 
-/** Wraps a backend's raw stream in the envelope (format `version`: the current one unless a test asks). */
-export function wrapStream(inner: Readable, header: StreamHeader, version = WRITTEN_FORMAT): Readable {
+/**
+ * Wraps a backend's raw stream in the envelope: format `version`, by default the one the transfer
+ * under way asked for (its receiver may be an older ferry), else the newest.
+ */
+export function wrapStream(inner: Readable, header: StreamHeader, version = envelopeScope.getStore() ?? CURRENT_ENVELOPE): Readable {
   const format = ENVELOPE_FORMATS.get(version);
   if (!format) throw new FerryError('INTERNAL', `internal error: no envelope format ${version}`);
   const hash = format.start();

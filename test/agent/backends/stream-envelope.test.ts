@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ENVELOPE_FORMATS, envelopeFormat, unwrapStream, WRITTEN_FORMAT, wrapStream } from '../../../src/agent/backends/stream-envelope';
+import { ENVELOPE_FORMATS, envelopeFormat, unwrapStream, wrapStream } from '../../../src/agent/backends/stream-envelope';
+import { CURRENT_ENVELOPE, ENVELOPE_VERSIONS, envelopeFor, envelopeScope } from '../../../src/stream/envelope-version';
 import { isFerryError } from '../../../src/errors';
 
 async function collect(r: Readable): Promise<Buffer> {
@@ -14,13 +15,13 @@ describe('stream envelope', function () {
   const data = [randomBytes(100_000), randomBytes(1), randomBytes(70_000)];
   const header = { backend: 'loop', snapshot: 's2', base: 's1' };
 
-  async function wrapped(version = WRITTEN_FORMAT): Promise<Buffer> {
+  async function wrapped(version = CURRENT_ENVELOPE): Promise<Buffer> {
     return collect(wrapStream(Readable.from(data), header, version));
   }
 
   it('writes format 2 (CRC-32 trailer) and reads formats 1 and 2', async function () {
-    expect(WRITTEN_FORMAT).to.equal(2);
-    expect([...ENVELOPE_FORMATS.keys()]).to.deep.equal([1, 2]);
+    expect(CURRENT_ENVELOPE).to.equal(2);
+    expect([...ENVELOPE_FORMATS.keys()]).to.deep.equal([...ENVELOPE_VERSIONS]);
     for (const v of [1, 2]) {
       const w = await wrapped(v);
       expect(w.subarray(0, 8).toString()).to.equal(`FERRYST${v}`);
@@ -31,6 +32,28 @@ describe('stream envelope', function () {
       expect(await collect(body)).to.deep.equal(Buffer.concat(data));
       expect(await h).to.deep.equal(header);
     }
+  });
+
+  const announced: [string | undefined, number | undefined][] = [
+    [undefined, 1], // a ferry from before versions were named
+    ['1', 1],
+    ['1,2', 2],
+    ['2,1', 2],
+    ['1,2,3', 2], // a newer reader
+    [' 2 ', 2],
+    ['3,4', undefined],
+    ['', undefined],
+  ];
+  for (const [a, want] of announced) {
+    it(`writes version ${String(want)} for a reader that announced ${JSON.stringify(a)}`, function () {
+      expect(envelopeFor(a)).to.equal(want);
+    });
+  }
+
+  it('writes the version of the transfer under way (envelopeScope), else the newest', async function () {
+    const magic = async (): Promise<string> => (await collect(wrapStream(Readable.from([Buffer.from('x')]), header))).subarray(0, 8).toString();
+    expect(await magic()).to.equal('FERRYST2');
+    expect(await envelopeScope.run(1, magic)).to.equal('FERRYST1');
   });
 
   const magics: [string, string | RegExp][] = [
