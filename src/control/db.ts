@@ -109,6 +109,39 @@ const MIGRATIONS: readonly string[] = [
     at      TEXT NOT NULL
   );
   `,
+  `
+  -- snap (issue 7 item 1): control's snapshot registry, one row per snapshot per host holding it.
+  -- A snapshot's rows go with its volume's record. IF NOT EXISTS: a test rewinds user_version over later tables.
+  CREATE TABLE IF NOT EXISTS snapshots (
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    name        TEXT NOT NULL,                -- the stored name (src/volume/snapshot-names.ts)
+    node        TEXT NOT NULL,                -- a host holding it
+    origin      TEXT NOT NULL,                -- manual | schedule | replication | fenced | removed
+    created_at  TEXT NOT NULL,                -- when it was taken, at its first host
+    size_bytes  INTEGER,
+    grp         TEXT,
+    policy      TEXT,
+    PRIMARY KEY (volume, name, node)
+  );
+  CREATE INDEX IF NOT EXISTS snapshots_node ON snapshots(node);
+  `,
+  `
+  -- policy (issue 7 item 3): named protection policies; a volume has one when options.policy names it.
+  CREATE TABLE IF NOT EXISTS policies (
+    name                    TEXT PRIMARY KEY,   -- [a-z0-9][a-z0-9_-]*: it appears in snapshot names
+    schedule                TEXT,               -- cron (UTC), null: no scheduled snapshots
+    keep                    TEXT,               -- "48h 14d 8w 12m" or a count, null: keep all
+    replicate_to            TEXT NOT NULL,      -- JSON array of host names
+    replicas                INTEGER,
+    rpo_seconds             INTEGER,
+    bandwidth_bytes         INTEGER,            -- per second
+    failover                TEXT NOT NULL,      -- auto | manual
+    reclaim                 TEXT NOT NULL,      -- delete | retain
+    retain_removed_seconds  INTEGER,
+    created_at              TEXT NOT NULL,
+    updated_at              TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */
