@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { crc32 } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { FerryError } from '../../errors';
 import { streamBuffers } from '../../stream/buffer-size';
 import { CURRENT_ENVELOPE, envelopeScope } from '../../stream/envelope-version';
@@ -41,6 +41,29 @@ function sha256(): Checksum {
   const h = createHash('sha256');
   return { update: (b) => void h.update(b), digest: () => h.digest() };
 }
+
+let crcTable: Uint32Array | undefined;
+
+/**
+ * CRC-32 (IEEE, zlib's) a byte at a time: for Node 20 before 20.15, which lacks zlib.crc32. About
+ * 400 MiB/s here (a tenth of zlib's, a quarter of SHA-256's): such a host still reads and writes
+ * version 2, only slower.
+ */
+export function crc32Portable(b: Uint8Array, value = 0): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = ~value;
+  for (let i = 0; i < b.length; i++) c = crcTable[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+const crc32: (b: Uint8Array, value?: number) => number = typeof zlib.crc32 === 'function' ? zlib.crc32 : crc32Portable;
 
 function crc(): Checksum {
   let c = 0;

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ENVELOPE_FORMATS, envelopeFormat, unwrapStream, wrapStream } from '../../../src/agent/backends/stream-envelope';
+import { crc32 } from 'node:zlib';
+import { crc32Portable, ENVELOPE_FORMATS, envelopeFormat, unwrapStream, wrapStream } from '../../../src/agent/backends/stream-envelope';
 import { CURRENT_ENVELOPE, ENVELOPE_VERSIONS, envelopeFor, envelopeScope } from '../../../src/stream/envelope-version';
 import { isFerryError } from '../../../src/errors';
 
@@ -31,6 +32,17 @@ describe('stream envelope', function () {
       const { header: h, body } = unwrapStream(Readable.from([w]));
       expect(await collect(body)).to.deep.equal(Buffer.concat(data));
       expect(await h).to.deep.equal(header);
+    }
+  });
+
+  it("computes zlib's CRC-32 without zlib.crc32 too (Node 20 before 20.15), also carried across pieces", function () {
+    expect(crc32Portable(Buffer.from('123456789'))).to.equal(0xcbf43926); // the check value of CRC-32/ISO-HDLC
+    expect(crc32Portable(Buffer.alloc(0))).to.equal(0);
+    for (const n of [1, 3, 1000, 70_001]) {
+      const b = randomBytes(n);
+      expect(crc32Portable(b)).to.equal(crc32(b));
+      const cut = Math.floor(n / 3);
+      expect(crc32Portable(b.subarray(cut), crc32Portable(b.subarray(0, cut)))).to.equal(crc32(b));
     }
   });
 
