@@ -28,6 +28,8 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
       generation: v.generation,
       state: v.state,
       mounts: v.mounts,
+      // policy (issue 7 item 3): docker volume inspect shows the protection policy.
+      ...(v.options.policy ? { policy: v.options.policy } : {}),
     },
   };
 }
