@@ -8,6 +8,7 @@ import type { VolumeView } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
 import type { Copies } from './copies';
 import type { KeyedLock } from './keyed-lock';
+import type { Reclaimer } from './reclaimer';
 import type { UsageMeter } from './usage';
 import { volumeNotFound } from './volume-errors';
 import { cloneSpec, parseCloneSource, type CloneSource } from '../volume/clone-source';
@@ -30,6 +31,7 @@ export class VolumeService {
     private readonly lock: KeyedLock,
     private readonly meter: UsageMeter,
     private readonly log: Logger,
+    private readonly reclaimer: Reclaimer,
   ) {}
 
   private get node(): string {
@@ -53,7 +55,9 @@ export class VolumeService {
         backend: spec.backend,
         sizeBytes: spec.sizeBytes,
         fs: spec.fs,
-        options: { ...opts },
+        // policy (issue 7 item 3): the resolved policy is recorded as the volume's own (a profile's too: config
+        // differs per host), and `policy=` (none, over a profile's) is not recorded at all.
+        options: { ...withoutKey(opts, 'policy'), ...(spec.policy ? { policy: spec.policy } : {}) },
         primaryNode: this.node,
       });
       if (!reserved) {
@@ -148,8 +152,22 @@ export class VolumeService {
         this.log.warn({ volume: name, op: 'remove' }, 'remove of unknown volume');
         return [];
       }
-      const hosts = await this.control.beginDelete(name, this.node);
-      this.log.info({ volume: name, op: 'remove', copies: hosts }, 'volume marked for removal');
+      const { hosts, retained } = await this.control.beginRemove(name, this.node);
+      this.log.info({ volume: name, op: 'remove', copies: hosts, retained: retained?.dataset }, 'volume marked for removal');
+      // reclaim=retain: this host keeps the data before its live copy goes (another primary's upkeep does its own).
+      if (retained?.node === this.node) {
+        try {
+          await this.reclaimer.retainHere(retained);
+        } catch (err) {
+          const e = toFerryError(err);
+          throw new FerryError(
+            e.code,
+            `volume ${name} is being removed with its data retained, but its copy on ${this.node} could not be kept yet: ${e.message}; ferry retries by itself (or run ferry volume rm ${name} again)`,
+            { cause: err },
+          );
+        }
+        return hosts.filter((h) => h !== this.node);
+      }
       if (!hosts.includes(this.node)) return hosts;
       try {
         await this.copies.destroyHere(name, v.backend);
@@ -186,4 +204,10 @@ export class VolumeService {
     if (opts.all) await this.meter.settled();
     return (await this.control.listVolumes()).filter((v) => v.state === 'ready' || (opts.all && v.state === 'deleting'));
   }
+}
+
+/** `o` without `key` (policy: the Create options as recorded). */
+function withoutKey(o: CreateOptions, key: string): Record<string, string> {
+  const { [key]: _dropped, ...rest } = o;
+  return rest;
 }

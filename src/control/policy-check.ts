@@ -1,7 +1,8 @@
-import { validateDetailed } from 'node-cron';
+import { parse, validateDetailed } from 'node-cron';
 import { FerryError } from '../errors';
 import { validatePolicyName } from '../volume/policy-name';
 import { parseKeepSpec } from '../volume/retention';
+import { checkCronFields } from '../volume/schedule';
 import type { PolicySpec } from '../wire/control-client';
 
 /** A host's name, as the config's nodeName takes it. */
@@ -20,6 +21,8 @@ export function checkCron(expr: string): void {
       `invalid schedule ${JSON.stringify(expr)}: ${why}; give a cron expression in UTC, e.g. "0 3 * * *" (03:00 daily) or "*/15 * * * *"`,
     );
   }
+  // The agent computes missed runs from the same parse: refuse what that computation does not know.
+  checkCronFields(parse(expr), expr);
 }
 
 /**

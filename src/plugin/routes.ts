@@ -30,6 +30,8 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
       mounts: v.mounts,
       // snap: how many snapshots, and the newest (docker volume inspect shows them).
       ...(v.snapshots ? { snapshots: v.snapshots.count, newestSnapshot: v.snapshots.newest, newestSnapshotAt: v.snapshots.newestAt } : {}),
+      // policy (issue 7 item 3): docker volume inspect shows the protection policy.
+      ...(v.options.policy ? { policy: v.options.policy } : {}),
     },
   };
 }

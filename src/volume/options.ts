@@ -2,6 +2,8 @@ import { FerryError } from '../errors';
 import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
+import { validatePolicyName } from './policy-name';
+import { checkReclaimOptions } from './reclaim';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
@@ -11,6 +13,10 @@ export const CREATE_OPTIONS: readonly string[] = [
   ...backendOptions().keys(),
   'profile',
   'replica',
+  'policy',
+  // reclaim: what a remove does with the data (reclaim.ts)
+  'reclaim',
+  'retain-removed',
   // snap (issue 7 item 1): -o from=VOLUME@SNAPSHOT, a new volume from a snapshot (src/volume/clone-source.ts)
   'from',
 ];
@@ -28,6 +34,8 @@ export interface VolumeSpec {
   profile?: string;
   /** Absent: control's cluster setting decides. */
   replica?: ReplicaPolicy;
+  /** policy (issue 7 item 3): the protection policy (`-o policy=`, or the profile's); control checks it exists. */
+  policy?: string;
 }
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -83,7 +91,19 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
-  return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
+  // reclaim: checked here, decided at remove by control (reclaimOf).
+  checkReclaimOptions(given);
+  // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
+  const policyText = given.policy ?? profile.policy;
+  const policy = policyText ? validatePolicyName(policyText) : undefined;
+  return {
+    backend,
+    sizeBytes,
+    fs,
+    ...(given.profile !== undefined ? { profile: given.profile } : {}),
+    ...(replica ? { replica } : {}),
+    ...(policy ? { policy } : {}),
+  };
 }
 
 /**

@@ -11,7 +11,8 @@ import { parseSnapshotName } from './snapshot-names';
  *
  * Whatever the spec, these are never deleted: the newest snapshot the schedule owns; one in
  * `protected` (a base a standby or a backup still needs); one the schedule does not own (a user's,
- * a move's, another policy's: only the owner deletes its own); one whose time cannot be read.
+ * a move's, another policy's: only the owner deletes its own); one whose time cannot be read or lies
+ * after `now` (a clock stepped back).
  */
 
 /** The calendar periods a keep word counts in. `m` is months here (minutes make no sense for retention). */
@@ -155,6 +156,8 @@ export function planRetention(input: {
   for (const s of timed) {
     if (!ownedBySchedule(s.name, input.policy)) why(s.name, `not the schedule's of policy ${input.policy}: only its owner deletes it`);
     else if (Number.isNaN(s.ms)) why(s.name, `its time ${JSON.stringify(s.createdAt)} cannot be read`);
+    // A clock stepped back: what its periods are is unknown until then, so it stays and takes no slot.
+    else if (s.ms > now.getTime()) why(s.name, `taken at ${s.createdAt}, after now: kept until then`);
     else owned.push(s);
   }
   for (const s of timed) {
@@ -172,9 +175,7 @@ export function planRetention(input: {
     const seen = new Set<number>();
     for (const s of newestFirst) {
       const idx = periodIndex(unit, s.ms);
-      // A snapshot stamped in the future (a clock step back) counts in the current period.
-      const age = Math.max(0, current - idx);
-      if (age >= count || seen.has(idx)) continue;
+      if (current - idx >= count || seen.has(idx)) continue;
       seen.add(idx);
       why(s.name, `${UNIT_WORDS[unit]}: the newest of ${periodLabel(unit, s.ms)} (${count}${unit})`);
     }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, SnapshotRecord, VolumeView } from './records';
+import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, SnapshotRecord, VolumeView } from './records';
 import { SNAPSHOT_ORIGINS } from './records';
 
 /**
@@ -136,3 +136,44 @@ export const snapshotShape = z.object({
 }) satisfies z.ZodType<SnapshotRecord>;
 /** `ferry snapshot ls --json`: an array of snapshots, oldest first per volume. */
 export const snapshotListShape = z.array(snapshotShape);
+
+// --- policy (issue 7 item 3) ---
+
+/** A protection policy (`ferry policy create|update --json` print one; `ferry policy ls --json` an array). */
+export const policyShape = z.object({
+  name: z.string(),
+  schedule: z.string().nullable(),
+  keep: z.string().nullable(),
+  replicateTo: z.array(z.string()),
+  replicas: z.number().int().nullable(),
+  rpoSeconds: z.number().int().nullable(),
+  bandwidthBytes: z.number().int().nullable(),
+  failover: z.enum(['auto', 'manual']),
+  reclaim: z.enum(['delete', 'retain']),
+  retainRemovedSeconds: z.number().int().nullable(),
+  createdAt: time,
+  updatedAt: time,
+}) satisfies z.ZodType<PolicyRecord>;
+export const policyListShape = z.array(policyShape);
+/** `ferry policy inspect NAME` (always JSON): the policy and the volumes that have it. */
+export const policyInspectShape = z.object({ policy: policyShape, volumes: z.array(z.string()) });
+
+// --- reclaim ---
+
+/** A removed volume whose data is retained (`ferry volume ls --removed --json` is an array of these). */
+export const removedVolumeShape = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  node: z.string(),
+  dataset: z.string(),
+  backend: z.string(),
+  sizeBytes: z.number().int().nullable(),
+  fs: z.string().nullable(),
+  options: z.record(z.string(), z.string()),
+  usedBytes: z.number().int().nullable(),
+  createdAt: time,
+  removedAt: time,
+  expiresAt: time,
+  state: z.enum(['retaining', 'retained', 'dropping']),
+}) satisfies z.ZodType<RemovedVolume>;
+export const removedListShape = z.array(removedVolumeShape);
