@@ -9,6 +9,8 @@ import type { Backend } from './agent/backends/backend';
 import { createBackends, initBackends } from './agent/backends';
 import type { BackendKind } from './agent/backends/registry';
 import { Containers } from './agent/containers';
+import { ControlAway } from './agent/control-away';
+import { VolumeBook } from './agent/volume-book';
 import { Copies } from './agent/copies';
 import { HostDoctor } from './agent/host-doctor';
 import { HostState } from './agent/host-state';
@@ -179,8 +181,10 @@ export async function startFerry(
   const copies = new Copies(node, control, slots, state, lock, agentLog);
   const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log, sink);
   const meter = new UsageMeter(control, agentLog);
-  const mounts = new Mounts(node, control, slots, state, lock, meter, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs });
-  const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog);
+  // fence: in a cluster, the agent's own records and lease, for when control is unreachable.
+  const away = clusterSide && new ControlAway(node, config.control.url!, new VolumeBook(join(config.dataDir, 'volume-book.json'), agentLog), clusterSide.lease, control, lock, agentLog);
+  const mounts = new Mounts(node, control, slots, state, lock, meter, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs }, away);
+  const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog, away);
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog);
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
@@ -235,7 +239,7 @@ export async function startFerry(
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     if (clusterMode && clusterSide) {
       const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
-      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink);
+      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink, away);
     }
     // Records, disk and mount table into agreement before the first request (DESIGN: live restore).
     const report = await reconcileHost({

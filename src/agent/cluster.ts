@@ -13,6 +13,8 @@ import { DockerHost } from './docker-host';
 import type { ClusterProbes, ControlProbe } from './host-doctor';
 import { httpControl } from './http-control';
 import { Membership } from './membership';
+import type { ControlAway } from './control-away';
+import { PrimaryLease } from './primary-lease';
 import type { MoveSource } from './move-sides';
 import { Mover, type TargetSide } from './mover';
 import { SourceTransferHandler } from './transfer-handler';
@@ -31,6 +33,8 @@ export function dockerHost(config: Config, log: Logger): DockerHost | undefined 
 export interface ClusterSide {
   key: TransferKey;
   mover: Mover;
+  /** fence: this host's time-bound lease on its primary volumes, renewed by heartbeats. */
+  lease: PrimaryLease;
   /** How long a Mount waits for a move before it answers with its progress. */
   mountWaitMs: number;
 }
@@ -38,7 +42,7 @@ export interface ClusterSide {
 export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger, metrics: MetricsSink): ClusterSide {
   const key = loadOrCreateKey(config.transfer.keyFile);
   const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves, undefined, metrics);
-  return { key, mover, mountWaitMs: config.moves.mountWaitSeconds * 1000 };
+  return { key, mover, lease: new PrimaryLease(config.control.leaseSeconds * 1000), mountWaitMs: config.moves.mountWaitSeconds * 1000 };
 }
 
 /**
@@ -52,6 +56,7 @@ export async function joinCluster(
   control: ControlClient,
   log: Logger,
   metrics: MetricsSink,
+  away?: ControlAway,
 ): Promise<{ stop(): Promise<void> }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
@@ -66,6 +71,7 @@ export async function joinCluster(
     source,
     config.control.heartbeatSeconds * 1000,
     log.child({ component: 'membership' }),
+    away && { lease: side.lease, away },
   );
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {

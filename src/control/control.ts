@@ -30,6 +30,9 @@ import {
 import type { ControlClient, VolumeReservation } from '../wire/control-client';
 import { inUse } from '../wire/in-use';
 import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, VolumeRecord, VolumeView } from '../wire/records';
+// fence: time-bound leases and failover.
+import type { LeasedPrimary } from '../wire/records';
+import { primariesOf } from './primary-lease-repo';
 
 /** Control's cluster-wide settings (config `control`). */
 export interface ControlPolicy {
@@ -193,9 +196,12 @@ export class LocalControl implements ControlClient {
     })();
   }
 
-  async heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }> {
+  async heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries: LeasedPrimary[] }> {
     const known = heartbeat(this.db, name, bootId);
-    return known ? { known, moves: movesOfNode(this.db, name), destroy: copiesToDestroy(this.db, name) } : { known, moves: [], destroy: [] };
+    // fence: primaries renew the host's time-bound lease on exactly these volumes at these generations.
+    return known
+      ? { known, moves: movesOfNode(this.db, name), destroy: copiesToDestroy(this.db, name), primaries: primariesOf(this.db, name) }
+      : { known, moves: [], destroy: [], primaries: [] };
   }
 
   async listNodes(): Promise<NodeRecord[]> {

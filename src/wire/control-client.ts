@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, LeasedPrimary, MoveRecord, NodeRecord, VolumeView } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -58,9 +58,11 @@ export interface ControlClient {
   registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
   /**
    * Keeps a node up; answers the moves it takes part in and the copies it must destroy (of removed
-   * volumes, and replicas not kept). `known: false` asks it to register again.
+   * volumes, and replicas not kept). `known: false` asks it to register again. `primaries` (fence):
+   * the volumes whose primary it is, at their generation: what its time-bound lease covers until the
+   * next answer (absent from an older control: the agent then holds no lease).
    */
-  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }>;
+  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries?: LeasedPrimary[] }>;
   listNodes(): Promise<NodeRecord[]>;
   /** Keeps `node`'s newest report of its pools and findings (replacing the one before); idempotent. */
   reportHost(r: Omit<HostReport, 'at'>): Promise<void>;

@@ -31,6 +31,17 @@ export interface VolumeView extends VolumeRecord {
    * volume is `deleting`, every host that held a copy (the primary included) until it reports it gone.
    */
   dropping: string[];
+  /**
+   * fence: set when an agent answered from its own records because control was unreachable: since
+   * when heartbeats fail (null: the first call failed) and when control last told it of this volume.
+   */
+  controlAway?: { since: string | null; recordedAt: string };
+}
+
+/** fence: a volume whose primary the heartbeating host is, at its generation: what its lease covers. */
+export interface LeasedPrimary {
+  volume: string;
+  generation: number;
 }
 
 /** A copy that a host must destroy, as the heartbeat answer carries it. */
