@@ -27,9 +27,10 @@ import {
   recordUsage,
   setVolumeState,
 } from './volume-repo';
-import type { ControlClient, VolumeReservation } from '../wire/control-client';
+import type { ControlClient, SnapshotReport, VolumeReservation } from '../wire/control-client';
+import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
 import { inUse } from '../wire/in-use';
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, VolumeRecord, VolumeView } from '../wire/records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, SnapshotRecord, VolumeRecord, VolumeView } from '../wire/records';
 // fence: time-bound leases and failover.
 import type { LeasedPrimary } from '../wire/records';
 import { primariesOf } from './primary-lease-repo';
@@ -363,6 +364,33 @@ export class LocalControl implements ControlClient {
       transitionMove(this.db, m, 'mounted');
       addEvent(this.db, { volume: m.volume, node: m.target, kind: 'move-done', detail: `move ${id}` });
     })();
+  }
+
+  // --- snap (issue 7 item 1): the snapshot registry ---
+
+  async recordSnapshot(r: SnapshotReport): Promise<void> {
+    this.db.transaction(() => {
+      const v = getVolume(this.db, r.volume);
+      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist; snapshot ${r.name} on ${r.node} was not recorded`);
+      const known = snapshotsOf(this.db, r.volume).some((s) => s.name === r.name);
+      recordSnapshot(this.db, r);
+      // People see the snapshots they take and keep; schedules and replication would flood the log.
+      if (!known && (r.origin === 'manual' || r.origin === 'fenced' || r.origin === 'removed')) {
+        addEvent(this.db, { volume: r.volume, node: r.node, kind: 'snapshot-created', detail: `${r.name} (${r.origin})` });
+      }
+    })();
+  }
+
+  async forgetSnapshot(volume: string, name: string, node: string): Promise<void> {
+    this.db.transaction(() => {
+      if (!forgetSnapshot(this.db, volume, name, node)) return;
+      const left = snapshotsOf(this.db, volume).some((s) => s.name === name);
+      if (!left && !name.startsWith('_')) addEvent(this.db, { volume, node, kind: 'snapshot-removed', detail: name });
+    })();
+  }
+
+  async snapshotsOf(volume: string): Promise<SnapshotRecord[]> {
+    return snapshotsOf(this.db, volume);
   }
 }
 

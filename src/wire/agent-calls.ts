@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ControlClient } from './control-client';
+import { SNAPSHOT_ORIGINS } from './records';
 
 const name = z.string().min(1).max(256);
 const lease = z.object({ volume: name, mountId: z.string().min(1).max(512), node: name, mountpoint: z.string().min(1), generation: z.number().int() });
@@ -67,6 +68,21 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
+  // snap (issue 7 item 1): the snapshot registry
+  recordSnapshot: z.tuple([
+    z.object({
+      volume: name,
+      name: z.string().min(1).max(100),
+      node: name,
+      origin: z.enum(SNAPSHOT_ORIGINS),
+      createdAt: z.string().min(1).max(64),
+      sizeBytes: z.number().int().min(0).nullable().optional(),
+      group: name.nullable().optional(),
+      policy: name.nullable().optional(),
+    }),
+  ]),
+  forgetSnapshot: z.tuple([name, z.string().min(1).max(100), name]),
+  snapshotsOf: z.tuple([name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;
