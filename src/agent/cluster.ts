@@ -16,6 +16,7 @@ import { Membership } from './membership';
 import type { MoveSource } from './move-sides';
 import { Mover, type TargetSide } from './mover';
 import { SourceTransferHandler } from './transfer-handler';
+import { Replicator } from './replicator';
 
 /** The control client of an agent whose control service runs elsewhere. */
 export function remoteControl(config: Config): ControlClient {
@@ -76,9 +77,19 @@ export async function joinCluster(
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+  // replicate: this host's standbys, kept fresh by rounds it drives (as a move's target does).
+  const replicator = new Replicator(
+    source,
+    control,
+    (peer) => TransferClient.connect(peer, side.key.privateKey),
+    log.child({ component: 'replicator' }),
+    metrics,
+  );
+  replicator.start();
   return {
     async stop() {
       membership.stop();
+      await replicator.stop();
       await transfer.close();
     },
   };

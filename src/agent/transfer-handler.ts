@@ -4,6 +4,7 @@ import { FerryError } from '../errors';
 import type { TransferHandler } from '../transfer/server';
 import type { TransferRequest } from '../transfer/protocol';
 import { moveOfSnapshot } from '../volume/snapshot-names';
+import { prunableReplicationSnapshots } from '../volume/replication-names';
 import type { MovableBackend } from './backends/backend';
 
 /** What the source side of a move needs from the agent. */
@@ -36,6 +37,12 @@ export class SourceTransferHandler implements TransferHandler {
         // The replica keeps `keep` (the base of a move back) and every snapshot a move does not own.
         for (const s of await backend.listSnapshots(req.volume)) {
           if (s !== req.keep && moveOfSnapshot(s) !== undefined) await backend.deleteSnapshot(req.volume, s);
+        }
+        return undefined;
+      case 'prune-replication':
+        // replicate: a standby's round ended; what no standby needs as a base goes (the rule is pure).
+        for (const s of prunableReplicationSnapshots(await backend.listSnapshots(req.volume), req.oldest)) {
+          await backend.deleteSnapshot(req.volume, s);
         }
         return undefined;
       case 'drop':

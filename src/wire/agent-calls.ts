@@ -67,6 +67,9 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
+  // replicate
+  replicationDuties: z.tuple([name]),
+  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0) })]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

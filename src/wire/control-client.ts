@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, ReplicationDuty, VolumeView } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -86,4 +86,13 @@ export interface ControlClient {
   switchMove(id: number): Promise<VolumeView>;
   /** Marks a switched move done once the target has mounted. */
   finishMove(id: number): Promise<void>;
+
+  // --- replicate (issue 7 item 4) ---
+  /** The volumes `node` keeps a standby of, each with its primary and settings (no volume that moves now). */
+  replicationDuties(node: string): Promise<ReplicationDuty[]>;
+  /**
+   * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
+   * restarts from that snapshot's time. Answers the oldest base every standby still needs.
+   */
+  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }>;
 }

@@ -31,6 +31,8 @@ export interface VolumeView extends VolumeRecord {
    * volume is `deleting`, every host that held a copy (the primary included) until it reports it gone.
    */
   dropping: string[];
+  /** replicate: the standbys that replication keeps, each with its lag; absent without replication. */
+  standbys?: StandbyView[];
 }
 
 /** A copy that a host must destroy, as the heartbeat answer carries it. */
@@ -153,4 +155,37 @@ export interface DoctorReport {
   node: string | null;
   ok: boolean;
   checks: DoctorCheck[];
+}
+
+// --- replicate (issue 7 item 4): standbys kept by replication rounds ---
+
+/** One standby of a volume as control records it, with its lag (age of its newest snapshot). */
+export interface StandbyView {
+  node: string;
+  /** The newest replication snapshot it holds (the next round's base); null before its first round. */
+  snapshot: string | null;
+  /** When that snapshot was taken on the primary. */
+  snapshotAt: string | null;
+  /** Seconds between its newest snapshot and now (since it was chosen, before its first round). */
+  lagSeconds: number;
+  /** The lag passed the RPO (control recorded a `replication-late` event, not yet a recovery). */
+  late: boolean;
+  rpoSeconds: number;
+  /** When its last round ended, and the bytes that round received. */
+  syncedAt: string | null;
+  lastBytes: number | null;
+}
+
+/** What a standby host must keep fresh: one volume, where its primary is, and how. */
+export interface ReplicationDuty {
+  volume: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  primary: string;
+  generation: number;
+  rpoSeconds: number;
+  bandwidthBytes: number | null;
+  /** The oldest of every standby's newest snapshot: what the primary must keep (null: one has none yet). */
+  oldestBase: string | null;
 }
