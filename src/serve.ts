@@ -17,6 +17,7 @@ import { KeyedLock } from './agent/keyed-lock';
 import { Mounts } from './agent/mounts';
 import { MoveSource, MoveTarget } from './agent/move-sides';
 import { reconcileHost } from './agent/reconciler';
+import { Snapshots } from './agent/snapshots';
 import { Upkeep } from './agent/upkeep';
 import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
@@ -48,6 +49,8 @@ export interface AgentParts {
   upkeep: Upkeep;
   status: HostStatus;
   doctor: HostDoctor;
+  /** snap (issue 7 item 1): user, scheduled and replication snapshots, recorded in control's registry. */
+  snapshots: Snapshots;
 }
 
 /** A running `ferry serve` (control + agent in one process) or `ferry agent` (control elsewhere). */
@@ -184,7 +187,8 @@ export async function startFerry(
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog);
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
-  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor };
+  const snapshots = new Snapshots(node, control, slots, lock, agentLog);
+  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots };
 
   let startup!: () => void;
   let failStartup!: (err: unknown) => void;

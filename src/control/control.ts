@@ -27,9 +27,10 @@ import {
   recordUsage,
   setVolumeState,
 } from './volume-repo';
-import type { ControlClient, VolumeReservation } from '../wire/control-client';
+import type { ControlClient, SnapshotReport, VolumeReservation } from '../wire/control-client';
+import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
 import { inUse } from '../wire/in-use';
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, ReplicationDuty, VolumeRecord, VolumeView } from '../wire/records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, ReplicationDuty, SnapshotRecord, VolumeRecord, VolumeView } from '../wire/records';
 // replicate
 import { allStandbys, recordStandbyRound, replicationDuties, standbyViews, standbysOf, superviseReplication } from './replication-supervisor';
 import type { LagTransition } from './replication-lag';
@@ -380,6 +381,33 @@ export class LocalControl implements ControlClient {
   /** Control's replication timer: chooses standbys and records lag events (see replication-supervisor.ts). */
   superviseReplication(now = Date.now()): LagTransition[] {
     return superviseReplication(this.db, now);
+  }
+
+  // --- snap (issue 7 item 1): the snapshot registry ---
+
+  async recordSnapshot(r: SnapshotReport): Promise<void> {
+    this.db.transaction(() => {
+      const v = getVolume(this.db, r.volume);
+      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist; snapshot ${r.name} on ${r.node} was not recorded`);
+      const known = snapshotsOf(this.db, r.volume).some((s) => s.name === r.name);
+      recordSnapshot(this.db, r);
+      // People see the snapshots they take and keep; schedules and replication would flood the log.
+      if (!known && (r.origin === 'manual' || r.origin === 'fenced' || r.origin === 'removed')) {
+        addEvent(this.db, { volume: r.volume, node: r.node, kind: 'snapshot-created', detail: `${r.name} (${r.origin})` });
+      }
+    })();
+  }
+
+  async forgetSnapshot(volume: string, name: string, node: string): Promise<void> {
+    this.db.transaction(() => {
+      if (!forgetSnapshot(this.db, volume, name, node)) return;
+      const left = snapshotsOf(this.db, volume).some((s) => s.name === name);
+      if (!left && !name.startsWith('_')) addEvent(this.db, { volume, node, kind: 'snapshot-removed', detail: name });
+    })();
+  }
+
+  async snapshotsOf(volume: string): Promise<SnapshotRecord[]> {
+    return snapshotsOf(this.db, volume);
   }
 }
 

@@ -110,9 +110,25 @@ const MIGRATIONS: readonly string[] = [
   );
   `,
   `
+  -- snap (issue 7 item 1): control's snapshot registry, one row per snapshot per host holding it.
+  -- A snapshot's rows go with its volume's record. IF NOT EXISTS: a test rewinds user_version over later tables.
+  CREATE TABLE IF NOT EXISTS snapshots (
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    name        TEXT NOT NULL,                -- the stored name (src/volume/snapshot-names.ts)
+    node        TEXT NOT NULL,                -- a host holding it
+    origin      TEXT NOT NULL,                -- manual | schedule | replication | fenced | removed
+    created_at  TEXT NOT NULL,                -- when it was taken, at its first host
+    size_bytes  INTEGER,
+    grp         TEXT,
+    policy      TEXT,
+    PRIMARY KEY (volume, name, node)
+  );
+  CREATE INDEX IF NOT EXISTS snapshots_node ON snapshots(node);
+  `,
+  `
   -- replicate: the standbys replication keeps of a volume, one row per host, with its newest
   -- replication snapshot (the next round's base) and whether control last recorded it late.
-  CREATE TABLE standbys (
+  CREATE TABLE IF NOT EXISTS standbys (
     volume       TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
     node         TEXT NOT NULL,
     snapshot     TEXT,

@@ -102,3 +102,45 @@ export function validateStoredSnapshotName(name: unknown): string {
   }
   return name;
 }
+
+// --- snap (issue 7 item 1): names of new snapshots -----------------------------------------------
+
+/** `at` as `yyyymmddThhmmssZ` in UTC: the time part of default and scheduled snapshot names. */
+export function utcStamp(at: Date): string {
+  return at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+/** The stored name of a scheduled snapshot of policy `policy` taken at `at`: `_schedule.<policy>.<stamp>`. */
+export function scheduleSnapshot(policy: string, at: Date): string {
+  return `_schedule.${policy}.${utcStamp(at)}`;
+}
+
+/** The stored name of a replication snapshot with key `key`: `_replication.<key>`. */
+export function replicationSnapshot(key: string): string {
+  return `_replication.${key}`;
+}
+
+/** Which owner a snapshot of each origin must have (a fenced host's late writes get a user-visible name). */
+const OWNER_OF_ORIGIN = { manual: 'user', fenced: 'user', schedule: 'schedule', replication: 'replication', removed: 'removed' } as const;
+
+/**
+ * The stored name of a new snapshot (pure): `name` as given, checked to belong to the owner of
+ * `origin` (a user's name for `manual`), or else a default: the UTC time for `manual`, the policy and
+ * time for `schedule`, the time for `replication`. INVALID_NAME for a name of another owner (a move's
+ * above all), INVALID_REQUEST when a default cannot be made (a schedule without its policy).
+ */
+export function newSnapshotName(origin: keyof typeof OWNER_OF_ORIGIN, o: { name?: string; policy?: string }, at: Date): string {
+  const owner = OWNER_OF_ORIGIN[origin];
+  if (o.name === undefined) {
+    if (origin === 'manual') return utcStamp(at);
+    if (origin === 'replication') return replicationSnapshot(utcStamp(at));
+    if (origin === 'schedule' && o.policy) return scheduleSnapshot(o.policy, at);
+    throw new FerryError('INVALID_REQUEST', `a ${origin} snapshot needs a name${origin === 'schedule' ? ' or its policy' : ''}`);
+  }
+  if (owner === 'user') return validateSnapshotName(o.name);
+  // `removed` is read by parseSnapshotName once reclaim adds its owner word; until then only the prefix is checked.
+  const parsed = parseSnapshotName(o.name);
+  const ok = owner === 'removed' ? o.name.startsWith('_removed.') && STORED_NAME.test(o.name) && o.name.length <= MAX_SNAPSHOT_NAME : parsed?.owner === owner;
+  if (!ok) throw new FerryError('INVALID_NAME', `snapshot name ${JSON.stringify(o.name)} does not belong to ${owner}: a ${origin} snapshot is named _${owner}.<key>`);
+  return o.name;
+}

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ControlClient } from './control-client';
+import { SNAPSHOT_ORIGINS } from './records';
 
 const name = z.string().min(1).max(256);
 const lease = z.object({ volume: name, mountId: z.string().min(1).max(512), node: name, mountpoint: z.string().min(1), generation: z.number().int() });
@@ -70,6 +71,22 @@ export const AGENT_CALLS = {
   // replicate
   replicationDuties: z.tuple([name]),
   standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0) })]),
+
+  // snap (issue 7 item 1): the snapshot registry
+  recordSnapshot: z.tuple([
+    z.object({
+      volume: name,
+      name: z.string().min(1).max(100),
+      node: name,
+      origin: z.enum(SNAPSHOT_ORIGINS),
+      createdAt: z.string().min(1).max(64),
+      sizeBytes: z.number().int().min(0).nullable().optional(),
+      group: name.nullable().optional(),
+      policy: name.nullable().optional(),
+    }),
+  ]),
+  forgetSnapshot: z.tuple([name, z.string().min(1).max(100), name]),
+  snapshotsOf: z.tuple([name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, ReplicationDuty, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, ReplicationDuty, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -8,6 +8,20 @@ export interface VolumeReservation {
   fs?: string;
   options: Record<string, string>;
   primaryNode: string;
+}
+
+/** One host's copy of a snapshot, as an agent reports it to control's registry (snap). */
+export interface SnapshotReport {
+  volume: string;
+  name: string;
+  /** The host that holds this copy. */
+  node: string;
+  origin: SnapshotOrigin;
+  /** When the snapshot was taken (RFC 3339): for a received copy, the time it was taken at its source. */
+  createdAt: string;
+  sizeBytes?: number | null;
+  group?: string | null;
+  policy?: string | null;
 }
 
 /**
@@ -95,4 +109,15 @@ export interface ControlClient {
    * restarts from that snapshot's time. Answers the oldest base every standby still needs.
    */
   standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }>;
+
+  // --- snap (issue 7 item 1): the snapshot registry ---
+  /**
+   * Records that `s.node` holds snapshot `s.name` of `s.volume` (taken there, or received by a move or
+   * replication). Idempotent: a repeat updates its size. VOLUME_NOT_FOUND for a volume control does not know.
+   */
+  recordSnapshot(s: SnapshotReport): Promise<void>;
+  /** `node`'s copy of the snapshot is gone; the snapshot goes from the registry with its last copy. Idempotent. */
+  forgetSnapshot(volume: string, name: string, node: string): Promise<void>;
+  /** The snapshots of `volume` that any host holds, oldest first (by createdAt, then name). */
+  snapshotsOf(volume: string): Promise<SnapshotRecord[]>;
 }

@@ -7,6 +7,7 @@ import { HostStatus } from '../../src/agent/host-status';
 import { KeyedLock } from '../../src/agent/keyed-lock';
 import { Mounts } from '../../src/agent/mounts';
 import { MoveSource, MoveTarget } from '../../src/agent/move-sides';
+import { Snapshots } from '../../src/agent/snapshots';
 import { Upkeep } from '../../src/agent/upkeep';
 import { UsageMeter } from '../../src/agent/usage';
 import { VolumeService } from '../../src/agent/volume-service';
@@ -39,5 +40,6 @@ export function agentParts<B extends Backend = MemoryBackend>(opts: { node?: str
   const status = new HostStatus(node, control, slots, state);
   const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
   const target = new MoveTarget(node, control, slots, state, containers);
-  return { node, control, backend, state, volumes, mounts, upkeep, status, source, target };
+  const snapshots = new Snapshots(node, control, slots, lock, log);
+  return { node, control, backend, state, volumes, mounts, upkeep, status, source, target, snapshots };
 }

@@ -5,6 +5,9 @@ import {
   moveFinalSnapshot,
   moveOfSnapshot,
   moveRoundSnapshot,
+  newSnapshotName,
+  scheduleSnapshot,
+  utcStamp,
   parseSnapshotName,
   validateSnapshotName,
   validateStoredSnapshotName,
@@ -99,5 +102,44 @@ describe('snapshot names', function () {
         if (want && want.owner !== 'user') expect(accepted, name).to.equal(false);
       }
     });
+  });
+});
+
+describe('snapshot names: names of new snapshots (snap)', function () {
+  const at = new Date(Date.UTC(2026, 11, 2, 7, 5, 9, 123));
+  const cases: [string, Parameters<typeof newSnapshotName>[0], { name?: string; policy?: string }, string | RegExp][] = [
+    ['manual default is the UTC time', 'manual', {}, '20261202T070509Z'],
+    ['manual takes a user name', 'manual', { name: 'before-upgrade' }, 'before-upgrade'],
+    ['manual refuses an internal name', 'manual', { name: '_schedule.x.1' }, /INVALID_NAME/],
+    ['manual refuses a legacy move name', 'manual', { name: 'm3-final' }, /INVALID_NAME/],
+    ['schedule default from its policy', 'schedule', { policy: 'nightly' }, '_schedule.nightly.20261202T070509Z'],
+    ['schedule without policy or name', 'schedule', {}, /INVALID_REQUEST/],
+    ['schedule refuses a replication name', 'schedule', { name: '_replication.k' }, /INVALID_NAME/],
+    ['replication takes its own name', 'replication', { name: '_replication.h2.7' }, '_replication.h2.7'],
+    ['replication default', 'replication', {}, '_replication.20261202T070509Z'],
+    ['replication refuses a move name', 'replication', { name: '_move.1.final' }, /INVALID_NAME/],
+    ['fenced takes a user-visible name', 'fenced', { name: 'lost-gen4-h1' }, 'lost-gen4-h1'],
+    ['fenced needs a name', 'fenced', {}, /INVALID_REQUEST/],
+    ['removed takes _removed.<key>', 'removed', { name: '_removed.20261202T070509Z' }, '_removed.20261202T070509Z'],
+    ['removed refuses a user name', 'removed', { name: 'x' }, /INVALID_NAME/],
+  ];
+  for (const [what, origin, o, want] of cases) {
+    it(what, function () {
+      if (typeof want === 'string') {
+        expect(newSnapshotName(origin, o, at)).to.equal(want);
+        return;
+      }
+      try {
+        newSnapshotName(origin, o, at);
+        expect.fail('accepted');
+      } catch (err) {
+        expect(`${(err as { code?: string }).code}`).to.match(want);
+      }
+    });
+  }
+  it('stamps and schedule names', function () {
+    expect(utcStamp(at)).to.equal('20261202T070509Z');
+    expect(scheduleSnapshot('gold', at)).to.equal('_schedule.gold.20261202T070509Z');
+    expect(parseSnapshotName(scheduleSnapshot('gold', at))).to.deep.equal({ owner: 'schedule', key: 'gold.20261202T070509Z' });
   });
 });
