@@ -5,11 +5,12 @@ import { NO_METRICS, type MetricsSink } from '../metrics/sink';
 import { streamBuffers } from '../stream/buffer-size';
 import { throttle } from '../stream/token-bucket';
 import type { Peer } from '../transfer/client';
-import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshot, replicationTimeOf } from '../volume/replication-names';
+import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshotAt, replicationTimeOf } from '../volume/replication-names';
 import type { ControlClient } from '../wire/control-client';
 import type { ReplicationDuty } from '../wire/records';
 import type { MovableBackend } from './backends/backend';
 import type { MoveSource, SourceConnector } from './mover';
+import type { Snapshots } from './snapshots';
 
 /** How often the replicator asks control what this host keeps standbys of. */
 const DUTY_POLL_MS = 1000;
@@ -50,6 +51,8 @@ export class Replicator {
   constructor(
     private readonly side: StandbySide,
     private readonly control: ControlClient,
+    /** Old replication snapshots here go through the snapshot part (control's registry forgets them). */
+    private readonly snapshots: Pick<Snapshots, 'remove'>,
     private readonly connect: SourceConnector,
     private readonly log: Logger,
     private readonly metrics: MetricsSink = NO_METRICS,
@@ -110,7 +113,7 @@ export class Replicator {
       const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume: d.volume })) as string[];
       const ours = await backend.listSnapshots(d.volume);
       const base = newestCommonBase(theirs, ours);
-      const snapshot = replicationSnapshot(new Date(this.now()));
+      const snapshot = replicationSnapshotAt(new Date(this.now()));
       if (ours.includes(snapshot)) return { volume: d.volume, snapshot, base, bytes: 0, durationMs: 0 };
       const bytes = await this.pull(client, backend, d, snapshot, base);
       // A standby's copy is a dataset like a move's replica (reconciliation looks for it): the first
@@ -118,10 +121,12 @@ export class Replicator {
       if (!(await backend.exists(d.volume))) {
         await backend.rollback(d.volume, snapshot, { sizeBytes: d.sizeBytes ?? undefined, fs: d.fs ?? undefined });
       }
+      const takenAt = replicationTimeOf(snapshot)!.toISOString();
+      await this.control.recordSnapshot({ volume: d.volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: takenAt });
       const { oldestBase } = await this.control.standbyReplicated({ volume: d.volume, node: this.side.node, snapshot, bytes });
       // Here only the newest is needed (the next base); there, what no standby still needs.
       for (const s of prunableReplicationSnapshots(await backend.listSnapshots(d.volume), snapshot)) {
-        await backend.deleteSnapshot(d.volume, s).catch((err: unknown) => log.warn({ err, snapshot: s }, 'cannot prune a replication snapshot'));
+        await this.snapshots.remove(d.volume, s).catch((err: unknown) => log.warn({ err, snapshot: s }, 'cannot prune a replication snapshot'));
       }
       if (oldestBase !== null) {
         await client.ask({ op: 'prune-replication', volume: d.volume, oldest: oldestBase }).catch((err: unknown) => log.warn({ err }, 'cannot prune on the primary'));

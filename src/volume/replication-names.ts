@@ -1,4 +1,4 @@
-import { parseSnapshotName } from './snapshot-names';
+import { parseSnapshotName, replicationSnapshot, utcStamp } from './snapshot-names';
 
 /**
  * Names of replication's snapshots: `_replication.<UTC yyyymmddThhmmssZ>`, the time the standby
@@ -9,9 +9,9 @@ import { parseSnapshotName } from './snapshot-names';
 
 const KEY = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
-/** The name of the replication snapshot taken at `at` (whole seconds, UTC). */
-export function replicationSnapshot(at: Date): string {
-  return `_replication.${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+/** The name of the replication snapshot taken at `at` (whole seconds, UTC): snap's default name for one. */
+export function replicationSnapshotAt(at: Date): string {
+  return replicationSnapshot(utcStamp(at));
 }
 
 /** When replication snapshot `name` was taken; undefined when replication does not own the name. */
