@@ -243,7 +243,7 @@ export async function startFerry(
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     if (clusterMode && clusterSide) {
       const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
-      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink, away);
+      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink, snapshots, away);
     }
     // Records, disk and mount table into agreement before the first request (DESIGN: live restore).
     const report = await reconcileHost({

@@ -18,6 +18,8 @@ import { PrimaryLease } from './primary-lease';
 import type { MoveSource } from './move-sides';
 import { Mover, type TargetSide } from './mover';
 import { SourceTransferHandler } from './transfer-handler';
+import { Replicator } from './replicator';
+import type { Snapshots } from './snapshots';
 
 /** The control client of an agent whose control service runs elsewhere. */
 export function remoteControl(config: Config): ControlClient {
@@ -56,11 +58,12 @@ export async function joinCluster(
   control: ControlClient,
   log: Logger,
   metrics: MetricsSink,
+  snapshots: Snapshots,
   away?: ControlAway,
 ): Promise<{ stop(): Promise<void> }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
-  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control), log.child({ component: 'transfer' }), metrics);
+  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control, snapshots), log.child({ component: 'transfer' }), metrics);
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;
@@ -82,9 +85,20 @@ export async function joinCluster(
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+  // replicate: this host's standbys, kept fresh by rounds it drives (as a move's target does).
+  const replicator = new Replicator(
+    source,
+    control,
+    snapshots,
+    (peer) => TransferClient.connect(peer, side.key.privateKey),
+    log.child({ component: 'replicator' }),
+    metrics,
+  );
+  replicator.start();
   return {
     async stop() {
       membership.stop();
+      await replicator.stop();
       await transfer.close();
     },
   };

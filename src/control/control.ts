@@ -43,6 +43,7 @@ import type {
   MoveState,
   NodeRecord,
   PolicyRecord,
+  ReplicationDuty,
   SnapshotRecord,
   VolumeRecord,
   VolumeView,
@@ -50,6 +51,10 @@ import type {
 // fence: time-bound leases and failover.
 import type { LeasedPrimary } from '../wire/records';
 import { primariesOf } from './primary-lease-repo';
+// replicate
+import { allStandbys, recordStandbyRound, replicationDuties, standbyViews, standbysOf, superviseReplication } from './replication-supervisor';
+import type { LagTransition } from './replication-lag';
+import type { StandbyRecord } from './standby-repo';
 
 /** Control's cluster-wide settings (config `control`). */
 export interface ControlPolicy {
@@ -65,11 +70,14 @@ export class LocalControl implements ControlClient {
   ) {}
 
   /** `v` is a fresh record: it gets its live facts in place rather than be copied (a List of 1,000). */
-  private view(v: VolumeRecord, mounts: number, copies: CopyRecord[]): VolumeView {
+  private view(v: VolumeRecord, mounts: number, copies: CopyRecord[], standbys?: StandbyRecord[]): VolumeView {
+    // replicate: a volume with replication shows its standbys and their lag.
+    const sb = standbyViews(v, standbys, Date.now());
     return Object.assign(v, {
       mounts,
       replicas: copies.filter((c) => c.state === 'replica').map((c) => c.node),
       dropping: copies.filter((c) => c.state === 'dropping').map((c) => c.node),
+      ...(sb ? { standbys: sb } : {}),
     });
   }
 
@@ -99,13 +107,14 @@ export class LocalControl implements ControlClient {
     const v = getVolume(this.db, name);
     if (!v) return undefined;
     const mounts = leasesOf(this.db, name).reduce((n, l) => n + l.count, 0);
-    return this.view(v, mounts, copiesOf(this.db, name));
+    return this.view(v, mounts, copiesOf(this.db, name), standbysOf(this.db, name));
   }
 
   async listVolumes(): Promise<VolumeView[]> {
     const counts = leaseCounts(this.db);
     const copies = allCopies(this.db);
-    return listVolumes(this.db).map((v) => this.view(v, counts.get(v.name) ?? 0, copies.get(v.name) ?? []));
+    const standbys = allStandbys(this.db);
+    return listVolumes(this.db).map((v) => this.view(v, counts.get(v.name) ?? 0, copies.get(v.name) ?? [], standbys.get(v.name)));
   }
 
   async beginDelete(name: string, node: string): Promise<string[]> {
@@ -372,7 +381,7 @@ export class LocalControl implements ControlClient {
         kind: 'move-switched',
         detail: `primary ${m.source} -> ${m.target}, generation ${m.fromGeneration + 1}; ${m.source} ${keep ? 'keeps a replica' : 'drops its copy'}`,
       });
-      return this.view(v, 0, copiesOf(this.db, m.volume));
+      return this.view(v, 0, copiesOf(this.db, m.volume), standbysOf(this.db, m.volume));
     })();
   }
 
@@ -448,6 +457,21 @@ export class LocalControl implements ControlClient {
       addEvent(this.db, { volume: name, node, kind: 'volume-set', detail: said.join(', ') });
     })();
     return (await this.getVolume(name))!;
+  }
+
+  // --- replicate (issue 7 item 4): standbys kept by replication rounds ---
+
+  async replicationDuties(node: string): Promise<ReplicationDuty[]> {
+    return replicationDuties(this.db, node);
+  }
+
+  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }> {
+    return recordStandbyRound(this.db, r);
+  }
+
+  /** Control's replication timer: chooses standbys and records lag events (see replication-supervisor.ts). */
+  superviseReplication(now = Date.now()): LagTransition[] {
+    return superviseReplication(this.db, now);
   }
 
   // --- snap (issue 7 item 1): the snapshot registry ---

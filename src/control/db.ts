@@ -142,6 +142,21 @@ const MIGRATIONS: readonly string[] = [
     updated_at              TEXT NOT NULL
   );
   `,
+  `
+  -- replicate: the standbys replication keeps of a volume, one row per host, with its newest
+  -- replication snapshot (the next round's base) and whether control last recorded it late.
+  CREATE TABLE IF NOT EXISTS standbys (
+    volume       TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    node         TEXT NOT NULL,
+    snapshot     TEXT,
+    snapshot_at  TEXT,
+    chosen_at    TEXT NOT NULL,
+    synced_at    TEXT,
+    bytes        INTEGER,
+    late         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (volume, node)
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */

@@ -15,6 +15,9 @@ import { openDb, type Db } from './db';
 import { createDashboard } from '../web/dashboard';
 import type { WebRoute } from '../web/web-listener';
 
+/** How often control chooses standbys and checks their lag (replicate). */
+const REPLICATION_CHECK_MS = 1000;
+
 /** A running `ferry control`. */
 export interface ControlService {
   control: LocalControl;
@@ -51,12 +54,22 @@ export async function startControl(config: Config, log: Logger): Promise<Control
     for (const node of control.markSilentNodesDown(downMs)) log.warn({ node }, 'node marked down: no heartbeat');
   }, Math.min(downMs / 2, 5000));
   timer.unref();
+  // replicate: standbys chosen and lag events recorded once a second (a lag is read against whole-second RPOs).
+  const replication = setInterval(() => {
+    try {
+      for (const t of control.superviseReplication()) log.info({ volume: t.volume, standby: t.node, kind: t.kind }, t.late ? 'standby late' : 'standby caught up');
+    } catch (err) {
+      log.warn({ err }, 'replication check failed');
+    }
+  }, REPLICATION_CHECK_MS);
+  replication.unref();
   return {
     control,
     db,
     port,
     async stop() {
       clearInterval(timer);
+      clearInterval(replication);
       dashboard.stop();
       await new Promise<void>((r) => {
         server.close(() => r());

@@ -39,6 +39,8 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
       ...(v.controlAway
         ? { control: `unreachable${v.controlAway.since ? ` since ${v.controlAway.since}` : ''}; as recorded at ${v.controlAway.recordedAt}` }
         : {}),
+      // replicate: each standby's lag (age of its newest replication snapshot) against the RPO.
+      ...(v.standbys ? { standbys: v.standbys.map((s) => ({ node: s.node, lagSeconds: s.lagSeconds, late: s.late, rpoSeconds: s.rpoSeconds, snapshot: s.snapshot })) } : {}),
     },
   };
 }

@@ -12,7 +12,9 @@ export type TransferRequest =
   | { op: 'send-final'; volume: string; snapshot: string; base?: string }
   /** Deletes the move-owned snapshots of the volume other than `keep`; nobody else's. */
   | { op: 'prune'; volume: string; keep: string }
-  | { op: 'drop'; volume: string };
+  | { op: 'drop'; volume: string }
+  /** replicate: deletes the volume's replication snapshots older than `oldest` (every standby's base or newer stays). */
+  | { op: 'prune-replication'; volume: string; oldest: string };
 
 /** Encodes a request as an exec line. */
 export function encodeRequest(r: TransferRequest): string {
@@ -26,6 +28,8 @@ export function encodeRequest(r: TransferRequest): string {
       return `prune ${r.volume} ${r.keep}`;
     case 'drop':
       return `drop ${r.volume}`;
+    case 'prune-replication':
+      return `prune-replication ${r.volume} ${r.oldest}`;
   }
 }
 
@@ -52,6 +56,9 @@ export function parseRequest(line: string): TransferRequest {
     case 'drop':
       if (w.length !== 2) throw bad();
       return { op: 'drop', volume: validateVolumeName(w[1]) };
+    case 'prune-replication':
+      if (w.length !== 3) throw bad();
+      return { op: 'prune-replication', volume: validateVolumeName(w[1]), oldest: validateStoredSnapshotName(w[2]) };
     default:
       throw bad();
   }

@@ -3,9 +3,18 @@ import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
 import { formatSize, parseSize } from './size';
+import { REPLICATION_OPTIONS, replicationOf } from './replication-settings';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica'];
+export const CREATE_OPTIONS: readonly string[] = [
+  'size',
+  'backend',
+  ...backendOptions().keys(),
+  'profile',
+  'replica',
+  // replicate: standbys kept by replication rounds (src/volume/replication-settings.ts)
+  ...REPLICATION_OPTIONS,
+];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;
@@ -75,6 +84,8 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
+  // replicate: bad replication options are refused at Create, not found by control's timer later.
+  replicationOf(given);
   return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
 }
 

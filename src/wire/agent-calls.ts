@@ -94,6 +94,10 @@ export const AGENT_CALLS = {
   listPolicies: z.tuple([]),
   deletePolicy: z.tuple([name]),
   setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
+  // replicate
+  replicationDuties: z.tuple([name]),
+  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0) })]),
+
   // snap (issue 7 item 1): the snapshot registry
   recordSnapshot: z.tuple([
     z.object({

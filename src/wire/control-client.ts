@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, PolicyRecord, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, PolicyRecord, ReplicationDuty, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
 // fence: what a heartbeat answer's lease covers.
 import type { LeasedPrimary } from './records';
 
@@ -132,6 +132,14 @@ export interface ControlClient {
    * VOLUME_NOT_FOUND when there is no such volume (or it is being removed). Answers the volume as it is now.
    */
   setVolumeOptions(name: string, changes: Record<string, string | null>, node: string): Promise<VolumeView>;
+  // --- replicate (issue 7 item 4) ---
+  /** The volumes `node` keeps a standby of, each with its primary and settings (no volume that moves now). */
+  replicationDuties(node: string): Promise<ReplicationDuty[]>;
+  /**
+   * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
+   * restarts from that snapshot's time. Answers the oldest base every standby still needs.
+   */
+  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }>;
 
   // --- snap (issue 7 item 1): the snapshot registry ---
   /**

@@ -36,6 +36,8 @@ export interface VolumeView extends VolumeRecord {
    * when heartbeats fail (null: the first call failed) and when control last told it of this volume.
    */
   controlAway?: { since: string | null; recordedAt: string };
+  /** replicate: the standbys that replication keeps, each with its lag; absent without replication. */
+  standbys?: StandbyView[];
 }
 
 /** fence: a volume whose primary the heartbeating host is, at its generation: what its lease covers. */
@@ -199,6 +201,39 @@ export interface PolicyRecord {
   retainRemovedSeconds: number | null;
   createdAt: string;
   updatedAt: string;
+}
+
+// --- replicate (issue 7 item 4): standbys kept by replication rounds ---
+
+/** One standby of a volume as control records it, with its lag (age of its newest snapshot). */
+export interface StandbyView {
+  node: string;
+  /** The newest replication snapshot it holds (the next round's base); null before its first round. */
+  snapshot: string | null;
+  /** When that snapshot was taken on the primary. */
+  snapshotAt: string | null;
+  /** Seconds between its newest snapshot and now (since it was chosen, before its first round). */
+  lagSeconds: number;
+  /** The lag passed the RPO (control recorded a `replication-late` event, not yet a recovery). */
+  late: boolean;
+  rpoSeconds: number;
+  /** When its last round ended, and the bytes that round received. */
+  syncedAt: string | null;
+  lastBytes: number | null;
+}
+
+/** What a standby host must keep fresh: one volume, where its primary is, and how. */
+export interface ReplicationDuty {
+  volume: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  primary: string;
+  generation: number;
+  rpoSeconds: number;
+  bandwidthBytes: number | null;
+  /** The oldest of every standby's newest snapshot: what the primary must keep (null: one has none yet). */
+  oldestBase: string | null;
 }
 
 // --- snap (issue 7 item 1): the snapshot registry ---------------------------------------------
