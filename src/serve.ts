@@ -11,6 +11,7 @@ import type { BackendKind } from './agent/backends/registry';
 import { Containers } from './agent/containers';
 import { ControlAway } from './agent/control-away';
 import { VolumeBook } from './agent/volume-book';
+import { FailoverDuties } from './agent/failover-duties';
 import { Copies } from './agent/copies';
 import { HostDoctor } from './agent/host-doctor';
 import { HostState } from './agent/host-state';
@@ -158,7 +159,7 @@ export async function startFerry(
   const db = cluster ? undefined : openDb(join(config.dataDir, 'ferry.db'));
   // Cluster-only modules (ssh2, dockerode) load only in cluster mode: a single host does not pay for them.
   const clusterMode = cluster ? await import('./agent/cluster') : undefined;
-  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica }) : clusterMode!.remoteControl(config);
+  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica, lease: { leaseSeconds: config.control.leaseSeconds, marginSeconds: config.control.leaseMarginSeconds } }) : clusterMode!.remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
   const backends = opts.backends ?? (await createBackends(config, runner, log));
 
@@ -202,7 +203,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
-  const api = createServer(createLocalApi({ volumes, mounts, status, doctor }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);
@@ -243,7 +244,7 @@ export async function startFerry(
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     if (clusterMode && clusterSide) {
       const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
-      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink, snapshots, away);
+      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink, snapshots, away && { away, failovers: new FailoverDuties(node, control, slots, state, lock, agentLog) });
     }
     // Records, disk and mount table into agreement before the first request (DESIGN: live restore).
     const report = await reconcileHost({

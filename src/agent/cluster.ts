@@ -14,6 +14,7 @@ import type { ClusterProbes, ControlProbe } from './host-doctor';
 import { httpControl } from './http-control';
 import { Membership } from './membership';
 import type { ControlAway } from './control-away';
+import type { FailoverDuties } from './failover-duties';
 import { PrimaryLease } from './primary-lease';
 import type { MoveSource } from './move-sides';
 import { Mover, type TargetSide } from './mover';
@@ -59,7 +60,7 @@ export async function joinCluster(
   log: Logger,
   metrics: MetricsSink,
   snapshots: Snapshots,
-  away?: ControlAway,
+  fence?: { away: ControlAway; failovers: FailoverDuties },
 ): Promise<{ stop(): Promise<void> }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
@@ -74,7 +75,7 @@ export async function joinCluster(
     source,
     config.control.heartbeatSeconds * 1000,
     log.child({ component: 'membership' }),
-    away && { lease: side.lease, away },
+    fence && { lease: side.lease, ...fence },
   );
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {

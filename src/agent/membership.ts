@@ -5,6 +5,7 @@ import type { Mover } from './mover';
 import type { ContainerSpec } from '../wire/records';
 import type { ControlAway } from './control-away';
 import type { PrimaryLease } from './primary-lease';
+import type { FailoverDuties } from './failover-duties';
 
 /** What membership asks of the agent: the source side of a plain Docker move, and dropping copies. */
 export interface MemberAgent {
@@ -41,8 +42,11 @@ export class Membership {
     private readonly agent: MemberAgent,
     private readonly intervalMs: number,
     private readonly log: Logger,
-    /** fence: the time-bound lease each answered heartbeat renews, and what was done while control was away. */
-    private readonly fence?: { lease: PrimaryLease; away: ControlAway },
+    /**
+     * fence: the time-bound lease each answered heartbeat renews, what was done while control was
+     * away, and the failover steps (promote, fence) a heartbeat answer asks for.
+     */
+    private readonly fence?: { lease: PrimaryLease; away: ControlAway; failovers: FailoverDuties },
   ) {}
 
   /** Registers once (throws when control is unreachable) and starts the heartbeat. */
@@ -77,6 +81,7 @@ export class Membership {
       }
       if (this.fence && sent) {
         this.fence.lease.renew(sent, r.primaries ?? []);
+        if (r.failovers?.length) this.fence.failovers.take(r.failovers);
         if (this.fence.away.pending().length) await this.fence.away.catchUp();
       }
       // First answer since start or since control was out of reach: moves may have failed meanwhile.

@@ -9,6 +9,7 @@ import { apiCall } from './client';
 import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
+import { registerFailoverCommands } from './failover-commands';
 
 /**
  * The one translator from FerryError to an exit code (README: exit codes). 0 is success; 2 is also
@@ -130,6 +131,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   const volume = program.command('volume').description('manage volumes');
+  registerFailoverCommands(volume, api); // fence
   volume
     .command('move <name>')
     .description('move a volume to another host (pre-copy, then a short cut-over)')

@@ -49,8 +49,9 @@ import type {
   VolumeView,
 } from '../wire/records';
 // fence: time-bound leases and failover.
-import type { LeasedPrimary } from '../wire/records';
+import type { FailoverDuty, FailoverRecord, LeasedPrimary } from '../wire/records';
 import { primariesOf } from './primary-lease-repo';
+import { decide, failoverDuties, failoversOf, markFenced, markPromoted, promote, promotionPending, superviseFailover, type LeaseTiming } from './failover-repo';
 // replicate
 import { allStandbys, recordStandbyRound, replicationDuties, standbyViews, standbysOf, superviseReplication } from './replication-supervisor';
 import type { LagTransition } from './replication-lag';
@@ -60,6 +61,8 @@ import type { StandbyRecord } from './standby-repo';
 export interface ControlPolicy {
   /** Whether the old primary keeps its copy after a move; a volume's `replica` option overrides it. */
   keepReplica: boolean;
+  /** fence: control.leaseSeconds and control.leaseMarginSeconds (failover waits for a lease to be gone). */
+  lease?: LeaseTiming;
 }
 
 /** Control's answers straight from SQLite, in the same process (the single-host `ferry serve`). */
@@ -177,6 +180,8 @@ export class LocalControl implements ControlClient {
       }
       const m = activeMove(this.db, l.volume);
       if (m && MOVE_STATES[m.state].refusesMounts) throw moving(m);
+      // fence: the new primary of a failover makes its snapshot live before anything mounts it.
+      if (promotionPending(this.db, l.volume)) throw new FerryError('VOLUME_BUSY', `volume ${l.volume} is failing over to ${v.primaryNode}: its data is being made live there; try again shortly`);
       acquireLease(this.db, l);
     })();
   }
@@ -226,12 +231,16 @@ export class LocalControl implements ControlClient {
     })();
   }
 
-  async heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries: LeasedPrimary[] }> {
+  async heartbeat(
+    name: string,
+    bootId: string,
+  ): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries: LeasedPrimary[]; failovers: FailoverDuty[] }> {
     const known = heartbeat(this.db, name, bootId);
-    // fence: primaries renew the host's time-bound lease on exactly these volumes at these generations.
+    // fence: primaries renew the host's time-bound lease on exactly these volumes at these generations;
+    // failovers: what it must promote or fence.
     return known
-      ? { known, moves: movesOfNode(this.db, name), destroy: copiesToDestroy(this.db, name), primaries: primariesOf(this.db, name) }
-      : { known, moves: [], destroy: [], primaries: [] };
+      ? { known, moves: movesOfNode(this.db, name), destroy: copiesToDestroy(this.db, name), primaries: primariesOf(this.db, name), failovers: failoverDuties(this.db, name) }
+      : { known, moves: [], destroy: [], primaries: [], failovers: [] };
   }
 
   async listNodes(): Promise<NodeRecord[]> {
@@ -499,6 +508,40 @@ export class LocalControl implements ControlClient {
 
   async snapshotsOf(volume: string): Promise<SnapshotRecord[]> {
     return snapshotsOf(this.db, volume);
+  }
+
+  // --- fence (issue 7 item 5): fenced failover ---
+
+  private get leaseTiming(): LeaseTiming {
+    return this.policy.lease ?? { leaseSeconds: 30, marginSeconds: 2 };
+  }
+
+  async failoverVolume(volume: string, to: string, opts: { force: boolean; node: string }): Promise<FailoverRecord> {
+    return this.db.transaction(() => {
+      const v = getVolume(this.db, volume);
+      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${volume} does not exist`);
+      const d = decide(this.db, v, this.leaseTiming, Date.now(), { to, force: opts.force });
+      if (d.act === 'refuse') throw new FerryError(d.code, d.message);
+      if (d.act !== 'promote') throw new FerryError('VOLUME_BUSY', `volume ${volume} cannot fail over now: ${d.reason}`);
+      return promote(this.db, v, d, opts.node);
+    })();
+  }
+
+  async failoverPromoted(volume: string, node: string, generation: number): Promise<void> {
+    markPromoted(this.db, volume, node, generation);
+  }
+
+  async failoverFenced(volume: string, node: string, generation: number, keptAs: string | null): Promise<void> {
+    this.db.transaction(() => markFenced(this.db, volume, node, generation, keptAs))();
+  }
+
+  async failoversOf(volume: string): Promise<FailoverRecord[]> {
+    return failoversOf(this.db, volume);
+  }
+
+  /** Control's failover timer: promotes the volumes of down hosts whose mode is auto, once their lease is gone. */
+  superviseFailover(now = Date.now()): ReturnType<typeof superviseFailover> {
+    return superviseFailover(this.db, this.leaseTiming, now);
   }
 }
 

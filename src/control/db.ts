@@ -157,6 +157,25 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (volume, node)
   );
   `,
+  `
+  -- fence (issue 7 item 5): one row per failover. The new primary makes the snapshot live (promoted);
+  -- the lost host, once back, keeps its late writes as a snapshot and becomes a standby (fenced).
+  CREATE TABLE IF NOT EXISTS failovers (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    from_node   TEXT NOT NULL,
+    to_node     TEXT NOT NULL,
+    generation  INTEGER NOT NULL,      -- the volume's generation from this failover on
+    snapshot    TEXT NOT NULL,         -- made live on to_node
+    lost_from   TEXT NOT NULL,         -- the window lost: the snapshot's time ...
+    lost_to     TEXT,                  -- ... to from_node's last heartbeat
+    forced      INTEGER NOT NULL,
+    promoted    INTEGER NOT NULL DEFAULT 0,
+    fenced      INTEGER NOT NULL DEFAULT 0,
+    kept_as     TEXT,                  -- the snapshot holding from_node's late writes
+    created_at  TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */

@@ -30,7 +30,7 @@ export interface ControlService {
 export async function startControl(config: Config, log: Logger): Promise<ControlService> {
   const token = readToken(config.control.tokenFile);
   const db = openDb(join(config.dataDir, 'control.db'));
-  const control = new LocalControl(db, { keepReplica: config.control.keepReplica });
+  const control = new LocalControl(db, { keepReplica: config.control.keepReplica, lease: { leaseSeconds: config.control.leaseSeconds, marginSeconds: config.control.leaseMarginSeconds } });
   // The dashboard at /ui/ and /metrics on the same listener, their data under the cluster token.
   const dashboard = createDashboard({ control }, { token, where: 'control.tokenFile (the cluster token)' }, log.child({ component: 'web' }));
   const metrics: WebRoute = { path: '/metrics', router: metricsRouter([new ControlMetrics(controlFacts(control, db))]) };
@@ -63,6 +63,18 @@ export async function startControl(config: Config, log: Logger): Promise<Control
     }
   }, REPLICATION_CHECK_MS);
   replication.unref();
+  // fence: volumes of down hosts with failover=auto are promoted once their primary's lease is gone.
+  const failover = setInterval(() => {
+    try {
+      for (const { volume, decision } of control.superviseFailover()) {
+        if (decision.act === 'promote') log.warn({ volume, to: decision.to, snapshot: decision.snapshot, lostFrom: decision.lostFrom, lostTo: decision.lostTo }, 'volume failed over');
+        else log.debug({ volume, decision }, 'failover check');
+      }
+    } catch (err) {
+      log.warn({ err }, 'failover check failed');
+    }
+  }, 1000);
+  failover.unref();
   return {
     control,
     db,
@@ -70,6 +82,7 @@ export async function startControl(config: Config, log: Logger): Promise<Control
     async stop() {
       clearInterval(timer);
       clearInterval(replication);
+      clearInterval(failover);
       dashboard.stop();
       await new Promise<void>((r) => {
         server.close(() => r());

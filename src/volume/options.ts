@@ -4,6 +4,7 @@ import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind
 import type { Config } from '../config/config';
 import { formatSize, parseSize } from './size';
 import { REPLICATION_OPTIONS, replicationOf } from './replication-settings';
+import { FAILOVER_OPTIONS, failoverOf } from './failover-settings';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
 export const CREATE_OPTIONS: readonly string[] = [
@@ -14,6 +15,8 @@ export const CREATE_OPTIONS: readonly string[] = [
   'replica',
   // replicate: standbys kept by replication rounds (src/volume/replication-settings.ts)
   ...REPLICATION_OPTIONS,
+  // fence: -o failover=auto|manual (src/volume/failover-settings.ts)
+  ...FAILOVER_OPTIONS,
 ];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
@@ -86,6 +89,7 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
   // replicate: bad replication options are refused at Create, not found by control's timer later.
   replicationOf(given);
+  failoverOf(given);
   return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
 }
 

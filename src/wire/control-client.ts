@@ -1,6 +1,6 @@
 import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, PolicyRecord, ReplicationDuty, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
-// fence: what a heartbeat answer's lease covers.
-import type { LeasedPrimary } from './records';
+// fence: what a heartbeat answer's lease covers, and failovers.
+import type { FailoverDuty, FailoverRecord, LeasedPrimary } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -82,7 +82,10 @@ export interface ControlClient {
    * the volumes whose primary it is, at their generation: what its time-bound lease covers until the
    * next answer (absent from an older control: the agent then holds no lease).
    */
-  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries?: LeasedPrimary[] }>;
+  heartbeat(
+    name: string,
+    bootId: string,
+  ): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries?: LeasedPrimary[]; failovers?: FailoverDuty[] }>;
   listNodes(): Promise<NodeRecord[]>;
   /** Keeps `node`'s newest report of its pools and findings (replacing the one before); idempotent. */
   reportHost(r: Omit<HostReport, 'at'>): Promise<void>;
@@ -151,4 +154,18 @@ export interface ControlClient {
   forgetSnapshot(volume: string, name: string, node: string): Promise<void>;
   /** The snapshots of `volume` that any host holds, oldest first (by createdAt, then name). */
   snapshotsOf(volume: string): Promise<SnapshotRecord[]>;
+
+  // --- fence (issue 7 item 5): fenced failover ---
+  /**
+   * `ferry volume failover VOLUME --to HOST [--force]`, asked on `node`: promotes `to`'s standby from
+   * the newest snapshot it holds. Refused (VOLUME_BUSY) while the primary is up or may still hold its
+   * lease, unless `force`, which fences it (generation + 1: its leases are refused from then on).
+   */
+  failoverVolume(volume: string, to: string, opts: { force: boolean; node: string }): Promise<FailoverRecord>;
+  /** The new primary made the failover's snapshot live: leases may be granted again. Idempotent. */
+  failoverPromoted(volume: string, node: string, generation: number): Promise<void>;
+  /** The lost host kept its late writes as snapshot `keptAs` (null: none) and is a standby now. Idempotent. */
+  failoverFenced(volume: string, node: string, generation: number, keptAs: string | null): Promise<void>;
+  /** The failovers of `volume`, newest first. */
+  failoversOf(volume: string): Promise<FailoverRecord[]>;
 }

@@ -262,3 +262,42 @@ export interface SnapshotRecord {
   /** The policy whose schedule took it, if any. */
   policy: string | null;
 }
+
+// --- fence (issue 7 item 5): fenced failover ---------------------------------------------------
+
+/** A failover as control records it: who lost the volume, who got it, from which snapshot, and the window lost. */
+export interface FailoverRecord {
+  id: number;
+  volume: string;
+  /** The lost (or fenced) primary. */
+  from: string;
+  /** The standby promoted. */
+  to: string;
+  /** The volume's generation from this failover on. */
+  generation: number;
+  /** The snapshot made live on `to`. */
+  snapshot: string;
+  /** What `from` may have written that `to` does not have: from the snapshot's time to `from`'s last heartbeat. */
+  lostFrom: string;
+  lostTo: string | null;
+  /** Done by `--force` over a primary that may still have held its lease. */
+  forced: boolean;
+  /** `to` made the snapshot live (leases are granted again). */
+  promoted: boolean;
+  /** `from` is back, kept its late writes (`keptAs`) and became a standby. */
+  fenced: boolean;
+  keptAs: string | null;
+  createdAt: string;
+}
+
+/** What a heartbeat answer asks of a host after a failover: make the snapshot live, or fence its stale copy. */
+export interface FailoverDuty {
+  volume: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  role: 'promote' | 'fence';
+  snapshot: string;
+  /** The failover's generation (the lost one is this - 1). */
+  generation: number;
+}
