@@ -46,11 +46,10 @@ export class FailoverDuties {
   private async promote(d: FailoverDuty): Promise<void> {
     await this.lock.run(d.volume, async () => {
       const backend = requireSnapshots(this.backends.backendFor(d.backend), d.volume, 'fail over');
-      // A standby's dataset is never mounted; unmount one left from a time it was primary here.
-      if (this.state.mountedAt(d.volume) !== undefined) {
-        await this.backends.backendFor(d.backend).unmount(d.volume, this.state.mountpointOf(d.volume));
-        this.state.markUnmounted(d.volume);
-      }
+      // A standby's dataset is never mounted; unmount one left from a time it was primary here
+      // (idempotent: the kernel may hold a mount this process never made, from before a restart).
+      await this.backends.backendFor(d.backend).unmount(d.volume, this.state.mountpointOf(d.volume));
+      this.state.markUnmounted(d.volume);
       await backend.rollback(d.volume, d.snapshot, { sizeBytes: d.sizeBytes ?? undefined, fs: d.fs ?? undefined });
       this.state.found(d.volume);
       await this.control.failoverPromoted(d.volume, this.node, d.generation);
@@ -62,11 +61,10 @@ export class FailoverDuties {
     await this.lock.run(d.volume, async () => {
       const plain = this.backends.backendFor(d.backend);
       const backend = requireSnapshots(plain, d.volume, 'fence');
-      if (this.state.mountedAt(d.volume) !== undefined) {
-        // Control holds no lease of this host any more; a mount left from before is unmounted (busy: retried).
-        await plain.unmount(d.volume, this.state.mountpointOf(d.volume));
-        this.state.markUnmounted(d.volume);
-      }
+      // Control holds no lease of this host any more; a mount left from before (also one the kernel
+      // kept across an agent restart) is unmounted: idempotent, VOLUME_BUSY while in use (retried).
+      await plain.unmount(d.volume, this.state.mountpointOf(d.volume));
+      this.state.markUnmounted(d.volume);
       const snaps = (await plain.exists(d.volume)) ? await backend.listSnapshots(d.volume) : null;
       let keptAs: string | null = null;
       if (snaps !== null) {
