@@ -11,6 +11,7 @@ import { decodeCreateOptions } from '../wire/create-options';
 import { sendError } from '../wire/http-errors';
 import { inUse } from '../wire/in-use';
 import { failoverRoutes } from './failover-routes';
+import { policyRoutes } from './policy-routes';
 
 /** The agent parts the local API answers from. */
 export interface LocalApiParts {
@@ -19,7 +20,7 @@ export interface LocalApiParts {
   status: HostStatus;
   /** `ferry doctor`'s checks that need the running agent. */
   doctor?: HostDoctor;
-  /** fence: this host's name (who asked for a failover). */
+  /** This host's name: policy records it with what `ferry volume set` changes here (without it, no policy routes); fence: who asked for a failover. */
   node?: string;
 }
 
@@ -133,6 +134,7 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
   // fence: ferry volume failover
   if (agent.node) app.use(failoverRoutes(control, agent.node, log));
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
+  if (agent.node) app.use(policyRoutes(control, agent.node, log));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

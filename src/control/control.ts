@@ -28,9 +28,9 @@ import {
   setVolumeState,
 } from './volume-repo';
 import type { ControlClient, PolicyChanges, PolicySpec, SnapshotReport, VolumeReservation } from '../wire/control-client';
+import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
 import { checkPolicy } from './policy-check';
 import { deletePolicy, getPolicy, insertPolicy, listPolicies, savePolicy, setVolumeOptions, volumesWithPolicy } from './policy-repo';
-import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
 import { applyOptionChanges } from '../volume/volume-settings';
 import { inUse } from '../wire/in-use';
 import type {
@@ -404,6 +404,33 @@ export class LocalControl implements ControlClient {
     })();
   }
 
+  // --- snap (issue 7 item 1): the snapshot registry ---
+
+  async recordSnapshot(r: SnapshotReport): Promise<void> {
+    this.db.transaction(() => {
+      const v = getVolume(this.db, r.volume);
+      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist; snapshot ${r.name} on ${r.node} was not recorded`);
+      const known = snapshotsOf(this.db, r.volume).some((s) => s.name === r.name);
+      recordSnapshot(this.db, r);
+      // People see the snapshots they take and keep; schedules and replication would flood the log.
+      if (!known && (r.origin === 'manual' || r.origin === 'fenced' || r.origin === 'removed')) {
+        addEvent(this.db, { volume: r.volume, node: r.node, kind: 'snapshot-created', detail: `${r.name} (${r.origin})` });
+      }
+    })();
+  }
+
+  async forgetSnapshot(volume: string, name: string, node: string): Promise<void> {
+    this.db.transaction(() => {
+      if (!forgetSnapshot(this.db, volume, name, node)) return;
+      const left = snapshotsOf(this.db, volume).some((s) => s.name === name);
+      if (!left && !name.startsWith('_')) addEvent(this.db, { volume, node, kind: 'snapshot-removed', detail: name });
+    })();
+  }
+
+  async snapshotsOf(volume: string): Promise<SnapshotRecord[]> {
+    return snapshotsOf(this.db, volume);
+  }
+
   // --- policy (issue 7 item 3) ---
 
   async createPolicy(p: PolicySpec): Promise<PolicyRecord> {
@@ -481,33 +508,6 @@ export class LocalControl implements ControlClient {
   /** Control's replication timer: chooses standbys and records lag events (see replication-supervisor.ts). */
   superviseReplication(now = Date.now()): LagTransition[] {
     return superviseReplication(this.db, now);
-  }
-
-  // --- snap (issue 7 item 1): the snapshot registry ---
-
-  async recordSnapshot(r: SnapshotReport): Promise<void> {
-    this.db.transaction(() => {
-      const v = getVolume(this.db, r.volume);
-      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist; snapshot ${r.name} on ${r.node} was not recorded`);
-      const known = snapshotsOf(this.db, r.volume).some((s) => s.name === r.name);
-      recordSnapshot(this.db, r);
-      // People see the snapshots they take and keep; schedules and replication would flood the log.
-      if (!known && (r.origin === 'manual' || r.origin === 'fenced' || r.origin === 'removed')) {
-        addEvent(this.db, { volume: r.volume, node: r.node, kind: 'snapshot-created', detail: `${r.name} (${r.origin})` });
-      }
-    })();
-  }
-
-  async forgetSnapshot(volume: string, name: string, node: string): Promise<void> {
-    this.db.transaction(() => {
-      if (!forgetSnapshot(this.db, volume, name, node)) return;
-      const left = snapshotsOf(this.db, volume).some((s) => s.name === name);
-      if (!left && !name.startsWith('_')) addEvent(this.db, { volume, node, kind: 'snapshot-removed', detail: name });
-    })();
-  }
-
-  async snapshotsOf(volume: string): Promise<SnapshotRecord[]> {
-    return snapshotsOf(this.db, volume);
   }
 
   // --- fence (issue 7 item 5): fenced failover ---

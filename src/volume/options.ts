@@ -2,6 +2,7 @@ import { FerryError } from '../errors';
 import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
+import { validatePolicyName } from './policy-name';
 import { formatSize, parseSize } from './size';
 import { REPLICATION_OPTIONS, replicationOf } from './replication-settings';
 import { FAILOVER_OPTIONS, failoverOf } from './failover-settings';
@@ -13,6 +14,7 @@ export const CREATE_OPTIONS: readonly string[] = [
   ...backendOptions().keys(),
   'profile',
   'replica',
+  'policy',
   // replicate: standbys kept by replication rounds (src/volume/replication-settings.ts)
   ...REPLICATION_OPTIONS,
   // fence: -o failover=auto|manual (src/volume/failover-settings.ts)
@@ -32,6 +34,8 @@ export interface VolumeSpec {
   profile?: string;
   /** Absent: control's cluster setting decides. */
   replica?: ReplicaPolicy;
+  /** policy (issue 7 item 3): the protection policy (`-o policy=`, or the profile's); control checks it exists. */
+  policy?: string;
 }
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -90,7 +94,17 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   // replicate: bad replication options are refused at Create, not found by control's timer later.
   replicationOf(given);
   failoverOf(given);
-  return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
+  // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
+  const policyText = given.policy ?? profile.policy;
+  const policy = policyText ? validatePolicyName(policyText) : undefined;
+  return {
+    backend,
+    sizeBytes,
+    fs,
+    ...(given.profile !== undefined ? { profile: given.profile } : {}),
+    ...(replica ? { replica } : {}),
+    ...(policy ? { policy } : {}),
+  };
 }
 
 /**

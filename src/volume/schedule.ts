@@ -1,5 +1,6 @@
 import { FerryError } from '../errors';
 import { validatePolicyName } from './policy-name';
+import { scheduleSnapshot } from './snapshot-names';
 
 /**
  * Schedules in time (pure, UTC, no DST): when a cron schedule runs next, whether a host that was down
@@ -129,14 +130,12 @@ export function catchUp(f: CronFields, lastRun: Date | null, now: Date): CatchUp
 
 const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
-/** `20261202T030000Z`: the UTC second `at`, as it appears in a scheduled snapshot's name. */
-export function scheduleStamp(at: Date): string {
-  return at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
-}
-
-/** The stored name of the snapshot policy `policy`'s schedule takes at `at`: `_schedule.<policy>.<stamp>`. */
+/**
+ * The stored name of the snapshot policy `policy`'s schedule takes at `at` (`_schedule.<policy>.<stamp>`,
+ * snapshot-names.ts's scheduleSnapshot), the policy name checked first.
+ */
 export function scheduleSnapshotName(policy: string, at: Date): string {
-  return `_schedule.${validatePolicyName(policy)}.${scheduleStamp(at)}`;
+  return scheduleSnapshot(validatePolicyName(policy), at);
 }
 
 /** The time in a scheduled snapshot's name of policy `policy`, else undefined (another owner's, or another policy's). */

@@ -87,13 +87,6 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
-  // --- policy (issue 7 item 3) ---
-  createPolicy: z.tuple([policySpecSchema]),
-  updatePolicy: z.tuple([name, policyChangesSchema]),
-  getPolicy: z.tuple([name]),
-  listPolicies: z.tuple([]),
-  deletePolicy: z.tuple([name]),
-  setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
   // replicate
   replicationDuties: z.tuple([name]),
   standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0) })]),
@@ -118,6 +111,13 @@ export const AGENT_CALLS = {
   ]),
   forgetSnapshot: z.tuple([name, z.string().min(1).max(100), name]),
   snapshotsOf: z.tuple([name]),
+  // --- policy (issue 7 item 3) ---
+  createPolicy: z.tuple([policySpecSchema]),
+  updatePolicy: z.tuple([name, policyChangesSchema]),
+  getPolicy: z.tuple([name]),
+  listPolicies: z.tuple([]),
+  deletePolicy: z.tuple([name]),
+  setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

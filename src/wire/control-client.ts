@@ -12,10 +12,6 @@ export interface VolumeReservation {
   primaryNode: string;
 }
 
-/** A policy as `ferry policy create` asks for it: every field of the record but its times. */
-export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
-/** What `updatePolicy` changes: any fields but the name; the others stay as they are. */
-export type PolicyChanges = Partial<Omit<PolicySpec, 'name'>>;
 /** One host's copy of a snapshot, as an agent reports it to control's registry (snap). */
 export interface SnapshotReport {
   volume: string;
@@ -29,6 +25,10 @@ export interface SnapshotReport {
   group?: string | null;
   policy?: string | null;
 }
+/** A policy as `ferry policy create` asks for it: every field of the record but its times. */
+export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
+/** What `updatePolicy` changes: any fields but the name; the others stay as they are. */
+export type PolicyChanges = Partial<Omit<PolicySpec, 'name'>>;
 
 /**
  * What an agent asks of control. Asynchronous because in a cluster it crosses the network; `ferry
@@ -112,6 +112,17 @@ export interface ControlClient {
   /** Marks a switched move done once the target has mounted. */
   finishMove(id: number): Promise<void>;
 
+  // --- snap (issue 7 item 1): the snapshot registry ---
+  /**
+   * Records that `s.node` holds snapshot `s.name` of `s.volume` (taken there, or received by a move or
+   * replication). Idempotent: a repeat updates its size. VOLUME_NOT_FOUND for a volume control does not know.
+   */
+  recordSnapshot(s: SnapshotReport): Promise<void>;
+  /** `node`'s copy of the snapshot is gone; the snapshot goes from the registry with its last copy. Idempotent. */
+  forgetSnapshot(volume: string, name: string, node: string): Promise<void>;
+  /** The snapshots of `volume` that any host holds, oldest first (by createdAt, then name). */
+  snapshotsOf(volume: string): Promise<SnapshotRecord[]>;
+
   // --- policy (issue 7 item 3) ---
   /**
    * Records a new policy, checked whole (cron expression, keep spec, replicate-to or replicas, units):
@@ -143,17 +154,6 @@ export interface ControlClient {
    * restarts from that snapshot's time. Answers the oldest base every standby still needs.
    */
   standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }>;
-
-  // --- snap (issue 7 item 1): the snapshot registry ---
-  /**
-   * Records that `s.node` holds snapshot `s.name` of `s.volume` (taken there, or received by a move or
-   * replication). Idempotent: a repeat updates its size. VOLUME_NOT_FOUND for a volume control does not know.
-   */
-  recordSnapshot(s: SnapshotReport): Promise<void>;
-  /** `node`'s copy of the snapshot is gone; the snapshot goes from the registry with its last copy. Idempotent. */
-  forgetSnapshot(volume: string, name: string, node: string): Promise<void>;
-  /** The snapshots of `volume` that any host holds, oldest first (by createdAt, then name). */
-  snapshotsOf(volume: string): Promise<SnapshotRecord[]>;
 
   // --- fence (issue 7 item 5): fenced failover ---
   /**

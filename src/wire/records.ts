@@ -168,6 +168,33 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
+// --- snap (issue 7 item 1): the snapshot registry ---------------------------------------------
+
+/**
+ * Who made a snapshot: a user (`manual`), a policy's schedule, replication, a fenced host's late
+ * writes kept for recovery by hand (`fenced`), or a removal kept by `reclaim=retain` (`removed`).
+ */
+export type SnapshotOrigin = 'manual' | 'schedule' | 'replication' | 'fenced' | 'removed';
+export const SNAPSHOT_ORIGINS = ['manual', 'schedule', 'replication', 'fenced', 'removed'] as const satisfies readonly SnapshotOrigin[];
+
+/** A snapshot of a volume as control's registry records it: one per stored name, with every host holding it. */
+export interface SnapshotRecord {
+  volume: string;
+  /** The stored name (its owner is read from it: src/volume/snapshot-names.ts). */
+  name: string;
+  origin: SnapshotOrigin;
+  /** When it was taken (RFC 3339), on the host that took it. */
+  createdAt: string;
+  /** What the snapshot holds on its own (bytes not shared with the live data), where the backend can tell. */
+  sizeBytes: number | null;
+  /** Every host holding it, sorted. */
+  hosts: string[];
+  /** The group it was taken with (`ferry snapshot create --group`, a Compose project), if any. */
+  group: string | null;
+  /** The policy whose schedule took it, if any. */
+  policy: string | null;
+}
+
 // --- policy (issue 7 item 3): protection policies, read by replicate, fence and reclaim too ---
 
 /** What control does when a volume's primary host is lost (DESIGN: fenced failover). */
@@ -234,33 +261,6 @@ export interface ReplicationDuty {
   bandwidthBytes: number | null;
   /** The oldest of every standby's newest snapshot: what the primary must keep (null: one has none yet). */
   oldestBase: string | null;
-}
-
-// --- snap (issue 7 item 1): the snapshot registry ---------------------------------------------
-
-/**
- * Who made a snapshot: a user (`manual`), a policy's schedule, replication, a fenced host's late
- * writes kept for recovery by hand (`fenced`), or a removal kept by `reclaim=retain` (`removed`).
- */
-export type SnapshotOrigin = 'manual' | 'schedule' | 'replication' | 'fenced' | 'removed';
-export const SNAPSHOT_ORIGINS = ['manual', 'schedule', 'replication', 'fenced', 'removed'] as const satisfies readonly SnapshotOrigin[];
-
-/** A snapshot of a volume as control's registry records it: one per stored name, with every host holding it. */
-export interface SnapshotRecord {
-  volume: string;
-  /** The stored name (its owner is read from it: src/volume/snapshot-names.ts). */
-  name: string;
-  origin: SnapshotOrigin;
-  /** When it was taken (RFC 3339), on the host that took it. */
-  createdAt: string;
-  /** What the snapshot holds on its own (bytes not shared with the live data), where the backend can tell. */
-  sizeBytes: number | null;
-  /** Every host holding it, sorted. */
-  hosts: string[];
-  /** The group it was taken with (`ferry snapshot create --group`, a Compose project), if any. */
-  group: string | null;
-  /** The policy whose schedule took it, if any. */
-  policy: string | null;
 }
 
 // --- fence (issue 7 item 5): fenced failover ---------------------------------------------------

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createTask, parse } from 'node-cron';
-import { catchUp, nextRunAfter, scheduleSnapshotName, scheduleStamp, scheduleTimeOf } from '../../src/volume/schedule';
+import { catchUp, nextRunAfter, scheduleSnapshotName, scheduleTimeOf } from '../../src/volume/schedule';
+import { utcStamp } from '../../src/volume/snapshot-names';
 
 /* Schedules under a fixed clock (UTC, no DST): next runs, missed runs, scheduled snapshot names. */
 
@@ -74,7 +75,7 @@ describe('schedule: snapshot names', () => {
   it('names a scheduled snapshot after its policy and UTC second, and reads the time back', () => {
     const name = scheduleSnapshotName('nightly', at('2026-12-02T03:00:00.250Z'));
     expect(name).to.equal('_schedule.nightly.20261202T030000Z');
-    expect(scheduleStamp(at('2026-01-05T07:08:09Z'))).to.equal('20260105T070809Z');
+    expect(utcStamp(at('2026-01-05T07:08:09Z'))).to.equal('20260105T070809Z');
     expect(scheduleTimeOf(name, 'nightly')?.toISOString()).to.equal('2026-12-02T03:00:00.000Z');
     expect(scheduleTimeOf(name, 'night')).to.equal(undefined);
     expect(scheduleTimeOf('_schedule.nightly.yesterday', 'nightly')).to.equal(undefined);
