@@ -8,7 +8,8 @@
  *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only managed-plugin, --only failover,
  *                                     --only backends:
  *                                     every backend's Create, Mount, snapshot and streams side by side,
- *                                     --only create-usage: what measuring used bytes at Create costs)
+ *                                     --only create-usage: what measuring used bytes at Create costs,
+ *                                     --only transfer: the data path of moves alone, envelope versions side by side)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -35,6 +36,7 @@ import { renderMoves } from './move-report';
 import { FULL_MANAGED_COUNTS, ManagedPluginBench, QUICK_MANAGED_COUNTS, renderManagedPlugin } from './managed-plugin';
 import { FULL_METRICS_COUNTS, MetricsBench, QUICK_METRICS_COUNTS, renderMetrics } from './metrics';
 import { memoryOf, type Memory } from './proc';
+import { renderTransferPath, TransferPathBench } from './transfer-path';
 import { renderGroups } from './report';
 import { FULL_COUNTS, SingleHostBench, type SingleHostCounts } from './single-host';
 import { memoryTraceLine, profileTable, singleHostGroups } from './single-host-report';
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'failover'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'failover'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -126,6 +128,31 @@ async function main(): Promise<void> {
         [`### used bytes at Create: what it adds${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderCreateUsage(figures), ''].join('\n') + '\n',
       );
       process.stdout.write(JSON.stringify({ bench: 'ferry-create-usage', date, quick, createUsage: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  if (only === undefined || only === 'transfer') {
+    const bench = new TransferPathBench(quick ? 256 * 2 ** 20 : 2 ** 30, quick ? 1 : 3);
+    running = bench;
+    try {
+      const loadAtStart = loadavg()[0];
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+      process.stdout.write(
+        [
+          `### The data path of moves and replication${quick ? ' (--quick)' : ''}`,
+          '',
+          `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Node ${m.node} · ${(figures.bytes / 2 ** 30).toFixed(2)} GiB of zeros from \`dd\` into \`dd\`, ` +
+            `sender and receiver two processes on loopback, each path in turn per round · load average (1 min) ${m.loadAverage1m}`,
+          '',
+          renderTransferPath(figures),
+          '',
+        ].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-transfer-path', date, quick, machine: m, transferPath: figures }) + '\n');
     } finally {
       await bench.cleanup();
       running = undefined;

@@ -72,6 +72,12 @@ const configSchema = z
          */
         keepReplica: z.boolean(),
         /**
+         * reclaim: what `docker volume rm` and `prune` do with a volume's data when neither its
+         * `-o reclaim` nor its policy says: delete it, or retain it for `retainRemoved` (7d).
+         */
+        reclaim: z.enum(['delete', 'retain']),
+        retainRemoved: z.string().regex(/^[1-9][0-9]{0,8}[smhdw]$/, 'a duration such as 30s, 12h, 7d or 2w'),
+        /**
          * fence: a primary host's right to mount its primary volumes lasts this long from the start of
          * its last heartbeat that control answered (agents: while control is unreachable; control:
          * no failover before it must have run out). Longer than heartbeatSeconds.
@@ -152,7 +158,7 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     ...(Object.fromEntries(BACKENDS.map((d) => [d.kind, d.configDefaults(dataDir)])) as { [K in BackendKind]: z.infer<BackendSections[K]> }),
     mountRoot: join(dataDir, 'mounts'),
     usageIntervalSeconds: 30,
-    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true, leaseSeconds: 30, leaseMarginSeconds: 2 },
+    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true, reclaim: 'delete', retainRemoved: '7d', leaseSeconds: 30, leaseMarginSeconds: 2 },
     transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
     web: { listen: '127.0.0.1:7402' },
     moves: { mountWaitSeconds: 100, stepDelayMs: 0 },

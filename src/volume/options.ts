@@ -3,6 +3,7 @@ import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
 import { validatePolicyName } from './policy-name';
+import { checkReclaimOptions } from './reclaim';
 import { formatSize, parseSize } from './size';
 import { REPLICATION_OPTIONS, replicationOf } from './replication-settings';
 import { FAILOVER_OPTIONS, failoverOf } from './failover-settings';
@@ -19,6 +20,9 @@ export const CREATE_OPTIONS: readonly string[] = [
   ...REPLICATION_OPTIONS,
   // fence: -o failover=auto|manual (src/volume/failover-settings.ts)
   ...FAILOVER_OPTIONS,
+  // reclaim: what a remove does with the data (reclaim.ts)
+  'reclaim',
+  'retain-removed',
 ];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
@@ -94,6 +98,8 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   // replicate: bad replication options are refused at Create, not found by control's timer later.
   replicationOf(given);
   failoverOf(given);
+  // reclaim: checked here, decided at remove by control (reclaimOf).
+  checkReclaimOptions(given);
   // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
   const policyText = given.policy ?? profile.policy;
   const policy = policyText ? validatePolicyName(policyText) : undefined;

@@ -118,6 +118,14 @@ export const AGENT_CALLS = {
   listPolicies: z.tuple([]),
   deletePolicy: z.tuple([name]),
   setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
+  // reclaim
+  beginRemove: z.tuple([name, name]),
+  retainedCopyMade: z.tuple([z.number().int(), name]),
+  listRemoved: z.tuple([]),
+  beginUndelete: z.tuple([z.number().int(), name, name]),
+  finishUndelete: z.tuple([z.number().int(), name, name]),
+  expireRemoved: z.tuple([z.number().int(), name]),
+  forgetRemoved: z.tuple([z.number().int(), name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;
