@@ -374,7 +374,7 @@ export class LocalControl implements ControlClient {
     return replicationDuties(this.db, node);
   }
 
-  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }> {
+  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }> {
     return recordStandbyRound(this.db, r);
   }
 

@@ -123,13 +123,16 @@ export function replicationDuties(db: Db, node: string): ReplicationDuty[] {
  * A standby's round ended with `snapshot`: its lag restarts from the snapshot's time, and its copy
  * is a replica (what moves and failover look for). Answers the oldest base every standby needs.
  */
-export function recordStandbyRound(db: Db, r: { volume: string; node: string; snapshot: string; bytes: number }): { oldestBase: string | null } {
-  const at = replicationTimeOf(r.snapshot);
-  if (!at) throw new FerryError('INVALID_REQUEST', `${r.snapshot} is not a replication snapshot (_replication.<yyyymmddThhmmssZ>)`);
+export function recordStandbyRound(db: Db, r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): { oldestBase: string | null } {
+  const named = replicationTimeOf(r.snapshot);
+  if (!named) throw new FerryError('INVALID_REQUEST', `${r.snapshot} is not a replication snapshot (_replication.<yyyymmddThhmmssZ>)`);
+  // The precise time, when given, only within the second the name says (a name is the coarse truth).
+  const precise = r.takenAt === undefined ? NaN : Date.parse(r.takenAt);
+  const at = precise >= named.getTime() && precise < named.getTime() + 1000 ? new Date(precise) : named;
   return db.transaction(() => {
     const v = getVolume(db, r.volume);
     if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist`);
-    if (setStandbySnapshot(db, { ...r, snapshotAt: at.toISOString() }) && v.primaryNode !== r.node) {
+    if (setStandbySnapshot(db, { volume: r.volume, node: r.node, snapshot: r.snapshot, bytes: r.bytes, snapshotAt: at.toISOString() }) && v.primaryNode !== r.node) {
       const copy = copiesOf(db, r.volume).find((c) => c.node === r.node);
       // A copy being dropped stays so: the remove (or policy) that asked for it wins over a late round.
       if (!copy) {

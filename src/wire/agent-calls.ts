@@ -70,7 +70,7 @@ export const AGENT_CALLS = {
   finishMove: z.tuple([z.number().int()]),
   // replicate
   replicationDuties: z.tuple([name]),
-  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0) })]),
+  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0), takenAt: z.string().max(64).optional() })]),
 
   // snap (issue 7 item 1): the snapshot registry
   recordSnapshot: z.tuple([

@@ -106,9 +106,10 @@ export interface ControlClient {
   replicationDuties(node: string): Promise<ReplicationDuty[]>;
   /**
    * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
-   * restarts from that snapshot's time. Answers the oldest base every standby still needs.
+   * restarts from that snapshot's time (`takenAt`, when the standby asked for it, to the millisecond;
+   * else the second its name carries). Answers the oldest base every standby still needs.
    */
-  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }>;
+  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }>;
 
   // --- snap (issue 7 item 1): the snapshot registry ---
   /**
