@@ -18,6 +18,8 @@ import { Mounts } from './agent/mounts';
 import { MoveSource, MoveTarget } from './agent/move-sides';
 import { reconcileHost } from './agent/reconciler';
 import { Snapshots } from './agent/snapshots';
+import { ScheduleBook } from './agent/schedule-book';
+import { Scheduler } from './agent/scheduler';
 import { Upkeep } from './agent/upkeep';
 import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
@@ -51,6 +53,8 @@ export interface AgentParts {
   doctor: HostDoctor;
   /** snap (issue 7 item 1): user, scheduled and replication snapshots, recorded in control's registry. */
   snapshots: Snapshots;
+  /** policy (issue 7 item 3): the schedules of this host's volumes (node-cron), with retention. */
+  scheduler: Scheduler;
 }
 
 /** A running `ferry serve` (control + agent in one process) or `ferry agent` (control elsewhere). */
@@ -188,7 +192,17 @@ export async function startFerry(
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
   const snapshots = new Snapshots(node, control, slots, lock, agentLog);
-  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots };
+  const scheduler = new Scheduler(
+    node,
+    control,
+    snapshots,
+    slots,
+    lock,
+    new ScheduleBook(join(config.dataDir, 'schedules.json'), agentLog),
+    config.schedules.refreshSeconds * 1000,
+    log.child({ component: 'scheduler' }),
+  );
+  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots, scheduler };
 
   let startup!: () => void;
   let failStartup!: (err: unknown) => void;
@@ -198,7 +212,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
-  const api = createServer(createLocalApi({ volumes, mounts, status, doctor }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);
@@ -266,6 +280,9 @@ export async function startFerry(
     timer = setInterval(maintain, config.usageIntervalSeconds * 1000);
     timer.unref();
     maintain();
+    // policy: schedules start once the volumes are known to be in order (the book's first, then control's).
+    // Not awaited: a control out of reach must not hold up the rest (the book's schedules run meanwhile).
+    if (!stopping) void scheduler.start().catch((err: unknown) => log.error({ err }, 'schedules failed to start'));
     if (opts.touchDockerd !== false) touchDockerd(config, log, () => stopping);
   })();
   started.catch((err: unknown) => {
@@ -281,6 +298,7 @@ export async function startFerry(
     async stop() {
       stopping = true;
       if (timer) clearInterval(timer);
+      await scheduler.stop();
       await started.catch(() => undefined);
       dashboard?.stop();
       await Promise.all([close(plugin), close(api), web?.stop(), joined?.stop()]);

@@ -47,7 +47,9 @@ export class VolumeService {
         backend: spec.backend,
         sizeBytes: spec.sizeBytes,
         fs: spec.fs,
-        options: { ...opts },
+        // policy (issue 7 item 3): the resolved policy is recorded as the volume's own (a profile's too: config
+        // differs per host), and `policy=` (none, over a profile's) is not recorded at all.
+        options: { ...withoutKey(opts, 'policy'), ...(spec.policy ? { policy: spec.policy } : {}) },
         primaryNode: this.node,
       });
       if (!reserved) {
@@ -150,4 +152,10 @@ export class VolumeService {
     if (opts.all) await this.meter.settled();
     return (await this.control.listVolumes()).filter((v) => v.state === 'ready' || (opts.all && v.state === 'deleting'));
   }
+}
+
+/** `o` without `key` (policy: the Create options as recorded). */
+function withoutKey(o: CreateOptions, key: string): Record<string, string> {
+  const { [key]: _dropped, ...rest } = o;
+  return rest;
 }

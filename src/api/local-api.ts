@@ -10,6 +10,7 @@ import type { ControlClient } from '../wire/control-client';
 import { decodeCreateOptions } from '../wire/create-options';
 import { sendError } from '../wire/http-errors';
 import { inUse } from '../wire/in-use';
+import { policyRoutes } from './policy-routes';
 
 /** The agent parts the local API answers from. */
 export interface LocalApiParts {
@@ -18,6 +19,8 @@ export interface LocalApiParts {
   status: HostStatus;
   /** `ferry doctor`'s checks that need the running agent. */
   doctor?: HostDoctor;
+  /** policy: this host's name, recorded with what `ferry volume set` changes here; without it, no policy routes. */
+  node?: string;
 }
 
 /** `POST /v1/volumes`, decoded: a valid name and string options. */
@@ -128,6 +131,7 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
     }),
   );
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
+  if (agent.node) app.use(policyRoutes(control, agent.node, log));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

@@ -9,6 +9,7 @@ import { apiCall } from './client';
 import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
+import { policyCommands } from './policy-commands';
 
 /**
  * The one translator from FerryError to an exit code (README: exit codes). 0 is success; 2 is also
@@ -182,6 +183,7 @@ export async function main(argv: string[]): Promise<void> {
         process.stderr.write(`ferry: the copies on ${hosts} are destroyed when those hosts next hear from control; ferry volume inspect ${name} shows what is left\n`);
       }
     });
+  policyCommands(program, volume, api);
   program
     .command('status')
     .description("this host's backends, pools, volumes and anything that needs attention")

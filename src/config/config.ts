@@ -21,6 +21,8 @@ const profileSchema = z
     backend: z.enum(BACKEND_KINDS).optional(),
     size: z.string().optional(),
     ...(Object.fromEntries(Object.entries(optionSchemas).map(([k, v]) => [k, v.optional()])) as Record<'fs', z.ZodOptional<z.ZodType<string>>>),
+    /** policy (issue 7 item 3): the protection policy its volumes get (OpenSDS profiles; gold/silver/bronze). */
+    policy: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).max(40).optional(),
   })
   .strict();
 
@@ -99,13 +101,21 @@ const configSchema = z
         stepDelayMs: z.number().int().min(0).max(600_000),
       })
       .strict(),
+    /** policy (issue 7 item 3): scheduled snapshots on each host. */
+    schedules: z
+      .object({
+        /** How often a host asks control for policies and its volumes' schedules, in seconds. */
+        refreshSeconds: z.number().min(0.2).max(3600),
+      })
+      .strict(),
   })
   .strict();
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** Settings a config file or flags may give; everything else comes from defaults. */
-export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, BackendKind | 'defaults' | 'control' | 'transfer' | 'moves' | 'web'>> & {
+export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, BackendKind | 'defaults' | 'control' | 'transfer' | 'moves' | 'web' | 'schedules'>> & {
+  schedules?: Partial<z.infer<typeof configSchema>['schedules']>;
   web?: Partial<z.infer<typeof configSchema>['web']>;
   control?: Partial<z.infer<typeof configSchema>['control']>;
   transfer?: Partial<z.infer<typeof configSchema>['transfer']>;
@@ -134,6 +144,7 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
     web: { listen: '127.0.0.1:7402' },
     moves: { mountWaitSeconds: 100, stepDelayMs: 0 },
+    schedules: { refreshSeconds: 10 },
   };
 }
 

@@ -66,6 +66,16 @@ export function createClusterApi(control: ControlClient, token: string, log: Log
       return { volume: v, move: (await control.moveOf(v.name)) ?? null, leases: await control.leasesOf(v.name) };
     }),
   );
+  // policy (issue 7 item 3): reads for people and tools.
+  app.get('/v1/policies', read(async () => ({ policies: await control.listPolicies() })));
+  app.get(
+    '/v1/policies/:name',
+    read(async (req) => {
+      const p = await control.getPolicy(String(req.params.name));
+      if (!p) throw new FerryError('POLICY_NOT_FOUND', `policy ${String(req.params.name)} does not exist`);
+      return { policy: p, volumes: (await control.listVolumes()).filter((v) => v.options.policy === p.name).map((v) => v.name) };
+    }),
+  );
   app.use((req: Request, res: Response) => sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`)));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status;

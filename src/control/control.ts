@@ -27,10 +27,27 @@ import {
   recordUsage,
   setVolumeState,
 } from './volume-repo';
-import type { ControlClient, SnapshotReport, VolumeReservation } from '../wire/control-client';
+import type { ControlClient, PolicyChanges, PolicySpec, SnapshotReport, VolumeReservation } from '../wire/control-client';
+import { checkPolicy } from './policy-check';
+import { deletePolicy, getPolicy, insertPolicy, listPolicies, savePolicy, setVolumeOptions, volumesWithPolicy } from './policy-repo';
 import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
+import { applyOptionChanges } from '../volume/volume-settings';
 import { inUse } from '../wire/in-use';
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, ReplicationDuty, SnapshotRecord, VolumeRecord, VolumeView } from '../wire/records';
+import type {
+  ClusterEvent,
+  ContainerSpec,
+  CopyToDestroy,
+  HostReport,
+  Lease,
+  MoveRecord,
+  MoveState,
+  NodeRecord,
+  PolicyRecord,
+  ReplicationDuty,
+  SnapshotRecord,
+  VolumeRecord,
+  VolumeView,
+} from '../wire/records';
 // replicate
 import { allStandbys, recordStandbyRound, replicationDuties, standbyViews, standbysOf, superviseReplication } from './replication-supervisor';
 import type { LagTransition } from './replication-lag';
@@ -52,7 +69,7 @@ export class LocalControl implements ControlClient {
   /** `v` is a fresh record: it gets its live facts in place rather than be copied (a List of 1,000). */
   private view(v: VolumeRecord, mounts: number, copies: CopyRecord[], standbys?: StandbyRecord[]): VolumeView {
     // replicate: a volume with replication shows its standbys and their lag.
-    const sb = standbyViews(v, standbys, Date.now());
+    const sb = standbyViews(this.db, v, standbys, Date.now());
     return Object.assign(v, {
       mounts,
       replicas: copies.filter((c) => c.state === 'replica').map((c) => c.node),
@@ -62,7 +79,11 @@ export class LocalControl implements ControlClient {
   }
 
   async reserveVolume(v: VolumeReservation): Promise<boolean> {
-    return insertVolume(this.db, v);
+    return this.db.transaction(() => {
+      // policy (issue 7 item 3): a volume names only a policy that exists, checked where it is recorded.
+      if (v.options.policy !== undefined && !getPolicy(this.db, v.options.policy)) throw noPolicy(this.db, v.options.policy);
+      return insertVolume(this.db, v);
+    })();
   }
 
   async confirmVolume(name: string, node: string): Promise<void> {
@@ -383,6 +404,70 @@ export class LocalControl implements ControlClient {
     return superviseReplication(this.db, now);
   }
 
+  // --- policy (issue 7 item 3) ---
+
+  async createPolicy(p: PolicySpec): Promise<PolicyRecord> {
+    const spec = checkPolicy(p);
+    return this.db.transaction(() => {
+      if (!insertPolicy(this.db, spec)) {
+        throw new FerryError('POLICY_EXISTS', `policy ${spec.name} already exists: change it with ferry policy update ${spec.name}, or pick another name`);
+      }
+      addEvent(this.db, { kind: 'policy-created', detail: `policy ${spec.name}${describePolicy(spec)}` });
+      return getPolicy(this.db, spec.name)!;
+    })();
+  }
+
+  async updatePolicy(name: string, changes: PolicyChanges): Promise<PolicyRecord> {
+    return this.db.transaction(() => {
+      const old = getPolicy(this.db, name);
+      if (!old) throw noPolicy(this.db, name);
+      const { createdAt: _c, updatedAt: _u, ...current } = old;
+      const spec = checkPolicy({ ...current, ...changes, name });
+      savePolicy(this.db, spec);
+      addEvent(this.db, { kind: 'policy-updated', detail: `policy ${name}: ${Object.keys(changes).join(', ') || 'nothing'} changed${describePolicy(spec)}` });
+      return getPolicy(this.db, name)!;
+    })();
+  }
+
+  async getPolicy(name: string): Promise<PolicyRecord | undefined> {
+    return getPolicy(this.db, name);
+  }
+
+  async listPolicies(): Promise<PolicyRecord[]> {
+    return listPolicies(this.db);
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    this.db.transaction(() => {
+      if (!getPolicy(this.db, name)) throw noPolicy(this.db, name);
+      const users = volumesWithPolicy(this.db, name);
+      if (users.length > 0) {
+        const shown = users.length > 10 ? `${users.slice(0, 10).join(', ')} and ${users.length - 10} more` : users.join(', ');
+        throw new FerryError(
+          'POLICY_IN_USE',
+          `policy ${name} is used by volume${users.length > 1 ? 's' : ''} ${shown}: give ${users.length > 1 ? 'them' : 'it'} another policy first (ferry volume set VOLUME policy=OTHER, or policy= for none)`,
+          { details: { volumes: users } },
+        );
+      }
+      deletePolicy(this.db, name);
+      addEvent(this.db, { kind: 'policy-deleted', detail: `policy ${name}` });
+    })();
+  }
+
+  async setVolumeOptions(name: string, changes: Record<string, string | null>, node: string): Promise<VolumeView> {
+    this.db.transaction(() => {
+      const v = getVolume(this.db, name);
+      if (!v || v.state === 'deleting') throw new FerryError('VOLUME_NOT_FOUND', `volume ${name} does not exist`);
+      if (v.state === 'creating') throw new FerryError('VOLUME_BUSY', `volume ${name} is being created right now; try again in a moment`);
+      const options = applyOptionChanges(v.options, changes);
+      if (options.policy !== undefined && options.policy !== v.options.policy && !getPolicy(this.db, options.policy)) throw noPolicy(this.db, options.policy);
+      setVolumeOptions(this.db, name, options);
+      const said = Object.entries(changes).map(([k, val]) => (val === null || val === '' ? `${k} removed` : `${k}=${val}`));
+      addEvent(this.db, { volume: name, node, kind: 'volume-set', detail: said.join(', ') });
+    })();
+    return (await this.getVolume(name))!;
+  }
+
   // --- snap (issue 7 item 1): the snapshot registry ---
 
   async recordSnapshot(r: SnapshotReport): Promise<void> {
@@ -415,4 +500,28 @@ export class LocalControl implements ControlClient {
 export function moving(m: MoveRecord): FerryError {
   const pct = m.bytesTotal ? `: ${Math.floor((100 * m.bytesDone) / m.bytesTotal)}%` : '';
   return new FerryError('VOLUME_BUSY', `volume ${m.volume} is moving from ${m.source} to ${m.target} (${m.state}${pct}); try again shortly`);
+}
+
+/** POLICY_NOT_FOUND for `name`, naming the policies there are. */
+function noPolicy(db: Db, name: string): FerryError {
+  const names = listPolicies(db).map((p) => p.name);
+  return new FerryError(
+    'POLICY_NOT_FOUND',
+    `policy ${name} does not exist: ${names.length ? `the policies are ${names.join(', ')}` : 'there are no policies yet'} (ferry policy create ${name} --schedule CRON --keep SPEC)`,
+  );
+}
+
+/** A policy's settings in a few words, for its events. */
+function describePolicy(p: PolicySpec): string {
+  const parts = [
+    p.schedule !== null ? `schedule "${p.schedule}"` : '',
+    p.keep !== null ? `keep "${p.keep}"` : '',
+    p.replicateTo.length ? `replicate to ${p.replicateTo.join(',')}` : p.replicas !== null ? `${p.replicas} replicas` : '',
+    p.rpoSeconds !== null ? `rpo ${p.rpoSeconds}s` : '',
+    p.bandwidthBytes !== null ? `bandwidth ${p.bandwidthBytes} B/s` : '',
+    `failover ${p.failover}`,
+    `reclaim ${p.reclaim}`,
+    p.retainRemovedSeconds !== null ? `retain removed ${p.retainRemovedSeconds}s` : '',
+  ].filter(Boolean);
+  return `: ${parts.join(', ')}`;
 }

@@ -126,6 +126,23 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS snapshots_node ON snapshots(node);
   `,
   `
+  -- policy (issue 7 item 3): named protection policies; a volume has one when options.policy names it.
+  CREATE TABLE policies (
+    name                    TEXT PRIMARY KEY,   -- [a-z0-9][a-z0-9_-]*: it appears in snapshot names
+    schedule                TEXT,               -- cron (UTC), null: no scheduled snapshots
+    keep                    TEXT,               -- "48h 14d 8w 12m" or a count, null: keep all
+    replicate_to            TEXT NOT NULL,      -- JSON array of host names
+    replicas                INTEGER,
+    rpo_seconds             INTEGER,
+    bandwidth_bytes         INTEGER,            -- per second
+    failover                TEXT NOT NULL,      -- auto | manual
+    reclaim                 TEXT NOT NULL,      -- delete | retain
+    retain_removed_seconds  INTEGER,
+    created_at              TEXT NOT NULL,
+    updated_at              TEXT NOT NULL
+  );
+  `,
+  `
   -- replicate: the standbys replication keeps of a volume, one row per host, with its newest
   -- replication snapshot (the next round's base) and whether control last recorded it late.
   CREATE TABLE IF NOT EXISTS standbys (

@@ -2,19 +2,11 @@ import { FerryError } from '../errors';
 import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
+import { validatePolicyName } from './policy-name';
 import { formatSize, parseSize } from './size';
-import { REPLICATION_OPTIONS, replicationOf } from './replication-settings';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS: readonly string[] = [
-  'size',
-  'backend',
-  ...backendOptions().keys(),
-  'profile',
-  'replica',
-  // replicate: standbys kept by replication rounds (src/volume/replication-settings.ts)
-  ...REPLICATION_OPTIONS,
-];
+export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica', 'policy'];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;
@@ -29,6 +21,8 @@ export interface VolumeSpec {
   profile?: string;
   /** Absent: control's cluster setting decides. */
   replica?: ReplicaPolicy;
+  /** policy (issue 7 item 3): the protection policy (`-o policy=`, or the profile's); control checks it exists. */
+  policy?: string;
 }
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -84,9 +78,17 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
-  // replicate: bad replication options are refused at Create, not found by control's timer later.
-  replicationOf(given);
-  return { backend, sizeBytes, fs, ...(given.profile !== undefined ? { profile: given.profile } : {}), ...(replica ? { replica } : {}) };
+  // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
+  const policyText = given.policy ?? profile.policy;
+  const policy = policyText ? validatePolicyName(policyText) : undefined;
+  return {
+    backend,
+    sizeBytes,
+    fs,
+    ...(given.profile !== undefined ? { profile: given.profile } : {}),
+    ...(replica ? { replica } : {}),
+    ...(policy ? { policy } : {}),
+  };
 }
 
 /**

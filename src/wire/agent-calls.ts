@@ -3,6 +3,25 @@ import type { ControlClient } from './control-client';
 import { SNAPSHOT_ORIGINS } from './records';
 
 const name = z.string().min(1).max(256);
+// --- policy (issue 7 item 3): a policy's fields as they travel; control checks what they mean ---
+const policyFields = {
+  schedule: z.string().min(1).max(256).nullable(),
+  keep: z.string().min(1).max(256).nullable(),
+  replicateTo: z.array(name).max(64),
+  replicas: z.number().int().min(1).max(64).nullable(),
+  rpoSeconds: z.number().int().min(1).nullable(),
+  bandwidthBytes: z.number().int().min(1).nullable(),
+  failover: z.enum(['auto', 'manual']),
+  reclaim: z.enum(['delete', 'retain']),
+  retainRemovedSeconds: z.number().int().min(1).nullable(),
+};
+/** `createPolicy`'s argument (and the body of `POST /v1/policies`). */
+export const policySpecSchema = z.object({ name: z.string().min(1).max(64), ...policyFields }).strict();
+/** `updatePolicy`'s changes (and the body of `PATCH /v1/policies/NAME`). */
+export const policyChangesSchema = z.object(policyFields).partial().strict();
+/** `setVolumeOptions`'s changes (and the body of `PATCH /v1/volumes/NAME/options`): null removes a key. */
+export const volumeOptionChangesSchema = z.record(z.string().min(1).max(64), z.string().max(256).nullable());
+
 const lease = z.object({ volume: name, mountId: z.string().min(1).max(512), node: name, mountpoint: z.string().min(1), generation: z.number().int() });
 
 /**
@@ -72,6 +91,13 @@ export const AGENT_CALLS = {
   replicationDuties: z.tuple([name]),
   standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0), takenAt: z.string().max(64).optional() })]),
 
+  // --- policy (issue 7 item 3) ---
+  createPolicy: z.tuple([policySpecSchema]),
+  updatePolicy: z.tuple([name, policyChangesSchema]),
+  getPolicy: z.tuple([name]),
+  listPolicies: z.tuple([]),
+  deletePolicy: z.tuple([name]),
+  setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
   // snap (issue 7 item 1): the snapshot registry
   recordSnapshot: z.tuple([
     z.object({

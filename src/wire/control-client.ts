@@ -1,4 +1,4 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, ReplicationDuty, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, PolicyRecord, ReplicationDuty, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -10,6 +10,10 @@ export interface VolumeReservation {
   primaryNode: string;
 }
 
+/** A policy as `ferry policy create` asks for it: every field of the record but its times. */
+export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
+/** What `updatePolicy` changes: any fields but the name; the others stay as they are. */
+export type PolicyChanges = Partial<Omit<PolicySpec, 'name'>>;
 /** One host's copy of a snapshot, as an agent reports it to control's registry (snap). */
 export interface SnapshotReport {
   volume: string;
@@ -110,6 +114,29 @@ export interface ControlClient {
    * else the second its name carries). Answers the oldest base every standby still needs.
    */
   standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }>;
+  // --- policy (issue 7 item 3) ---
+  /**
+   * Records a new policy, checked whole (cron expression, keep spec, replicate-to or replicas, units):
+   * INVALID_OPTION naming the field; POLICY_EXISTS when the name is taken. Records a `policy-created` event.
+   */
+  createPolicy(p: PolicySpec): Promise<PolicyRecord>;
+  /** Changes some fields of a policy, checked as createPolicy checks them; POLICY_NOT_FOUND when there is none. */
+  updatePolicy(name: string, changes: PolicyChanges): Promise<PolicyRecord>;
+  getPolicy(name: string): Promise<PolicyRecord | undefined>;
+  /** Every policy, by name. */
+  listPolicies(): Promise<PolicyRecord[]>;
+  /**
+   * Forgets a policy. POLICY_IN_USE, naming the volumes, while any volume's options name it;
+   * POLICY_NOT_FOUND when there is none.
+   */
+  deletePolicy(name: string): Promise<void>;
+  /**
+   * Changes options of an existing volume (`ferry volume set V KEY=VALUE`): a string sets a key, null
+   * removes it. Only the keys of SETTABLE_OPTIONS (src/volume/volume-settings.ts) may change, each
+   * checked (a `policy` must exist: POLICY_NOT_FOUND); records a `volume-set` event asked on `node`.
+   * VOLUME_NOT_FOUND when there is no such volume (or it is being removed). Answers the volume as it is now.
+   */
+  setVolumeOptions(name: string, changes: Record<string, string | null>, node: string): Promise<VolumeView>;
 
   // --- snap (issue 7 item 1): the snapshot registry ---
   /**

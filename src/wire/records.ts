@@ -190,6 +190,41 @@ export interface ReplicationDuty {
   oldestBase: string | null;
 }
 
+// --- policy (issue 7 item 3): protection policies, read by replicate, fence and reclaim too ---
+
+/** What control does when a volume's primary host is lost (DESIGN: fenced failover). */
+export type FailoverMode = 'auto' | 'manual';
+/** What `docker volume rm` does with a volume's data (Kubernetes' Retain/Delete). */
+export type ReclaimMode = 'delete' | 'retain';
+
+/**
+ * A named protection policy, as control records it (`ferry policy create`). A volume has one when its
+ * options name it (`options.policy`). Every field is stored as given; schedule and keep drive snapshots
+ * on the volume's primary host, the others are read by replication, failover and reclaim.
+ */
+export interface PolicyRecord {
+  /** `[a-z0-9][a-z0-9_-]*`, at most 40 characters: it appears inside snapshot names. */
+  name: string;
+  /** A cron expression (5 fields, or 6 with seconds first), evaluated in UTC; null: no scheduled snapshots. */
+  schedule: string | null;
+  /** Retention of scheduled snapshots: "48h 14d 8w 12m" (newest per hour/day/week/month) or a count "10"; null: keep all. */
+  keep: string | null;
+  /** Hosts that keep a standby copy; empty when none are named (see `replicas`). */
+  replicateTo: string[];
+  /** How many standbys control chooses hosts for; null when `replicateTo` names them (or none). */
+  replicas: number | null;
+  /** Longest acceptable age of a standby's newest data, in seconds; null: no replication target. */
+  rpoSeconds: number | null;
+  /** Bandwidth cap of replication sends, bytes per second; null: unlimited. */
+  bandwidthBytes: number | null;
+  failover: FailoverMode;
+  reclaim: ReclaimMode;
+  /** With `reclaim: 'retain'`, how long a removed volume's data is kept, in seconds; null: until undeleted or purged by hand. */
+  retainRemovedSeconds: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
 // --- snap (issue 7 item 1): the snapshot registry ---------------------------------------------
 
 /**

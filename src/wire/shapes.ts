@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, VolumeView } from './records';
+import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, VolumeView } from './records';
 
 /**
  * The JSON that `ferry ... --json` prints and the local API answers, as zod schemas: one place that
@@ -134,3 +134,24 @@ export const doctorReportShape = z.object({
 export const volumeListShape = z.array(volumeViewShape);
 /** `ferry node ls --json`: an array of hosts. */
 export const nodeListShape = z.array(nodeShape);
+
+// --- policy (issue 7 item 3) ---
+
+/** A protection policy (`ferry policy create|update --json` print one; `ferry policy ls --json` an array). */
+export const policyShape = z.object({
+  name: z.string(),
+  schedule: z.string().nullable(),
+  keep: z.string().nullable(),
+  replicateTo: z.array(z.string()),
+  replicas: z.number().int().nullable(),
+  rpoSeconds: z.number().int().nullable(),
+  bandwidthBytes: z.number().int().nullable(),
+  failover: z.enum(['auto', 'manual']),
+  reclaim: z.enum(['delete', 'retain']),
+  retainRemovedSeconds: z.number().int().nullable(),
+  createdAt: time,
+  updatedAt: time,
+}) satisfies z.ZodType<PolicyRecord>;
+export const policyListShape = z.array(policyShape);
+/** `ferry policy inspect NAME` (always JSON): the policy and the volumes that have it. */
+export const policyInspectShape = z.object({ policy: policyShape, volumes: z.array(z.string()) });

@@ -174,7 +174,7 @@ describe('control: copies of volumes, replica policy, cluster-wide removal', fun
       await move(c, 'db', 'h3');
       await create(c, 'gone', 'h1');
       // As the schema was before the copies table (and the host reports after it), with a remove cut off.
-      db.exec(`DROP TABLE copies; DROP TABLE host_reports; UPDATE volumes SET state = 'deleting' WHERE name = 'gone'`);
+      db.exec(`DROP TABLE copies; DROP TABLE host_reports; DROP TABLE IF EXISTS policies; UPDATE volumes SET state = 'deleting' WHERE name = 'gone'`);
       db.pragma('user_version = 3');
       db.close();
       const upgraded = openDb(path);

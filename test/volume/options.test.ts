@@ -8,7 +8,7 @@ import { BACKEND_KINDS } from '../../src/agent/backends/registry';
 const config = loadConfig({
   overrides: {
     dataDir: '/tmp/ferry-unit',
-    profiles: { fast: { backend: 'loop', fs: 'xfs', size: '1G' }, big: { size: '100G' } },
+    profiles: { fast: { backend: 'loop', fs: 'xfs', size: '1G' }, big: { size: '100G' }, gold: { policy: 'gold' } },
   },
 });
 const G = 2 ** 30;
@@ -23,6 +23,9 @@ describe('resolveCreateOptions', function () {
     ['explicit options win over the profile', { profile: 'fast', size: '2G' }, { backend: 'loop', fs: 'xfs', sizeBytes: 2 * G }],
     ['directory has no size', { backend: 'directory' }, { backend: 'directory', sizeBytes: undefined }],
     ['a replica policy', { replica: 'drop' }, { backend: 'btrfs', replica: 'drop' }],
+    ['a protection policy', { policy: 'nightly' }, { backend: 'btrfs', policy: 'nightly' }],
+    ["a profile's protection policy", { profile: 'gold' }, { backend: 'btrfs', policy: 'gold', profile: 'gold' }],
+    ["an explicit policy over the profile's", { profile: 'gold', policy: 'nightly' }, { policy: 'nightly' }],
   ];
   for (const [label, opts, want] of cases) {
     it(label, function () {
@@ -30,12 +33,12 @@ describe('resolveCreateOptions', function () {
     });
   }
   const bad: [string, Record<string, unknown>, RegExp][] = [
-    ['an unknown option names the valid ones', { sise: '1G' }, /unknown option "sise": valid options are size, backend, fs, profile, replica/],
+    ['an unknown option names the valid ones', { sise: '1G' }, /unknown option "sise": valid options are size, backend, fs, profile, replica, policy/],
     ['an unknown replica policy names the valid ones', { replica: 'maybe' }, /invalid replica "maybe": valid values are keep, drop/],
     ['an unknown backend names the valid ones', { backend: 'nosuch' }, new RegExp(`valid values are ${BACKEND_KINDS.join(', ')}`)],
     ['an unknown fs names the valid ones', { backend: 'loop', fs: 'ntfs' }, /valid values are ext4, xfs/],
     ['fs without loop', { fs: 'xfs' }, /applies to backend loop, lvm only/],
-    ['an unknown profile names the valid ones', { profile: 'nope' }, /valid profiles are fast, big/],
+    ['an unknown profile names the valid ones', { profile: 'nope' }, /valid profiles are fast, big, gold/],
     ['a bad size', { size: '-5G' }, /invalid size/],
     ['a zero size', { size: '0' }, /larger than 0|invalid size/],
     ['a non-string value', { size: 5 }, /must be a string/],
@@ -47,6 +50,20 @@ describe('resolveCreateOptions', function () {
         .that.satisfies((e: unknown) => isFerryError(e, 'INVALID_OPTION'));
     });
   }
+});
+
+describe('resolveCreateOptions: policy (issue 7 item 3)', function () {
+  it('policy= means none, over a profile that names one', function () {
+    expect(resolveCreateOptions({ profile: 'gold', policy: '' }, config)).to.not.have.property('policy');
+  });
+  it('refuses a policy name that cannot be one, saying what a name is', function () {
+    expect(() => resolveCreateOptions({ policy: 'Nightly!' }, config))
+      .to.throw(/invalid policy name "Nightly!": use 1 to 40 characters of \[a-z0-9_-\]/)
+      .that.satisfies((e: unknown) => isFerryError(e, 'INVALID_NAME'));
+  });
+  it('a profile may name a policy; the config refuses a name that cannot be one', function () {
+    expect(() => loadConfig({ overrides: { dataDir: '/tmp/ferry-unit', profiles: { bad: { policy: 'No Such' } } } })).to.throw(/policy/);
+  });
 });
 
 describe('checkSpecFits', function () {

@@ -1,0 +1,125 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from '../log';
+import type { SnapshotReport } from '../wire/control-client';
+import type { PolicyRecord } from '../wire/records';
+
+/** A volume this host runs a schedule for, as control last described it. */
+export interface ScheduledVolume {
+  volume: string;
+  backend: string;
+  policy: string;
+}
+
+interface BookFile {
+  version: 1;
+  /** When control last answered (wall time); null before it ever did. */
+  heardAt: string | null;
+  /** The policies control last listed, by name. */
+  policies: Record<string, PolicyRecord>;
+  /** The volumes primary here that name a policy, as control last listed them. */
+  volumes: ScheduledVolume[];
+  /** The last scheduled run of each volume, by volume: its policy and when. */
+  lastRuns: Record<string, { policy: string; at: string }>;
+  /** Snapshots taken while control was unreachable, to record once it answers. */
+  pending: SnapshotReport[];
+}
+
+const EMPTY: BookFile = { version: 1, heardAt: null, policies: {}, volumes: [], lastRuns: {}, pending: [] };
+
+/** Writes `text` to `file` so that a crash leaves the old or the new content, never a torn one. */
+export function writeFileAtomic(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+/**
+ * What the scheduler of this host knows, kept on local disk (`<dataDir>/schedules.json`, written
+ * atomically) so that schedules go on from the last policies control gave while control is
+ * unreachable, and across restarts: the policies, the volumes to snapshot, the last run of each
+ * (for the one catch-up run after a restart), and snapshots still to record with control.
+ */
+export class ScheduleBook {
+  private data: BookFile;
+
+  constructor(
+    private readonly file: string,
+    private readonly log: Logger,
+  ) {
+    this.data = this.read();
+  }
+
+  private read(): BookFile {
+    if (!existsSync(this.file)) return structuredClone(EMPTY);
+    try {
+      const d = JSON.parse(readFileSync(this.file, 'utf8')) as BookFile;
+      if (d.version !== 1 || !Array.isArray(d.volumes)) throw new Error(`unknown version ${String(d.version)}`);
+      return { ...structuredClone(EMPTY), ...d };
+    } catch (err) {
+      // A file this version cannot read is set aside, never trusted: control's answer rebuilds it.
+      this.log.warn({ err, file: this.file }, 'cannot read the schedule book; starting from control');
+      return structuredClone(EMPTY);
+    }
+  }
+
+  private save(): void {
+    writeFileAtomic(this.file, JSON.stringify(this.data, null, 1));
+  }
+
+  /** When control last answered, or null. */
+  get heardAt(): string | null {
+    return this.data.heardAt;
+  }
+
+  policy(name: string): PolicyRecord | undefined {
+    return this.data.policies[name];
+  }
+
+  volumes(): readonly ScheduledVolume[] {
+    return this.data.volumes;
+  }
+
+  /** Replaces what control said (policies and this host's volumes with one), at `at`. */
+  heard(policies: readonly PolicyRecord[], volumes: readonly ScheduledVolume[], at: Date): void {
+    this.data.policies = Object.fromEntries(policies.map((p) => [p.name, p]));
+    this.data.volumes = [...volumes];
+    this.data.heardAt = at.toISOString();
+    // Last runs of volumes no longer scheduled here go: a volume back later starts afresh.
+    for (const v of Object.keys(this.data.lastRuns)) if (!volumes.some((s) => s.volume === v)) delete this.data.lastRuns[v];
+    this.save();
+  }
+
+  /** The last run of `volume` under `policy`, if any (a run under another policy does not count). */
+  lastRun(volume: string, policy: string): Date | undefined {
+    const r = this.data.lastRuns[volume];
+    return r && r.policy === policy ? new Date(r.at) : undefined;
+  }
+
+  ran(volume: string, policy: string, at: Date): void {
+    this.data.lastRuns[volume] = { policy, at: at.toISOString() };
+    this.save();
+  }
+
+  pending(): readonly SnapshotReport[] {
+    return this.data.pending;
+  }
+
+  addPending(r: SnapshotReport): void {
+    this.data.pending.push(r);
+    this.save();
+  }
+
+  /** Drops pending records that control now has (or that no longer apply). */
+  dropPending(done: readonly SnapshotReport[]): void {
+    this.data.pending = this.data.pending.filter((p) => !done.includes(p));
+    this.save();
+  }
+}
