@@ -5,8 +5,8 @@ import { TEST_IMAGE, waitFor } from '../support/docker';
 import type { StandbyView } from '../../src/wire/records';
 
 /*
- * Replication (issue 7 item 4) between namespace hosts: a volume on h1 with `-o replicate-to=h2
- * -o rpo=5s` under a steady write load keeps a standby on h2 whose lag (ferry volume inspect) stays
+ * Replication (issue 7 item 4) between namespace hosts: a volume on h1 whose policy says
+ * `--replicate-to h2 --rpo 5s`, under a steady write load, keeps a standby on h2 whose lag (ferry volume inspect) stays
  * within the RPO; cut off, h2 falls behind and control records a `replication-late` event, and a
  * `replication-caught-up` one once it is back; a move to the standby then sends only the increment.
  */
@@ -59,7 +59,9 @@ describe('cluster: replication keeps a standby within its RPO', function () {
 
   it('keeps the lag within the RPO under a steady write load (ferry volume inspect, docker volume inspect, metrics)', async function () {
     const [h1] = cluster.hosts;
-    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=512M', '-o', 'replicate-to=h2', '-o', `rpo=${RPO}s`, 'rep1']);
+    const p = ferry.cli(h1, ['policy', 'create', 'standby5', '--replicate-to', 'h2', '--rpo', `${RPO}s`]);
+    expect(p.code, p.stderr).to.equal(0);
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=512M', '-o', 'policy=standby5', 'rep1']);
     const w = await h1.docker(['run', '--rm', '--volume-driver', 'ferry', '-v', 'rep1:/data', TEST_IMAGE, 'sh', '-c', WRITE_48M], { timeoutMs: 120_000 });
     expect(w.code, w.stderr).to.equal(0);
     await waitFor('the first round (a full send) to reach h2', () => standby().snapshot !== null, 60_000, 500);
