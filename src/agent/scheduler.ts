@@ -53,6 +53,8 @@ export class Scheduler {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private refreshing?: Promise<void>;
+  /** Whether control has answered since this scheduler started. */
+  private heard = false;
 
   constructor(
     private readonly node: string,
@@ -66,11 +68,15 @@ export class Scheduler {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Starts the jobs the book holds (the last policies heard), then asks control, and keeps asking. */
+  /**
+   * Asks control for the schedules of this host and starts them; when control does not answer, starts
+   * those the book holds (the last policies heard). Then keeps asking.
+   */
   async start(): Promise<void> {
     if (this.stopped) return;
-    this.apply(this.book.volumes());
+    // Control first: a volume that moved away meanwhile must not get a catch-up run here.
     await this.refresh();
+    if (!this.heard && !this.stopped) this.apply(this.book.volumes());
     const tick = (): void => {
       if (this.stopped) return;
       this.timer = setTimeout(() => void this.refresh().finally(tick), this.refreshMs);
@@ -111,6 +117,7 @@ export class Scheduler {
         .filter((v) => v.primaryNode === this.node && v.state === 'ready' && v.options.policy !== undefined)
         .map((v) => ({ volume: v.name, backend: v.backend, policy: v.options.policy }));
       this.book.heard(policies, mine, this.now());
+      this.heard = true;
       if (!this.stopped) this.apply(mine);
     } catch (err) {
       const e = toFerryError(err);
@@ -158,6 +165,13 @@ export class Scheduler {
       name: `ferry:${v.volume}`,
       noOverlap: true,
       unref: true,
+      // node-cron's own messages (a missed tick under load, an overlap refused) in ferry's log, not on the console.
+      logger: {
+        info: (msg) => this.log.debug({ volume: v.volume, cron: msg }, 'node-cron'),
+        debug: (msg) => this.log.debug({ volume: v.volume, cron: String(msg) }, 'node-cron'),
+        warn: (msg) => this.log.warn({ volume: v.volume, cron: msg }, 'node-cron'),
+        error: (msg, err) => this.log.error({ volume: v.volume, err: err ?? msg }, 'node-cron'),
+      },
     });
     this.jobs.set(v.volume, { volume: v.volume, backend: v.backend, policy: v.policy, schedule, keep, fields, task });
     this.log.info({ volume: v.volume, policy: v.policy, schedule, op: 'schedule' }, 'schedule started');
@@ -193,9 +207,12 @@ export class Scheduler {
   async run(volume: string): Promise<RunResult | undefined> {
     const job = this.jobs.get(volume);
     if (!job || this.running.has(volume)) return undefined;
+    const at = this.now();
+    // A catch-up and a cron tick in the same second would want the same name: one snapshot is enough.
+    const last = this.book.lastRun(volume, job.policy);
+    if (last && Math.floor(last.getTime() / 1000) === Math.floor(at.getTime() / 1000)) return undefined;
     this.running.add(volume);
     try {
-      const at = this.now();
       const { name, offline } = await this.take(job, at);
       this.book.ran(volume, job.policy, at);
       const result: RunResult = { volume, snapshot: name, offline, pruned: [] };

@@ -28,26 +28,12 @@ import {
   setVolumeState,
 } from './volume-repo';
 import type { ControlClient, PolicyChanges, PolicySpec, SnapshotReport, VolumeReservation } from '../wire/control-client';
+import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
 import { checkPolicy } from './policy-check';
 import { deletePolicy, getPolicy, insertPolicy, listPolicies, savePolicy, setVolumeOptions, volumesWithPolicy } from './policy-repo';
-import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
 import { applyOptionChanges } from '../volume/volume-settings';
 import { inUse } from '../wire/in-use';
-import type {
-  ClusterEvent,
-  ContainerSpec,
-  CopyToDestroy,
-  HostReport,
-  Lease,
-  MoveRecord,
-  MoveState,
-  NodeRecord,
-  PolicyRecord,
-  ReplicationDuty,
-  SnapshotRecord,
-  VolumeRecord,
-  VolumeView,
-} from '../wire/records';
+import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, PolicyRecord, ReplicationDuty, SnapshotRecord, VolumeRecord, VolumeView } from '../wire/records';
 // replicate
 import { allStandbys, recordStandbyRound, replicationDuties, standbyViews, standbysOf, superviseReplication } from './replication-supervisor';
 import type { LagTransition } from './replication-lag';
@@ -389,19 +375,31 @@ export class LocalControl implements ControlClient {
     })();
   }
 
-  // --- replicate (issue 7 item 4): standbys kept by replication rounds ---
+  // --- snap (issue 7 item 1): the snapshot registry ---
 
-  async replicationDuties(node: string): Promise<ReplicationDuty[]> {
-    return replicationDuties(this.db, node);
+  async recordSnapshot(r: SnapshotReport): Promise<void> {
+    this.db.transaction(() => {
+      const v = getVolume(this.db, r.volume);
+      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist; snapshot ${r.name} on ${r.node} was not recorded`);
+      const known = snapshotsOf(this.db, r.volume).some((s) => s.name === r.name);
+      recordSnapshot(this.db, r);
+      // People see the snapshots they take and keep; schedules and replication would flood the log.
+      if (!known && (r.origin === 'manual' || r.origin === 'fenced' || r.origin === 'removed')) {
+        addEvent(this.db, { volume: r.volume, node: r.node, kind: 'snapshot-created', detail: `${r.name} (${r.origin})` });
+      }
+    })();
   }
 
-  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }> {
-    return recordStandbyRound(this.db, r);
+  async forgetSnapshot(volume: string, name: string, node: string): Promise<void> {
+    this.db.transaction(() => {
+      if (!forgetSnapshot(this.db, volume, name, node)) return;
+      const left = snapshotsOf(this.db, volume).some((s) => s.name === name);
+      if (!left && !name.startsWith('_')) addEvent(this.db, { volume, node, kind: 'snapshot-removed', detail: name });
+    })();
   }
 
-  /** Control's replication timer: chooses standbys and records lag events (see replication-supervisor.ts). */
-  superviseReplication(now = Date.now()): LagTransition[] {
-    return superviseReplication(this.db, now);
+  async snapshotsOf(volume: string): Promise<SnapshotRecord[]> {
+    return snapshotsOf(this.db, volume);
   }
 
   // --- policy (issue 7 item 3) ---
@@ -468,31 +466,19 @@ export class LocalControl implements ControlClient {
     return (await this.getVolume(name))!;
   }
 
-  // --- snap (issue 7 item 1): the snapshot registry ---
+  // --- replicate (issue 7 item 4): standbys kept by replication rounds ---
 
-  async recordSnapshot(r: SnapshotReport): Promise<void> {
-    this.db.transaction(() => {
-      const v = getVolume(this.db, r.volume);
-      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist; snapshot ${r.name} on ${r.node} was not recorded`);
-      const known = snapshotsOf(this.db, r.volume).some((s) => s.name === r.name);
-      recordSnapshot(this.db, r);
-      // People see the snapshots they take and keep; schedules and replication would flood the log.
-      if (!known && (r.origin === 'manual' || r.origin === 'fenced' || r.origin === 'removed')) {
-        addEvent(this.db, { volume: r.volume, node: r.node, kind: 'snapshot-created', detail: `${r.name} (${r.origin})` });
-      }
-    })();
+  async replicationDuties(node: string): Promise<ReplicationDuty[]> {
+    return replicationDuties(this.db, node);
   }
 
-  async forgetSnapshot(volume: string, name: string, node: string): Promise<void> {
-    this.db.transaction(() => {
-      if (!forgetSnapshot(this.db, volume, name, node)) return;
-      const left = snapshotsOf(this.db, volume).some((s) => s.name === name);
-      if (!left && !name.startsWith('_')) addEvent(this.db, { volume, node, kind: 'snapshot-removed', detail: name });
-    })();
+  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }> {
+    return recordStandbyRound(this.db, r);
   }
 
-  async snapshotsOf(volume: string): Promise<SnapshotRecord[]> {
-    return snapshotsOf(this.db, volume);
+  /** Control's replication timer: chooses standbys and records lag events (see replication-supervisor.ts). */
+  superviseReplication(now = Date.now()): LagTransition[] {
+    return superviseReplication(this.db, now);
   }
 }
 

@@ -127,7 +127,7 @@ const MIGRATIONS: readonly string[] = [
   `,
   `
   -- policy (issue 7 item 3): named protection policies; a volume has one when options.policy names it.
-  CREATE TABLE policies (
+  CREATE TABLE IF NOT EXISTS policies (
     name                    TEXT PRIMARY KEY,   -- [a-z0-9][a-z0-9_-]*: it appears in snapshot names
     schedule                TEXT,               -- cron (UTC), null: no scheduled snapshots
     keep                    TEXT,               -- "48h 14d 8w 12m" or a count, null: keep all

@@ -87,17 +87,6 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
-  // replicate
-  replicationDuties: z.tuple([name]),
-  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0), takenAt: z.string().max(64).optional() })]),
-
-  // --- policy (issue 7 item 3) ---
-  createPolicy: z.tuple([policySpecSchema]),
-  updatePolicy: z.tuple([name, policyChangesSchema]),
-  getPolicy: z.tuple([name]),
-  listPolicies: z.tuple([]),
-  deletePolicy: z.tuple([name]),
-  setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
   // snap (issue 7 item 1): the snapshot registry
   recordSnapshot: z.tuple([
     z.object({
@@ -113,6 +102,16 @@ export const AGENT_CALLS = {
   ]),
   forgetSnapshot: z.tuple([name, z.string().min(1).max(100), name]),
   snapshotsOf: z.tuple([name]),
+  // --- policy (issue 7 item 3) ---
+  createPolicy: z.tuple([policySpecSchema]),
+  updatePolicy: z.tuple([name, policyChangesSchema]),
+  getPolicy: z.tuple([name]),
+  listPolicies: z.tuple([]),
+  deletePolicy: z.tuple([name]),
+  setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
+  // replicate (issue 7 item 4)
+  replicationDuties: z.tuple([name]),
+  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0), takenAt: z.string().max(64).optional() })]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

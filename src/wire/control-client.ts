@@ -10,10 +10,6 @@ export interface VolumeReservation {
   primaryNode: string;
 }
 
-/** A policy as `ferry policy create` asks for it: every field of the record but its times. */
-export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
-/** What `updatePolicy` changes: any fields but the name; the others stay as they are. */
-export type PolicyChanges = Partial<Omit<PolicySpec, 'name'>>;
 /** One host's copy of a snapshot, as an agent reports it to control's registry (snap). */
 export interface SnapshotReport {
   volume: string;
@@ -27,6 +23,10 @@ export interface SnapshotReport {
   group?: string | null;
   policy?: string | null;
 }
+/** A policy as `ferry policy create` asks for it: every field of the record but its times. */
+export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
+/** What `updatePolicy` changes: any fields but the name; the others stay as they are. */
+export type PolicyChanges = Partial<Omit<PolicySpec, 'name'>>;
 
 /**
  * What an agent asks of control. Asynchronous because in a cluster it crosses the network; `ferry
@@ -105,15 +105,17 @@ export interface ControlClient {
   /** Marks a switched move done once the target has mounted. */
   finishMove(id: number): Promise<void>;
 
-  // --- replicate (issue 7 item 4) ---
-  /** The volumes `node` keeps a standby of, each with its primary and settings (no volume that moves now). */
-  replicationDuties(node: string): Promise<ReplicationDuty[]>;
+  // --- snap (issue 7 item 1): the snapshot registry ---
   /**
-   * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
-   * restarts from that snapshot's time (`takenAt`, when the standby asked for it, to the millisecond;
-   * else the second its name carries). Answers the oldest base every standby still needs.
+   * Records that `s.node` holds snapshot `s.name` of `s.volume` (taken there, or received by a move or
+   * replication). Idempotent: a repeat updates its size. VOLUME_NOT_FOUND for a volume control does not know.
    */
-  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }>;
+  recordSnapshot(s: SnapshotReport): Promise<void>;
+  /** `node`'s copy of the snapshot is gone; the snapshot goes from the registry with its last copy. Idempotent. */
+  forgetSnapshot(volume: string, name: string, node: string): Promise<void>;
+  /** The snapshots of `volume` that any host holds, oldest first (by createdAt, then name). */
+  snapshotsOf(volume: string): Promise<SnapshotRecord[]>;
+
   // --- policy (issue 7 item 3) ---
   /**
    * Records a new policy, checked whole (cron expression, keep spec, replicate-to or replicas, units):
@@ -138,14 +140,13 @@ export interface ControlClient {
    */
   setVolumeOptions(name: string, changes: Record<string, string | null>, node: string): Promise<VolumeView>;
 
-  // --- snap (issue 7 item 1): the snapshot registry ---
+  // --- replicate (issue 7 item 4) ---
+  /** The volumes `node` keeps a standby of, each with its primary and settings (no volume that moves now). */
+  replicationDuties(node: string): Promise<ReplicationDuty[]>;
   /**
-   * Records that `s.node` holds snapshot `s.name` of `s.volume` (taken there, or received by a move or
-   * replication). Idempotent: a repeat updates its size. VOLUME_NOT_FOUND for a volume control does not know.
+   * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
+   * restarts from that snapshot's time (`takenAt`, when the standby asked for it, to the millisecond;
+   * else the second its name carries). Answers the oldest base every standby still needs.
    */
-  recordSnapshot(s: SnapshotReport): Promise<void>;
-  /** `node`'s copy of the snapshot is gone; the snapshot goes from the registry with its last copy. Idempotent. */
-  forgetSnapshot(volume: string, name: string, node: string): Promise<void>;
-  /** The snapshots of `volume` that any host holds, oldest first (by createdAt, then name). */
-  snapshotsOf(volume: string): Promise<SnapshotRecord[]>;
+  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }>;
 }

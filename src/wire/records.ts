@@ -157,37 +157,31 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
-// --- replicate (issue 7 item 4): standbys kept by replication rounds ---
+// --- snap (issue 7 item 1): the snapshot registry ---------------------------------------------
 
-/** One standby of a volume as control records it, with its lag (age of its newest snapshot). */
-export interface StandbyView {
-  node: string;
-  /** The newest replication snapshot it holds (the next round's base); null before its first round. */
-  snapshot: string | null;
-  /** When that snapshot was taken on the primary. */
-  snapshotAt: string | null;
-  /** Seconds between its newest snapshot and now (since it was chosen, before its first round). */
-  lagSeconds: number;
-  /** The lag passed the RPO (control recorded a `replication-late` event, not yet a recovery). */
-  late: boolean;
-  rpoSeconds: number;
-  /** When its last round ended, and the bytes that round received. */
-  syncedAt: string | null;
-  lastBytes: number | null;
-}
+/**
+ * Who made a snapshot: a user (`manual`), a policy's schedule, replication, a fenced host's late
+ * writes kept for recovery by hand (`fenced`), or a removal kept by `reclaim=retain` (`removed`).
+ */
+export type SnapshotOrigin = 'manual' | 'schedule' | 'replication' | 'fenced' | 'removed';
+export const SNAPSHOT_ORIGINS = ['manual', 'schedule', 'replication', 'fenced', 'removed'] as const satisfies readonly SnapshotOrigin[];
 
-/** What a standby host must keep fresh: one volume, where its primary is, and how. */
-export interface ReplicationDuty {
+/** A snapshot of a volume as control's registry records it: one per stored name, with every host holding it. */
+export interface SnapshotRecord {
   volume: string;
-  backend: string;
+  /** The stored name (its owner is read from it: src/volume/snapshot-names.ts). */
+  name: string;
+  origin: SnapshotOrigin;
+  /** When it was taken (RFC 3339), on the host that took it. */
+  createdAt: string;
+  /** What the snapshot holds on its own (bytes not shared with the live data), where the backend can tell. */
   sizeBytes: number | null;
-  fs: string | null;
-  primary: string;
-  generation: number;
-  rpoSeconds: number;
-  bandwidthBytes: number | null;
-  /** The oldest of every standby's newest snapshot: what the primary must keep (null: one has none yet). */
-  oldestBase: string | null;
+  /** Every host holding it, sorted. */
+  hosts: string[];
+  /** The group it was taken with (`ferry snapshot create --group`, a Compose project), if any. */
+  group: string | null;
+  /** The policy whose schedule took it, if any. */
+  policy: string | null;
 }
 
 // --- policy (issue 7 item 3): protection policies, read by replicate, fence and reclaim too ---
@@ -225,29 +219,35 @@ export interface PolicyRecord {
   updatedAt: string;
 }
 
-// --- snap (issue 7 item 1): the snapshot registry ---------------------------------------------
+// --- replicate (issue 7 item 4): standbys kept by replication rounds ---
 
-/**
- * Who made a snapshot: a user (`manual`), a policy's schedule, replication, a fenced host's late
- * writes kept for recovery by hand (`fenced`), or a removal kept by `reclaim=retain` (`removed`).
- */
-export type SnapshotOrigin = 'manual' | 'schedule' | 'replication' | 'fenced' | 'removed';
-export const SNAPSHOT_ORIGINS = ['manual', 'schedule', 'replication', 'fenced', 'removed'] as const satisfies readonly SnapshotOrigin[];
+/** One standby of a volume as control records it, with its lag (age of its newest snapshot). */
+export interface StandbyView {
+  node: string;
+  /** The newest replication snapshot it holds (the next round's base); null before its first round. */
+  snapshot: string | null;
+  /** When that snapshot was taken on the primary. */
+  snapshotAt: string | null;
+  /** Seconds between its newest snapshot and now (since it was chosen, before its first round). */
+  lagSeconds: number;
+  /** The lag passed the RPO (control recorded a `replication-late` event, not yet a recovery). */
+  late: boolean;
+  rpoSeconds: number;
+  /** When its last round ended, and the bytes that round received. */
+  syncedAt: string | null;
+  lastBytes: number | null;
+}
 
-/** A snapshot of a volume as control's registry records it: one per stored name, with every host holding it. */
-export interface SnapshotRecord {
+/** What a standby host must keep fresh: one volume, where its primary is, and how. */
+export interface ReplicationDuty {
   volume: string;
-  /** The stored name (its owner is read from it: src/volume/snapshot-names.ts). */
-  name: string;
-  origin: SnapshotOrigin;
-  /** When it was taken (RFC 3339), on the host that took it. */
-  createdAt: string;
-  /** What the snapshot holds on its own (bytes not shared with the live data), where the backend can tell. */
+  backend: string;
   sizeBytes: number | null;
-  /** Every host holding it, sorted. */
-  hosts: string[];
-  /** The group it was taken with (`ferry snapshot create --group`, a Compose project), if any. */
-  group: string | null;
-  /** The policy whose schedule took it, if any. */
-  policy: string | null;
+  fs: string | null;
+  primary: string;
+  generation: number;
+  rpoSeconds: number;
+  bandwidthBytes: number | null;
+  /** The oldest of every standby's newest snapshot: what the primary must keep (null: one has none yet). */
+  oldestBase: string | null;
 }

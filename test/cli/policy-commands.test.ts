@@ -118,6 +118,8 @@ describe('CLI: policies end to end (ferry serve, the ferry command, the plugin s
     // What Compose's driver_opts: {policy: fast} sends.
     const created = await unixRequest(pluginSocket, '/VolumeDriver.Create', { Name: 'db', Opts: { policy: 'fast' } });
     expect(created.json).to.deep.equal({ Err: '' });
+    const got = await unixRequest(pluginSocket, '/VolumeDriver.Get', { Name: 'db' });
+    expect((got.json.Volume as { Status: Record<string, unknown> }).Status).to.include({ policy: 'fast' });
     expect(await json(policyInspectShape, 'policy', 'inspect', 'fast')).to.deep.include({ volumes: ['db'] });
 
     const seen = new Set<string>();
