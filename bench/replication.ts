@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FERRY, FerryCluster } from '../test/cluster/ferry-cluster';
@@ -51,7 +52,8 @@ function startWriter(dir: string, rate: number): { stop(): Promise<void> } {
     while (!stopped) {
       const started = Date.now();
       const file = Math.floor(offset / FILE_BYTES) % files;
-      const fh = await open(join(dir, `w${file}`), 'a+');
+      // Read-write without O_APPEND (which would ignore the offset and grow the file past the working set).
+      const fh = await open(join(dir, `w${file}`), constants.O_RDWR | constants.O_CREAT);
       try {
         await fh.write(randomBytes(slice), 0, slice, offset % FILE_BYTES);
         await fh.datasync();
@@ -62,6 +64,8 @@ function startWriter(dir: string, rate: number): { stop(): Promise<void> } {
       await sleep(Math.max(0, WRITE_EVERY_MS - (Date.now() - started)));
     }
   })();
+  // A failed write (a full pool) ends the writer; stop() reports it, and nothing is left unhandled meanwhile.
+  done.catch(() => (stopped = true));
   return {
     async stop() {
       stopped = true;
