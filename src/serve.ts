@@ -17,6 +17,7 @@ import { KeyedLock } from './agent/keyed-lock';
 import { Mounts } from './agent/mounts';
 import { MoveSource, MoveTarget } from './agent/move-sides';
 import { reconcileHost } from './agent/reconciler';
+import { Reclaimer } from './agent/reclaimer';
 import { Snapshots } from './agent/snapshots';
 import { ScheduleBook } from './agent/schedule-book';
 import { Scheduler } from './agent/scheduler';
@@ -25,6 +26,7 @@ import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
 import type { Config } from './config/config';
 import { LocalControl } from './control/control';
+import { reclaimDefaults } from './volume/reclaim';
 import { openDb, type Db } from './control/db';
 import { FerryError } from './errors';
 import { ProcessRunner, type Runner } from './exec/runner';
@@ -160,7 +162,7 @@ export async function startFerry(
   const db = cluster ? undefined : openDb(join(config.dataDir, 'ferry.db'));
   // Cluster-only modules (ssh2, dockerode) load only in cluster mode: a single host does not pay for them.
   const clusterMode = cluster ? await import('./agent/cluster') : undefined;
-  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica }) : clusterMode!.remoteControl(config);
+  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica, reclaim: reclaimDefaults(config.control) }) : clusterMode!.remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
   const backends = opts.backends ?? (await createBackends(config, runner, log));
 
@@ -187,8 +189,9 @@ export async function startFerry(
   const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log, sink);
   const meter = new UsageMeter(control, agentLog);
   const mounts = new Mounts(node, control, slots, state, lock, meter, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs });
-  const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog);
-  const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog);
+  const reclaimer = new Reclaimer(node, control, slots, state, copies, lock, meter, agentLog);
+  const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog, reclaimer);
+  const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog, reclaimer);
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
   const snapshots = new Snapshots(node, control, slots, lock, agentLog);
@@ -212,7 +215,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
-  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, reclaimer }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);

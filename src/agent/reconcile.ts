@@ -1,3 +1,4 @@
+import { retainedDatasetId } from '../volume/names';
 import type { Lease, VolumeRecord } from '../wire/records';
 
 /** A volume as control records it, with the hosts that keep a replica and those that must drop their copy. */
@@ -14,6 +15,8 @@ export interface ReconcileInput {
   mounted: Set<string>;
   /** Dataset names found on disk, per backend kind that could be listed. */
   datasets: Map<string, Set<string>>;
+  /** reclaim: the retained data of removed volumes control records (their datasets are no orphans). */
+  removed?: { dataset: string; node: string; backend: string }[];
 }
 
 export type ReconcileAction =
@@ -89,8 +92,16 @@ export function planReconcile(input: ReconcileInput): ReconcileAction[] {
   for (const name of input.mounted) {
     if (!known.has(name)) actions.push({ kind: 'report-orphan-mount', volume: name, reason: 'mounted under the mount root but control has no such volume' });
   }
+  // reclaim: a removed volume's retained dataset is control's record too, not a volume's.
+  const retained = new Set((input.removed ?? []).filter((r) => r.node === input.node).map((r) => `${r.backend}/${r.dataset}`));
   for (const [backend, names] of input.datasets) {
     for (const name of names) {
+      if (retainedDatasetId(name) !== undefined) {
+        if (!retained.has(`${backend}/${name}`)) {
+          actions.push({ kind: 'report-orphan-dataset', backend, dataset: name, reason: 'retained data of a removed volume that control no longer records; left untouched' });
+        }
+        continue;
+      }
       if (!known.has(name)) {
         actions.push({ kind: 'report-orphan-dataset', backend, dataset: name, reason: 'on disk but control has no such volume; left untouched' });
       }

@@ -54,7 +54,8 @@ export async function reconcileHost(h: ReconcileHost): Promise<ReconcileReport> 
       h.log.warn({ err, backend: kind }, 'cannot list datasets; skipping them in reconciliation');
     }
   }
-  const report: ReconcileReport = { actions: planReconcile({ node: h.node, volumes, leases, mounted, datasets }), orphans: [], missing: [] };
+  const removed = await h.control.listRemoved();
+  const report: ReconcileReport = { actions: planReconcile({ node: h.node, volumes, leases, mounted, datasets, removed }), orphans: [], missing: [] };
   for (const a of report.actions) await apply(h, a, volumes, report);
   return report;
 }

@@ -6,13 +6,15 @@ import type { Copies } from './copies';
 import type { HostState } from './host-state';
 import type { KeyedLock } from './keyed-lock';
 import type { Mounts } from './mounts';
+import type { Reclaimer } from './reclaimer';
 import { recordUsageOf } from './usage';
 
 /**
  * Periodic upkeep of this host: measures used bytes, names the containers behind leases, unmounts
  * filesystems that no lease holds (an Unmount that found the filesystem busy), and retries copies
  * here that control asks to destroy (a remove whose destroy failed; in a cluster the heartbeat answer
- * also carries them). Each step logs and goes on.
+ * also carries them), and keeps the data of removed volumes (reclaim: finishes retains, destroys what
+ * expired). Each step logs and goes on.
  */
 export class Upkeep {
   constructor(
@@ -25,6 +27,7 @@ export class Upkeep {
     private readonly copies: Copies,
     private readonly containers: Containers,
     private readonly log: Logger,
+    private readonly reclaimer: Reclaimer,
   ) {}
 
   async maintain(): Promise<void> {
@@ -32,6 +35,7 @@ export class Upkeep {
       if (!v.dropping.includes(this.node)) continue;
       await this.copies.destroyCopy(v.name).catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'still cannot destroy a removed copy'));
     }
+    await this.reclaimer.maintain().catch((err: unknown) => this.log.warn({ err }, 'cannot keep up retained data of removed volumes'));
     for (const [, slot] of this.backends.entries()) {
       if (!slot.error) await recordUsageOf(slot.backend, this.control, this.log);
     }

@@ -8,6 +8,7 @@ import type { VolumeView } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
 import type { Copies } from './copies';
 import type { KeyedLock } from './keyed-lock';
+import type { Reclaimer } from './reclaimer';
 import type { UsageMeter } from './usage';
 import { volumeNotFound } from './volume-errors';
 
@@ -27,6 +28,7 @@ export class VolumeService {
     private readonly lock: KeyedLock,
     private readonly meter: UsageMeter,
     private readonly log: Logger,
+    private readonly reclaimer: Reclaimer,
   ) {}
 
   private get node(): string {
@@ -114,8 +116,22 @@ export class VolumeService {
         this.log.warn({ volume: name, op: 'remove' }, 'remove of unknown volume');
         return [];
       }
-      const hosts = await this.control.beginDelete(name, this.node);
-      this.log.info({ volume: name, op: 'remove', copies: hosts }, 'volume marked for removal');
+      const { hosts, retained } = await this.control.beginRemove(name, this.node);
+      this.log.info({ volume: name, op: 'remove', copies: hosts, retained: retained?.dataset }, 'volume marked for removal');
+      // reclaim=retain: this host keeps the data before its live copy goes (another primary's upkeep does its own).
+      if (retained?.node === this.node) {
+        try {
+          await this.reclaimer.retainHere(retained);
+        } catch (err) {
+          const e = toFerryError(err);
+          throw new FerryError(
+            e.code,
+            `volume ${name} is being removed with its data retained, but its copy on ${this.node} could not be kept yet: ${e.message}; ferry retries by itself (or run ferry volume rm ${name} again)`,
+            { cause: err },
+          );
+        }
+        return hosts.filter((h) => h !== this.node);
+      }
       if (!hosts.includes(this.node)) return hosts;
       try {
         await this.copies.destroyHere(name, v.backend);

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { HostDoctor } from '../agent/host-doctor';
 import type { HostStatus } from '../agent/host-status';
 import type { Mounts } from '../agent/mounts';
+import type { Reclaimer } from '../agent/reclaimer';
 import type { VolumeService } from '../agent/volume-service';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
@@ -11,6 +12,7 @@ import { decodeCreateOptions } from '../wire/create-options';
 import { sendError } from '../wire/http-errors';
 import { inUse } from '../wire/in-use';
 import { policyRoutes } from './policy-routes';
+import { reclaimRoutes } from './reclaim-routes';
 
 /** The agent parts the local API answers from. */
 export interface LocalApiParts {
@@ -21,6 +23,8 @@ export interface LocalApiParts {
   doctor?: HostDoctor;
   /** policy: this host's name, recorded with what `ferry volume set` changes here; without it, no policy routes. */
   node?: string;
+  /** reclaim: removed volumes' retained data (ferry volume ls --removed, ferry volume undelete). */
+  reclaimer?: Reclaimer;
 }
 
 /** `POST /v1/volumes`, decoded: a valid name and string options. */
@@ -99,10 +103,13 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
     route(200, async (req) => {
       const name = validateVolumeName(String(req.params.name));
       await volumes.inspect(name);
+      // reclaim: a removal record newer than any before this remove is this remove's (ids only grow).
+      const before = Math.max(0, ...(await control.listRemoved()).map((r) => r.id));
       const left = await volumes.remove(name);
       const nodes = await control.listNodes();
+      const retained = (await control.listRemoved()).find((r) => r.name === name && r.id > before && r.state !== 'dropping') ?? null;
       // The copies other hosts still hold go when those hosts next hear from control.
-      return { removed: name, pending: left.map((node) => ({ node, up: nodes.find((n) => n.name === node)?.state === 'up' })) };
+      return { removed: name, pending: left.map((node) => ({ node, up: nodes.find((n) => n.name === node)?.state === 'up' })), retained };
     }),
   );
   app.get('/v1/status', route(200, async () => hostStatus.report()));
@@ -132,6 +139,7 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
   );
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
   if (agent.node) app.use(policyRoutes(control, agent.node, log));
+  if (agent.reclaimer) app.use(reclaimRoutes(agent.reclaimer, control, log));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

@@ -4,12 +4,13 @@ import { BACKEND_KINDS, type BackendKind } from '../agent/backends/registry';
 import { CREATE_OPTIONS } from '../volume/options';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
 import { createLogger } from '../log';
-import type { AgentStatus, MoveRecord, NodeRecord, VolumeView } from '../wire/records';
+import type { AgentStatus, MoveRecord, NodeRecord, RemovedVolume, VolumeView } from '../wire/records';
 import { apiCall } from './client';
 import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
 import { policyCommands } from './policy-commands';
+import { reclaimCommands, removedListing, retainedNotice } from './reclaim-commands';
 
 /**
  * The one translator from FerryError to an exit code (README: exit codes). 0 is success; 2 is also
@@ -153,7 +154,9 @@ export async function main(argv: string[]): Promise<void> {
     .description('list volumes')
     .option('--json', 'print JSON (an array of volumes; README: JSON shapes)')
     .option('-q, --quiet', 'print names only')
-    .action(async (o: { json?: boolean; quiet?: boolean }) => {
+    .option('--removed', 'list removed volumes whose data is retained (reclaim=retain) instead')
+    .action(async (o: { json?: boolean; quiet?: boolean; removed?: boolean }) => {
+      if (o.removed) return print(await removedListing(api(), o));
       const { volumes } = await apiCall<{ volumes: VolumeView[] }>(api(), 'GET', '/v1/volumes');
       print(o.json ? JSON.stringify(volumes, null, 2) : o.quiet ? volumes.map((v) => v.name).join('\n') : volumeTable(volumes));
     });
@@ -174,16 +177,18 @@ export async function main(argv: string[]): Promise<void> {
     });
   volume
     .command('rm <name>')
-    .description('remove a volume from every host and destroy its data (refused while mounted anywhere)')
+    .description('remove a volume from every host and destroy its data, or keep it for a while with reclaim=retain (refused while mounted anywhere)')
     .action(async (name: string) => {
-      const r = await apiCall<{ pending: { node: string; up: boolean }[] }>(api(), 'DELETE', `/v1/volumes/${encodeURIComponent(name)}`);
+      const r = await apiCall<{ pending: { node: string; up: boolean }[]; retained?: RemovedVolume | null }>(api(), 'DELETE', `/v1/volumes/${encodeURIComponent(name)}`);
       console.log(name);
+      if (r.retained) process.stderr.write(`${retainedNotice(r.retained)}\n`);
       if (r.pending.length) {
         const hosts = r.pending.map((p) => (p.up ? p.node : `${p.node} (down)`)).join(', ');
         process.stderr.write(`ferry: the copies on ${hosts} are destroyed when those hosts next hear from control; ferry volume inspect ${name} shows what is left\n`);
       }
     });
   policyCommands(program, volume, api);
+  reclaimCommands(volume, api);
   program
     .command('status')
     .description("this host's backends, pools, volumes and anything that needs attention")

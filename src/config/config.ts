@@ -71,6 +71,12 @@ const configSchema = z
          * only; false removes it. A volume created with `-o replica=keep|drop` overrides this.
          */
         keepReplica: z.boolean(),
+        /**
+         * reclaim: what `docker volume rm` and `prune` do with a volume's data when neither its
+         * `-o reclaim` nor its policy says: delete it, or retain it for `retainRemoved` (7d).
+         */
+        reclaim: z.enum(['delete', 'retain']),
+        retainRemoved: z.string().regex(/^[1-9][0-9]{0,8}[smhdw]$/, 'a duration such as 30s, 12h, 7d or 2w'),
       })
       .strict(),
     /** Host-to-host dataset streams (ssh2). */
@@ -140,7 +146,7 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     ...(Object.fromEntries(BACKENDS.map((d) => [d.kind, d.configDefaults(dataDir)])) as { [K in BackendKind]: z.infer<BackendSections[K]> }),
     mountRoot: join(dataDir, 'mounts'),
     usageIntervalSeconds: 30,
-    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true },
+    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true, reclaim: 'delete', retainRemoved: '7d' },
     transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
     web: { listen: '127.0.0.1:7402' },
     moves: { mountWaitSeconds: 100, stepDelayMs: 0 },

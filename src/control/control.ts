@@ -17,6 +17,8 @@ import {
 import { MOVE_STATES, acceptsProgress, canMove, eventOfReportedState, isActiveMove, nextMoveState, type MoveEvent } from './move-states';
 import { allCopies, copiesOf, copiesToDestroy, forgetCopy, forgetCopyIn, markAllDropping, setCopy, type CopyRecord } from './copy-repo';
 import { keepsReplica } from '../volume/options';
+import { reclaimOf, type Reclaim } from '../volume/reclaim';
+import { deleteRemoved, getRemoved, insertRemoved, listRemoved, retainingOf, setRemovedState } from './removed-repo';
 import { getNode, heartbeat, listHostReports, listNodes, markSilentNodesDown, saveHostReport, upsertNode } from './node-repo';
 import {
   switchPrimary,
@@ -33,7 +35,23 @@ import { checkPolicy } from './policy-check';
 import { deletePolicy, getPolicy, insertPolicy, listPolicies, savePolicy, setVolumeOptions, volumesWithPolicy } from './policy-repo';
 import { applyOptionChanges } from '../volume/volume-settings';
 import { inUse } from '../wire/in-use';
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, MoveState, NodeRecord, PolicyRecord, ReplicationDuty, SnapshotRecord, VolumeRecord, VolumeView } from '../wire/records';
+import type {
+  ClusterEvent,
+  ContainerSpec,
+  CopyToDestroy,
+  HostReport,
+  Lease,
+  MoveRecord,
+  MoveState,
+  NodeRecord,
+  PolicyRecord,
+  RemovedVolume,
+  RemoveStart,
+  ReplicationDuty,
+  SnapshotRecord,
+  VolumeRecord,
+  VolumeView,
+} from '../wire/records';
 // replicate
 import { allStandbys, recordStandbyRound, replicationDuties, standbyViews, standbysOf, superviseReplication } from './replication-supervisor';
 import type { LagTransition } from './replication-lag';
@@ -43,7 +61,12 @@ import type { StandbyRecord } from './standby-repo';
 export interface ControlPolicy {
   /** Whether the old primary keeps its copy after a move; a volume's `replica` option overrides it. */
   keepReplica: boolean;
+  /** reclaim: what a remove does with data when a volume's options do not say (config control.reclaim/retainRemoved). */
+  reclaim?: Reclaim;
 }
+
+/** reclaim: without a config (tests), removes delete, and a retain keeps 7 days. */
+const DEFAULT_RECLAIM: Reclaim = { reclaim: 'delete', retainSeconds: 7 * 86_400 };
 
 /** Control's answers straight from SQLite, in the same process (the single-host `ferry serve`). */
 export class LocalControl implements ControlClient {
@@ -101,11 +124,15 @@ export class LocalControl implements ControlClient {
   }
 
   async beginDelete(name: string, node: string): Promise<string[]> {
-    return this.db.transaction(() => {
+    return (await this.beginRemove(name, node)).hosts;
+  }
+
+  async beginRemove(name: string, node: string): Promise<RemoveStart> {
+    return this.db.transaction((): RemoveStart => {
       const v = getVolume(this.db, name);
-      if (!v) return [];
+      if (!v) return { hosts: [], retained: null };
       const dropping = (): string[] => copiesOf(this.db, name).filter((c) => c.state === 'dropping').map((c) => c.node);
-      if (v.state === 'deleting') return dropping();
+      if (v.state === 'deleting') return { hosts: dropping(), retained: retainingOf(this.db, name) ?? null };
       if (v.state === 'creating') throw new FerryError('VOLUME_BUSY', `volume ${name} is being created right now; try again in a moment`);
       const leases = leasesOf(this.db, name);
       if (leases.length > 0) throw inUse(name, leases);
@@ -116,14 +143,26 @@ export class LocalControl implements ControlClient {
           `volume ${name} is moving from ${m.source} to ${m.target} (${m.state}); remove it once the move has ended (ferry volume inspect ${name})`,
         );
       }
+      // reclaim: decided here, in the same transaction, from the volume's options and control's defaults.
+      const policy = v.options.policy ? (getPolicy(this.db, v.options.policy) ?? null) : null;
+      const reclaim = reclaimOf(v.options, policy, this.policy.reclaim ?? DEFAULT_RECLAIM);
       // One transaction: from here on nothing mounts or moves it (both need state 'ready'), and every
       // host that holds a copy finds it in its heartbeat answer until it reports the copy destroyed.
+      // A retained volume's primary copy is kept ('retaining') until its retained dataset exists.
       setVolumeState(this.db, name, 'deleting');
       markAllDropping(this.db, name);
-      setCopy(this.db, name, v.primaryNode, 'dropping');
+      setCopy(this.db, name, v.primaryNode, reclaim.reclaim === 'retain' ? 'retaining' : 'dropping');
+      const retained = reclaim.reclaim === 'retain' ? insertRemoved(this.db, v, reclaim.retainSeconds) : null;
       const hosts = dropping();
-      addEvent(this.db, { volume: name, node, kind: 'deleting', detail: `removed on ${node}; copies to destroy on ${hosts.join(', ')}` });
-      return hosts;
+      addEvent(this.db, {
+        volume: name,
+        node,
+        kind: 'deleting',
+        detail:
+          `removed on ${node}; copies to destroy on ${hosts.join(', ') || 'no host'}` +
+          (retained ? `; its data is retained on ${v.primaryNode} until ${retained.expiresAt} (reclaim=retain)` : ''),
+      });
+      return { hosts, retained };
     })();
   }
 
@@ -143,6 +182,76 @@ export class LocalControl implements ControlClient {
   async forgetReplica(name: string, node: string, reason: string): Promise<void> {
     this.db.transaction(() => {
       if (forgetCopyIn(this.db, name, node, 'replica')) addEvent(this.db, { volume: name, node, kind: 'replica-forgotten', detail: reason });
+    })();
+  }
+
+  // --- reclaim (DESIGN: "Removing volumes safely") ---
+
+  async retainedCopyMade(id: number, node: string): Promise<RemovedVolume> {
+    return this.db.transaction(() => {
+      const r = getRemoved(this.db, id);
+      if (!r) throw new FerryError('VOLUME_NOT_FOUND', `removal ${id} is not recorded`);
+      if (r.node !== node) throw new FerryError('INVALID_REQUEST', `the data of removed volume ${r.name} is kept on ${r.node}, not ${node}`);
+      if (!setRemovedState(this.db, id, 'retaining', 'retained')) return r;
+      // The retained copy exists: only now may the live one go (never neither).
+      const c = copiesOf(this.db, r.name).find((x) => x.node === node && x.state === 'retaining');
+      if (c) setCopy(this.db, r.name, node, 'dropping');
+      addEvent(this.db, { volume: r.name, node, kind: 'retained', detail: `its data is kept as ${r.dataset} on ${node} until ${r.expiresAt}` });
+      return getRemoved(this.db, id)!;
+    })();
+  }
+
+  async listRemoved(): Promise<RemovedVolume[]> {
+    return listRemoved(this.db);
+  }
+
+  async beginUndelete(id: number, as: string, node: string): Promise<RemovedVolume> {
+    return this.db.transaction(() => {
+      const r = getRemoved(this.db, id);
+      if (!r || r.state !== 'retained') {
+        throw new FerryError('VOLUME_NOT_FOUND', `removed volume ${r?.name ?? `#${id}`} is ${r ? (r.state === 'retaining' ? 'still being removed; retry shortly' : 'expired or already undeleted') : 'not retained'}: see ferry volume ls --removed`);
+      }
+      if (r.node !== node) {
+        throw new FerryError('INVALID_REQUEST', `the data of removed volume ${r.name} is kept on ${r.node}: run ferry volume undelete ${r.name} there`);
+      }
+      const taken = getVolume(this.db, as);
+      if (taken?.state === 'deleting') throw new FerryError('VOLUME_BUSY', `volume ${as} is still being removed; retry shortly`);
+      if (taken) {
+        throw new FerryError(
+          'VOLUME_EXISTS',
+          `a volume named ${as} exists again (created since ${r.name} was removed): bring the old data back under another name with ferry volume undelete ${r.name} --as NEW`,
+        );
+      }
+      insertVolume(this.db, { name: as, backend: r.backend, sizeBytes: r.sizeBytes ?? undefined, fs: r.fs ?? undefined, options: r.options, primaryNode: node });
+      return r;
+    })();
+  }
+
+  async finishUndelete(id: number, as: string, node: string): Promise<void> {
+    this.db.transaction(() => {
+      const r = getRemoved(this.db, id);
+      const v = getVolume(this.db, as);
+      if (!r || !v || v.state !== 'creating' || v.primaryNode !== node) throw new FerryError('VOLUME_BUSY', `the undelete of removal ${id} as ${as} is no longer current`);
+      if (!setRemovedState(this.db, id, 'retained', 'dropping')) throw new FerryError('VOLUME_NOT_FOUND', `removed volume ${r.name} expired during its undelete`);
+      setVolumeState(this.db, as, 'ready');
+      addEvent(this.db, { volume: as, node, kind: 'undeleted', detail: `the data of ${r.name}, removed at ${r.removedAt}, is back as ${as}` });
+    })();
+  }
+
+  async expireRemoved(id: number, node: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const r = getRemoved(this.db, id);
+      if (!r || r.node !== node || !setRemovedState(this.db, id, 'retained', 'dropping')) return false;
+      addEvent(this.db, { volume: r.name, node, kind: 'retained-expired', detail: `kept until ${r.expiresAt}; ${r.dataset} on ${node} is destroyed now` });
+      return true;
+    })();
+  }
+
+  async forgetRemoved(id: number, node: string): Promise<void> {
+    this.db.transaction(() => {
+      const r = getRemoved(this.db, id);
+      if (!r || r.node !== node || !deleteRemoved(this.db, id)) return;
+      addEvent(this.db, { volume: r.name, node, kind: 'retained-destroyed', detail: `${r.dataset} on ${node} is gone` });
     })();
   }
 

@@ -5,8 +5,11 @@ import { nowIso, stmt } from './db';
  * replica: a host other than the primary keeps a copy (never mounted; a move back sends increments).
  * dropping: the host must destroy its copy (a replica that policy does not keep, or any copy of a
  * volume being removed); the row goes when the host reports the copy destroyed.
+ * retaining (reclaim): the primary's copy of a volume removed with reclaim=retain, kept until its
+ * retained dataset is made (then it becomes dropping): it keeps the volume's record, so its name
+ * cannot be created again while the live dataset still holds it.
  */
-export type CopyState = 'replica' | 'dropping';
+export type CopyState = 'replica' | 'dropping' | 'retaining';
 
 /** A volume's copy on one host other than as the live primary. */
 export interface CopyRecord {

@@ -143,6 +143,28 @@ const MIGRATIONS: readonly string[] = [
   );
   `,
   `
+  -- reclaim: volumes removed with reclaim=retain, their data kept on one host as an internal dataset
+  -- (_removed.<id>) until it expires or is undeleted. Not tied to volumes: the volume's record goes at
+  -- remove as always (a new volume of the same name may be created meanwhile). While a row is
+  -- 'retaining', the volume's primary copy is in copies with state 'retaining' (kept, not dropped).
+  CREATE TABLE IF NOT EXISTS removed_volumes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL,
+    node        TEXT NOT NULL,
+    dataset     TEXT NOT NULL,
+    backend     TEXT NOT NULL,
+    size_bytes  INTEGER,
+    fs          TEXT,
+    options     TEXT NOT NULL,
+    used_bytes  INTEGER,
+    created_at  TEXT NOT NULL,
+    removed_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    state       TEXT NOT NULL   -- retaining | retained | dropping
+  );
+  CREATE INDEX IF NOT EXISTS removed_volumes_name ON removed_volumes(name, id);
+  `,
+  `
   -- replicate: the standbys replication keeps of a volume, one row per host, with its newest
   -- replication snapshot (the next round's base) and whether control last recorded it late.
   CREATE TABLE IF NOT EXISTS standbys (

@@ -10,6 +10,7 @@ import { ControlMetrics } from '../metrics/control-metrics';
 import { metricsRouter } from '../metrics/metrics-router';
 import { createClusterApi } from './cluster-api';
 import { LocalControl } from './control';
+import { reclaimDefaults } from '../volume/reclaim';
 import { controlFacts } from './control-facts';
 import { openDb, type Db } from './db';
 import { createDashboard } from '../web/dashboard';
@@ -30,7 +31,7 @@ export interface ControlService {
 export async function startControl(config: Config, log: Logger): Promise<ControlService> {
   const token = readToken(config.control.tokenFile);
   const db = openDb(join(config.dataDir, 'control.db'));
-  const control = new LocalControl(db, { keepReplica: config.control.keepReplica });
+  const control = new LocalControl(db, { keepReplica: config.control.keepReplica, reclaim: reclaimDefaults(config.control) });
   // The dashboard at /ui/ and /metrics on the same listener, their data under the cluster token.
   const dashboard = createDashboard({ control }, { token, where: 'control.tokenFile (the cluster token)' }, log.child({ component: 'web' }));
   const metrics: WebRoute = { path: '/metrics', router: metricsRouter([new ControlMetrics(controlFacts(control, db))]) };

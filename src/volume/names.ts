@@ -24,4 +24,22 @@ export function validateVolumeName(name: unknown): string {
   return name;
 }
 
+/**
+ * The dataset that keeps a removed volume's data (`reclaim=retain`) until it expires or is undeleted:
+ * `_removed.<id>`, `id` being its row in control's removed_volumes. A leading `_` is something no
+ * volume name can start with (Docker's rule above), so a new volume of the old name never meets it,
+ * and every backend stores it (btrfs and zfs leave such names out of their volume lists).
+ */
+export function retainedDatasetName(id: number): string {
+  return `_removed.${id}`;
+}
+
+const RETAINED_DATASET = /^_removed\.([1-9][0-9]*)$/;
+
+/** The removal id of a retained dataset's name (pure); undefined for any other name. */
+export function retainedDatasetId(name: string): number | undefined {
+  const m = RETAINED_DATASET.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 // Snapshot names, user-facing and stored, live in snapshot-names.ts (they say who owns each snapshot).

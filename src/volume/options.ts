@@ -3,10 +3,21 @@ import type { PoolCapacity, SizeRules } from '../agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind } from '../agent/backends/registry';
 import type { Config } from '../config/config';
 import { validatePolicyName } from './policy-name';
+import { checkReclaimOptions } from './reclaim';
 import { formatSize, parseSize } from './size';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
-export const CREATE_OPTIONS: readonly string[] = ['size', 'backend', ...backendOptions().keys(), 'profile', 'replica', 'policy'];
+export const CREATE_OPTIONS: readonly string[] = [
+  'size',
+  'backend',
+  ...backendOptions().keys(),
+  'profile',
+  'replica',
+  'policy',
+  // reclaim: what a remove does with the data (reclaim.ts)
+  'reclaim',
+  'retain-removed',
+];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;
@@ -78,6 +89,8 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
+  // reclaim: checked here, decided at remove by control (reclaimOf).
+  checkReclaimOptions(given);
   // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
   const policyText = given.policy ?? profile.policy;
   const policy = policyText ? validatePolicyName(policyText) : undefined;

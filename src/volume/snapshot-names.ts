@@ -10,7 +10,8 @@ import { FerryError } from '../errors';
  *   `[A-Za-z0-9][A-Za-z0-9_.-]*`, except the legacy move names below.
  * - internal names start with `_`, which no user name can: `_<owner>.<key>`, the key made of
  *   `[A-Za-z0-9_-]` words joined by `.`. A move's are `_move.<id>.<round>` and `_move.<id>.final`.
- *   The owners `schedule`, `replication` and `backup` are reserved for what comes next.
+ *   The owners `schedule`, `replication` and `backup` are reserved for what comes next; `removed`
+ *   (`_removed.<id>`) is the last snapshot of a volume removed with `reclaim=retain` (reclaim.ts).
  * - legacy move names written by earlier versions, `m<id>-<round>` and `m<id>-final`, still count as
  *   the move's (existing hosts hold them as replica bases); a user may not take such a name.
  *
@@ -20,7 +21,7 @@ import { FerryError } from '../errors';
  */
 
 /** Every owner of snapshots. */
-export const SNAPSHOT_OWNERS = ['user', 'move', 'schedule', 'replication', 'backup'] as const;
+export const SNAPSHOT_OWNERS = ['user', 'move', 'schedule', 'replication', 'backup', 'removed'] as const;
 export type SnapshotOwner = (typeof SNAPSHOT_OWNERS)[number];
 
 export const MAX_SNAPSHOT_NAME = 100;
@@ -35,7 +36,7 @@ export type SnapshotName =
   | { owner: 'user'; name: string }
   /** `round` is a pre-copy round (1, 2, ...) or the final snapshot; `legacy` for `m<id>-...` names. */
   | { owner: 'move'; move: number; round: number | 'final'; legacy: boolean }
-  | { owner: 'schedule' | 'replication' | 'backup'; key: string };
+  | { owner: 'schedule' | 'replication' | 'backup' | 'removed'; key: string };
 
 /** The name of round `round` (1, 2, ...) of move `id`'s pre-copy. */
 export function moveRoundSnapshot(id: number, round: number): string {
@@ -45,6 +46,14 @@ export function moveRoundSnapshot(id: number, round: number): string {
 /** The name of move `id`'s final snapshot (taken with the volume released). */
 export function moveFinalSnapshot(id: number): string {
   return `_move.${id}.final`;
+}
+
+/**
+ * The last snapshot of a volume removed with `reclaim=retain` (removal `id` in control's
+ * removed_volumes): taken of the live dataset, then cloned into the retained dataset.
+ */
+export function removedSnapshot(id: number): string {
+  return `_removed.${id}`;
 }
 
 /** Reads a stored name (pure); undefined for a name that is not a valid one of any owner. */
@@ -60,7 +69,7 @@ export function parseSnapshotName(name: string): SnapshotName | undefined {
     const m = MOVE_KEY.exec(key);
     return m ? { owner: 'move', move: Number(m[1]), round: roundOf(m[2]), legacy: false } : undefined;
   }
-  if (owner === 'schedule' || owner === 'replication' || owner === 'backup') return { owner, key };
+  if (owner === 'schedule' || owner === 'replication' || owner === 'backup' || owner === 'removed') return { owner, key };
   return undefined;
 }
 

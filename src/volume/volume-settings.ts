@@ -1,6 +1,7 @@
 import { FerryError } from '../errors';
 import { REPLICA_POLICIES } from './options';
 import { validatePolicyName } from './policy-name';
+import { checkReclaimOptions } from './reclaim';
 
 /**
  * The options of an existing volume that `ferry volume set VOLUME KEY=VALUE` may change, each with
@@ -15,6 +16,9 @@ export const SETTABLE_OPTIONS: Readonly<Record<string, (value: string) => void>>
       throw new FerryError('INVALID_OPTION', `invalid replica ${JSON.stringify(v)}: valid values are ${REPLICA_POLICIES.join(', ')}`);
     }
   },
+  // reclaim: read by control at the remove (reclaimOf).
+  reclaim: (v) => checkReclaimOptions({ reclaim: v }),
+  'retain-removed': (v) => checkReclaimOptions({ 'retain-removed': v }),
 };
 
 /**

@@ -112,6 +112,14 @@ export const AGENT_CALLS = {
   // replicate (issue 7 item 4)
   replicationDuties: z.tuple([name]),
   standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0), takenAt: z.string().max(64).optional() })]),
+  // reclaim
+  beginRemove: z.tuple([name, name]),
+  retainedCopyMade: z.tuple([z.number().int(), name]),
+  listRemoved: z.tuple([]),
+  beginUndelete: z.tuple([z.number().int(), name, name]),
+  finishUndelete: z.tuple([z.number().int(), name, name]),
+  expireRemoved: z.tuple([z.number().int(), name]),
+  forgetRemoved: z.tuple([z.number().int(), name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

@@ -1,4 +1,19 @@
-import type { ClusterEvent, ContainerSpec, CopyToDestroy, HostReport, Lease, MoveRecord, NodeRecord, PolicyRecord, ReplicationDuty, SnapshotOrigin, SnapshotRecord, VolumeView } from './records';
+import type {
+  ClusterEvent,
+  ContainerSpec,
+  CopyToDestroy,
+  HostReport,
+  Lease,
+  MoveRecord,
+  NodeRecord,
+  PolicyRecord,
+  RemovedVolume,
+  RemoveStart,
+  ReplicationDuty,
+  SnapshotOrigin,
+  SnapshotRecord,
+  VolumeView,
+} from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -100,6 +115,31 @@ export interface ControlClient {
   updateMove(id: number, u: { state?: 'releasing' | 'final'; bytesDone?: number; bytesTotal?: number | null }): Promise<MoveRecord>;
   /** Ends a move that has not switched as failed, with the reason; the source stays primary. */
   failMove(id: number, reason: string): Promise<void>;
+  // --- reclaim: volumes removed with reclaim=retain (DESIGN: "Removing volumes safely") ---
+  /**
+   * beginDelete, deciding the volume's reclaim (reclaimOf): with `retain`, the primary's copy is kept
+   * (`retaining`) and a removal record answered, whose dataset the primary makes before its live
+   * copy goes; replicas are dropped as with delete. Idempotent: a volume already `deleting` answers
+   * the same (the retaining record included, so a retried remove finishes the retain).
+   */
+  beginRemove(name: string, node: string): Promise<RemoveStart>;
+  /** `node` has made the retained dataset of removal `id`: it is `retained`, and the live copy may go now. Idempotent. */
+  retainedCopyMade(id: number, node: string): Promise<RemovedVolume>;
+  /** Every removal record, newest first (ferry volume ls --removed; each host's upkeep). */
+  listRemoved(): Promise<RemovedVolume[]>;
+  /**
+   * Starts bringing removal `id` back as volume `as` on `node` (its holder): records `as` in state
+   * `creating`. VOLUME_EXISTS when `as` is taken (suggesting --as); VOLUME_NOT_FOUND when the
+   * removal is not retained any more; INVALID_REQUEST when the data is on another host.
+   */
+  beginUndelete(id: number, as: string, node: string): Promise<RemovedVolume>;
+  /** The data is back as `as`: it is `ready`, and the removal `dropping` (its retained dataset goes). */
+  finishUndelete(id: number, as: string, node: string): Promise<void>;
+  /** Removal `id` is past its time: `retained` -> `dropping`. False when it is not retained any more (undeleted meanwhile). */
+  expireRemoved(id: number, node: string): Promise<boolean>;
+  /** The retained dataset of a `dropping` removal is destroyed: the record goes. Idempotent. */
+  forgetRemoved(id: number, node: string): Promise<void>;
+
   /** The atomic switch (DESIGN step 5). MOVE_CONFLICT when the move is not current or a lease is held. */
   switchMove(id: number): Promise<VolumeView>;
   /** Marks a switched move done once the target has mounted. */

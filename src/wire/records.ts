@@ -251,3 +251,42 @@ export interface ReplicationDuty {
   /** The oldest of every standby's newest snapshot: what the primary must keep (null: one has none yet). */
   oldestBase: string | null;
 }
+
+// --- reclaim: removed volumes whose data is retained (reclaim=retain) ---
+
+/**
+ * retaining: removed; the live dataset is still there while its retained copy is made. retained:
+ * kept until `expiresAt` (ferry volume undelete brings it back). dropping: expired or undeleted; its
+ * retained dataset is being destroyed (the row goes when it is).
+ */
+export type RemovedState = 'retaining' | 'retained' | 'dropping';
+
+/** A volume removed with `reclaim=retain`, as control records it: its data kept on `node` as `dataset`. */
+export interface RemovedVolume {
+  /** The removal's id: one name may be removed, created again and removed again. */
+  id: number;
+  /** The name the volume had. */
+  name: string;
+  /** The host that keeps the data (the volume's primary when it was removed). */
+  node: string;
+  /** The retained dataset's name there (`_removed.<id>`, volume/names.ts). */
+  dataset: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  options: Record<string, string>;
+  /** Used bytes when it was removed (its last measurement). */
+  usedBytes: number | null;
+  /** When the volume was created, and when it was removed. */
+  createdAt: string;
+  removedAt: string;
+  /** When upkeep destroys the data (removedAt + the retain time). */
+  expiresAt: string;
+  state: RemovedState;
+}
+
+/** What starting a remove answers: the hosts that must still destroy a copy, and the retained record, if kept. */
+export interface RemoveStart {
+  hosts: string[];
+  retained: RemovedVolume | null;
+}

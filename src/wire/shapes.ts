@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, VolumeView } from './records';
+import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, VolumeView } from './records';
 
 /**
  * The JSON that `ferry ... --json` prints and the local API answers, as zod schemas: one place that
@@ -155,3 +155,23 @@ export const policyShape = z.object({
 export const policyListShape = z.array(policyShape);
 /** `ferry policy inspect NAME` (always JSON): the policy and the volumes that have it. */
 export const policyInspectShape = z.object({ policy: policyShape, volumes: z.array(z.string()) });
+
+// --- reclaim ---
+
+/** A removed volume whose data is retained (`ferry volume ls --removed --json` is an array of these). */
+export const removedVolumeShape = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  node: z.string(),
+  dataset: z.string(),
+  backend: z.string(),
+  sizeBytes: z.number().int().nullable(),
+  fs: z.string().nullable(),
+  options: z.record(z.string(), z.string()),
+  usedBytes: z.number().int().nullable(),
+  createdAt: time,
+  removedAt: time,
+  expiresAt: time,
+  state: z.enum(['retaining', 'retained', 'dropping']),
+}) satisfies z.ZodType<RemovedVolume>;
+export const removedListShape = z.array(removedVolumeShape);

@@ -7,6 +7,7 @@ import { HostStatus } from '../../src/agent/host-status';
 import { KeyedLock } from '../../src/agent/keyed-lock';
 import { Mounts } from '../../src/agent/mounts';
 import { MoveSource, MoveTarget } from '../../src/agent/move-sides';
+import { Reclaimer } from '../../src/agent/reclaimer';
 import { Snapshots } from '../../src/agent/snapshots';
 import { Upkeep } from '../../src/agent/upkeep';
 import { UsageMeter } from '../../src/agent/usage';
@@ -35,11 +36,12 @@ export function agentParts<B extends Backend = MemoryBackend>(opts: { node?: str
   const copies = new Copies(node, control, slots, state, lock, log);
   const meter = new UsageMeter(control, log);
   const mounts = new Mounts(node, control, slots, state, lock, meter, containers, log);
-  const volumes = new VolumeService(config, control, slots, copies, lock, meter, log);
-  const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, log);
+  const reclaimer = new Reclaimer(node, control, slots, state, copies, lock, meter, log);
+  const volumes = new VolumeService(config, control, slots, copies, lock, meter, log, reclaimer);
+  const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, log, reclaimer);
   const status = new HostStatus(node, control, slots, state);
   const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
   const target = new MoveTarget(node, control, slots, state, containers);
   const snapshots = new Snapshots(node, control, slots, lock, log);
-  return { node, control, backend, state, volumes, mounts, upkeep, status, source, target, snapshots };
+  return { node, control, backend, state, volumes, mounts, upkeep, status, source, target, snapshots, reclaimer };
 }
