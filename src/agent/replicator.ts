@@ -7,6 +7,7 @@ import { throttle } from '../stream/token-bucket';
 import type { Peer } from '../transfer/client';
 import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshotAt, replicationTimeOf } from '../volume/replication-names';
 import type { ControlClient } from '../wire/control-client';
+import { isActiveMove } from '../control/move-states';
 import type { ReplicationDuty } from '../wire/records';
 import type { MovableBackend } from './backends/backend';
 import type { MoveSource, SourceConnector } from './mover';
@@ -196,11 +197,22 @@ export class Replicator {
   ): Promise<void> {
     try {
       await this.control.recordSnapshot({ volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: takenAt.toISOString() });
-      for (const s of prunableReplicationSnapshots(await backend.listSnapshots(volume), snapshot)) await this.snapshots.remove(volume, s);
-      if (oldestBase !== null) await client.ask({ op: 'prune-replication', volume, oldest: oldestBase });
+      // A move of the volume may have chosen one of them as its base (the newest both hosts held when
+      // it began): nothing is pruned on either host while one is under way; the next round's tidying does it.
+      if (await this.moving(volume)) return;
+      for (const s of prunableReplicationSnapshots(await backend.listSnapshots(volume), snapshot)) {
+        if (await this.moving(volume)) return;
+        await this.snapshots.remove(volume, s);
+      }
+      if (oldestBase !== null && !(await this.moving(volume))) await client.ask({ op: 'prune-replication', volume, oldest: oldestBase });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot tidy replication snapshots');
     }
+  }
+
+  private async moving(volume: string): Promise<boolean> {
+    const m = await this.control.moveOf(volume);
+    return !!m && isActiveMove(m.state);
   }
 
   /** Streams `snapshot` (taken by the primary on request) into this host's pool, throttled to the duty's bandwidth. */
