@@ -178,12 +178,16 @@ export class ReplicationBench {
     };
     await round(); // the first, full send happens before the measured time, as ferry's does
     const writer = startWriter(src, rate);
-    // cron: a round every CRON_SECONDS; one still running when the next is due delays it (flock-style).
+    // cron: rounds at fixed times CRON_SECONDS apart; a time that comes while a round still runs is
+    // skipped, as `flock -n` in a crontab line does.
+    const every = CRON_SECONDS * 1000;
     const loop = (async () => {
+      let next = Date.now() + every;
       while (!stopped) {
-        const next = Date.now() + CRON_SECONDS * 1000;
-        while (!stopped && Date.now() < next) await sleep(100);
-        if (!stopped) await round();
+        while (!stopped && Date.now() < next) await sleep(50);
+        if (stopped) break;
+        await round();
+        next += every * Math.max(1, Math.ceil((Date.now() - next) / every));
       }
     })();
     const samples: number[] = [];
