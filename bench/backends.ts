@@ -8,6 +8,12 @@ import { loopBackend } from '../src/agent/backends/loop/descriptor';
 import { zfsBackend } from '../src/agent/backends/zfs/descriptor';
 import { ProcessRunner } from '../src/exec/runner';
 import { silentLogger } from '../src/log';
+import { BackendSlots } from '../src/agent/backend-slots';
+import type { BackendKind } from '../src/agent/backends/registry';
+import { KeyedLock } from '../src/agent/keyed-lock';
+import { Snapshots } from '../src/agent/snapshots';
+import { LocalControl } from '../src/control/control';
+import { openDb } from '../src/control/db';
 import { cleanupDir, makeLoopFs, makeTempDir } from '../test/support/host';
 import { destroyPools, testPoolName, zfsMissing } from '../test/support/zfs';
 import { progress } from './bench-env';
@@ -86,6 +92,8 @@ export interface BackendFigures {
   create: Summary;
   mountUnmount: Summary;
   snapshot: Summary;
+  /** snap: `ferry snapshot create`'s work in the agent (Snapshots.take: the backend's snapshot, recorded in control's registry). */
+  ferrySnapshot: Summary;
   fullStreamMs: number;
   fullStreamBytes: number;
   incrementMs: number;
@@ -170,6 +178,14 @@ export class BackendsBench {
     await a.mount('m', mnt);
     writeFileSync(join(mnt, 'f'), 'x');
     const snapshot = await timeEach(this.counts.snapshots, (i) => a.snapshot('m', `s${i}`));
+    // snap: the same through the agent part that ferry snapshot create calls, control in process.
+    const control = new LocalControl(openDb(':memory:'));
+    const slots = new BackendSlots('bench', control);
+    slots.set(a.kind as BackendKind, { backend: a });
+    await control.reserveVolume({ name: 'm', backend: a.kind, options: {}, primaryNode: 'bench' });
+    await control.confirmVolume('m', 'bench');
+    const snapshots = new Snapshots('bench', control, slots, new KeyedLock(), silentLogger());
+    const ferrySnapshot = await timeEach(this.counts.snapshots, async (i) => void (await snapshots.take('m', { name: `f${i}`, origin: 'manual' })));
     await a.unmount('m', mnt);
 
     await a.create('big', bb.spec);
@@ -191,6 +207,7 @@ export class BackendsBench {
       create,
       mountUnmount,
       snapshot,
+      ferrySnapshot,
       fullStreamMs: full.ms,
       fullStreamBytes: full.bytes,
       incrementMs: incr.ms,
@@ -214,6 +231,9 @@ export function renderBackends(figures: readonly BackendFigures[], counts: Backe
     [`Create 64M, p50 (N=${counts.creates})`, (f) => f.create.p50],
     [`Mount+Unmount, p50 (N=${counts.mounts})`, (f) => f.mountUnmount.p50],
     [`snapshot, p50 (N=${counts.snapshots})`, (f) => f.snapshot.p50],
+    [`snapshot, p99`, (f) => f.snapshot.p99],
+    [`ferry snapshot create (recorded), p50`, (f) => f.ferrySnapshot.p50],
+    [`ferry snapshot create (recorded), p99`, (f) => f.ferrySnapshot.p99],
     [`full stream ${counts.streamBytes / MiB} MiB, pool to pool`, (f) => f.fullStreamMs],
     [`increment ${counts.incrementBytes / MiB} MiB, pool to pool`, (f) => f.incrementMs],
   ];

@@ -1,4 +1,5 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { formatSize, parseSize } from '../src/volume/size';
 import type { PipeRun } from './btrfs-pipe';
 import type { CpuTimes } from './cpu';
@@ -115,7 +116,7 @@ export interface MoveFigures {
   /** Pools of the local pipe have quotas on, as ferry's do. */
   pipeQuotas: boolean;
   /** This machine's single-core rates in Node (OpenSSL), in chunks of an ssh packet's size. */
-  crypto: { sha256MiBps: number; aes128gcmMiBps: number };
+  crypto: { sha256MiBps: number; crc32MiBps: number; aes128gcmMiBps: number };
   totalMs: number;
 }
 
@@ -127,7 +128,7 @@ export interface InspectAnswer {
 }
 
 
-/** SHA-256 and AES-128-GCM over 256 MiB in 32 KiB pieces (an ssh packet's payload), MiB/s on one core. */
+/** SHA-256 (the envelope's format 1), CRC-32 (format 2) and AES-128-GCM over 256 MiB in 32 KiB pieces (an ssh packet's payload), MiB/s on one core. */
 export function cryptoRates(): MoveFigures['crypto'] {
   const piece = 32 * 1024;
   const buf = randomBytes(16 * MiB);
@@ -139,9 +140,11 @@ export function cryptoRates(): MoveFigures['crypto'] {
   };
   const hash = createHash('sha256');
   const sha256MiBps = rate((b) => hash.update(b), () => hash.digest());
+  let crc = 0;
+  const crc32MiBps = rate((b) => (crc = crc32(b, crc)), () => undefined);
   const cipher = createCipheriv('aes-128-gcm', randomBytes(16), randomBytes(12));
   const aes128gcmMiBps = rate((b) => cipher.update(b), () => cipher.final());
-  return { sha256MiBps, aes128gcmMiBps };
+  return { sha256MiBps, crc32MiBps, aes128gcmMiBps };
 }
 
 

@@ -174,16 +174,16 @@ export function cpuTable(f: MoveFigures): string {
     const wall = s.full.wallMs ?? s.full.moveMs;
     const agents = Object.entries(c).filter(([k]) => k.endsWith('agent'));
     const total = Object.values(c).reduce((a, x) => a + cpuMs(x), 0);
-    // Crypto at this machine's single-core rates: SHA-256 on both sides (wrap, unwrap), AES-GCM on both (encrypt, decrypt).
+    // At this machine's single-core rates: the envelope's checksum on both sides (wrap, unwrap), AES-GCM on both (encrypt, decrypt).
     const mib = s.full.bytesReceived / MiB;
-    const sha = (2 * mib) / f.crypto.sha256MiBps;
+    const sum = (2 * mib) / f.crypto.crc32MiBps;
     const aes = (2 * mib) / f.crypto.aes128gcmMiBps;
     rows.push([
       `ferry move ${s.label}`,
       secs(wall),
       agents.map(([k, v]) => `${k} ${cpuCell(v)}`).join('; ') + `; control ${secs(cpuMs(c.control))}`,
       `${secs(total)} (${(total / wall).toFixed(2)} cores)`,
-      `SHA-256 ≈ ${sha.toFixed(1)} s, AES-GCM ≈ ${aes.toFixed(1)} s of the agents’ own time`,
+      `CRC-32 ≈ ${sum.toFixed(1)} s, AES-GCM ≈ ${aes.toFixed(1)} s of the agents’ own time`,
     ]);
     const pipeCpu = cpuMs(s.pipe.cpu);
     rows.push([`send | receive ${s.label}`, secs(s.pipe.ms), `btrfs send + receive ${secs(pipeCpu)}`, `${secs(pipeCpu)} (${(pipeCpu / s.pipe.ms).toFixed(2)} cores)`, '—']);
@@ -258,7 +258,8 @@ export function renderMoves(f: MoveFigures): string {
     '',
     '#### Where a move’s time goes',
     '',
-    `CPU seconds per process while each transfer ran (own + exited children). This machine, one core: SHA-256 ${f.crypto.sha256MiBps.toFixed(0)} MiB/s, ` +
+    `CPU seconds per process while each transfer ran (own + exited children). This machine, one core: CRC-32 ${f.crypto.crc32MiBps.toFixed(0)} MiB/s (the envelope's checksum, zlib), ` +
+      `SHA-256 ${f.crypto.sha256MiBps.toFixed(0)} MiB/s (the envelope's format 1), ` +
       `AES-128-GCM ${f.crypto.aes128gcmMiBps.toFixed(0)} MiB/s (Node’s OpenSSL, which ssh2’s binding uses too).`,
     '',
     cpuTable(f),

@@ -8,7 +8,9 @@
  *   ... --only single-host            one section alone (or --only moves, --only replication, --only dashboard, --only metrics, --only managed-plugin,
  *                                     --only backends:
  *                                     every backend's Create, Mount, snapshot and streams side by side,
- *                                     --only create-usage: what measuring used bytes at Create costs)
+ *                                     --only create-usage: what measuring used bytes at Create costs,
+ *                                     --only snapshots: snapshot time with and without quiesce=pause, and the pause,
+ *                                     --only transfer: the data path of moves alone, envelope versions side by side)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -20,6 +22,7 @@
  * legacy `ferry serve` of its own and Docker's `local` driver. The move section (move.ts) needs the one
  * test cluster this machine fits: while another live run owns it, it waits (up to 15 minutes).
  */
+import { SnapshotsBench, renderSnapshots } from './snapshots';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -35,6 +38,7 @@ import { renderMoves } from './move-report';
 import { FULL_MANAGED_COUNTS, ManagedPluginBench, QUICK_MANAGED_COUNTS, renderManagedPlugin } from './managed-plugin';
 import { FULL_METRICS_COUNTS, MetricsBench, QUICK_METRICS_COUNTS, renderMetrics } from './metrics';
 import { memoryOf, type Memory } from './proc';
+import { renderTransferPath, TransferPathBench } from './transfer-path';
 import { renderGroups } from './report';
 import { FULL_COUNTS, SingleHostBench, type SingleHostCounts } from './single-host';
 import { memoryTraceLine, profileTable, singleHostGroups } from './single-host-report';
@@ -98,7 +102,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'replication'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'replication'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -116,6 +120,22 @@ async function main(): Promise<void> {
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
+  // quiesce (issue 7 item 2): snapshot create time with and without quiesce=pause, and the pause.
+  if (only === undefined || only === 'snapshots') {
+    const bench = new SnapshotsBench(quick ? 10 : 100);
+    running = bench;
+    try {
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      process.stdout.write(
+        [`### consistent snapshots: what quiesce=pause costs${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderSnapshots(figures), ''].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-snapshots', date, quick, snapshots: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
   if (only === undefined || only === 'create-usage') {
     const bench = new CreateUsageBench(quick ? 20 : 100);
     running = bench;
@@ -126,6 +146,31 @@ async function main(): Promise<void> {
         [`### used bytes at Create: what it adds${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderCreateUsage(figures), ''].join('\n') + '\n',
       );
       process.stdout.write(JSON.stringify({ bench: 'ferry-create-usage', date, quick, createUsage: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  if (only === undefined || only === 'transfer') {
+    const bench = new TransferPathBench(quick ? 256 * 2 ** 20 : 2 ** 30, quick ? 1 : 3);
+    running = bench;
+    try {
+      const loadAtStart = loadavg()[0];
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+      process.stdout.write(
+        [
+          `### The data path of moves and replication${quick ? ' (--quick)' : ''}`,
+          '',
+          `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Node ${m.node} · ${(figures.bytes / 2 ** 30).toFixed(2)} GiB of zeros from \`dd\` into \`dd\`, ` +
+            `sender and receiver two processes on loopback, each path in turn per round · load average (1 min) ${m.loadAverage1m}`,
+          '',
+          renderTransferPath(figures),
+          '',
+        ].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-transfer-path', date, quick, machine: m, transferPath: figures }) + '\n');
     } finally {
       await bench.cleanup();
       running = undefined;

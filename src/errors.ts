@@ -18,6 +18,8 @@ const CODE_KINDS = {
   VOLUME_IN_USE: 'conflict',
   VOLUME_BUSY: 'conflict',
   MOVE_CONFLICT: 'conflict',
+  // quiesce: a pre-snapshot hook or a pause failed (the snapshot was not taken), or a container stayed paused.
+  QUIESCE_FAILED: 'conflict',
   NOT_PRIMARY: 'conflict',
   POLICY_EXISTS: 'conflict',
   POLICY_IN_USE: 'conflict',

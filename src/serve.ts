@@ -21,6 +21,8 @@ import { Reclaimer } from './agent/reclaimer';
 import { Snapshots } from './agent/snapshots';
 import { ScheduleBook } from './agent/schedule-book';
 import { Scheduler } from './agent/scheduler';
+import { DockerHost } from './agent/docker-host';
+import { ContainerQuiescer } from './agent/quiesce';
 import { Upkeep } from './agent/upkeep';
 import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
@@ -194,7 +196,15 @@ export async function startFerry(
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog, reclaimer);
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
-  const snapshots = new Snapshots(node, control, slots, lock, agentLog);
+  // quiesce (issue 7 item 2): hooks and pauses through this host's dockerd, in serve and agent alike
+  // (dockerode loads on the first quiesced snapshot only).
+  const quiescer = new ContainerQuiescer(
+    node,
+    control,
+    existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined,
+    agentLog.child({ part: 'quiesce' }),
+  );
+  const snapshots = new Snapshots(node, control, slots, lock, agentLog, quiescer);
   const scheduler = new Scheduler(
     node,
     control,
@@ -215,7 +225,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
-  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, reclaimer }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);

@@ -1,6 +1,20 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../log';
 import type { ContainerSpec } from '../wire/records';
+import { COMPOSE_PROJECT_LABEL, type HostContainer } from './quiesce-plan';
+
+/** What a command run in a container with `docker exec` ended with. */
+export interface ExecResult {
+  /** Null when it did not end within its time (it was then killed, where this host can see it). */
+  exitCode: number | null;
+  timedOut: boolean;
+  /** stdout and stderr interleaved, the last `EXEC_OUTPUT_CHARS` characters. */
+  output: string;
+  durationMs: number;
+}
+
+/** How much of a hook's output is kept (the event log shows it; a chatty hook must not fill it). */
+export const EXEC_OUTPUT_CHARS = 2000;
 
 /**
  * This host's dockerd, for what a volume plugin may ask of it outside a Mount request (dockerd holds
@@ -56,4 +70,81 @@ export class DockerHost {
     }
     return failed;
   }
+
+  // --- quiesce (issue 7 item 2): containers around a snapshot ---
+
+  /** The running and paused containers that mount any of `volumes` (named volumes only). */
+  async containersWithVolumes(volumes: readonly string[]): Promise<HostContainer[]> {
+    if (volumes.length === 0) return [];
+    // dockerd's volume filter matches a name or a mount destination: plan() keeps names only.
+    return toHostContainers(await (await this.docker()).listContainers({ filters: { volume: [...volumes] } }));
+  }
+
+  /** The running and paused containers of Compose project `project` (by its label). */
+  async projectContainers(project: string): Promise<HostContainer[]> {
+    return toHostContainers(await (await this.docker()).listContainers({ filters: { label: [`${COMPOSE_PROJECT_LABEL}=${project}`] } }));
+  }
+
+  async pause(id: string): Promise<void> {
+    await (await this.docker()).getContainer(id).pause();
+  }
+
+  async unpause(id: string): Promise<void> {
+    await (await this.docker()).getContainer(id).unpause();
+  }
+
+  /**
+   * Runs `argv` in container `id` (`docker exec`, no shell of ferry's) for at most `timeoutMs`. A
+   * command past its time is killed by its host pid where this process can see it (dockerd has no
+   * call to stop an exec); where it cannot (a managed plugin's own pid namespace) it is logged.
+   */
+  async exec(id: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const docker = await this.docker();
+    const started = Date.now();
+    const exec = await docker.getContainer(id).exec({ Cmd: [...argv], AttachStdout: true, AttachStderr: true, Tty: false });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    let output = '';
+    const keep = { write: (chunk: Buffer): boolean => ((output = (output + chunk.toString('utf8')).slice(-EXEC_OUTPUT_CHARS)), true) };
+    docker.modem.demuxStream(stream, keep as unknown as NodeJS.WritableStream, keep as unknown as NodeJS.WritableStream);
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      new Promise<boolean>((resolve) => {
+        stream.once('end', () => resolve(true));
+        stream.once('close', () => resolve(true));
+        stream.once('error', () => resolve(true));
+      }),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!ended) {
+      stream.destroy();
+      const info = await exec.inspect().catch(() => undefined);
+      if (info?.Running && info.Pid > 0) {
+        try {
+          process.kill(info.Pid, 'SIGKILL');
+        } catch (err) {
+          this.log.warn({ err, container: id, pid: info.Pid }, 'cannot kill a hook past its time');
+        }
+      }
+      return { exitCode: null, timedOut: true, output, durationMs: Date.now() - started };
+    }
+    // The stream ends as the process does; dockerd records the exit code a moment later.
+    const deadline = Date.now() + 5000;
+    let info = await exec.inspect();
+    while (info.Running && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      info = await exec.inspect();
+    }
+    return { exitCode: info.ExitCode ?? null, timedOut: false, output, durationMs: Date.now() - started };
+  }
+}
+
+function toHostContainers(list: Docker.ContainerInfo[]): HostContainer[] {
+  return list.map((c) => ({
+    id: c.Id,
+    name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+    state: c.State,
+    labels: c.Labels ?? {},
+    volumes: (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name as string),
+  }));
 }

@@ -12,6 +12,7 @@ import { moveFinalSnapshot, moveOfSnapshot, moveRoundSnapshot } from '../volume/
 import type { MovableBackend } from './backends/backend';
 import { streamBuffers } from '../stream/buffer-size';
 import { newestCommonBase } from '../volume/replication-names';
+import { sendChain } from './snapshot-chain';
 
 /** Stop pre-copying once an increment is this small: the final one will be as quick. */
 export const SMALL_DELTA_BYTES = 32 * 1024 * 1024;
@@ -210,6 +211,23 @@ export class Mover {
   private async precopy(run: MoveRun): Promise<MoveState> {
     const { m, backend, log } = run;
     const src = await this.source(run);
+    // snap: the volume's own snapshots go first, oldest first, each an increment on the one before;
+    // the rounds then base on the newest snapshot both hosts hold (snapshot-chain.ts says which are safe).
+    const chain = await sendChain({
+      volume: m.volume,
+      from: m.source,
+      to: this.side.node,
+      source: src.client,
+      backend,
+      control: this.control,
+      log,
+      onBytes: (n) => {
+        run.done += n;
+        run.report(run.done);
+        this.metrics.transferReceived(n);
+      },
+    });
+    src.base = chain.base ?? src.base;
     const have = new Set(await backend.listSnapshots(m.volume));
     for (let round = 1; round <= MAX_PRECOPY_ROUNDS; round++) {
       const snap = moveRoundSnapshot(m.id, round);
@@ -379,8 +397,14 @@ export class Mover {
       for (const s of await backend.listSnapshots(m.volume)) if (moveOfSnapshot(s) === m.id) await backend.deleteSnapshot(m.volume, s);
       const others = await backend.listSnapshots(m.volume);
       const v = await this.control.getVolume(m.volume);
-      // A target that had nothing before the move keeps nothing after it (a snapshot of anyone else's keeps it).
-      if (others.length === 0 && v && v.primaryNode !== this.side.node && !v.replicas.includes(this.side.node)) await backend.destroy(m.volume);
+      // A target that had nothing before the move keeps nothing after it (a snapshot of anyone else's
+      // keeps it); the snapshots the move's chain carried here (recorded as this host's) go with it.
+      const node = this.side.node;
+      const carried = new Set((await this.control.snapshotsOf(m.volume)).filter((s) => s.hosts.includes(node)).map((s) => s.name));
+      if (others.every((s) => carried.has(s)) && v && v.primaryNode !== node && !v.replicas.includes(node)) {
+        await backend.destroy(m.volume);
+        for (const s of carried) await this.control.forgetSnapshot(m.volume, s, node);
+      }
     } catch (err) {
       log.warn({ err }, 'cannot remove what the failed move left');
     }

@@ -71,6 +71,13 @@ export class SourceTransferHandler implements TransferHandler {
           await this.snapshotOnce(backend, req.volume, req.snapshot);
         });
         return backend.send(req.volume, req.snapshot, req.base);
+      case 'send-snapshot':
+        // snap: a snapshot that exists (a user's, a schedule's, replication's), for the snapshot chain;
+        // never taken for the request, so a snapshot removed meanwhile is SNAPSHOT_NOT_FOUND, not made anew.
+        if (!(await backend.listSnapshots(req.volume)).includes(req.snapshot)) {
+          throw new FerryError('SNAPSHOT_NOT_FOUND', `host ${this.agent.node} holds no snapshot ${req.snapshot} of ${req.volume}`);
+        }
+        return backend.send(req.volume, req.snapshot, req.base);
       case 'send-final':
         await this.agent.withVolumeLock(req.volume, async () => {
           await this.requirePrimary(req.volume);

@@ -11,6 +11,9 @@ import type { KeyedLock } from './keyed-lock';
 import type { Reclaimer } from './reclaimer';
 import type { UsageMeter } from './usage';
 import { volumeNotFound } from './volume-errors';
+import { cloneSpec, parseCloneSource, type CloneSource } from '../volume/clone-source';
+import { hasSnapshots, type Backend } from './backends/backend';
+import { cloneDataset } from './clone-dataset';
 
 /** Create options as Docker sends them (`-o KEY=VALUE`), already decoded: none is `{}`. */
 export type CreateOptions = Readonly<Record<string, string>>;
@@ -37,13 +40,16 @@ export class VolumeService {
 
   /** Creates a volume; idempotent for the same options (Docker re-sends Create). */
   async create(name: string, opts: CreateOptions): Promise<VolumeView> {
-    const spec = resolveCreateOptions(opts, this.config);
+    // snap: `-o from=VOLUME@SNAPSHOT` makes the volume a clone, of the source's kind.
+    const from = opts.from === undefined ? undefined : parseCloneSource(opts.from);
+    const spec = from ? cloneSpec(opts, await this.cloneSourceVolume(from), this.config) : resolveCreateOptions(opts, this.config);
     return this.lock.run(name, async () => {
       const existing = await this.control.getVolume(name);
       if (existing?.state === 'deleting') throw await this.stillRemoving(existing);
       if (existing) return this.existingFor(existing, spec, opts);
       const backend = this.backends.backendFor(spec.backend);
       checkSpecFits(spec, backend.sizeRules, await backend.capacity());
+      if (from) await this.checkCloneSourceHere(from, backend);
       const reserved = await this.control.reserveVolume({
         name,
         backend: spec.backend,
@@ -62,7 +68,8 @@ export class VolumeService {
         throw new FerryError('VOLUME_EXISTS', `volume ${name} is being created elsewhere; try again`);
       }
       try {
-        await backend.create(name, { sizeBytes: spec.sizeBytes, fs: spec.fs });
+        if (from) await this.lock.run(from.volume, () => cloneDataset(backend, from, name, { sizeBytes: spec.sizeBytes, fs: spec.fs }));
+        else await backend.create(name, { sizeBytes: spec.sizeBytes, fs: spec.fs });
       } catch (err) {
         const e = toFerryError(err);
         await this.control.abandonVolume(name, this.node, e.message);
@@ -82,12 +89,41 @@ export class VolumeService {
     }
     const noOptions = Object.keys(opts).length === 0;
     const same =
-      v.backend === spec.backend && (v.sizeBytes ?? undefined) === spec.sizeBytes && (v.fs ?? undefined) === spec.fs && v.options.replica === spec.replica;
+      v.backend === spec.backend &&
+      (v.sizeBytes ?? undefined) === spec.sizeBytes &&
+      (v.fs ?? undefined) === spec.fs &&
+      v.options.replica === spec.replica &&
+      v.options.from === opts.from;
     if (noOptions || same) return v;
     const has = `backend=${v.backend}${v.sizeBytes ? ` size=${formatSize(v.sizeBytes)}` : ''}${v.fs ? ` fs=${v.fs}` : ''}${v.options.replica ? ` replica=${v.options.replica}` : ''}`;
     throw new FerryError(
       'VOLUME_EXISTS',
       `volume ${v.name} already exists with ${has}: use it without options, pick another name, or remove it first`,
+    );
+  }
+
+  /** snap: the volume a clone comes from, as control records it; VOLUME_NOT_FOUND / SNAPSHOT_NOT_FOUND saying what to check. */
+  private async cloneSourceVolume(from: CloneSource): Promise<VolumeView> {
+    const v = await this.control.getVolume(from.volume);
+    if (!v || v.state !== 'ready') {
+      throw new FerryError('VOLUME_NOT_FOUND', `cannot make a volume from ${from.volume}@${from.snapshot}: volume ${from.volume} does not exist (docker volume ls)`);
+    }
+    if (!(await this.control.snapshotsOf(from.volume)).some((s) => s.name === from.snapshot)) {
+      throw new FerryError('SNAPSHOT_NOT_FOUND', `cannot make a volume from ${from.volume}@${from.snapshot}: ${from.volume} has no snapshot ${from.snapshot} (ferry snapshot ls ${from.volume})`);
+    }
+    return v;
+  }
+
+  /**
+   * snap: a clone is made on a host that holds the snapshot (no data crosses hosts for a Create);
+   * another host is told where to run it. The new volume can move afterwards like any other.
+   */
+  private async checkCloneSourceHere(from: CloneSource, backend: Backend): Promise<void> {
+    if (hasSnapshots(backend) && (await backend.listSnapshots(from.volume)).includes(from.snapshot)) return;
+    const held = (await this.control.snapshotsOf(from.volume)).find((s) => s.name === from.snapshot)?.hosts ?? [];
+    throw new FerryError(
+      'NOT_PRIMARY',
+      `snapshot ${from.snapshot} of ${from.volume} is held on ${held.join(', ') || 'no host'}, not on ${this.node}: create the volume on ${held[0] ?? 'that host'} (it moves here on first use)`,
     );
   }
 

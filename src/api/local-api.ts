@@ -4,6 +4,9 @@ import type { HostStatus } from '../agent/host-status';
 import type { Mounts } from '../agent/mounts';
 import type { Reclaimer } from '../agent/reclaimer';
 import type { VolumeService } from '../agent/volume-service';
+import type { Snapshots } from '../agent/snapshots';
+import { registerSnapshotRoutes } from './snapshot-routes';
+import { registerSnapshotGroupRoutes } from './snapshot-group-routes';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
@@ -23,6 +26,8 @@ export interface LocalApiParts {
   doctor?: HostDoctor;
   /** policy: this host's name, recorded with what `ferry volume set` changes here; without it, no policy routes. */
   node?: string;
+  /** snap: `ferry snapshot ...` and `ferry volume rollback`. */
+  snapshots?: Snapshots;
   /** reclaim: removed volumes' retained data (ferry volume ls --removed, ferry volume undelete). */
   reclaimer?: Reclaimer;
 }
@@ -139,6 +144,10 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
   );
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
   if (agent.node) app.use(policyRoutes(control, agent.node, log));
+  // snap (issue 7 item 1): snapshots and rollback.
+  if (agent.snapshots) registerSnapshotRoutes(app, route, agent.snapshots, control);
+  // quiesce (issue 7 item 2): group snapshots.
+  if (agent.snapshots) registerSnapshotGroupRoutes(app, route, agent.snapshots);
   if (agent.reclaimer) app.use(reclaimRoutes(agent.reclaimer, control, log));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));

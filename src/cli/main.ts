@@ -10,6 +10,7 @@ import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
 import { policyCommands } from './policy-commands';
+import { registerSnapshotCommands } from './snapshot-commands';
 import { reclaimCommands, removedListing, retainedNotice } from './reclaim-commands';
 
 /**
@@ -188,6 +189,7 @@ export async function main(argv: string[]): Promise<void> {
       }
     });
   policyCommands(program, volume, api);
+  registerSnapshotCommands(program, volume, api); // snap (issue 7 item 1)
   reclaimCommands(volume, api);
   program
     .command('status')

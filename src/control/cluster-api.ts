@@ -76,6 +76,22 @@ export function createClusterApi(control: ControlClient, token: string, log: Log
       return { policy: p, volumes: (await control.listVolumes()).filter((v) => v.options.policy === p.name).map((v) => v.name) };
     }),
   );
+  // snap (issue 7 item 1): control's snapshot registry, for people and tools.
+  app.get(
+    '/v1/volumes/:name/snapshots',
+    read(async (req) => {
+      const name = String(req.params.name);
+      if (!(await control.getVolume(name))) throw new FerryError('VOLUME_NOT_FOUND', `volume ${name} does not exist`);
+      return { snapshots: await control.snapshotsOf(name) };
+    }),
+  );
+  app.get(
+    '/v1/snapshots',
+    read(async () => {
+      const volumes = (await control.listVolumes()).filter((v) => (v.snapshots?.count ?? 1) > 0);
+      return { snapshots: (await Promise.all(volumes.map((v) => control.snapshotsOf(v.name)))).flat() };
+    }),
+  );
   app.use((req: Request, res: Response) => sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`)));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status;

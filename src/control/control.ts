@@ -30,7 +30,7 @@ import {
   setVolumeState,
 } from './volume-repo';
 import type { ControlClient, PolicyChanges, PolicySpec, SnapshotReport, VolumeReservation } from '../wire/control-client';
-import { forgetSnapshot, recordSnapshot, snapshotsOf } from './snapshot-repo';
+import { NO_SNAPSHOTS, forgetSnapshot, forgetSnapshotsOn, recordSnapshot, snapshotSummaries, snapshotsOf } from './snapshot-repo';
 import { checkPolicy } from './policy-check';
 import { deletePolicy, getPolicy, insertPolicy, listPolicies, savePolicy, setVolumeOptions, volumesWithPolicy } from './policy-repo';
 import { applyOptionChanges } from '../volume/volume-settings';
@@ -113,14 +113,16 @@ export class LocalControl implements ControlClient {
     const v = getVolume(this.db, name);
     if (!v) return undefined;
     const mounts = leasesOf(this.db, name).reduce((n, l) => n + l.count, 0);
-    return this.view(v, mounts, copiesOf(this.db, name), standbysOf(this.db, name));
+    // snap: the snapshot count and newest, for Docker's inspect Status; replicate: the standbys.
+    return Object.assign(this.view(v, mounts, copiesOf(this.db, name), standbysOf(this.db, name)), { snapshots: snapshotSummaries(this.db, name).get(name) ?? NO_SNAPSHOTS });
   }
 
   async listVolumes(): Promise<VolumeView[]> {
     const counts = leaseCounts(this.db);
     const copies = allCopies(this.db);
     const standbys = allStandbys(this.db);
-    return listVolumes(this.db).map((v) => this.view(v, counts.get(v.name) ?? 0, copies.get(v.name) ?? [], standbys.get(v.name)));
+    const snaps = snapshotSummaries(this.db);
+    return listVolumes(this.db).map((v) => Object.assign(this.view(v, counts.get(v.name) ?? 0, copies.get(v.name) ?? [], standbys.get(v.name)), { snapshots: snaps.get(v.name) ?? NO_SNAPSHOTS }));
   }
 
   async beginDelete(name: string, node: string): Promise<string[]> {
@@ -169,6 +171,7 @@ export class LocalControl implements ControlClient {
   async copyDestroyed(name: string, node: string): Promise<void> {
     this.db.transaction(() => {
       if (!forgetCopyIn(this.db, name, node, 'dropping')) return;
+      forgetSnapshotsOn(this.db, name, node); // snap: its snapshots went with the copy
       addEvent(this.db, { volume: name, node, kind: 'copy-destroyed' });
       const v = getVolume(this.db, name);
       if (v?.state !== 'deleting' || copiesOf(this.db, name).length > 0) return;
@@ -181,7 +184,9 @@ export class LocalControl implements ControlClient {
 
   async forgetReplica(name: string, node: string, reason: string): Promise<void> {
     this.db.transaction(() => {
-      if (forgetCopyIn(this.db, name, node, 'replica')) addEvent(this.db, { volume: name, node, kind: 'replica-forgotten', detail: reason });
+      if (!forgetCopyIn(this.db, name, node, 'replica')) return;
+      forgetSnapshotsOn(this.db, name, node); // snap: its snapshots went with the copy
+      addEvent(this.db, { volume: name, node, kind: 'replica-forgotten', detail: reason });
     })();
   }
 
@@ -305,6 +310,11 @@ export class LocalControl implements ControlClient {
 
   async recentEvents(limit: number): Promise<ClusterEvent[]> {
     return recentEvents(this.db, limit);
+  }
+
+  // quiesce (issue 7 item 2): what an agent saw around a snapshot, for `ferry volume inspect`.
+  async recordEvent(e: { volume?: string; node: string; kind: string; detail?: string }): Promise<void> {
+    addEvent(this.db, e);
   }
 
   async listLeases(): Promise<Lease[]> {
@@ -490,8 +500,21 @@ export class LocalControl implements ControlClient {
     this.db.transaction(() => {
       const v = getVolume(this.db, r.volume);
       if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist; snapshot ${r.name} on ${r.node} was not recorded`);
-      const known = snapshotsOf(this.db, r.volume).some((s) => s.name === r.name);
-      recordSnapshot(this.db, r);
+      const known = snapshotsOf(this.db, r.volume).find((s) => s.name === r.name);
+      if (known && !known.hosts.includes(r.node)) {
+        // Names are unique per volume, and a second host holds a name only by receiving it from one
+        // that holds it: then the same name on two hosts is the same data (snapshot-chain.ts relies on it).
+        if (r.from === undefined) {
+          throw new FerryError('VOLUME_EXISTS', `volume ${r.volume} already has a snapshot named ${r.name} (on ${known.hosts.join(', ')}): pick another name`);
+        }
+        if (!known.hosts.includes(r.from)) {
+          throw new FerryError('SNAPSHOT_NOT_FOUND', `host ${r.from} holds no recorded snapshot ${r.name} of ${r.volume}; the copy on ${r.node} is not recorded`);
+        }
+      } else if (!known && r.from !== undefined) {
+        throw new FerryError('SNAPSHOT_NOT_FOUND', `no host holds a recorded snapshot ${r.name} of ${r.volume}; the copy ${r.node} received from ${r.from} is not recorded`);
+      }
+      // A received copy keeps the facts of the snapshot as it was taken.
+      recordSnapshot(this.db, known ? { ...r, origin: known.origin, createdAt: known.createdAt, group: known.group, policy: known.policy } : r);
       // People see the snapshots they take and keep; schedules and replication would flood the log.
       if (!known && (r.origin === 'manual' || r.origin === 'fenced' || r.origin === 'removed')) {
         addEvent(this.db, { volume: r.volume, node: r.node, kind: 'snapshot-created', detail: `${r.name} (${r.origin})` });

@@ -1,5 +1,5 @@
 import type { SnapshotReport } from '../wire/control-client';
-import type { SnapshotOrigin, SnapshotRecord } from '../wire/records';
+import type { SnapshotOrigin, SnapshotRecord, SnapshotSummary } from '../wire/records';
 import type { Db } from './db';
 import { stmt } from './db';
 
@@ -35,6 +35,26 @@ export function recordSnapshot(db: Db, s: SnapshotReport): void {
 /** Forgets `node`'s copy; false when it had none. */
 export function forgetSnapshot(db: Db, volume: string, name: string, node: string): boolean {
   return stmt(db, 'DELETE FROM snapshots WHERE volume = ? AND name = ? AND node = ?').run(volume, name, node).changes === 1;
+}
+
+/** Forgets every snapshot `node` holds of `volume` (its copy was destroyed or is gone). */
+export function forgetSnapshotsOn(db: Db, volume: string, node: string): number {
+  return stmt(db, 'DELETE FROM snapshots WHERE volume = ? AND node = ?').run(volume, node).changes;
+}
+
+/** A volume without snapshots, in brief. */
+export const NO_SNAPSHOTS: SnapshotSummary = Object.freeze({ count: 0, newest: null, newestAt: null });
+
+/** Each volume's snapshot count and newest (only `volume`'s when given), by volume; volumes without any are left out. */
+export function snapshotSummaries(db: Db, volume?: string): Map<string, SnapshotSummary> {
+  const rows = (
+    volume === undefined
+      ? stmt(db, 'SELECT volume, name, MIN(created_at) AS at FROM snapshots GROUP BY volume, name ORDER BY volume, at, name').all()
+      : stmt(db, 'SELECT volume, name, MIN(created_at) AS at FROM snapshots WHERE volume = ? GROUP BY volume, name ORDER BY volume, at, name').all(volume)
+  ) as { volume: string; name: string; at: string }[];
+  const out = new Map<string, SnapshotSummary>();
+  for (const r of rows) out.set(r.volume, { count: (out.get(r.volume)?.count ?? 0) + 1, newest: r.name, newestAt: r.at });
+  return out;
 }
 
 /** Forgets every host's copy of a snapshot (a volume rolled back past it everywhere, tests). */

@@ -14,7 +14,9 @@ export type TransferRequest =
   | { op: 'prune'; volume: string; keep: string }
   | { op: 'drop'; volume: string }
   /** replicate: deletes the volume's replication snapshots older than `oldest` (every standby's base or newer stays). */
-  | { op: 'prune-replication'; volume: string; oldest: string };
+  | { op: 'prune-replication'; volume: string; oldest: string }
+  /** snap: a stream of an existing snapshot (never taken for the request), with `base` an increment. */
+  | { op: 'send-snapshot'; volume: string; snapshot: string; base?: string };
 
 /** Encodes a request as an exec line. */
 export function encodeRequest(r: TransferRequest): string {
@@ -23,6 +25,7 @@ export function encodeRequest(r: TransferRequest): string {
       return `snapshots ${r.volume}`;
     case 'send':
     case 'send-final':
+    case 'send-snapshot':
       return [r.op, r.volume, r.snapshot, ...(r.base ? [r.base] : [])].join(' ');
     case 'prune':
       return `prune ${r.volume} ${r.keep}`;
@@ -43,6 +46,7 @@ export function parseRequest(line: string): TransferRequest {
       return { op: 'snapshots', volume: validateVolumeName(w[1]) };
     case 'send':
     case 'send-final':
+    case 'send-snapshot':
       if (w.length !== 3 && w.length !== 4) throw bad();
       return {
         op: w[0],

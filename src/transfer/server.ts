@@ -2,11 +2,12 @@ import { createServer, type AddressInfo, type Server as NetServer } from 'node:n
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Server, type Connection } from 'ssh2';
-import { toFerryError } from '../errors';
+import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { NO_METRICS, type MetricsSink } from '../metrics/sink';
 import { parseKey, sameKey, type TransferKey } from './keys';
 import { coalesceWrites } from '../stream/coalesce';
+import { ENVELOPE_ENV, ENVELOPE_VERSIONS, envelopeFor, envelopeScope } from '../stream/envelope-version';
 import { parseRequest, type TransferRequest } from './protocol';
 
 /** What the agent does for a transfer request: a stream to send, or nothing. */
@@ -58,9 +59,16 @@ export class TransferServer {
       client.on('ready', () => {
         client.on('session', (acceptSession) => {
           const session = acceptSession();
-          for (const ev of ['pty', 'shell', 'subsystem', 'x11', 'env', 'auth-agent'] as const) {
+          for (const ev of ['pty', 'shell', 'subsystem', 'x11', 'auth-agent'] as const) {
             session.on(ev, (_accept: unknown, reject?: () => void) => reject?.());
           }
+          // The one variable a peer may set: the envelope versions it reads (before its exec).
+          let envelope: string | undefined;
+          session.on('env', (accept, reject, info) => {
+            if (info.key !== ENVELOPE_ENV) return reject?.();
+            envelope = info.val;
+            accept?.();
+          });
           session.on('exec', (accept, _reject, info) => {
             const channel = accept();
             // ssh2 never ends a channel whose window is full when its connection goes: a peer that
@@ -69,7 +77,7 @@ export class TransferServer {
             const gone = new AbortController();
             const onClose = (): void => gone.abort(new Error(`the connection from ${peer} closed`));
             client.once('close', onClose);
-            void this.run(info.command, peer, handler, channel, channel.stderr, gone.signal).then((code) => {
+            void this.run(info.command, peer, envelope, handler, channel, channel.stderr, gone.signal).then((code) => {
               client.off('close', onClose);
               channel.exit(code);
               channel.end();
@@ -82,17 +90,35 @@ export class TransferServer {
     this.listener = createServer((socket) => this.server.injectSocket(coalesceWrites(socket)));
   }
 
-  private async run(line: string, peer: string, handler: TransferHandler, out: Writable, err: Writable, signal: AbortSignal): Promise<number> {
+  private async run(
+    line: string,
+    peer: string,
+    envelope: string | undefined,
+    handler: TransferHandler,
+    out: Writable,
+    err: Writable,
+    signal: AbortSignal,
+  ): Promise<number> {
     const started = Date.now();
     try {
       const req = parseRequest(line);
-      const stream = await handler.handle(req, peer);
-      if (stream) {
+      const version = envelopeFor(envelope);
+      if (version === undefined) {
+        throw new FerryError(
+          'INVALID_REQUEST',
+          `${peer} reads dataset streams of envelope versions ${envelope} only, and this host writes ${ENVELOPE_VERSIONS.join(', ')}: run the same ferry version on both hosts`,
+        );
+      }
+      // The backends' send() finds the version in the scope (see envelope-version.ts); a stream made
+      // only as it is read (an async generator) finds it too, as it is read from inside.
+      await envelopeScope.run(version, async () => {
+        const stream = await handler.handle(req, peer);
+        if (!stream) return;
         const piped = pipeline(stream, out, { end: false, signal });
         // Counted as it flows (pipeline has already piped it, so no chunk is missed): throughput.
         stream.on('data', (c: Buffer) => this.metrics.transferSent(c.length));
         await piped;
-      }
+      });
       this.log.info({ op: `transfer ${req.op}`, volume: req.volume, peer, durationMs: Date.now() - started, outcome: 'ok' }, 'transfer request');
       return 0;
     } catch (e) {

@@ -13,7 +13,12 @@ export const CREATE_OPTIONS: readonly string[] = [
   ...backendOptions().keys(),
   'profile',
   'replica',
+  // policy (issue 7 item 3)
   'policy',
+  // snap (issue 7 item 1): -o from=VOLUME@SNAPSHOT, a new volume from a snapshot (src/volume/clone-source.ts)
+  'from',
+  // quiesce (issue 7 item 2): -o quiesce=pause|none, its snapshots' default
+  'quiesce',
   // reclaim: what a remove does with the data (reclaim.ts)
   'reclaim',
   'retain-removed',
@@ -22,6 +27,14 @@ export const CREATE_OPTIONS: readonly string[] = [
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
 export const REPLICA_POLICIES = ['keep', 'drop'] as const;
 export type ReplicaPolicy = (typeof REPLICA_POLICIES)[number];
+
+/**
+ * quiesce (issue 7 item 2): `-o quiesce=pause|none`, how the containers using a volume are treated
+ * around its snapshots unless a snapshot says otherwise: `none` (the default) crash-consistent,
+ * `pause` frozen for the instant of the snapshot.
+ */
+export const QUIESCE_MODES = ['none', 'pause'] as const;
+export type QuiesceMode = (typeof QUIESCE_MODES)[number];
 
 /** What a volume is made with, after defaults and profiles are applied. */
 export interface VolumeSpec {
@@ -34,6 +47,8 @@ export interface VolumeSpec {
   replica?: ReplicaPolicy;
   /** policy (issue 7 item 3): the protection policy (`-o policy=`, or the profile's); control checks it exists. */
   policy?: string;
+  /** quiesce: its snapshots' default quiesce mode; absent: none. */
+  quiesce?: QuiesceMode;
 }
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -94,6 +109,7 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
   const policyText = given.policy ?? profile.policy;
   const policy = policyText ? validatePolicyName(policyText) : undefined;
+  const quiesce = given.quiesce === undefined ? undefined : oneOf('quiesce', given.quiesce, QUIESCE_MODES);
   return {
     backend,
     sizeBytes,
@@ -101,6 +117,7 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
     ...(given.profile !== undefined ? { profile: given.profile } : {}),
     ...(replica ? { replica } : {}),
     ...(policy ? { policy } : {}),
+    ...(quiesce ? { quiesce } : {}),
   };
 }
 
@@ -139,4 +156,13 @@ export function checkSpecFits(spec: VolumeSpec, rules: SizeRules, capacity: Pool
       `size ${formatSize(spec.sizeBytes)} is larger than the ${spec.backend} pool (${formatSize(capacity.totalBytes)}): ask for less, or grow the pool`,
     );
   }
+}
+
+/**
+ * quiesce: how a snapshot of some volumes taken together is quiesced (pure): as asked, else `pause`
+ * when any of them was created with `-o quiesce=pause` (a group is one instant for all), else none.
+ */
+export function quiesceModeOf(options: readonly Readonly<Record<string, string>>[], asked?: QuiesceMode): QuiesceMode {
+  if (asked) return asked;
+  return options.some((o) => o.quiesce === 'pause') ? 'pause' : 'none';
 }

@@ -98,6 +98,7 @@ export const AGENT_CALLS = {
       sizeBytes: z.number().int().min(0).nullable().optional(),
       group: name.nullable().optional(),
       policy: name.nullable().optional(),
+      from: name.optional(),
     }),
   ]),
   forgetSnapshot: z.tuple([name, z.string().min(1).max(100), name]),
@@ -112,6 +113,8 @@ export const AGENT_CALLS = {
   // replicate (issue 7 item 4)
   replicationDuties: z.tuple([name]),
   standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0), takenAt: z.string().max(64).optional() })]),
+  // quiesce (issue 7 item 2)
+  recordEvent: z.tuple([z.object({ volume: name.optional(), node: name, kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/), detail: z.string().max(4000).optional() })]),
   // reclaim
   beginRemove: z.tuple([name, name]),
   retainedCopyMade: z.tuple([z.number().int(), name]),

@@ -37,6 +37,13 @@ export interface SnapshotReport {
   sizeBytes?: number | null;
   group?: string | null;
   policy?: string | null;
+  /**
+   * The host this copy was received from (a move's or replication's verified stream); absent when
+   * `node` took the snapshot itself. Control records a received copy only from a host it records
+   * holding it, and a taken one only under a name no host holds: so two hosts recorded holding the
+   * same name hold the same data (what makes it a safe base for an increment, snapshot-chain.ts).
+   */
+  from?: string;
 }
 /** A policy as `ferry policy create` asks for it: every field of the record but its times. */
 export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
@@ -189,4 +196,10 @@ export interface ControlClient {
    * else the second its name carries). Answers the oldest base every standby still needs.
    */
   standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }>;
+  // --- quiesce (issue 7 item 2) ---
+  /**
+   * Records an event an agent saw (a snapshot hook's output, how long containers stayed paused) in
+   * the event log `ferry volume inspect` shows. `kind`: lower-case words joined by `-`.
+   */
+  recordEvent(e: { volume?: string; node: string; kind: string; detail?: string }): Promise<void>;
 }

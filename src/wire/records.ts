@@ -33,6 +33,8 @@ export interface VolumeView extends VolumeRecord {
   dropping: string[];
   /** replicate: the standbys that replication keeps, each with its lag; absent without replication. */
   standbys?: StandbyView[];
+  /** snap: how many snapshots control's registry holds of it, and the newest (Docker's inspect Status shows them). */
+  snapshots?: SnapshotSummary;
 }
 
 /** A copy that a host must destroy, as the heartbeat answer carries it. */
@@ -182,6 +184,14 @@ export interface SnapshotRecord {
   group: string | null;
   /** The policy whose schedule took it, if any. */
   policy: string | null;
+}
+
+/** A volume's snapshots in brief (VolumeView.snapshots). */
+export interface SnapshotSummary {
+  count: number;
+  /** The newest snapshot's name and when it was taken; null without snapshots. */
+  newest: string | null;
+  newestAt: string | null;
 }
 
 // --- policy (issue 7 item 3): protection policies, read by replicate, fence and reclaim too ---

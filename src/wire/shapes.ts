@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, VolumeView } from './records';
+import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, SnapshotRecord, VolumeView } from './records';
+import { SNAPSHOT_ORIGINS } from './records';
 
 /**
  * The JSON that `ferry ... --json` prints and the local API answers, as zod schemas: one place that
@@ -38,6 +39,7 @@ export const volumeViewShape = z.object({
       }),
     )
     .optional(),
+  snapshots: z.object({ count: z.number().int(), newest: z.string().nullable(), newestAt: time.nullable() }).optional(),
 }) satisfies z.ZodType<VolumeView>;
 
 export const nodeShape = z.object({
@@ -155,6 +157,19 @@ export const policyShape = z.object({
 export const policyListShape = z.array(policyShape);
 /** `ferry policy inspect NAME` (always JSON): the policy and the volumes that have it. */
 export const policyInspectShape = z.object({ policy: policyShape, volumes: z.array(z.string()) });
+// --- snap (issue 7 item 1) ---
+export const snapshotShape = z.object({
+  volume: z.string(),
+  name: z.string(),
+  origin: z.enum(SNAPSHOT_ORIGINS),
+  createdAt: time,
+  sizeBytes: z.number().int().nullable(),
+  hosts: z.array(z.string()),
+  group: z.string().nullable(),
+  policy: z.string().nullable(),
+}) satisfies z.ZodType<SnapshotRecord>;
+/** `ferry snapshot ls --json`: an array of snapshots, oldest first per volume. */
+export const snapshotListShape = z.array(snapshotShape);
 
 // --- reclaim ---
 

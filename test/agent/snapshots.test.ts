@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { agentParts } from '../support/agent-parts';
 import { plainBackend } from '../support/plain-backend';
+import { planChain } from '../../src/agent/snapshot-chain';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -67,5 +68,56 @@ describe('agent part snapshots: take and remove, recorded in control (no root)',
       expect((err as { code?: string }).code).to.equal('INVALID_REQUEST');
       expect((err as Error).message).to.match(/backend directory has no snapshots/);
     }
+  });
+});
+
+describe('snapshot chain: the plan (pure)', function () {
+  const plan = (source: string[], target: string[], carry: string[], shared: string[]) =>
+    planChain({ source, target: new Set(target), carry: (s) => carry.includes(s), shared: (s) => shared.includes(s) });
+  const cases: [string, ReturnType<typeof plan>, ReturnType<typeof planChain>][] = [
+    ['to an empty host: a full stream, then increments', plan(['a', 'b', 'c'], [], ['a', 'b', 'c'], []), {
+      steps: [{ snapshot: 'a' }, { snapshot: 'b', base: 'a' }, { snapshot: 'c', base: 'b' }], base: 'c', conflicts: [] }],
+    ['to a replica: only what it lacks, on the newest shared one', plan(['a', 'b', '_move.3.final', 'c'], ['a', 'b', '_move.3.final'], ['a', 'b', 'c'], ['a', 'b', '_move.3.final']), {
+      steps: [{ snapshot: 'c', base: '_move.3.final' }], base: 'c', conflicts: [] }],
+    ['nothing missing: the base is the newest shared', plan(['a', 'b'], ['a', 'b'], ['a', 'b'], ['a', 'b']), { steps: [], base: 'b', conflicts: [] }],
+    ['a same-named snapshot that is not shared is neither sent nor a base', plan(['a', 'x', 'b'], ['a', 'x'], ['a', 'x', 'b'], ['a']), {
+      steps: [{ snapshot: 'b', base: 'a' }], base: 'b', conflicts: ['x'] }],
+    ["other moves' and unrecorded snapshots are not carried", plan(['_move.1.1', 'u', 'a'], [], ['a'], []), { steps: [{ snapshot: 'a' }], base: 'a', conflicts: [] }],
+    ['a host holding more than the sender: its extra ones are left alone', plan(['a'], ['a', 'z'], ['a'], ['a']), { steps: [], base: 'a', conflicts: [] }],
+  ];
+  for (const [what, got, want] of cases) it(what, () => expect(got).to.deep.equal(want));
+});
+
+describe('agent part snapshots: rollback and clone (no root)', function () {
+  it('rolls back on the primary, refused while mounted (naming the mount) and for a snapshot it lacks', async function () {
+    const a = agentParts();
+    await a.volumes.create('db', {});
+    a.backend.write('db', 'one');
+    await a.snapshots.take('db', { name: 's1', origin: 'manual' });
+    a.backend.write('db', 'two');
+    await a.mounts.mount('db', 'c1');
+    expect(await codeOf(a.snapshots.rollback('db', 's1'))).to.equal('VOLUME_IN_USE');
+    await a.mounts.unmount('db', 'c1');
+    expect(await codeOf(a.snapshots.rollback('db', 'nope'))).to.equal('SNAPSHOT_NOT_FOUND');
+    await a.snapshots.rollback('db', 's1');
+    expect(a.backend.live.get('db')).to.equal('one');
+  });
+
+  it('makes a volume from a snapshot with -o from=, of the same kind; clear errors for what is not there', async function () {
+    const a = agentParts();
+    await a.volumes.create('db', {});
+    a.backend.write('db', 'one');
+    await a.snapshots.take('db', { name: 's1', origin: 'manual' });
+    a.backend.write('db', 'two');
+    const v = await a.volumes.create('copy', { from: 'db@s1' });
+    expect(a.backend.live.get('copy')).to.equal('one');
+    expect(v).to.include({ name: 'copy', backend: 'directory', primaryNode: 'h1', state: 'ready' });
+    expect(await a.backend.exists('copy')).to.equal(true);
+    expect((await a.volumes.create('copy', { from: 'db@s1' })).name, 'Docker re-sends Create').to.equal('copy');
+    expect(await codeOf(a.volumes.create('c2', { from: 'nope@s1' }))).to.equal('VOLUME_NOT_FOUND');
+    expect(await codeOf(a.volumes.create('c2', { from: 'db@nope' }))).to.equal('SNAPSHOT_NOT_FOUND');
+    expect(await codeOf(a.volumes.create('c2', { from: 'db' }))).to.equal('INVALID_OPTION');
+    expect(await codeOf(a.volumes.create('c2', { from: 'db@s1', backend: 'btrfs' }))).to.equal('INVALID_OPTION');
+    expect(await a.backend.exists('c2')).to.equal(false);
   });
 });

@@ -8,7 +8,8 @@ import { KeyedLock } from '../../src/agent/keyed-lock';
 import { Mounts } from '../../src/agent/mounts';
 import { MoveSource, MoveTarget } from '../../src/agent/move-sides';
 import { Reclaimer } from '../../src/agent/reclaimer';
-import { Snapshots } from '../../src/agent/snapshots';
+import { Snapshots, type Quiescer } from '../../src/agent/snapshots';
+import type { ControlClient } from '../../src/wire/control-client';
 import { Upkeep } from '../../src/agent/upkeep';
 import { UsageMeter } from '../../src/agent/usage';
 import { VolumeService } from '../../src/agent/volume-service';
@@ -22,7 +23,9 @@ import { MemoryBackend } from './memory-backend';
  * The agent's parts built in the order serve.ts builds them, over an in-memory control and one
  * `directory` backend (an in-memory one unless given): unit tests of the parts, no root, no disks.
  */
-export function agentParts<B extends Backend = MemoryBackend>(opts: { node?: string; backend?: B } = {}) {
+export function agentParts<B extends Backend = MemoryBackend>(
+  opts: { node?: string; backend?: B; /** quiesce: what runs around snapshots (default: none) */ quiescer?: (control: ControlClient) => Quiescer } = {},
+) {
   const node = opts.node ?? 'h1';
   const config = loadConfig({ overrides: { nodeName: node, dataDir: '/nonexistent/data', logLevel: 'silent', defaults: { backend: 'directory' } } });
   const log = silentLogger();
@@ -42,6 +45,6 @@ export function agentParts<B extends Backend = MemoryBackend>(opts: { node?: str
   const status = new HostStatus(node, control, slots, state);
   const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
   const target = new MoveTarget(node, control, slots, state, containers);
-  const snapshots = new Snapshots(node, control, slots, lock, log);
+  const snapshots = new Snapshots(node, control, slots, lock, log, opts.quiescer?.(control));
   return { node, control, backend, state, volumes, mounts, upkeep, status, source, target, snapshots, reclaimer };
 }

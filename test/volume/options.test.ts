@@ -33,7 +33,7 @@ describe('resolveCreateOptions', function () {
     });
   }
   const bad: [string, Record<string, unknown>, RegExp][] = [
-    ['an unknown option names the valid ones', { sise: '1G' }, /unknown option "sise": valid options are size, backend, fs, profile, replica, policy/],
+    ['an unknown option names the valid ones', { sise: '1G' }, /unknown option "sise": valid options are size, backend, fs, profile, replica, policy, from, quiesce/],
     ['an unknown replica policy names the valid ones', { replica: 'maybe' }, /invalid replica "maybe": valid values are keep, drop/],
     ['an unknown backend names the valid ones', { backend: 'nosuch' }, new RegExp(`valid values are ${BACKEND_KINDS.join(', ')}`)],
     ['an unknown fs names the valid ones', { backend: 'loop', fs: 'ntfs' }, /valid values are ext4, xfs/],

@@ -116,6 +116,19 @@ export interface UsageCapable {
   usage(names?: readonly string[]): Promise<Map<string, number>>;
 }
 
+/**
+ * snap: what one snapshot holds on its own (bytes not shared with the live data or other snapshots:
+ * what deleting it would free). Not one of ABILITIES (`ferry status` lists those): backends that can
+ * tell implement it (btrfs from its qgroups, zfs's `used`); for the others a snapshot's size is null.
+ */
+export interface SnapshotSizeCapable {
+  /** Bytes; null when the backend cannot tell now (quotas off, a figure not yet committed), SNAPSHOT_NOT_FOUND-free. */
+  snapshotSize(name: string, snap: string): Promise<number | null>;
+}
+export function hasSnapshotSizes(b: Backend): b is Backend & SnapshotSizeCapable {
+  return typeof (b as Partial<SnapshotSizeCapable>).snapshotSize === 'function';
+}
+
 /** What both ends of a move need: snapshots to send and a stream format to carry them. */
 export type MovableBackend = Backend & SnapshotCapable & StreamCapable;
 

@@ -330,6 +330,19 @@ export class BtrfsBackend implements Backend, SnapshotCapable, CloneCapable, Str
     return out;
   }
 
+  /**
+   * snap: the exclusive bytes of the snapshot's qgroup (what deleting it frees), as of the last
+   * transaction commit; null when the snapshot or its qgroup cannot be read.
+   */
+  async snapshotSize(name: string, snap: string): Promise<number | null> {
+    try {
+      const groups = [...parse.parseQgroupShow((await this.run(cmd.qgroupShowOf(this.snapshotPath(name, snap)))).stdout).values()];
+      return groups.length === 1 ? groups[0].exclusiveBytes : null;
+    } catch {
+      return null;
+    }
+  }
+
   private async receiveInto(name: string, snap: string, stream: Readable): Promise<void> {
     const dir = this.snapshotDir(name);
     const dest = join(dir, snap);

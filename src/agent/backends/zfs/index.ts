@@ -320,6 +320,17 @@ export class ZfsBackend implements Backend, SnapshotCapable, CloneCapable, Strea
     this.log.info({ volume: name, snapshot: snap, op: 'rollback' }, 'volume rolled back');
   }
 
+  /** snap: ZFS's `used` of the snapshot (bytes only it holds); null when it cannot be read. */
+  async snapshotSize(name: string, snap: string): Promise<number | null> {
+    try {
+      const row = parse.parseGet((await this.run(cmd.get(['used'], [this.snapName(name, snap)]))).stdout).find((r) => r.property === 'used');
+      const n = row ? Number(row.value) : NaN;
+      return Number.isSafeInteger(n) && n >= 0 ? n : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** `zfs clone` of the snapshot: instant, shares blocks. Throws SNAPSHOT_NOT_FOUND, VOLUME_EXISTS, POOL_FULL. */
   async clone(name: string, snap: string, target: string, spec: DatasetSpec): Promise<void> {
     if (!(await this.present(this.snapName(name, snap)))) throw this.snapshotNotFound(name, snap);
