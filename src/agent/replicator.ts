@@ -169,7 +169,7 @@ export class Replicator {
       // The registry and the old snapshots on both hosts are tidied beside the next round.
       if (!this.pruning.has(d.volume)) {
         closeLater = true;
-        const p = this.tidy(d.volume, backend, client, snapshot, askedAt, oldestBase, log).finally(() => {
+        const p = this.tidy(d.volume, d.primary, backend, client, snapshot, askedAt, oldestBase, log).finally(() => {
           this.pruning.delete(d.volume);
           client.close();
         });
@@ -188,6 +188,7 @@ export class Replicator {
    */
   private async tidy(
     volume: string,
+    primary: string,
     backend: MovableBackend,
     client: MoveSource,
     snapshot: string,
@@ -196,7 +197,8 @@ export class Replicator {
     log: Logger,
   ): Promise<void> {
     try {
-      await this.control.recordSnapshot({ volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: takenAt.toISOString() });
+      // A received copy: `from` names the host it came from (the registry takes a name on a second host only so).
+      await this.control.recordSnapshot({ volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: takenAt.toISOString(), from: primary });
       // A move of the volume may have chosen one of them as its base (the newest both hosts held when
       // it began): nothing is pruned on either host while one is under way; the next round's tidying does it.
       if (await this.moving(volume)) return;
