@@ -58,7 +58,9 @@ export class FailoverBench {
     // ferry: the counter on a replicated volume, h1 lost.
     progress('failover: ferry, a counter on a volume with a standby on h2, failover=auto');
     await h2.dockerOk(['node', 'update', '--availability', 'drain', h2.hostname]);
-    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'replicate-to=h2', '-o', `rpo=${t.rpoSeconds}s`, '-o', 'failover=auto', 'counted']);
+    const p = ferry.cli(h1, ['policy', 'create', 'bench-failover', '--replicate-to', 'h2', '--rpo', `${t.rpoSeconds}s`, '--failover', 'auto']);
+    if (p.code !== 0) throw new Error(`ferry policy create failed: ${p.stderr}`);
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'policy=bench-failover', 'counted']);
     await h2.dockerOk([
       'service', 'create', '--detach', '--name', 'counter', '--no-resolve-image', '--restart-delay', '0s', '--constraint', 'node.labels.db==yes',
       '--mount', 'type=volume,source=counted,target=/data,volume-driver=ferry', TEST_IMAGE, 'sh', '-c', COUNTER,

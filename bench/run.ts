@@ -5,7 +5,7 @@
  *
  *   node dist/bench/run.js            the full run: the single-host section, then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only managed-plugin, --only failover,
+ *   ... --only single-host            one section alone (or --only moves, --only replication, --only dashboard, --only metrics, --only managed-plugin, --only failover,
  *                                     --only backends:
  *                                     every backend's Create, Mount, snapshot and streams side by side,
  *                                     --only create-usage: what measuring used bytes at Create costs,
@@ -33,6 +33,7 @@ import { DashboardBench, renderDashboard } from './dashboard';
 import { FailoverBench, renderFailover } from './failover';
 import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
+import { ReplicationBench, renderReplication } from './replication';
 import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
 import { renderMoves } from './move-report';
 import { FULL_MANAGED_COUNTS, ManagedPluginBench, QUICK_MANAGED_COUNTS, renderManagedPlugin } from './managed-plugin';
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'failover'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'replication', 'failover'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -246,6 +247,18 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
+  // replicate: standby lag under writes beside a cron-driven btrfs send | ssh receive.
+  if (only === undefined || only === 'replication') {
+    if (interrupted) throw new Error('interrupted');
+    const bench = new ReplicationBench(quick ? [5 * 2 ** 20] : [5 * 2 ** 20, 20 * 2 ** 20], quick ? 15 : 60);
+    running = bench;
+    try {
+      await replication(bench, quick);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
   // fence: failover RTO and data lost beside Swarm's own reschedule (the test cluster, about 4 minutes).
   if (only === undefined || only === 'failover') {
     if (interrupted) throw new Error('interrupted');
@@ -275,6 +288,24 @@ async function main(): Promise<void> {
       running = undefined;
     }
   }
+}
+
+async function replication(bench: ReplicationBench, quick: boolean): Promise<void> {
+  const loadAtStart = loadavg()[0];
+  const figures = await bench.run();
+  const date = new Date().toISOString();
+  const m = { ...machine(), loadAverage1m: `${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end` };
+  const out = [
+    `### ferry replication lag${quick ? ' (--quick: one rate, 15 s)' : ''}`,
+    '',
+    `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · two namespace hosts, btrfs pools on sparse loop files, ` +
+      `ferry logging at debug · lag sampled every 250 ms · load average (1 min) ${m.loadAverage1m}`,
+    '',
+    renderReplication(figures),
+    '',
+  ].join('\n');
+  process.stdout.write(out + '\n');
+  process.stdout.write(JSON.stringify({ bench: 'ferry-replication', date, quick, machine: m, replication: figures }) + '\n');
 }
 
 async function metrics(bench: MetricsBench, quick: boolean): Promise<void> {

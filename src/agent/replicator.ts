@@ -7,6 +7,7 @@ import { throttle } from '../stream/token-bucket';
 import type { Peer } from '../transfer/client';
 import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshotAt, replicationTimeOf } from '../volume/replication-names';
 import type { ControlClient } from '../wire/control-client';
+import { isActiveMove } from '../control/move-states';
 import type { ReplicationDuty } from '../wire/records';
 import type { MovableBackend } from './backends/backend';
 import type { MoveSource, SourceConnector } from './mover';
@@ -16,6 +17,17 @@ import type { Snapshots } from './snapshots';
 const DUTY_POLL_MS = 1000;
 /** After a failed round, the next one waits this long (or the round interval, if shorter). */
 const RETRY_AFTER_MS = 2000;
+/** Rounds start at most this often, however short the RPO. */
+const MIN_INTERVAL_MS = 1000;
+
+/**
+ * How long after a round starts the next may start (pure): a quarter of the RPO, at least a second.
+ * The lag peaks at this interval plus a round's time just before a round ends, so a round that takes
+ * up to three quarters of the RPO keeps the lag within it; a slower one delays the next, never overlaps it.
+ */
+export function roundInterval(rpoSeconds: number): number {
+  return Math.max(MIN_INTERVAL_MS, (rpoSeconds * 1000) / 4);
+}
 
 /** What the replicator needs of the agent: the volume's backend here. */
 export interface StandbySide {
@@ -34,7 +46,7 @@ export interface RoundResult {
 
 /**
  * The standby side of replication (issue 7 item 4): keeps this host's standbys fresh. The standby
- * drives, as a move's target does (DESIGN: replication): every half RPO it names a replication
+ * drives, as a move's target does (DESIGN: replication): every quarter RPO it names a replication
  * snapshot after the time, asks the primary's transfer service to send it (the primary takes it at
  * once, under the volume's lock; `send` takes a name only once), as an increment from the newest
  * snapshot both hold, or whole the first time; then tells control (the lag restarts from the
@@ -44,9 +56,18 @@ export interface RoundResult {
 export class Replicator {
   private timer?: NodeJS.Timeout;
   private stopped = false;
-  /** Per volume: a round under way, and when the next may start. */
+  /** Per volume: a round under way, when the next may start, the newest duty control gave. */
   private readonly running = new Map<string, Promise<void>>();
   private readonly nextAt = new Map<string, number>();
+  private readonly duties = new Map<string, ReplicationDuty>();
+  /**
+   * Per volume: the snapshot the last round left here, which the primary keeps (it prunes only older
+   * ones than every standby's newest): the next round's base without asking both hosts for lists.
+   * Forgotten after any failure, so that a round after a surprise looks again.
+   */
+  private readonly lastBase = new Map<string, string>();
+  /** Pruning after a round runs beside the next one (it deletes only older snapshots), one per volume. */
+  private readonly pruning = new Map<string, Promise<void>>();
 
   constructor(
     private readonly side: StandbySide,
@@ -69,14 +90,14 @@ export class Replicator {
     tick();
   }
 
-  /** Stops starting rounds; resolves when the rounds under way have ended. */
+  /** Stops starting rounds; resolves when the rounds and pruning under way have ended. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.allSettled([...this.running.values(), ...this.pruning.values()]);
   }
 
-  /** One look at control's duties: starts each volume's round that is due and not under way. */
+  /** One look at control's duties: keeps the newest of each, starts the rounds that are due. */
   private async poll(): Promise<void> {
     let duties: ReplicationDuty[];
     try {
@@ -85,22 +106,37 @@ export class Replicator {
       this.log.debug({ err: (err as Error).message }, 'cannot read replication duties');
       return;
     }
+    const now = new Set(duties.map((d) => d.volume));
+    for (const v of [...this.duties.keys()]) if (!now.has(v)) this.duties.delete(v);
     for (const d of duties) {
-      if (this.running.has(d.volume) || (this.nextAt.get(d.volume) ?? 0) > this.now()) continue;
-      const started = this.now();
-      // A round every half RPO keeps the lag (which reaches interval + round time) within the RPO.
-      this.nextAt.set(d.volume, started + (d.rpoSeconds * 1000) / 2);
-      const r = this.round(d)
-        .catch((err: unknown) => {
-          const e = toFerryError(err);
-          this.log.warn({ volume: d.volume, primary: d.primary, err: e.message, code: e.code }, 'replication round failed');
-          this.metrics.error(e.code, 'transfer');
-          this.nextAt.set(d.volume, Math.min(this.nextAt.get(d.volume) ?? 0, this.now() + RETRY_AFTER_MS));
-        })
-        .then(() => undefined)
-        .finally(() => this.running.delete(d.volume));
-      this.running.set(d.volume, r);
+      if (this.duties.get(d.volume)?.primary !== d.primary) this.lastBase.delete(d.volume);
+      this.duties.set(d.volume, d);
+      this.startIfDue(d.volume);
     }
+  }
+
+  /** Starts a round of `volume` if control still asks for one, none runs, and it is due. */
+  private startIfDue(volume: string): void {
+    const d = this.duties.get(volume);
+    if (this.stopped || !d || this.running.has(volume) || (this.nextAt.get(volume) ?? 0) > this.now()) return;
+    this.nextAt.set(volume, this.now() + roundInterval(d.rpoSeconds));
+    const r = this.round(d)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          const e = toFerryError(err);
+          this.log.warn({ volume, primary: d.primary, err: e.message, code: e.code }, 'replication round failed');
+          this.metrics.error(e.code, 'transfer');
+          this.lastBase.delete(volume);
+          this.nextAt.set(volume, Math.min(this.nextAt.get(volume) ?? 0, this.now() + RETRY_AFTER_MS));
+        },
+      )
+      .finally(() => {
+        this.running.delete(volume);
+        // The next round starts when it is due, not at the next poll.
+        if (!this.stopped) setTimeout(() => this.startIfDue(volume), Math.max(0, (this.nextAt.get(volume) ?? 0) - this.now())).unref();
+      });
+    this.running.set(volume, r);
   }
 
   /** One replication round of `d.volume` from its primary to this host. */
@@ -109,35 +145,76 @@ export class Replicator {
     const log = this.log.child({ volume: d.volume, primary: d.primary, op: 'replicate' });
     const backend = await this.side.backendOf(d.volume);
     const client = await this.connect(await this.peer(d.primary));
+    let closeLater = false;
     try {
-      const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume: d.volume })) as string[];
-      const ours = await backend.listSnapshots(d.volume);
-      const base = newestCommonBase(theirs, ours);
-      const snapshot = replicationSnapshotAt(new Date(this.now()));
-      if (ours.includes(snapshot)) return { volume: d.volume, snapshot, base, bytes: 0, durationMs: 0 };
+      let base = this.lastBase.get(d.volume);
+      if (base === undefined) {
+        const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume: d.volume })) as string[];
+        base = newestCommonBase(theirs, await backend.listSnapshots(d.volume));
+      }
+      const askedAt = new Date(this.now());
+      const snapshot = replicationSnapshotAt(askedAt);
+      if (snapshot === base) return { volume: d.volume, snapshot, base, bytes: 0, durationMs: 0 };
       const bytes = await this.pull(client, backend, d, snapshot, base);
       // A standby's copy is a dataset like a move's replica (reconciliation looks for it): the first
       // round makes the received snapshot live; later ones only add snapshots (nothing mounts it).
-      if (!(await backend.exists(d.volume))) {
+      if (base === undefined && !(await backend.exists(d.volume))) {
         await backend.rollback(d.volume, snapshot, { sizeBytes: d.sizeBytes ?? undefined, fs: d.fs ?? undefined });
       }
-      const takenAt = replicationTimeOf(snapshot)!.toISOString();
-      await this.control.recordSnapshot({ volume: d.volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: takenAt });
-      const { oldestBase } = await this.control.standbyReplicated({ volume: d.volume, node: this.side.node, snapshot, bytes });
-      // Here only the newest is needed (the next base); there, what no standby still needs.
-      for (const s of prunableReplicationSnapshots(await backend.listSnapshots(d.volume), snapshot)) {
-        await this.snapshots.remove(d.volume, s).catch((err: unknown) => log.warn({ err, snapshot: s }, 'cannot prune a replication snapshot'));
-      }
-      if (oldestBase !== null) {
-        await client.ask({ op: 'prune-replication', volume: d.volume, oldest: oldestBase }).catch((err: unknown) => log.warn({ err }, 'cannot prune on the primary'));
-      }
+      // The lag restarts from when this host asked: the primary took the snapshot right after.
+      const { oldestBase } = await this.control.standbyReplicated({ volume: d.volume, node: this.side.node, snapshot, bytes, takenAt: askedAt.toISOString() });
+      this.lastBase.set(d.volume, snapshot);
       const durationMs = this.now() - started;
-      const lagMs = this.now() - (replicationTimeOf(snapshot)?.getTime() ?? started);
-      log.info({ snapshot, base, bytes, durationMs, lagMs }, 'replication round done');
+      log.info({ snapshot, base, bytes, durationMs, lagMs: this.now() - askedAt.getTime() }, 'replication round done');
+      // The registry and the old snapshots on both hosts are tidied beside the next round.
+      if (!this.pruning.has(d.volume)) {
+        closeLater = true;
+        const p = this.tidy(d.volume, d.primary, backend, client, snapshot, askedAt, oldestBase, log).finally(() => {
+          this.pruning.delete(d.volume);
+          client.close();
+        });
+        this.pruning.set(d.volume, p);
+      }
       return { volume: d.volume, snapshot, base, bytes, durationMs };
     } finally {
-      client.close();
+      if (!closeLater) client.close();
     }
+  }
+
+  /**
+   * After a round: records this host's copy in control's registry, deletes the older replication
+   * snapshots here (the new one is the next base) and asks the primary to delete those that no
+   * standby needs any more. Failures are logged: the next round's tidying tries again.
+   */
+  private async tidy(
+    volume: string,
+    primary: string,
+    backend: MovableBackend,
+    client: MoveSource,
+    snapshot: string,
+    takenAt: Date,
+    oldestBase: string | null,
+    log: Logger,
+  ): Promise<void> {
+    try {
+      // A received copy: `from` names the host it came from (the registry takes a name on a second host only so).
+      await this.control.recordSnapshot({ volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: takenAt.toISOString(), from: primary });
+      // A move of the volume may have chosen one of them as its base (the newest both hosts held when
+      // it began): nothing is pruned on either host while one is under way; the next round's tidying does it.
+      if (await this.moving(volume)) return;
+      for (const s of prunableReplicationSnapshots(await backend.listSnapshots(volume), snapshot)) {
+        if (await this.moving(volume)) return;
+        await this.snapshots.remove(volume, s);
+      }
+      if (oldestBase !== null && !(await this.moving(volume))) await client.ask({ op: 'prune-replication', volume, oldest: oldestBase });
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot tidy replication snapshots');
+    }
+  }
+
+  private async moving(volume: string): Promise<boolean> {
+    const m = await this.control.moveOf(volume);
+    return !!m && isActiveMove(m.state);
   }
 
   /** Streams `snapshot` (taken by the primary on request) into this host's pool, throttled to the duty's bandwidth. */

@@ -5,6 +5,9 @@ import type { TransferHandler } from '../transfer/server';
 import type { TransferRequest } from '../transfer/protocol';
 import { moveOfSnapshot, parseSnapshotName } from '../volume/snapshot-names';
 import type { Snapshots } from './snapshots';
+import { isActiveMove } from '../control/move-states';
+
+const isActiveMoveState = (s: Parameters<typeof isActiveMove>[0] | undefined): boolean => s !== undefined && isActiveMove(s);
 import { prunableReplicationSnapshots } from '../volume/replication-names';
 import type { MovableBackend } from './backends/backend';
 
@@ -44,6 +47,8 @@ export class SourceTransferHandler implements TransferHandler {
         return undefined;
       case 'prune-replication':
         // replicate: a standby's round ended; what no standby needs as a base goes (the rule is pure).
+        // Not while the volume moves: the move may have chosen one of them as its base.
+        if (isActiveMoveState((await this.control.moveOf(req.volume))?.state)) return undefined;
         for (const s of prunableReplicationSnapshots(await backend.listSnapshots(req.volume), req.oldest)) {
           if (this.snapshots) await this.snapshots.remove(req.volume, s);
           else await backend.deleteSnapshot(req.volume, s);

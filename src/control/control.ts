@@ -45,9 +45,9 @@ import type {
   MoveState,
   NodeRecord,
   PolicyRecord,
-  ReplicationDuty,
   RemovedVolume,
   RemoveStart,
+  ReplicationDuty,
   SnapshotRecord,
   VolumeRecord,
   VolumeView,
@@ -84,7 +84,7 @@ export class LocalControl implements ControlClient {
   /** `v` is a fresh record: it gets its live facts in place rather than be copied (a List of 1,000). */
   private view(v: VolumeRecord, mounts: number, copies: CopyRecord[], standbys?: StandbyRecord[]): VolumeView {
     // replicate: a volume with replication shows its standbys and their lag.
-    const sb = standbyViews(v, standbys, Date.now());
+    const sb = standbyViews(this.db, v, standbys, Date.now());
     return Object.assign(v, {
       mounts,
       replicas: copies.filter((c) => c.state === 'replica').map((c) => c.node),
@@ -621,7 +621,7 @@ export class LocalControl implements ControlClient {
     return replicationDuties(this.db, node);
   }
 
-  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }> {
+  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }> {
     return recordStandbyRound(this.db, r);
   }
 

@@ -1,5 +1,6 @@
 import { FerryError } from '../errors';
-import { replicationOf, type ReplicationSettings } from '../volume/replication-settings';
+import { replicationOf, type ReplicationSettings } from './replication-settings';
+import { getPolicy } from './policy-repo';
 import { replicationTimeOf } from '../volume/replication-names';
 import type { ReplicationDuty, StandbyView, VolumeRecord } from '../wire/records';
 import { allCopies, copiesOf, setCopy } from './copy-repo';
@@ -18,13 +19,10 @@ import { getVolume, listVolumes } from './volume-repo';
  * deciding is pure (standby-chooser.ts, replication-lag.ts); these functions read and write SQLite.
  */
 
-/** A volume's replication settings, or undefined (none asked for, or options that no longer parse). */
-function settingsOf(v: VolumeRecord): ReplicationSettings | undefined {
-  try {
-    return replicationOf(v.options);
-  } catch {
-    return undefined;
-  }
+/** A volume's replication settings from its policy, or undefined (no policy, or one that does not replicate). */
+function settingsOf(db: Db, v: VolumeRecord): ReplicationSettings | undefined {
+  const name = v.options.policy;
+  return name ? replicationOf(getPolicy(db, name)) : undefined;
 }
 
 /**
@@ -44,7 +42,7 @@ export function superviseReplication(db: Db, now: number): LagTransition[] {
     for (const cs of copies.values()) for (const c of cs) held.set(c.node, (held.get(c.node) ?? 0) + 1);
     const lagInputs: LagInput[] = [];
     for (const v of volumes) {
-      const settings = v.state === 'ready' ? settingsOf(v) : undefined;
+      const settings = v.state === 'ready' ? settingsOf(db, v) : undefined;
       const current = (standbys.get(v.name) ?? []).map((s) => s.node);
       const dropping = new Set((copies.get(v.name) ?? []).filter((c) => c.state === 'dropping').map((c) => c.node));
       const hosts: StandbyCandidate[] = nodes
@@ -102,7 +100,7 @@ export function replicationDuties(db: Db, node: string): ReplicationDuty[] {
   for (const s of standbysOnNode(db, node)) {
     const v = getVolume(db, s.volume);
     if (!v || v.state !== 'ready' || v.primaryNode === node || activeMove(db, v.name)) continue;
-    const settings = settingsOf(v);
+    const settings = settingsOf(db, v);
     if (!settings || getNode(db, v.primaryNode)?.state !== 'up') continue;
     out.push({
       volume: v.name,
@@ -123,13 +121,16 @@ export function replicationDuties(db: Db, node: string): ReplicationDuty[] {
  * A standby's round ended with `snapshot`: its lag restarts from the snapshot's time, and its copy
  * is a replica (what moves and failover look for). Answers the oldest base every standby needs.
  */
-export function recordStandbyRound(db: Db, r: { volume: string; node: string; snapshot: string; bytes: number }): { oldestBase: string | null } {
-  const at = replicationTimeOf(r.snapshot);
-  if (!at) throw new FerryError('INVALID_REQUEST', `${r.snapshot} is not a replication snapshot (_replication.<yyyymmddThhmmssZ>)`);
+export function recordStandbyRound(db: Db, r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): { oldestBase: string | null } {
+  const named = replicationTimeOf(r.snapshot);
+  if (!named) throw new FerryError('INVALID_REQUEST', `${r.snapshot} is not a replication snapshot (_replication.<yyyymmddThhmmssZ>)`);
+  // The precise time, when given, only within the second the name says (a name is the coarse truth).
+  const precise = r.takenAt === undefined ? NaN : Date.parse(r.takenAt);
+  const at = precise >= named.getTime() && precise < named.getTime() + 1000 ? new Date(precise) : named;
   return db.transaction(() => {
     const v = getVolume(db, r.volume);
     if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${r.volume} does not exist`);
-    if (setStandbySnapshot(db, { ...r, snapshotAt: at.toISOString() }) && v.primaryNode !== r.node) {
+    if (setStandbySnapshot(db, { volume: r.volume, node: r.node, snapshot: r.snapshot, bytes: r.bytes, snapshotAt: at.toISOString() }) && v.primaryNode !== r.node) {
       const copy = copiesOf(db, r.volume).find((c) => c.node === r.node);
       // A copy being dropped stays so: the remove (or policy) that asked for it wins over a late round.
       if (!copy) {
@@ -142,8 +143,8 @@ export function recordStandbyRound(db: Db, r: { volume: string; node: string; sn
 }
 
 /** The standbys of `v` as views show them, with their lag at `now`; undefined without replication. */
-export function standbyViews(v: VolumeRecord, rows: readonly StandbyRecord[] | undefined, now: number): StandbyView[] | undefined {
-  const settings = settingsOf(v);
+export function standbyViews(db: Db, v: VolumeRecord, rows: readonly StandbyRecord[] | undefined, now: number): StandbyView[] | undefined {
+  const settings = settingsOf(db, v);
   if (!settings) return undefined;
   return (rows ?? []).map((s) => ({
     node: s.node,

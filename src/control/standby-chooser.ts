@@ -1,4 +1,4 @@
-import type { ReplicationSettings } from '../volume/replication-settings';
+import type { ReplicationSettings } from './replication-settings';
 
 /** A host as the chooser sees it. */
 export interface StandbyCandidate {

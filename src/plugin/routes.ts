@@ -43,6 +43,8 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
       ...(v.standbys ? { standbys: v.standbys.map((s) => ({ node: s.node, lagSeconds: s.lagSeconds, late: s.late, rpoSeconds: s.rpoSeconds, snapshot: s.snapshot })) } : {}),
       // policy (issue 7 item 3): docker volume inspect shows the protection policy.
       ...(v.options.policy ? { policy: v.options.policy } : {}),
+      // replicate: each standby's lag (age of its newest replication snapshot) against the RPO.
+      ...(v.standbys ? { standbys: v.standbys.map((s) => ({ node: s.node, lagSeconds: s.lagSeconds, late: s.late, rpoSeconds: s.rpoSeconds, snapshot: s.snapshot })) } : {}),
       // snap: how many snapshots, and the newest (docker volume inspect shows them).
       ...(v.snapshots ? { snapshots: v.snapshots.count, newestSnapshot: v.snapshots.newest, newestSnapshotAt: v.snapshots.newestAt } : {}),
     },

@@ -21,7 +21,8 @@ export function replicationTimeOf(name: string): Date | undefined {
   const m = KEY.exec(p.key);
   if (!m) return undefined;
   const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  return Number.isNaN(t) ? undefined : new Date(t);
+  // Date.UTC rolls month 13 over into January: only a key that reads back the same is a time.
+  return Number.isNaN(t) || utcStamp(new Date(t)) !== p.key ? undefined : new Date(t);
 }
 
 /**

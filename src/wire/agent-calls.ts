@@ -87,10 +87,6 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
-  // replicate
-  replicationDuties: z.tuple([name]),
-  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0) })]),
-
   // fence (issue 7 item 5): fenced failover
   failoverVolume: z.tuple([name, name, z.object({ force: z.boolean(), node: name })]),
   failoverPromoted: z.tuple([name, name, z.number().int()]),
@@ -119,6 +115,9 @@ export const AGENT_CALLS = {
   listPolicies: z.tuple([]),
   deletePolicy: z.tuple([name]),
   setVolumeOptions: z.tuple([name, volumeOptionChangesSchema, name]),
+  // replicate (issue 7 item 4)
+  replicationDuties: z.tuple([name]),
+  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0), takenAt: z.string().max(64).optional() })]),
   // quiesce (issue 7 item 2)
   recordEvent: z.tuple([z.object({ volume: name.optional(), node: name, kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/), detail: z.string().max(4000).optional() })]),
   // reclaim

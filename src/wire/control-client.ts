@@ -7,9 +7,9 @@ import type {
   MoveRecord,
   NodeRecord,
   PolicyRecord,
-  ReplicationDuty,
   RemovedVolume,
   RemoveStart,
+  ReplicationDuty,
   SnapshotOrigin,
   SnapshotRecord,
   VolumeView,
@@ -194,20 +194,21 @@ export interface ControlClient {
    */
   setVolumeOptions(name: string, changes: Record<string, string | null>, node: string): Promise<VolumeView>;
 
+  // --- replicate (issue 7 item 4) ---
+  /** The volumes `node` keeps a standby of, each with its primary and settings (no volume that moves now). */
+  replicationDuties(node: string): Promise<ReplicationDuty[]>;
+  /**
+   * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
+   * restarts from that snapshot's time (`takenAt`, when the standby asked for it, to the millisecond;
+   * else the second its name carries). Answers the oldest base every standby still needs.
+   */
+  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number; takenAt?: string }): Promise<{ oldestBase: string | null }>;
   // --- quiesce (issue 7 item 2) ---
   /**
    * Records an event an agent saw (a snapshot hook's output, how long containers stayed paused) in
    * the event log `ferry volume inspect` shows. `kind`: lower-case words joined by `-`.
    */
   recordEvent(e: { volume?: string; node: string; kind: string; detail?: string }): Promise<void>;
-  // --- replicate (issue 7 item 4) ---
-  /** The volumes `node` keeps a standby of, each with its primary and settings (no volume that moves now). */
-  replicationDuties(node: string): Promise<ReplicationDuty[]>;
-  /**
-   * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
-   * restarts from that snapshot's time. Answers the oldest base every standby still needs.
-   */
-  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }>;
 
   // --- fence (issue 7 item 5): fenced failover ---
   /**

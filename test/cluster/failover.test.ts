@@ -152,7 +152,9 @@ describe('cluster: fenced failover of a Swarm service when its host is lost', fu
     // The service may run on h1 and h2 (labels); h2 is drained until the task runs on h1.
     for (const h of [h1, h2]) await h1.dockerOk(['node', 'update', '--label-add', 'db=yes', h.hostname]);
     await h1.dockerOk(['node', 'update', '--availability', 'drain', h2.hostname]);
-    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'replicate-to=h2', '-o', 'rpo=2s', '-o', 'failover=auto', 'counted']);
+    const p = ferry.cli(h1, ['policy', 'create', 'standby2', '--replicate-to', 'h2', '--rpo', '2s', '--failover', 'auto']);
+    expect(p.code, p.stderr).to.equal(0);
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'policy=standby2', 'counted']);
     await h1.dockerOk([
       'service', 'create', '--detach', '--name', 'counter', '--no-resolve-image', '--restart-delay', '0s', '--constraint', 'node.labels.db==yes',
       '--mount', 'type=volume,source=counted,target=/data,volume-driver=ferry', TEST_IMAGE, 'sh', '-c', COUNTER,
