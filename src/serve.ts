@@ -24,6 +24,7 @@ import { Scheduler } from './agent/scheduler';
 import { DockerHost } from './agent/docker-host';
 import { ContainerQuiescer } from './agent/quiesce';
 import { COMPOSE_PROJECT_LABEL } from './agent/quiesce-plan';
+import { CgroupFreezer, detectCgroupLayout } from './agent/cgroup-freezer';
 import { Upkeep } from './agent/upkeep';
 import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
@@ -200,7 +201,11 @@ export async function startFerry(
   // quiesce (issue 7 item 2): hooks and pauses through this host's dockerd, in serve and agent alike
   // (dockerode loads on the first quiesced snapshot only).
   const dockerHost = existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined;
-  const quiescer = new ContainerQuiescer(node, control, dockerHost, agentLog.child({ part: 'quiesce' }));
+  // group: containers paused by their cgroup freezer where this process reaches it; what a killed ferry froze is thawed now.
+  const layout = detectCgroupLayout();
+  const freezer = layout ? new CgroupFreezer(join(config.dataDir, 'frozen.json'), layout, agentLog.child({ part: 'freezer' })) : undefined;
+  await freezer?.thawLeftovers();
+  const quiescer = new ContainerQuiescer(node, control, dockerHost, agentLog.child({ part: 'quiesce' }), undefined, freezer);
   const snapshots = new Snapshots(node, control, slots, lock, agentLog, quiescer);
   const scheduler = new Scheduler(
     node,
