@@ -5,7 +5,7 @@
  *
  *   node dist/bench/run.js            the full run: the single-host section, then the move section
  *   node dist/bench/run.js --quick    fewer samples and only the smallest move, to check that it works
- *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only managed-plugin,
+ *   ... --only single-host            one section alone (or --only moves, --only dashboard, --only metrics, --only managed-plugin, --only failover,
  *                                     --only backends:
  *                                     every backend's Create, Mount, snapshot and streams side by side,
  *                                     --only create-usage: what measuring used bytes at Create costs,
@@ -30,6 +30,7 @@ import { BackendsBench, FULL_BACKENDS_COUNTS, QUICK_BACKENDS_COUNTS, renderBacke
 import { BenchEnv, progress } from './bench-env';
 import { CreateUsageBench, renderCreateUsage } from './create-usage';
 import { DashboardBench, renderDashboard } from './dashboard';
+import { FailoverBench, renderFailover } from './failover';
 import { profilePhases, readLog } from './ferry-log';
 import { MoveBench } from './move';
 import { ALL_MOVE_SIZES, DEFAULT_MOVE_SIZES, parseMoveSizes } from './move-figures';
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'failover'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -240,6 +241,21 @@ async function main(): Promise<void> {
     running = bench;
     try {
       await backends(bench, quick);
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  // fence: failover RTO and data lost beside Swarm's own reschedule (the test cluster, about 4 minutes).
+  if (only === undefined || only === 'failover') {
+    if (interrupted) throw new Error('interrupted');
+    const bench = new FailoverBench();
+    running = bench;
+    try {
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      process.stdout.write(['### ferry failover benchmark', '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderFailover(figures), ''].join('\n') + '\n');
+      process.stdout.write(JSON.stringify({ bench: 'ferry-failover', date, failover: figures }) + '\n');
     } finally {
       await bench.cleanup();
       running = undefined;

@@ -26,6 +26,8 @@ const CODE_KINDS = {
   POOL_FULL: 'unavailable',
   BACKEND_UNAVAILABLE: 'unavailable',
   NODE_UNREACHABLE: 'unavailable',
+  // fence: a primary host's time-bound lease ran out while control was unreachable.
+  LEASE_EXPIRED: 'unavailable',
   UNAUTHORIZED: 'unauthorized',
   STREAM_CORRUPT: 'internal',
   COMMAND_FAILED: 'internal',

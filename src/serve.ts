@@ -9,6 +9,9 @@ import type { Backend } from './agent/backends/backend';
 import { createBackends, initBackends } from './agent/backends';
 import type { BackendKind } from './agent/backends/registry';
 import { Containers } from './agent/containers';
+import { ControlAway } from './agent/control-away';
+import { VolumeBook } from './agent/volume-book';
+import { FailoverDuties } from './agent/failover-duties';
 import { Copies } from './agent/copies';
 import { HostDoctor } from './agent/host-doctor';
 import { HostState } from './agent/host-state';
@@ -166,7 +169,13 @@ export async function startFerry(
   const db = cluster ? undefined : openDb(join(config.dataDir, 'ferry.db'));
   // Cluster-only modules (ssh2, dockerode) load only in cluster mode: a single host does not pay for them.
   const clusterMode = cluster ? await import('./agent/cluster') : undefined;
-  const control: ControlClient = db ? new LocalControl(db, { keepReplica: config.control.keepReplica, reclaim: reclaimDefaults(config.control) }) : clusterMode!.remoteControl(config);
+  const control: ControlClient = db
+    ? new LocalControl(db, {
+        keepReplica: config.control.keepReplica,
+        reclaim: reclaimDefaults(config.control),
+        lease: { leaseSeconds: config.control.leaseSeconds, marginSeconds: config.control.leaseMarginSeconds },
+      })
+    : clusterMode!.remoteControl(config);
   const runner = opts.runner ?? new ProcessRunner(log.child({ component: 'exec' }));
   const backends = opts.backends ?? (await createBackends(config, runner, log));
 
@@ -192,9 +201,11 @@ export async function startFerry(
   const copies = new Copies(node, control, slots, state, lock, agentLog);
   const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log, sink);
   const meter = new UsageMeter(control, agentLog);
-  const mounts = new Mounts(node, control, slots, state, lock, meter, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs });
+  // fence: in a cluster, the agent's own records and lease, for when control is unreachable.
+  const away = clusterSide && new ControlAway(node, config.control.url!, new VolumeBook(join(config.dataDir, 'volume-book.json'), agentLog), clusterSide.lease, control, lock, agentLog);
+  const mounts = new Mounts(node, control, slots, state, lock, meter, containers, agentLog, clusterSide && { puller: clusterSide.mover, waitMs: clusterSide.mountWaitMs }, away);
   const reclaimer = new Reclaimer(node, control, slots, state, copies, lock, meter, agentLog);
-  const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog, reclaimer);
+  const volumes = new VolumeService(config, control, slots, copies, lock, meter, agentLog, reclaimer, away);
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog, reclaimer);
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
@@ -271,7 +282,7 @@ export async function startFerry(
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     if (clusterMode && clusterSide) {
       const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
-      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink);
+      joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink, snapshots, away && { away, failovers: new FailoverDuties(node, control, slots, state, lock, agentLog) });
     }
     // Records, disk and mount table into agreement before the first request (DESIGN: live restore).
     const report = await reconcileHost({

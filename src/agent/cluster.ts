@@ -13,9 +13,14 @@ import { DockerHost } from './docker-host';
 import type { ClusterProbes, ControlProbe } from './host-doctor';
 import { httpControl } from './http-control';
 import { Membership } from './membership';
+import type { ControlAway } from './control-away';
+import type { FailoverDuties } from './failover-duties';
+import { PrimaryLease } from './primary-lease';
 import type { MoveSource } from './move-sides';
 import { Mover, type TargetSide } from './mover';
 import { SourceTransferHandler } from './transfer-handler';
+import { Replicator } from './replicator';
+import type { Snapshots } from './snapshots';
 
 /** The control client of an agent whose control service runs elsewhere. */
 export function remoteControl(config: Config): ControlClient {
@@ -31,6 +36,8 @@ export function dockerHost(config: Config, log: Logger): DockerHost | undefined 
 export interface ClusterSide {
   key: TransferKey;
   mover: Mover;
+  /** fence: this host's time-bound lease on its primary volumes, renewed by heartbeats. */
+  lease: PrimaryLease;
   /** How long a Mount waits for a move before it answers with its progress. */
   mountWaitMs: number;
 }
@@ -38,7 +45,7 @@ export interface ClusterSide {
 export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger, metrics: MetricsSink): ClusterSide {
   const key = loadOrCreateKey(config.transfer.keyFile);
   const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves, undefined, metrics);
-  return { key, mover, mountWaitMs: config.moves.mountWaitSeconds * 1000 };
+  return { key, mover, lease: new PrimaryLease(config.control.leaseSeconds * 1000), mountWaitMs: config.moves.mountWaitSeconds * 1000 };
 }
 
 /**
@@ -52,10 +59,12 @@ export async function joinCluster(
   control: ControlClient,
   log: Logger,
   metrics: MetricsSink,
+  snapshots: Snapshots,
+  fence?: { away: ControlAway; failovers: FailoverDuties },
 ): Promise<{ stop(): Promise<void> }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
-  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control), log.child({ component: 'transfer' }), metrics);
+  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control, snapshots), log.child({ component: 'transfer' }), metrics);
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;
@@ -66,6 +75,7 @@ export async function joinCluster(
     source,
     config.control.heartbeatSeconds * 1000,
     log.child({ component: 'membership' }),
+    fence && { lease: side.lease, ...fence },
   );
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {
@@ -76,9 +86,20 @@ export async function joinCluster(
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+  // replicate: this host's standbys, kept fresh by rounds it drives (as a move's target does).
+  const replicator = new Replicator(
+    source,
+    control,
+    snapshots,
+    (peer) => TransferClient.connect(peer, side.key.privateKey),
+    log.child({ component: 'replicator' }),
+    metrics,
+  );
+  replicator.start();
   return {
     async stop() {
       membership.stop();
+      await replicator.stop();
       await transfer.close();
     },
   };

@@ -28,8 +28,8 @@ export function httpControl(ep: ControlEndpoint): ControlClient {
     headers: { Authorization: `Bearer ${ep.token}` },
     timeoutMs: ep.timeoutMs ?? 15_000,
     unreachable: (err) =>
-      new FerryError('NODE_UNREACHABLE', `control at ${ep.url} is unreachable (${err.message}): is ferry control running and reachable?`, { cause: err }),
-    notJson: (status) => new FerryError('NODE_UNREACHABLE', `control at ${ep.url} answered ${status} with something that is not JSON`),
+      new FerryError('NODE_UNREACHABLE', `control at ${ep.url} is unreachable (${err.message}): is ferry control running and reachable?`, { cause: err, details: { controlUnreachable: true } }),
+    notJson: (status) => new FerryError('NODE_UNREACHABLE', `control at ${ep.url} answered ${status} with something that is not JSON`, { details: { controlUnreachable: true } }),
   };
   const call = async (method: AgentCall, args: unknown[]): Promise<unknown> => {
     const { result } = await sendJson<{ result?: unknown }>(peer, 'POST', `/v1/agent/${method}`, { args: encodeArgs(method, args) });

@@ -3,6 +3,9 @@ import type { ControlClient } from '../wire/control-client';
 import type { Logger } from '../log';
 import type { Mover } from './mover';
 import type { ContainerSpec } from '../wire/records';
+import type { ControlAway } from './control-away';
+import type { PrimaryLease } from './primary-lease';
+import type { FailoverDuties } from './failover-duties';
 
 /** What membership asks of the agent: the source side of a plain Docker move, and dropping copies. */
 export interface MemberAgent {
@@ -39,11 +42,18 @@ export class Membership {
     private readonly agent: MemberAgent,
     private readonly intervalMs: number,
     private readonly log: Logger,
+    /**
+     * fence: the time-bound lease each answered heartbeat renews, what was done while control was
+     * away, and the failover steps (promote, fence) a heartbeat answer asks for.
+     */
+    private readonly fence?: { lease: PrimaryLease; away: ControlAway; failovers: FailoverDuties },
   ) {}
 
   /** Registers once (throws when control is unreachable) and starts the heartbeat. */
   async start(): Promise<void> {
     await this.register();
+    // A first heartbeat at once: it carries moves and copies to drop, and starts the primary lease.
+    await this.beat();
     this.schedule();
   }
 
@@ -62,10 +72,17 @@ export class Membership {
   private async beat(): Promise<void> {
     try {
       if (!this.registered) await this.register();
+      // The lease counts from the moment the heartbeat is sent (DESIGN: how the timers relate).
+      const sent = this.fence?.lease.mark();
       const r = await this.control.heartbeat(this.node.name, this.bootId);
       if (!r.known) {
         this.registered = false;
         return;
+      }
+      if (this.fence && sent) {
+        this.fence.lease.renew(sent, r.primaries ?? []);
+        if (r.failovers?.length) this.fence.failovers.take(r.failovers);
+        if (this.fence.away.pending().length) await this.fence.away.catchUp();
       }
       // First answer since start or since control was out of reach: moves may have failed meanwhile.
       if (!this.heard) {
@@ -85,6 +102,7 @@ export class Membership {
       }
     } catch (err) {
       this.heard = false;
+      this.fence?.lease.missed();
       this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
     }
   }

@@ -12,6 +12,7 @@ import { moveFinalSnapshot, moveOfSnapshot, moveRoundSnapshot } from '../volume/
 import type { MovableBackend } from './backends/backend';
 import { streamBuffers } from '../stream/buffer-size';
 import { sendChain } from './snapshot-chain';
+import { newestCommonBase } from '../volume/replication-names';
 
 /** Stop pre-copying once an increment is this small: the final one will be as quick. */
 export const SMALL_DELTA_BYTES = 32 * 1024 * 1024;
@@ -342,10 +343,9 @@ export class Mover {
   private async commonBase(client: MoveSource, backend: MovableBackend, volume: string): Promise<string | undefined> {
     const theirs = JSON.parse(await client.ask({ op: 'snapshots', volume })) as string[];
     if (!(await backend.exists(volume)) && (await backend.listSnapshots(volume)).length === 0) return undefined;
-    const ours = new Set(await backend.listSnapshots(volume));
-    // Only a move's own snapshots: one of those on both hosts was sent from one to the other, so it
-    // holds the same data on both; a user's (or any other owner's) snapshot of the same name need not.
-    return [...theirs].reverse().find((s) => ours.has(s) && moveOfSnapshot(s) !== undefined);
+    // Only a move's or replication's own snapshots: one of those on both hosts was sent from one to
+    // the other, so it holds the same data on both (replicate: a standby's newest round is a base).
+    return newestCommonBase(theirs, await backend.listSnapshots(volume));
   }
 
   private async waitForRelease(m: MoveRecord): Promise<void> {

@@ -3,7 +3,9 @@ import type { ControlClient } from '../wire/control-client';
 import { FerryError } from '../errors';
 import type { TransferHandler } from '../transfer/server';
 import type { TransferRequest } from '../transfer/protocol';
-import { moveOfSnapshot } from '../volume/snapshot-names';
+import { moveOfSnapshot, parseSnapshotName } from '../volume/snapshot-names';
+import type { Snapshots } from './snapshots';
+import { prunableReplicationSnapshots } from '../volume/replication-names';
 import type { MovableBackend } from './backends/backend';
 
 /** What the source side of a move needs from the agent. */
@@ -25,6 +27,8 @@ export class SourceTransferHandler implements TransferHandler {
   constructor(
     private readonly agent: SourceSide,
     private readonly control: ControlClient,
+    /** replicate: replication snapshots are taken and removed through the snapshot part (registry). */
+    private readonly snapshots?: Pick<Snapshots, 'take' | 'remove'>,
   ) {}
 
   async handle(req: TransferRequest, peer: string): Promise<Readable | undefined> {
@@ -38,6 +42,13 @@ export class SourceTransferHandler implements TransferHandler {
           if (s !== req.keep && moveOfSnapshot(s) !== undefined) await backend.deleteSnapshot(req.volume, s);
         }
         return undefined;
+      case 'prune-replication':
+        // replicate: a standby's round ended; what no standby needs as a base goes (the rule is pure).
+        for (const s of prunableReplicationSnapshots(await backend.listSnapshots(req.volume), req.oldest)) {
+          if (this.snapshots) await this.snapshots.remove(req.volume, s);
+          else await backend.deleteSnapshot(req.volume, s);
+        }
+        return undefined;
       case 'drop':
         // Control decides which copies go (heartbeat answers carry them); a peer's request only hurries
         // that along, and never removes a copy that control keeps.
@@ -46,6 +57,10 @@ export class SourceTransferHandler implements TransferHandler {
         }
         return undefined;
       case 'send':
+        if (this.snapshots && parseSnapshotName(req.snapshot)?.owner === 'replication') {
+          await this.takeReplication(req.volume, req.snapshot);
+          return backend.send(req.volume, req.snapshot, req.base);
+        }
         await this.agent.withVolumeLock(req.volume, async () => {
           await this.requirePrimary(req.volume);
           await this.snapshotOnce(backend, req.volume, req.snapshot);
@@ -71,6 +86,19 @@ export class SourceTransferHandler implements TransferHandler {
           await this.snapshotOnce(backend, req.volume, req.snapshot);
         });
         return backend.send(req.volume, req.snapshot, req.base);
+    }
+  }
+
+  /**
+   * replicate: a standby's round asks for replication snapshot `name`; the primary takes it now
+   * (Snapshots.take: primary only, under the volume's lock, recorded in control's registry), or finds
+   * it taken by another standby's round of the same second.
+   */
+  private async takeReplication(volume: string, name: string): Promise<void> {
+    try {
+      await this.snapshots!.take(volume, { name, origin: 'replication' });
+    } catch (err) {
+      if (!(err instanceof FerryError && err.code === 'VOLUME_EXISTS')) throw err;
     }
   }
 

@@ -42,7 +42,8 @@ export class Upkeep {
     const leased = new Set((await this.control.leasesOnNode(this.node)).map((l) => l.volume));
     for (const name of leased) await this.containers.annotate(name);
     for (const name of this.state.mountedNames()) {
-      if (leased.has(name)) continue;
+      // fence: mounted while control was away; control hears of its Mount IDs at the next heartbeat.
+      if (leased.has(name) || this.mounts.awaitingControl(name)) continue;
       await this.lock.run(name, async () => {
         const v = await this.control.getVolume(name);
         if (!v || (await this.control.leasesOf(name)).some((l) => l.node === this.node)) return;

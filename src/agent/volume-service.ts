@@ -14,6 +14,7 @@ import { volumeNotFound } from './volume-errors';
 import { cloneSpec, parseCloneSource, type CloneSource } from '../volume/clone-source';
 import { hasSnapshots, type Backend } from './backends/backend';
 import { cloneDataset } from './clone-dataset';
+import { isControlUnreachable, type ControlAway } from './control-away';
 
 /** Create options as Docker sends them (`-o KEY=VALUE`), already decoded: none is `{}`. */
 export type CreateOptions = Readonly<Record<string, string>>;
@@ -32,6 +33,8 @@ export class VolumeService {
     private readonly meter: UsageMeter,
     private readonly log: Logger,
     private readonly reclaimer: Reclaimer,
+    /** fence, cluster mode: the agent's own records, for Get and List while control is unreachable. */
+    private readonly away?: ControlAway,
   ) {}
 
   private get node(): string {
@@ -185,15 +188,30 @@ export class VolumeService {
 
   /** A volume as Docker sees it: one being created or removed does not exist yet, or any more. */
   async get(name: string): Promise<VolumeView> {
-    const v = await this.inspect(name);
+    const v = await this.inspectOrRecorded(name);
     if (v.state === 'deleting') throw volumeNotFound(v.name);
     return v;
+  }
+
+  /**
+   * fence: control's answer, kept in the volume book; while control is unreachable, the book's record
+   * (marked `controlAway`). Never "no such volume" for a volume the book knows: dockerd would make an
+   * empty `local` volume of that name.
+   */
+  private async inspectOrRecorded(name: string): Promise<VolumeView> {
+    try {
+      return await this.inspect(name);
+    } catch (err) {
+      if (this.away && isControlUnreachable(err)) return this.away.view(name, err);
+      throw err;
+    }
   }
 
   /** A volume as `ferry volume inspect` shows it: also while it is being removed (which copies are left). */
   async inspect(name: string): Promise<VolumeView> {
     await this.meter.settled(name);
     const v = await this.control.getVolume(name);
+    this.away?.seen(name, v);
     if (!v || v.state === 'creating') throw volumeNotFound(name);
     return v;
   }
@@ -202,7 +220,16 @@ export class VolumeService {
   async list(opts: { all?: boolean } = {}): Promise<VolumeView[]> {
     // ferry volume ls shows used bytes; Docker's List shows none, so it does not wait.
     if (opts.all) await this.meter.settled();
-    return (await this.control.listVolumes()).filter((v) => v.state === 'ready' || (opts.all && v.state === 'deleting'));
+    let all: VolumeView[];
+    try {
+      all = await this.control.listVolumes();
+      this.away?.seenAll(all);
+    } catch (err) {
+      // fence: control unreachable: every volume this host knows, as last recorded.
+      if (!this.away || !isControlUnreachable(err)) throw err;
+      all = this.away.list();
+    }
+    return all.filter((v) => v.state === 'ready' || (opts.all && v.state === 'deleting'));
   }
 }
 

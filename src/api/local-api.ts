@@ -14,6 +14,7 @@ import type { ControlClient } from '../wire/control-client';
 import { decodeCreateOptions } from '../wire/create-options';
 import { sendError } from '../wire/http-errors';
 import { inUse } from '../wire/in-use';
+import { failoverRoutes } from './failover-routes';
 import { policyRoutes } from './policy-routes';
 import { reclaimRoutes } from './reclaim-routes';
 
@@ -24,7 +25,7 @@ export interface LocalApiParts {
   status: HostStatus;
   /** `ferry doctor`'s checks that need the running agent. */
   doctor?: HostDoctor;
-  /** policy: this host's name, recorded with what `ferry volume set` changes here; without it, no policy routes. */
+  /** This host's name: policy records it with what `ferry volume set` changes here (without it, no policy routes); fence: who asked for a failover. */
   node?: string;
   /** snap: `ferry snapshot ...` and `ferry volume rollback`. */
   snapshots?: Snapshots;
@@ -142,6 +143,8 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
       return { move: await control.requestMove(name, to, { restartContainers }) };
     }),
   );
+  // fence: ferry volume failover
+  if (agent.node) app.use(failoverRoutes(control, agent.node, log));
   app.get('/v1/volumes/:name/move', route(200, async (req) => ({ move: (await control.moveOf(String(req.params.name))) ?? null })));
   if (agent.node) app.use(policyRoutes(control, agent.node, log));
   // snap (issue 7 item 1): snapshots and rollback.

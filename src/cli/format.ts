@@ -10,7 +10,7 @@ export function table(header: string[], rows: string[][]): string {
 
 export function volumeTable(volumes: VolumeView[]): string {
   return table(
-    ['NAME', 'BACKEND', 'SIZE', 'USED', 'PRIMARY', 'GEN', 'MOUNTS', 'STATE', 'REPLICAS'],
+    ['NAME', 'BACKEND', 'SIZE', 'USED', 'PRIMARY', 'GEN', 'MOUNTS', 'STATE', 'REPLICAS', 'LAG'],
     volumes.map((v) => [
       v.name,
       v.backend + (v.fs ? `/${v.fs}` : ''),
@@ -21,8 +21,15 @@ export function volumeTable(volumes: VolumeView[]): string {
       String(v.mounts),
       v.state === 'deleting' ? `deleting (waiting for ${v.dropping.join(',')})` : v.state,
       v.replicas.join(',') || '-',
+      lagText(v),
     ]),
   );
+}
+
+/** replicate: each standby's lag, `h2:3.2s` (`!` when past the RPO), or `-` without replication. */
+export function lagText(v: VolumeView): string {
+  if (!v.standbys?.length) return '-';
+  return v.standbys.map((s) => `${s.node}:${s.snapshot === null ? 'syncing' : `${s.lagSeconds}s`}${s.late ? '!' : ''}`).join(',');
 }
 
 export function statusText(s: AgentStatus): string {

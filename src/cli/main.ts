@@ -9,6 +9,7 @@ import { apiCall } from './client';
 import { doctorText, runDoctor } from './doctor';
 import { nodeTable, statusText, volumeTable } from './format';
 import { Progress } from './progress';
+import { registerFailoverCommands } from './failover-commands';
 import { policyCommands } from './policy-commands';
 import { registerSnapshotCommands } from './snapshot-commands';
 import { reclaimCommands, removedListing, retainedNotice } from './reclaim-commands';
@@ -133,6 +134,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   const volume = program.command('volume').description('manage volumes');
+  registerFailoverCommands(volume, api); // fence
   volume
     .command('move <name>')
     .description('move a volume to another host (pre-copy, then a short cut-over)')

@@ -77,8 +77,20 @@ const configSchema = z
          */
         reclaim: z.enum(['delete', 'retain']),
         retainRemoved: z.string().regex(/^[1-9][0-9]{0,8}[smhdw]$/, 'a duration such as 30s, 12h, 7d or 2w'),
+        /**
+         * fence: a primary host's right to mount its primary volumes lasts this long from the start of
+         * its last heartbeat that control answered (agents: while control is unreachable; control:
+         * no failover before it must have run out). Longer than heartbeatSeconds.
+         */
+        leaseSeconds: z.number().min(1).max(3600),
+        /** fence: what control adds to leaseSeconds for clocks that run at different rates. */
+        leaseMarginSeconds: z.number().min(0).max(600),
       })
-      .strict(),
+      .strict()
+      .refine((c) => c.leaseSeconds > 2 * c.heartbeatSeconds, {
+        message: 'leaseSeconds must be more than twice heartbeatSeconds (a lease must outlive a missed heartbeat)',
+        path: ['leaseSeconds'],
+      }),
     /** Host-to-host dataset streams (ssh2). */
     transfer: z
       .object({
@@ -146,7 +158,7 @@ function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
     ...(Object.fromEntries(BACKENDS.map((d) => [d.kind, d.configDefaults(dataDir)])) as { [K in BackendKind]: z.infer<BackendSections[K]> }),
     mountRoot: join(dataDir, 'mounts'),
     usageIntervalSeconds: 30,
-    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true, reclaim: 'delete', retainRemoved: '7d' },
+    control: { listen: '0.0.0.0:7400', heartbeatSeconds: 2, downAfterSeconds: 10, keepReplica: true, reclaim: 'delete', retainRemoved: '7d', leaseSeconds: 30, leaseMarginSeconds: 2 },
     transfer: { listen: '0.0.0.0:7401', keyFile: join(dataDir, 'transfer', 'id_ed25519') },
     web: { listen: '127.0.0.1:7402' },
     moves: { mountWaitSeconds: 100, stepDelayMs: 0 },

@@ -45,17 +45,28 @@ import type {
   MoveState,
   NodeRecord,
   PolicyRecord,
+  ReplicationDuty,
   RemovedVolume,
   RemoveStart,
   SnapshotRecord,
   VolumeRecord,
   VolumeView,
 } from '../wire/records';
+// fence: time-bound leases and failover.
+import type { FailoverDuty, FailoverRecord, LeasedPrimary } from '../wire/records';
+import { primariesOf } from './primary-lease-repo';
+import { decide, failoverDuties, failoversOf, markFenced, markPromoted, promote, promotionPending, superviseFailover, type LeaseTiming } from './failover-repo';
+// replicate
+import { allStandbys, recordStandbyRound, replicationDuties, standbyViews, standbysOf, superviseReplication } from './replication-supervisor';
+import type { LagTransition } from './replication-lag';
+import type { StandbyRecord } from './standby-repo';
 
 /** Control's cluster-wide settings (config `control`). */
 export interface ControlPolicy {
   /** Whether the old primary keeps its copy after a move; a volume's `replica` option overrides it. */
   keepReplica: boolean;
+  /** fence: control.leaseSeconds and control.leaseMarginSeconds (failover waits for a lease to be gone). */
+  lease?: LeaseTiming;
   /** reclaim: what a remove does with data when a volume's options do not say (config control.reclaim/retainRemoved). */
   reclaim?: Reclaim;
 }
@@ -71,11 +82,14 @@ export class LocalControl implements ControlClient {
   ) {}
 
   /** `v` is a fresh record: it gets its live facts in place rather than be copied (a List of 1,000). */
-  private view(v: VolumeRecord, mounts: number, copies: CopyRecord[]): VolumeView {
+  private view(v: VolumeRecord, mounts: number, copies: CopyRecord[], standbys?: StandbyRecord[]): VolumeView {
+    // replicate: a volume with replication shows its standbys and their lag.
+    const sb = standbyViews(v, standbys, Date.now());
     return Object.assign(v, {
       mounts,
       replicas: copies.filter((c) => c.state === 'replica').map((c) => c.node),
       dropping: copies.filter((c) => c.state === 'dropping').map((c) => c.node),
+      ...(sb ? { standbys: sb } : {}),
     });
   }
 
@@ -106,14 +120,17 @@ export class LocalControl implements ControlClient {
     if (!v) return undefined;
     const mounts = leasesOf(this.db, name).reduce((n, l) => n + l.count, 0);
     // snap: the snapshot count and newest, for Docker's inspect Status.
-    return Object.assign(this.view(v, mounts, copiesOf(this.db, name)), { snapshots: snapshotSummaries(this.db, name).get(name) ?? NO_SNAPSHOTS });
+    return Object.assign(this.view(v, mounts, copiesOf(this.db, name), standbysOf(this.db, name)), { snapshots: snapshotSummaries(this.db, name).get(name) ?? NO_SNAPSHOTS });
   }
 
   async listVolumes(): Promise<VolumeView[]> {
     const counts = leaseCounts(this.db);
     const copies = allCopies(this.db);
     const snaps = snapshotSummaries(this.db);
-    return listVolumes(this.db).map((v) => Object.assign(this.view(v, counts.get(v.name) ?? 0, copies.get(v.name) ?? []), { snapshots: snaps.get(v.name) ?? NO_SNAPSHOTS }));
+    const standbys = allStandbys(this.db);
+    return listVolumes(this.db).map((v) =>
+      Object.assign(this.view(v, counts.get(v.name) ?? 0, copies.get(v.name) ?? [], standbys.get(v.name)), { snapshots: snaps.get(v.name) ?? NO_SNAPSHOTS }),
+    );
   }
 
   async beginDelete(name: string, node: string): Promise<string[]> {
@@ -265,6 +282,8 @@ export class LocalControl implements ControlClient {
       }
       const m = activeMove(this.db, l.volume);
       if (m && MOVE_STATES[m.state].refusesMounts) throw moving(m);
+      // fence: the new primary of a failover makes its snapshot live before anything mounts it.
+      if (promotionPending(this.db, l.volume)) throw new FerryError('VOLUME_BUSY', `volume ${l.volume} is failing over to ${v.primaryNode}: its data is being made live there; try again shortly`);
       acquireLease(this.db, l);
     })();
   }
@@ -319,9 +338,16 @@ export class LocalControl implements ControlClient {
     })();
   }
 
-  async heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }> {
+  async heartbeat(
+    name: string,
+    bootId: string,
+  ): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries: LeasedPrimary[]; failovers: FailoverDuty[] }> {
     const known = heartbeat(this.db, name, bootId);
-    return known ? { known, moves: movesOfNode(this.db, name), destroy: copiesToDestroy(this.db, name) } : { known, moves: [], destroy: [] };
+    // fence: primaries renew the host's time-bound lease on exactly these volumes at these generations;
+    // failovers: what it must promote or fence.
+    return known
+      ? { known, moves: movesOfNode(this.db, name), destroy: copiesToDestroy(this.db, name), primaries: primariesOf(this.db, name), failovers: failoverDuties(this.db, name) }
+      : { known, moves: [], destroy: [], primaries: [], failovers: [] };
   }
 
   async listNodes(): Promise<NodeRecord[]> {
@@ -471,7 +497,7 @@ export class LocalControl implements ControlClient {
         kind: 'move-switched',
         detail: `primary ${m.source} -> ${m.target}, generation ${m.fromGeneration + 1}; ${m.source} ${keep ? 'keeps a replica' : 'drops its copy'}`,
       });
-      return this.view(v, 0, copiesOf(this.db, m.volume));
+      return this.view(v, 0, copiesOf(this.db, m.volume), standbysOf(this.db, m.volume));
     })();
   }
 
@@ -587,6 +613,55 @@ export class LocalControl implements ControlClient {
       addEvent(this.db, { volume: name, node, kind: 'volume-set', detail: said.join(', ') });
     })();
     return (await this.getVolume(name))!;
+  }
+
+  // --- replicate (issue 7 item 4): standbys kept by replication rounds ---
+
+  async replicationDuties(node: string): Promise<ReplicationDuty[]> {
+    return replicationDuties(this.db, node);
+  }
+
+  async standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }> {
+    return recordStandbyRound(this.db, r);
+  }
+
+  /** Control's replication timer: chooses standbys and records lag events (see replication-supervisor.ts). */
+  superviseReplication(now = Date.now()): LagTransition[] {
+    return superviseReplication(this.db, now);
+  }
+
+  // --- fence (issue 7 item 5): fenced failover ---
+
+  private get leaseTiming(): LeaseTiming {
+    return this.policy.lease ?? { leaseSeconds: 30, marginSeconds: 2 };
+  }
+
+  async failoverVolume(volume: string, to: string, opts: { force: boolean; node: string }): Promise<FailoverRecord> {
+    return this.db.transaction(() => {
+      const v = getVolume(this.db, volume);
+      if (!v) throw new FerryError('VOLUME_NOT_FOUND', `volume ${volume} does not exist`);
+      const d = decide(this.db, v, this.leaseTiming, Date.now(), { to, force: opts.force });
+      if (d.act === 'refuse') throw new FerryError(d.code, d.message);
+      if (d.act !== 'promote') throw new FerryError('VOLUME_BUSY', `volume ${volume} cannot fail over now: ${d.reason}`);
+      return promote(this.db, v, d, opts.node);
+    })();
+  }
+
+  async failoverPromoted(volume: string, node: string, generation: number): Promise<void> {
+    markPromoted(this.db, volume, node, generation);
+  }
+
+  async failoverFenced(volume: string, node: string, generation: number, keptAs: string | null): Promise<void> {
+    this.db.transaction(() => markFenced(this.db, volume, node, generation, keptAs))();
+  }
+
+  async failoversOf(volume: string): Promise<FailoverRecord[]> {
+    return failoversOf(this.db, volume);
+  }
+
+  /** Control's failover timer: promotes the volumes of down hosts whose mode is auto, once their lease is gone. */
+  superviseFailover(now = Date.now()): ReturnType<typeof superviseFailover> {
+    return superviseFailover(this.db, this.leaseTiming, now);
   }
 }
 

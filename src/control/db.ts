@@ -143,6 +143,40 @@ const MIGRATIONS: readonly string[] = [
   );
   `,
   `
+  -- replicate: the standbys replication keeps of a volume, one row per host, with its newest
+  -- replication snapshot (the next round's base) and whether control last recorded it late.
+  CREATE TABLE IF NOT EXISTS standbys (
+    volume       TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    node         TEXT NOT NULL,
+    snapshot     TEXT,
+    snapshot_at  TEXT,
+    chosen_at    TEXT NOT NULL,
+    synced_at    TEXT,
+    bytes        INTEGER,
+    late         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (volume, node)
+  );
+  `,
+  `
+  -- fence (issue 7 item 5): one row per failover. The new primary makes the snapshot live (promoted);
+  -- the lost host, once back, keeps its late writes as a snapshot and becomes a standby (fenced).
+  CREATE TABLE IF NOT EXISTS failovers (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    from_node   TEXT NOT NULL,
+    to_node     TEXT NOT NULL,
+    generation  INTEGER NOT NULL,      -- the volume's generation from this failover on
+    snapshot    TEXT NOT NULL,         -- made live on to_node
+    lost_from   TEXT NOT NULL,         -- the window lost: the snapshot's time ...
+    lost_to     TEXT,                  -- ... to from_node's last heartbeat
+    forced      INTEGER NOT NULL,
+    promoted    INTEGER NOT NULL DEFAULT 0,
+    fenced      INTEGER NOT NULL DEFAULT 0,
+    kept_as     TEXT,                  -- the snapshot holding from_node's late writes
+    created_at  TEXT NOT NULL
+  );
+  `,
+  `
   -- reclaim: volumes removed with reclaim=retain, their data kept on one host as an internal dataset
   -- (_removed.<id>) until it expires or is undeleted. Not tied to volumes: the volume's record goes at
   -- remove as always (a new volume of the same name may be created meanwhile). While a row is

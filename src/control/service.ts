@@ -16,6 +16,9 @@ import { openDb, type Db } from './db';
 import { createDashboard } from '../web/dashboard';
 import type { WebRoute } from '../web/web-listener';
 
+/** How often control chooses standbys and checks their lag (replicate). */
+const REPLICATION_CHECK_MS = 1000;
+
 /** A running `ferry control`. */
 export interface ControlService {
   control: LocalControl;
@@ -28,7 +31,11 @@ export interface ControlService {
 export async function startControl(config: Config, log: Logger): Promise<ControlService> {
   const token = readToken(config.control.tokenFile);
   const db = openDb(join(config.dataDir, 'control.db'));
-  const control = new LocalControl(db, { keepReplica: config.control.keepReplica, reclaim: reclaimDefaults(config.control) });
+  const control = new LocalControl(db, {
+    keepReplica: config.control.keepReplica,
+    reclaim: reclaimDefaults(config.control),
+    lease: { leaseSeconds: config.control.leaseSeconds, marginSeconds: config.control.leaseMarginSeconds },
+  });
   // The dashboard at /ui/ and /metrics on the same listener, their data under the cluster token.
   const dashboard = createDashboard({ control }, { token, where: 'control.tokenFile (the cluster token)' }, log.child({ component: 'web' }));
   const metrics: WebRoute = { path: '/metrics', router: metricsRouter([new ControlMetrics(controlFacts(control, db))]) };
@@ -52,12 +59,35 @@ export async function startControl(config: Config, log: Logger): Promise<Control
     for (const node of control.markSilentNodesDown(downMs)) log.warn({ node }, 'node marked down: no heartbeat');
   }, Math.min(downMs / 2, 5000));
   timer.unref();
+  // replicate: standbys chosen and lag events recorded once a second (a lag is read against whole-second RPOs).
+  const replication = setInterval(() => {
+    try {
+      for (const t of control.superviseReplication()) log.info({ volume: t.volume, standby: t.node, kind: t.kind }, t.late ? 'standby late' : 'standby caught up');
+    } catch (err) {
+      log.warn({ err }, 'replication check failed');
+    }
+  }, REPLICATION_CHECK_MS);
+  replication.unref();
+  // fence: volumes of down hosts with failover=auto are promoted once their primary's lease is gone.
+  const failover = setInterval(() => {
+    try {
+      for (const { volume, decision } of control.superviseFailover()) {
+        if (decision.act === 'promote') log.warn({ volume, to: decision.to, snapshot: decision.snapshot, lostFrom: decision.lostFrom, lostTo: decision.lostTo }, 'volume failed over');
+        else log.debug({ volume, decision }, 'failover check');
+      }
+    } catch (err) {
+      log.warn({ err }, 'failover check failed');
+    }
+  }, 1000);
+  failover.unref();
   return {
     control,
     db,
     port,
     async stop() {
       clearInterval(timer);
+      clearInterval(replication);
+      clearInterval(failover);
       dashboard.stop();
       await new Promise<void>((r) => {
         server.close(() => r());

@@ -2,7 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { MoveRecord, NodeRecord, VolumeView } from '../wire/records';
 import type { MetricsSource } from './metrics-router';
 import { OneAtATime, gauge, newRegistry, setCounted, setSamples } from './gauges';
-import { moveSamples, nodeSamples, volumeSamples, type Sample } from './series';
+import { moveSamples, nodeSamples, replicationLagSamples, volumeSamples, type Sample } from './series';
 
 /** What control already records, read at each scrape. */
 export interface ControlFacts {
@@ -37,6 +37,8 @@ export class ControlMetrics implements MetricsSource {
     const inFlight = gauge(r, 'ferry_cluster_moves_in_flight', 'Moves under way in the cluster.');
     const done = gauge(r, 'ferry_cluster_move_bytes_done', 'Bytes a move under way has transferred so far.', ['volume', 'source', 'target', 'state']);
     const expected = gauge(r, 'ferry_cluster_move_bytes_expected', 'Bytes a move under way expects to transfer (the volume\'s used bytes when it began).', ['volume', 'source', 'target', 'state']);
+    // replicate
+    const lag = gauge(r, 'ferry_replication_lag_seconds', 'Seconds since the newest replication snapshot each standby holds was taken (its lag), by volume and standby.', ['volume', 'standby']);
     const events = new Counter({ name: 'ferry_cluster_events_total', help: 'Events control has recorded, by kind (created, node-down, move-failed, ...).', labelNames: ['kind'], registers: [r] });
     this.refresh = async () => {
       const [views, nodes] = await Promise.all([facts.volumes(), facts.nodes()]);
@@ -45,6 +47,7 @@ export class ControlMetrics implements MetricsSource {
       setSamples(used, v.used);
       setSamples(size, v.size);
       setSamples(mounts, v.mounts);
+      setSamples(lag, replicationLagSamples(views));
       const n = nodeSamples(nodes, now());
       setSamples(up, n.up);
       setSamples(age, n.heartbeatAge);

@@ -66,3 +66,8 @@ export function moveSamples(active: readonly MoveRecord[]): { done: Sample[]; ex
     expected: active.filter((m) => m.bytesTotal !== null).map((m) => ({ labels: labels(m), value: m.bytesTotal! })),
   };
 }
+
+/** replicate: each standby's lag in seconds (age of its newest replication snapshot), by volume and standby. */
+export function replicationLagSamples(views: readonly VolumeView[]): Sample[] {
+  return views.filter((v) => v.state === 'ready').flatMap((v) => (v.standbys ?? []).map((s) => ({ labels: { volume: v.name, standby: s.node }, value: s.lagSeconds })));
+}

@@ -2,12 +2,19 @@ import type { Mounts } from '../agent/mounts';
 import type { VolumeService } from '../agent/volume-service';
 import { formatSize } from '../volume/size';
 import type { VolumeView } from '../wire/records';
+import type { FerryError } from '../errors';
 import { decodeCreate, decodeMount, decodeName, type DockerVolume, type RequestBody } from './protocol';
 
 /** One plugin endpoint: how to find the volume name in the request (for logs), and the call. */
 export interface Route {
   /** Read-only endpoints log at debug; the rest at info. */
   readOnly: boolean;
+  /**
+   * fence: errors after which this route gives dockerd no answer at all (the connection is closed).
+   * dockerd takes a Get's `Err` as "no such volume" and makes an empty `local` volume of the name; a
+   * broken connection it takes as a failure, and refuses the container instead.
+   */
+  noAnswerOn?: (err: FerryError) => boolean;
   /** Decodes the body into its typed request (protocol.ts), calls the agent, answers in Docker's fields. */
   handle(body: RequestBody): Promise<object>;
 }
@@ -28,6 +35,12 @@ function toDocker(v: VolumeView, mountpoint: string): DockerVolume {
       generation: v.generation,
       state: v.state,
       mounts: v.mounts,
+      // fence: answered from the agent's own records while control is unreachable.
+      ...(v.controlAway
+        ? { control: `unreachable${v.controlAway.since ? ` since ${v.controlAway.since}` : ''}; as recorded at ${v.controlAway.recordedAt}` }
+        : {}),
+      // replicate: each standby's lag (age of its newest replication snapshot) against the RPO.
+      ...(v.standbys ? { standbys: v.standbys.map((s) => ({ node: s.node, lagSeconds: s.lagSeconds, late: s.late, rpoSeconds: s.rpoSeconds, snapshot: s.snapshot })) } : {}),
       // policy (issue 7 item 3): docker volume inspect shows the protection policy.
       ...(v.options.policy ? { policy: v.options.policy } : {}),
       // snap: how many snapshots, and the newest (docker volume inspect shows them).
@@ -74,6 +87,8 @@ export function pluginRoutes(volumes: VolumeService, mounts: Mounts): Record<str
     '/VolumeDriver.Path': { readOnly: true, handle: async (b) => ({ Mountpoint: mounts.path(decodeName(b).Name), Err: '' }) },
     '/VolumeDriver.Get': {
       readOnly: true,
+      // Control unreachable and the name not in this host's records: it may be a ferry volume.
+      noAnswerOn: (e) => e.code === 'NODE_UNREACHABLE' && e.details?.controlUnreachable === true,
       handle: async (b) => {
         const v = await volumes.get(decodeName(b).Name);
         return { Volume: toDocker(v, mounts.path(v.name)), Err: '' };

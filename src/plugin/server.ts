@@ -76,7 +76,8 @@ export function createPluginServer(routes: Record<string, Route>, ready: Promise
         finish();
       } catch (err) {
         const e = toFerryError(err);
-        send(res, { Err: e.message });
+        if (route?.noAnswerOn?.(e)) res.socket?.destroy();
+        else send(res, { Err: e.message });
         finish(e);
       }
     })();

@@ -14,7 +14,9 @@ export type TransferRequest =
   | { op: 'prune'; volume: string; keep: string }
   | { op: 'drop'; volume: string }
   /** snap: a stream of an existing snapshot (never taken for the request), with `base` an increment. */
-  | { op: 'send-snapshot'; volume: string; snapshot: string; base?: string };
+  | { op: 'send-snapshot'; volume: string; snapshot: string; base?: string }
+  /** replicate: deletes the volume's replication snapshots older than `oldest` (every standby's base or newer stays). */
+  | { op: 'prune-replication'; volume: string; oldest: string };
 
 /** Encodes a request as an exec line. */
 export function encodeRequest(r: TransferRequest): string {
@@ -29,6 +31,8 @@ export function encodeRequest(r: TransferRequest): string {
       return `prune ${r.volume} ${r.keep}`;
     case 'drop':
       return `drop ${r.volume}`;
+    case 'prune-replication':
+      return `prune-replication ${r.volume} ${r.oldest}`;
   }
 }
 
@@ -56,6 +60,9 @@ export function parseRequest(line: string): TransferRequest {
     case 'drop':
       if (w.length !== 2) throw bad();
       return { op: 'drop', volume: validateVolumeName(w[1]) };
+    case 'prune-replication':
+      if (w.length !== 3) throw bad();
+      return { op: 'prune-replication', volume: validateVolumeName(w[1]), oldest: validateStoredSnapshotName(w[2]) };
     default:
       throw bad();
   }

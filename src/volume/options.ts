@@ -5,6 +5,8 @@ import type { Config } from '../config/config';
 import { validatePolicyName } from './policy-name';
 import { checkReclaimOptions } from './reclaim';
 import { formatSize, parseSize } from './size';
+import { REPLICATION_OPTIONS, replicationOf } from './replication-settings';
+import { FAILOVER_OPTIONS, failoverOf } from './failover-settings';
 
 /** The Create options ferry accepts (`docker volume create -o KEY=VALUE`). */
 export const CREATE_OPTIONS: readonly string[] = [
@@ -19,6 +21,10 @@ export const CREATE_OPTIONS: readonly string[] = [
   'from',
   // quiesce (issue 7 item 2): -o quiesce=pause|none, its snapshots' default
   'quiesce',
+  // replicate: standbys kept by replication rounds (src/volume/replication-settings.ts)
+  ...REPLICATION_OPTIONS,
+  // fence: -o failover=auto|manual (src/volume/failover-settings.ts)
+  ...FAILOVER_OPTIONS,
   // reclaim: what a remove does with the data (reclaim.ts)
   'reclaim',
   'retain-removed',
@@ -104,6 +110,9 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   const sizeText = given.size ?? profile.size ?? (descriptor.sizeRules.enforcesSize ? config.defaults.size : undefined);
   const sizeBytes = sizeText === undefined ? undefined : parseSize(sizeText);
   const replica = given.replica === undefined ? undefined : oneOf('replica', given.replica, REPLICA_POLICIES);
+  // replicate: bad replication options are refused at Create, not found by control's timer later.
+  replicationOf(given);
+  failoverOf(given);
   // reclaim: checked here, decided at remove by control (reclaimOf).
   checkReclaimOptions(given);
   // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.

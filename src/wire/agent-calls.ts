@@ -87,6 +87,15 @@ export const AGENT_CALLS = {
   failMove: z.tuple([z.number().int(), z.string().max(4000)]),
   switchMove: z.tuple([z.number().int()]),
   finishMove: z.tuple([z.number().int()]),
+  // replicate
+  replicationDuties: z.tuple([name]),
+  standbyReplicated: z.tuple([z.object({ volume: name, node: name, snapshot: z.string().min(1).max(128), bytes: z.number().int().min(0) })]),
+
+  // fence (issue 7 item 5): fenced failover
+  failoverVolume: z.tuple([name, name, z.object({ force: z.boolean(), node: name })]),
+  failoverPromoted: z.tuple([name, name, z.number().int()]),
+  failoverFenced: z.tuple([name, name, z.number().int(), z.string().min(1).max(128).nullable()]),
+  failoversOf: z.tuple([name]),
   // snap (issue 7 item 1): the snapshot registry
   recordSnapshot: z.tuple([
     z.object({

@@ -7,12 +7,15 @@ import type {
   MoveRecord,
   NodeRecord,
   PolicyRecord,
+  ReplicationDuty,
   RemovedVolume,
   RemoveStart,
   SnapshotOrigin,
   SnapshotRecord,
   VolumeView,
 } from './records';
+// fence: what a heartbeat answer's lease covers, and failovers.
+import type { FailoverDuty, FailoverRecord, LeasedPrimary } from './records';
 
 /** What a new volume is recorded with. */
 export interface VolumeReservation {
@@ -97,9 +100,14 @@ export interface ControlClient {
   registerNode(n: { name: string; address: string; transferKey: string; bootId: string }): Promise<void>;
   /**
    * Keeps a node up; answers the moves it takes part in and the copies it must destroy (of removed
-   * volumes, and replicas not kept). `known: false` asks it to register again.
+   * volumes, and replicas not kept). `known: false` asks it to register again. `primaries` (fence):
+   * the volumes whose primary it is, at their generation: what its time-bound lease covers until the
+   * next answer (absent from an older control: the agent then holds no lease).
    */
-  heartbeat(name: string, bootId: string): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[] }>;
+  heartbeat(
+    name: string,
+    bootId: string,
+  ): Promise<{ known: boolean; moves: MoveRecord[]; destroy: CopyToDestroy[]; primaries?: LeasedPrimary[]; failovers?: FailoverDuty[] }>;
   listNodes(): Promise<NodeRecord[]>;
   /** Keeps `node`'s newest report of its pools and findings (replacing the one before); idempotent. */
   reportHost(r: Omit<HostReport, 'at'>): Promise<void>;
@@ -192,4 +200,26 @@ export interface ControlClient {
    * the event log `ferry volume inspect` shows. `kind`: lower-case words joined by `-`.
    */
   recordEvent(e: { volume?: string; node: string; kind: string; detail?: string }): Promise<void>;
+  // --- replicate (issue 7 item 4) ---
+  /** The volumes `node` keeps a standby of, each with its primary and settings (no volume that moves now). */
+  replicationDuties(node: string): Promise<ReplicationDuty[]>;
+  /**
+   * `node` received replication snapshot `snapshot` of `volume` (`bytes` over the network): its lag
+   * restarts from that snapshot's time. Answers the oldest base every standby still needs.
+   */
+  standbyReplicated(r: { volume: string; node: string; snapshot: string; bytes: number }): Promise<{ oldestBase: string | null }>;
+
+  // --- fence (issue 7 item 5): fenced failover ---
+  /**
+   * `ferry volume failover VOLUME --to HOST [--force]`, asked on `node`: promotes `to`'s standby from
+   * the newest snapshot it holds. Refused (VOLUME_BUSY) while the primary is up or may still hold its
+   * lease, unless `force`, which fences it (generation + 1: its leases are refused from then on).
+   */
+  failoverVolume(volume: string, to: string, opts: { force: boolean; node: string }): Promise<FailoverRecord>;
+  /** The new primary made the failover's snapshot live: leases may be granted again. Idempotent. */
+  failoverPromoted(volume: string, node: string, generation: number): Promise<void>;
+  /** The lost host kept its late writes as snapshot `keptAs` (null: none) and is a standby now. Idempotent. */
+  failoverFenced(volume: string, node: string, generation: number, keptAs: string | null): Promise<void>;
+  /** The failovers of `volume`, newest first. */
+  failoversOf(volume: string): Promise<FailoverRecord[]>;
 }

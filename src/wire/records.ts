@@ -33,6 +33,19 @@ export interface VolumeView extends VolumeRecord {
   dropping: string[];
   /** snap: how many snapshots control's registry holds of it, and the newest (Docker's inspect Status shows them). */
   snapshots?: SnapshotSummary;
+  /**
+   * fence: set when an agent answered from its own records because control was unreachable: since
+   * when heartbeats fail (null: the first call failed) and when control last told it of this volume.
+   */
+  controlAway?: { since: string | null; recordedAt: string };
+  /** replicate: the standbys that replication keeps, each with its lag; absent without replication. */
+  standbys?: StandbyView[];
+}
+
+/** fence: a volume whose primary the heartbeating host is, at its generation: what its lease covers. */
+export interface LeasedPrimary {
+  volume: string;
+  generation: number;
 }
 
 /** A copy that a host must destroy, as the heartbeat answer carries it. */
@@ -225,6 +238,78 @@ export interface PolicyRecord {
   retainRemovedSeconds: number | null;
   createdAt: string;
   updatedAt: string;
+}
+
+// --- replicate (issue 7 item 4): standbys kept by replication rounds ---
+
+/** One standby of a volume as control records it, with its lag (age of its newest snapshot). */
+export interface StandbyView {
+  node: string;
+  /** The newest replication snapshot it holds (the next round's base); null before its first round. */
+  snapshot: string | null;
+  /** When that snapshot was taken on the primary. */
+  snapshotAt: string | null;
+  /** Seconds between its newest snapshot and now (since it was chosen, before its first round). */
+  lagSeconds: number;
+  /** The lag passed the RPO (control recorded a `replication-late` event, not yet a recovery). */
+  late: boolean;
+  rpoSeconds: number;
+  /** When its last round ended, and the bytes that round received. */
+  syncedAt: string | null;
+  lastBytes: number | null;
+}
+
+/** What a standby host must keep fresh: one volume, where its primary is, and how. */
+export interface ReplicationDuty {
+  volume: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  primary: string;
+  generation: number;
+  rpoSeconds: number;
+  bandwidthBytes: number | null;
+  /** The oldest of every standby's newest snapshot: what the primary must keep (null: one has none yet). */
+  oldestBase: string | null;
+}
+
+// --- fence (issue 7 item 5): fenced failover ---------------------------------------------------
+
+/** A failover as control records it: who lost the volume, who got it, from which snapshot, and the window lost. */
+export interface FailoverRecord {
+  id: number;
+  volume: string;
+  /** The lost (or fenced) primary. */
+  from: string;
+  /** The standby promoted. */
+  to: string;
+  /** The volume's generation from this failover on. */
+  generation: number;
+  /** The snapshot made live on `to`. */
+  snapshot: string;
+  /** What `from` may have written that `to` does not have: from the snapshot's time to `from`'s last heartbeat. */
+  lostFrom: string;
+  lostTo: string | null;
+  /** Done by `--force` over a primary that may still have held its lease. */
+  forced: boolean;
+  /** `to` made the snapshot live (leases are granted again). */
+  promoted: boolean;
+  /** `from` is back, kept its late writes (`keptAs`) and became a standby. */
+  fenced: boolean;
+  keptAs: string | null;
+  createdAt: string;
+}
+
+/** What a heartbeat answer asks of a host after a failover: make the snapshot live, or fence its stale copy. */
+export interface FailoverDuty {
+  volume: string;
+  backend: string;
+  sizeBytes: number | null;
+  fs: string | null;
+  role: 'promote' | 'fence';
+  snapshot: string;
+  /** The failover's generation (the lost one is this - 1). */
+  generation: number;
 }
 
 // --- reclaim: removed volumes whose data is retained (reclaim=retain) ---

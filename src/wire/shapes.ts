@@ -26,6 +26,20 @@ export const volumeViewShape = z.object({
   replicas: z.array(z.string()),
   dropping: z.array(z.string()),
   snapshots: z.object({ count: z.number().int(), newest: z.string().nullable(), newestAt: time.nullable() }).optional(),
+  standbys: z
+    .array(
+      z.object({
+        node: z.string(),
+        snapshot: z.string().nullable(),
+        snapshotAt: time.nullable(),
+        lagSeconds: z.number(),
+        late: z.boolean(),
+        rpoSeconds: z.number(),
+        syncedAt: time.nullable(),
+        lastBytes: z.number().nullable(),
+      }),
+    )
+    .optional(),
 }) satisfies z.ZodType<VolumeView>;
 
 export const nodeShape = z.object({
