@@ -6,6 +6,7 @@ import { directoryBackend } from '../src/agent/backends/directory/descriptor';
 import { loopBackend } from '../src/agent/backends/loop/descriptor';
 import { DockerHost } from '../src/agent/docker-host';
 import { ContainerQuiescer } from '../src/agent/quiesce';
+import { CgroupFreezer, detectCgroupLayout } from '../src/agent/cgroup-freezer';
 import { LocalControl } from '../src/control/control';
 import { openDb } from '../src/control/db';
 import { ProcessRunner } from '../src/exec/runner';
@@ -22,7 +23,8 @@ import { fmtRatio, fmtSummary, summarize, timed, type Summary } from './stats';
  * backend's mountpoint, so that dockerd names the container as using it): the backend's own
  * snapshot (for btrfs one `btrfs subvolume snapshot -r`: the baseline), the same through ferry's
  * quiescer with `quiesce=none` (it lists the containers, none has hooks) and with `pause`, and how
- * long the container stayed paused.
+ * long the container stayed paused; group: `pause` once more by the cgroup freezer directly (what
+ * ferry does where it can reach it), beside dockerd's pause.
  */
 export interface SnapshotFigures {
   backend: string;
@@ -31,6 +33,9 @@ export interface SnapshotFigures {
   none: Summary;
   pause: Summary;
   paused: Summary;
+  /** group: pause and paused with the cgroup freezer written directly; absent without one. */
+  freezerPause?: Summary;
+  freezerPaused?: Summary;
 }
 
 export class SnapshotsBench {
@@ -45,7 +50,12 @@ export class SnapshotsBench {
     const log = silentLogger();
     this.dir = makeTempDir('bench-snapshots');
     const d = this.dir;
-    const quiescer = new ContainerQuiescer('bench', new LocalControl(openDb(':memory:')), new DockerHost('/var/run/docker.sock', log), log);
+    const control = new LocalControl(openDb(':memory:'));
+    const dockerHost = new DockerHost('/var/run/docker.sock', log);
+    // dockerd's pause only (no freezer), and the cgroup freezer as serve sets it up.
+    const quiescer = new ContainerQuiescer('bench', control, dockerHost, log);
+    const layout = detectCgroupLayout();
+    const frozen = layout && new ContainerQuiescer('bench', control, dockerHost, log, undefined, new CgroupFreezer(join(d, 'frozen.json'), layout, log));
     const backends: [string, () => Promise<Backend>, { sizeBytes?: number; fs?: string }][] = [
       ['btrfs', () => btrfsBackend.create({ poolFile: join(d, 'btrfs.img'), poolSize: '1G', poolMount: join(d, 'btrfs') }, runner, log), { sizeBytes: 64 * 2 ** 20 }],
       ['loop (ext4)', () => loopBackend.create({ dir: join(d, 'loop') }, runner, log), { sizeBytes: 64 * 2 ** 20, fs: 'ext4' }],
@@ -73,6 +83,8 @@ export class SnapshotsBench {
       const none: number[] = [];
       const pause: number[] = [];
       const paused: number[] = [];
+      const fPause: number[] = [];
+      const fPaused: number[] = [];
       let n = 0;
       for (let i = 0; i < this.samples && !this.aborted; i++) {
         // Interleaved, so that a slow spell of the machine falls on all three alike.
@@ -81,9 +93,14 @@ export class SnapshotsBench {
         const p = await timed(() => quiescer.aroundAll([entry.dockerVolume], 'pause', () => s.snapshot(name, `b${n++}`)));
         pause.push(p.ms);
         paused.push(p.value.report.pausedMs ?? NaN);
+        if (frozen) {
+          const f = await timed(() => frozen.aroundAll([entry.dockerVolume], 'pause', () => s.snapshot(name, `b${n++}`)));
+          fPause.push(f.ms);
+          fPaused.push(f.value.report.pausedMs ?? NaN);
+        }
       }
       for (const snap of await s.listSnapshots(name)) await s.deleteSnapshot(name, snap).catch(() => undefined);
-      out.push({ backend: label, samples: bare.length, bare: summarize(bare), none: summarize(none), pause: summarize(pause), paused: summarize(paused) });
+      out.push({ backend: label, samples: bare.length, bare: summarize(bare), none: summarize(none), pause: summarize(pause), paused: summarize(paused), ...(frozen && { freezerPause: summarize(fPause), freezerPaused: summarize(fPaused) }) });
     }
     return out;
   }
@@ -107,7 +124,16 @@ export class SnapshotsBench {
 /** The section's table: ferry's snapshot with and without a pause beside the backend's own. */
 export function renderSnapshots(figures: SnapshotFigures[]): string {
   return markdownTable(
-    ['backend', `backend's own snapshot (baseline; n=${figures[0]?.samples ?? 0})`, 'quiesce=none', 'quiesce=pause', 'pause ÷ baseline (p50)', 'container paused for'],
-    figures.map((f) => [f.backend, fmtSummary(f.bare), fmtSummary(f.none), fmtSummary(f.pause), fmtRatio(f.pause.p50 / f.bare.p50), fmtSummary(f.paused)]),
+    ['backend', `backend's own snapshot (baseline; n=${figures[0]?.samples ?? 0})`, 'quiesce=none', 'quiesce=pause (dockerd)', 'pause ÷ baseline (p50)', 'paused for (dockerd)', 'quiesce=pause (cgroup freezer)', 'paused for (cgroup freezer)'],
+    figures.map((f) => [
+      f.backend,
+      fmtSummary(f.bare),
+      fmtSummary(f.none),
+      fmtSummary(f.pause),
+      fmtRatio(f.pause.p50 / f.bare.p50),
+      fmtSummary(f.paused),
+      f.freezerPause ? fmtSummary(f.freezerPause) : 'no freezer',
+      f.freezerPaused ? fmtSummary(f.freezerPaused) : 'no freezer',
+    ]),
   );
 }

@@ -26,6 +26,8 @@ import { ScheduleBook } from './agent/schedule-book';
 import { Scheduler } from './agent/scheduler';
 import { DockerHost } from './agent/docker-host';
 import { ContainerQuiescer } from './agent/quiesce';
+import { COMPOSE_PROJECT_LABEL } from './agent/quiesce-plan';
+import { CgroupFreezer, detectCgroupLayout } from './agent/cgroup-freezer';
 import { Upkeep } from './agent/upkeep';
 import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
@@ -209,12 +211,12 @@ export async function startFerry(
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
   // quiesce (issue 7 item 2): hooks and pauses through this host's dockerd, in serve and agent alike
   // (dockerode loads on the first quiesced snapshot only).
-  const quiescer = new ContainerQuiescer(
-    node,
-    control,
-    existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined,
-    agentLog.child({ part: 'quiesce' }),
-  );
+  const dockerHost = existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined;
+  // group: containers paused by their cgroup freezer where this process reaches it; what a killed ferry froze is thawed now.
+  const layout = detectCgroupLayout();
+  const freezer = layout ? new CgroupFreezer(join(config.dataDir, 'frozen.json'), layout, agentLog.child({ part: 'freezer' })) : undefined;
+  await freezer?.thawLeftovers();
+  const quiescer = new ContainerQuiescer(node, control, dockerHost, agentLog.child({ part: 'quiesce' }), undefined, freezer);
   const snapshots = new Snapshots(node, control, slots, lock, agentLog, quiescer);
   const scheduler = new Scheduler(
     node,
@@ -225,6 +227,9 @@ export async function startFerry(
     new ScheduleBook(join(config.dataDir, 'schedules.json'), agentLog),
     config.schedules.refreshSeconds * 1000,
     log.child({ component: 'scheduler' }),
+    undefined,
+    // group (issue 7 item 2): a tick's volumes of one Compose project are snapshotted together.
+    dockerHost && (async (volumes) => (await dockerHost.containersWithVolumes(volumes)).map((c) => ({ volumes: c.volumes, project: c.labels[COMPOSE_PROJECT_LABEL] ?? null }))),
   );
   const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots, scheduler };
 

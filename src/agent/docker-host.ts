@@ -93,6 +93,11 @@ export class DockerHost {
     await (await this.docker()).getContainer(id).unpause();
   }
 
+  /** group: container `id`'s main process id on this host; 0 when it is not running. */
+  async pidOf(id: string): Promise<number> {
+    return (await (await this.docker()).getContainer(id).inspect()).State.Pid ?? 0;
+  }
+
   /**
    * Runs `argv` in container `id` (`docker exec`, no shell of ferry's) for at most `timeoutMs`. A
    * command past its time is killed by its host pid where this process can see it (dockerd has no

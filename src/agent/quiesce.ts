@@ -1,6 +1,7 @@
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import type { ControlClient } from '../wire/control-client';
+import type { CgroupFreezer, FreezerDir } from './cgroup-freezer';
 import type { ExecResult } from './docker-host';
 import type { Quiescer } from './snapshots';
 import {
@@ -23,6 +24,8 @@ export interface QuiesceDocker {
   exec(id: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult>;
   pause(id: string): Promise<void>;
   unpause(id: string): Promise<void>;
+  /** group: the container's main process id on this host (0 when not running), to find its cgroup. */
+  pidOf?(id: string): Promise<number>;
 }
 
 /** Tries an unpause this many times: a container left frozen is the one thing quiescing must not do. */
@@ -31,7 +34,8 @@ const UNPAUSE_ATTEMPTS = 3;
 /**
  * Consistent snapshots (issue 7 item 2): runs an action (taking snapshots) with the containers that
  * use its volumes on this host hooked (`ferry.pre-snapshot` / `ferry.post-snapshot` labels, run with
- * `docker exec`) and, in mode `pause`, frozen (dockerd's pause: the cgroup freezer). Every container
+ * `docker exec`) and, in mode `pause`, frozen: by writing the container's cgroup freezer directly
+ * where this process can reach it (CgroupFreezer, crash-safe), else by dockerd's pause. Every container
  * paused is unpaused and every pre hook that ran gets its post hook, whatever fails on the way.
  */
 export class ContainerQuiescer implements Quiescer {
@@ -41,6 +45,8 @@ export class ContainerQuiescer implements Quiescer {
     private readonly docker: QuiesceDocker | undefined,
     private readonly log: Logger,
     private readonly hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS,
+    /** group: pauses by the cgroup freezer directly where this process can reach it; else dockerd's pause. */
+    private readonly freezer?: CgroupFreezer,
   ) {}
 
   /** Snapshots' hook: `work` with the containers using `volume` quiesced. */
@@ -67,6 +73,8 @@ export class ContainerQuiescer implements Quiescer {
     report.containers = targets.map((t) => t.name);
     const failures: StepFailure[] = [];
     const paused: QuiesceTarget[] = [];
+    /** group: the paused containers frozen through their cgroup (the others through dockerd). */
+    const frozen = new Map<string, FreezerDir>();
     let reached = 0;
     let pausedAt = 0;
     let ran = false;
@@ -84,9 +92,19 @@ export class ContainerQuiescer implements Quiescer {
       }
       if (failures.length === 0) {
         const toPause = targets.filter((t) => t.pause);
+        // Found before the instant: the containers stay paused only for the freeze, the action and the thaw.
+        const dirs = await this.freezersOf(toPause);
         pausedAt = performance.now();
         // All at once: a group's containers stop as close to the same instant as dockerd allows.
-        const results = await Promise.allSettled(toPause.map((t) => docker.pause(t.id)));
+        const results = await Promise.allSettled(
+          toPause.map(async (t) => {
+            const d = dirs.get(t.id);
+            if (d) {
+              await this.freezer!.freeze(t.name, d);
+              frozen.set(t.id, d);
+            } else await docker.pause(t.id);
+          }),
+        );
         results.forEach((r, i) => {
           if (r.status === 'fulfilled') paused.push(toPause[i]);
           else failures.push({ container: toPause[i].name, step: 'pause', message: (r.reason as Error).message });
@@ -104,7 +122,7 @@ export class ContainerQuiescer implements Quiescer {
       // Unexpected (dockerd gone mid-way): still release below, then fail as a pre step would.
       failures.push({ container: targets[Math.max(0, reached - 1)]?.name ?? '?', step: 'pre', message: (err as Error).message });
     } finally {
-      await Promise.all(paused.map((t) => this.unpause(t, failures)));
+      await Promise.all(paused.map((t) => this.unpause(t, failures, frozen.get(t.id))));
       if (paused.length > 0) report.pausedMs = Math.round(performance.now() - pausedAt);
       report.paused = paused.map((t) => t.name);
       for (const t of postHookTargets(targets, reached)) {
@@ -156,11 +174,27 @@ export class ContainerQuiescer implements Quiescer {
     return { container: t.name, step, message: `${how}${output ? ` (${output.split('\n').slice(-3).join(' | ').slice(-300)})` : ''}` };
   }
 
-  private async unpause(t: QuiesceTarget, failures: StepFailure[]): Promise<void> {
+  /** group: each target's cgroup freezer, where this process can reach it (none: dockerd pauses it). */
+  private async freezersOf(targets: readonly QuiesceTarget[]): Promise<Map<string, FreezerDir>> {
+    const out = new Map<string, FreezerDir>();
+    const docker = this.docker;
+    if (!this.freezer || !docker?.pidOf || targets.length === 0) return out;
+    await Promise.all(
+      targets.map(async (t) => {
+        const d = await this.freezer!.resolve(await docker.pidOf!(t.id).catch(() => 0));
+        // A pid read in another pid namespace could be another process: only the container's own cgroup (named by its id).
+        if (d && d.dir.includes(t.id)) out.set(t.id, d);
+      }),
+    );
+    return out;
+  }
+
+  private async unpause(t: QuiesceTarget, failures: StepFailure[], frozen?: FreezerDir): Promise<void> {
     let last: unknown;
     for (let attempt = 1; attempt <= UNPAUSE_ATTEMPTS; attempt++) {
       try {
-        await this.docker!.unpause(t.id);
+        if (frozen) await this.freezer!.thaw(t.name, frozen);
+        else await this.docker!.unpause(t.id);
         return;
       } catch (err) {
         last = err;

@@ -5,6 +5,7 @@ import { parseKeepSpec, planRetention, type RetainedSnapshot } from '../volume/r
 import { catchUp, scheduleSnapshotName, scheduleTimeOf, type CronFields } from '../volume/schedule';
 import type { ControlClient, SnapshotReport } from '../wire/control-client';
 import type { SnapshotRecord } from '../wire/records';
+import { scheduleGroups, type TickContainer } from '../volume/schedule-groups';
 import type { BackendSlots } from './backend-slots';
 import { requireSnapshots } from './backends/backend';
 import type { KeyedLock } from './keyed-lock';
@@ -59,14 +60,19 @@ export class Scheduler {
   constructor(
     private readonly node: string,
     private readonly control: ControlClient,
-    private readonly snapshots: Pick<Snapshots, 'take' | 'remove'>,
+    private readonly snapshots: Pick<Snapshots, 'take' | 'remove' | 'takeGroup'>,
     private readonly backends: BackendSlots,
     private readonly lock: KeyedLock,
     private readonly book: ScheduleBook,
     private readonly refreshMs: number,
     private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
+    /** group: the containers on this host using any of the volumes (dockerd); none: every volume alone. */
+    private readonly containers?: (volumes: readonly string[]) => Promise<TickContainer[]>,
   ) {}
+
+  /** group: the scheduled second each policy's last tick handled, by `policy\nschedule`. */
+  private readonly ticks = new Map<string, number>();
 
   /**
    * Asks control for the schedules of this host and starts them; when control does not answer, starts
@@ -160,7 +166,7 @@ export class Scheduler {
       this.log.error({ err, volume: v.volume, policy: v.policy, schedule }, 'cannot run a schedule');
       return;
     }
-    const task = cronSchedule(schedule, () => void this.runLogged(v.volume, 'scheduled'), {
+    const task = cronSchedule(schedule, (ctx) => void this.tick(v.volume, ctx?.date ?? this.now()), {
       timezone: 'UTC',
       name: `ferry:${v.volume}`,
       noOverlap: true,
@@ -186,9 +192,88 @@ export class Scheduler {
   }
 
   private runLogged(volume: string, why: 'scheduled' | 'catch-up'): Promise<void> {
-    const p = this.runAndLog(volume, why).finally(() => this.inFlight.delete(p));
+    return this.track(this.runAndLog(volume, why));
+  }
+
+  private track(work: Promise<void>): Promise<void> {
+    const p = work.finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
     return p;
+  }
+
+  /**
+   * group (issue 7 item 2): one cron tick of `volume`'s job. Every job of the same policy and schedule
+   * fires at the same scheduled second; the first of them handles them all: the volumes whose
+   * containers share a Compose project are taken together (takeGroup, group = the project), the
+   * others alone. The rest of that second's ticks find it done.
+   */
+  private tick(volume: string, scheduled: Date): Promise<void> {
+    const job = this.jobs.get(volume);
+    if (!job) return Promise.resolve();
+    const key = `${job.policy}\n${job.schedule}`;
+    const second = Math.floor(scheduled.getTime() / 1000);
+    if (this.ticks.get(key) === second) return Promise.resolve();
+    this.ticks.set(key, second);
+    const fellows = [...this.jobs.values()].filter((j) => j.policy === job.policy && j.schedule === job.schedule && !this.running.has(j.volume)).map((j) => j.volume);
+    if (fellows.length < 2 || !this.containers) return this.runLogged(volume, 'scheduled');
+    return this.track(this.tickTogether(fellows));
+  }
+
+  private async tickTogether(volumes: string[]): Promise<void> {
+    let containers: TickContainer[];
+    try {
+      containers = await this.containers!(volumes);
+    } catch (err) {
+      // No dockerd answer: no groups to know of; the schedule still runs, each volume alone.
+      this.log.warn({ err, volumes }, 'cannot list the containers of scheduled volumes: each is snapshotted alone');
+      containers = [];
+    }
+    const plan = scheduleGroups(volumes, containers);
+    for (const a of plan.ambiguous) this.log.warn({ volume: a.volume, projects: a.projects }, 'containers of several Compose projects use a volume: it is snapshotted alone');
+    await Promise.all([
+      ...plan.singles.map((v) => this.runAndLog(v, 'scheduled')),
+      ...plan.groups.map(async (g) => {
+        try {
+          const rs = await this.runGroup(g.project, g.volumes);
+          for (const r of rs) this.log.info({ op: 'scheduled-snapshot', why: 'scheduled', group: g.project, ...r }, 'scheduled snapshot taken');
+        } catch (err) {
+          this.log.error({ err, group: g.project, volumes: g.volumes, op: 'scheduled-snapshot' }, 'scheduled group snapshot failed: none of its volumes was snapshotted');
+        }
+      }),
+    ]);
+  }
+
+  /**
+   * group: one run of the schedule of `volumes` (same policy) as group `project`: one snapshot name,
+   * one instant, all or none (Snapshots.takeGroup), then each volume's retention. With control
+   * unreachable, each volume alone as `run` does offline. Volumes whose previous run still goes on
+   * are left to their next tick.
+   */
+  async runGroup(project: string, volumes: readonly string[]): Promise<RunResult[]> {
+    const jobs = volumes.map((v) => this.jobs.get(v)).filter((j): j is Job => !!j && !this.running.has(j.volume));
+    if (jobs.length === 0) return [];
+    const at = this.now();
+    for (const j of jobs) this.running.add(j.volume);
+    try {
+      const name = scheduleSnapshotName(jobs[0].policy, at);
+      let offline = false;
+      try {
+        await this.snapshots.takeGroup(project, jobs.map((j) => j.volume), { name, origin: 'schedule', policy: jobs[0].policy });
+      } catch (err) {
+        if (!isFerryError(err, 'NODE_UNREACHABLE')) throw err;
+        offline = true;
+      }
+      const results: RunResult[] = [];
+      for (const j of jobs) {
+        // Offline: the group cannot be recorded; each volume is snapshotted on its backend, recorded later.
+        const taken = offline ? await this.take(j, at) : { name, offline: false };
+        this.book.ran(j.volume, j.policy, at);
+        results.push(await this.retain(j, taken.name, taken.offline));
+      }
+      return results;
+    } finally {
+      for (const j of jobs) this.running.delete(j.volume);
+    }
   }
 
   private async runAndLog(volume: string, why: 'scheduled' | 'catch-up'): Promise<void> {
@@ -215,20 +300,25 @@ export class Scheduler {
     try {
       const { name, offline } = await this.take(job, at);
       this.book.ran(volume, job.policy, at);
-      const result: RunResult = { volume, snapshot: name, offline, pruned: [] };
-      if (job.keep === null) return result;
-      if (offline) return { ...result, pruneSkipped: 'control is unreachable: which bases standbys need is not known' };
-      try {
-        result.pruned = await this.prune(job);
-      } catch (err) {
-        const e = toFerryError(err);
-        if (!isFerryError(e, 'NODE_UNREACHABLE')) throw e;
-        result.pruneSkipped = 'control became unreachable';
-      }
-      return result;
+      return await this.retain(job, name, offline);
     } finally {
       this.running.delete(volume);
     }
+  }
+
+  /** After a run's snapshot `name`: retention, unless control is away or the policy keeps everything. */
+  private async retain(job: Job, name: string, offline: boolean): Promise<RunResult> {
+    const result: RunResult = { volume: job.volume, snapshot: name, offline, pruned: [] };
+    if (job.keep === null) return result;
+    if (offline) return { ...result, pruneSkipped: 'control is unreachable: which bases standbys need is not known' };
+    try {
+      result.pruned = await this.prune(job);
+    } catch (err) {
+      const e = toFerryError(err);
+      if (!isFerryError(e, 'NODE_UNREACHABLE')) throw e;
+      result.pruneSkipped = 'control became unreachable';
+    }
+    return result;
   }
 
   /** Takes the snapshot through Snapshots; with control unreachable, on the backend directly, recorded later. */

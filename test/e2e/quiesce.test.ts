@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DockerHost } from '../../src/agent/docker-host';
 import { ContainerQuiescer } from '../../src/agent/quiesce';
+import { CgroupFreezer, detectCgroupLayout, freezerDirOf } from '../../src/agent/cgroup-freezer';
 import { LocalControl } from '../../src/control/control';
 import { openDb } from '../../src/control/db';
 import { silentLogger } from '../../src/log';
-import { requireRootAndTools } from '../support/host';
+import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
 import { docker, dockerOk, E2E_LABEL, requireDockerd, TEST_IMAGE, waitFor } from '../support/docker';
 import { REPO_ROOT } from './ferry-process';
 
@@ -52,18 +53,39 @@ function fileIn(volume: string, file: string): string {
 
 const counter = (volume: string): number => Number(fileIn(volume, 'counter') || 0);
 
-describe('quiesce on a real dockerd', function () {
+/** group: whether container `c`'s cgroup freezer reports it frozen (what dockerd's Paused does not show). */
+function frozen(c: string): boolean {
+  const layout = detectCgroupLayout();
+  const pid = Number(dockerOk(['inspect', '-f', '{{.State.Pid}}', c]));
+  const d = layout && freezerDirOf(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), layout);
+  if (!d) throw new Error(`no cgroup freezer for ${c}`);
+  return d.kind === 'v2' ? readFileSync(join(d.dir, 'cgroup.events'), 'utf8').includes('frozen 1') : readFileSync(join(d.dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+}
+
+// group: every test twice, paused through dockerd and through the cgroup freezer directly.
+for (const how of ['dockerd', 'cgroup freezer'] as const) describe(`quiesce on a real dockerd (pause by ${how})`, function () {
   let control: LocalControl;
   let quiescer: ContainerQuiescer;
+  let dir: string;
+  let freezer: CgroupFreezer | undefined;
+  /** Paused the way this run pauses. */
+  const paused = (c: string): boolean => (how === 'dockerd' ? state(c).Paused : frozen(c));
 
   before(function () {
     requireRootAndTools('docker');
     requireDockerd(REPO_ROOT);
+    if (how === 'cgroup freezer' && !detectCgroupLayout()) {
+      console.log('      SKIPPED cgroup freezer: this host lacks a cgroup freezer ferry can write');
+      this.skip();
+    }
     cleanup();
+    dir = makeTempDir('e2e-freezer');
   });
+  after(() => dir && cleanupDir(dir));
   beforeEach(function () {
     control = new LocalControl(openDb(':memory:'));
-    quiescer = new ContainerQuiescer('e2e', control, new DockerHost('/var/run/docker.sock', silentLogger()), silentLogger(), 10_000);
+    freezer = how === 'dockerd' ? undefined : new CgroupFreezer(join(dir, 'frozen.json'), detectCgroupLayout()!, silentLogger());
+    quiescer = new ContainerQuiescer('e2e', control, new DockerHost('/var/run/docker.sock', silentLogger()), silentLogger(), 10_000, freezer);
   });
   afterEach(cleanup);
 
@@ -71,7 +93,7 @@ describe('quiesce on a real dockerd', function () {
     const c = start('counter', 'count');
     await waitFor('the counter to run', () => counter('count') > 5, 30_000);
     const { value, report } = await quiescer.aroundAll([`${PREFIX}-count`], 'pause', async () => {
-      expect(state(c)).to.include({ Paused: true });
+      expect(paused(c), 'paused').to.equal(true);
       const frozen = counter('count');
       // A window to watch in: a running writer would add ~30 in 300 ms.
       await new Promise((r) => setTimeout(r, 300));
@@ -81,6 +103,7 @@ describe('quiesce on a real dockerd', function () {
     expect(report.paused).to.deep.equal([c]);
     expect(report.pausedMs).to.be.at.least(300);
     expect(state(c)).to.include({ Running: true, Paused: false });
+    expect(paused(c), 'paused after').to.equal(false);
     await waitFor('the counter to move on', () => counter('count') > value + 5, 30_000);
     expect((await control.eventsOf(`${PREFIX}-count`)).map((e) => e.kind)).to.include('snapshot-paused');
   });
@@ -129,11 +152,31 @@ describe('quiesce on a real dockerd', function () {
     const volumes = await quiescer.projectVolumes(`${PREFIX}-x`);
     expect(volumes).to.deep.equal([`${PREFIX}-xa`, `${PREFIX}-xb`]);
     const { report } = await quiescer.aroundAll(volumes, 'pause', async () => {
-      expect([state(a).Paused, state(b).Paused]).to.deep.equal([true, true]);
+      expect([paused(a), paused(b)]).to.deep.equal([true, true]);
       expect([fileIn('xa', 'hooks'), fileIn('xb', 'hooks')]).to.deep.equal(['pre', 'pre']);
     });
     expect(report.paused).to.deep.equal([a, b]);
     expect([fileIn('xa', 'hooks'), fileIn('xb', 'hooks')]).to.deep.equal(['pre\npost', 'pre\npost']);
     expect([state(a), state(b)].map((s) => s.Paused)).to.deep.equal([false, false]);
+    expect([paused(a), paused(b)]).to.deep.equal([false, false]);
+  });
+
+  // Only where ferry freezes cgroups itself (dockerd keeps its own pauses).
+  if (how === 'cgroup freezer') it('a container a killed ferry left frozen (in the journal) is thawed at the next start', async function () {
+    const c = start('left', 'left');
+    await waitFor('the counter to run', () => counter('left') > 5, 30_000);
+    const pid = Number(dockerOk(['inspect', '-f', '{{.State.Pid}}', c]));
+    const d = await freezer!.resolve(pid);
+    expect(d, 'its cgroup freezer').to.not.equal(null);
+    // What a ferry killed mid-snapshot leaves: the cgroup frozen, and in the journal.
+    await freezer!.freeze(c, d!);
+    expect(frozen(c)).to.equal(true);
+    expect(JSON.parse(readFileSync(join(dir, 'frozen.json'), 'utf8'))).to.have.length(1);
+    const stuck = counter('left');
+    const next = new CgroupFreezer(join(dir, 'frozen.json'), detectCgroupLayout()!, silentLogger());
+    expect(await next.thawLeftovers()).to.deep.equal([c]);
+    expect(frozen(c)).to.equal(false);
+    expect(JSON.parse(readFileSync(join(dir, 'frozen.json'), 'utf8'))).to.deep.equal([]);
+    await waitFor('the counter to move on', () => counter('left') > stuck + 5, 30_000);
   });
 });

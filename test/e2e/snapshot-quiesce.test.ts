@@ -98,4 +98,29 @@ describe('end to end on a real dockerd: consistent snapshots', function () {
     }
     expect([state(a).Paused, state(b).Paused]).to.deep.equal([false, false]);
   });
+
+  it('group: a policy on a Compose project\'s two volumes snapshots them together on each tick', async function () {
+    const project = { 'com.docker.compose.project': 'qsched' };
+    const made = ferry.cli(['policy', 'create', 'qeach', '--schedule', '* * * * * *', '--keep', '3']);
+    expect(made.code, made.stderr).to.equal(0);
+    dockerOk(['volume', 'create', '-d', DRIVER, '-o', 'size=64M', 'qsched-db']);
+    dockerOk(['volume', 'create', '-d', DRIVER, '-o', 'size=64M', 'qsched-files']);
+    start('ferry-e2e-qsched-db', 'qsched-db', project);
+    start('ferry-e2e-qsched-web', 'qsched-files', project);
+    for (const v of ['qsched-db', 'qsched-files']) {
+      const set = ferry.cli(['volume', 'set', v, 'policy=qeach']);
+      expect(set.code, set.stderr).to.equal(0);
+    }
+    const scheduled = (v: string): { name: string; group: string | null }[] =>
+      snapshotListShape.parse(JSON.parse(ferry.cli(['snapshot', 'ls', v, '--json']).stdout)).filter((s) => s.name.startsWith('_schedule.qeach.'));
+    // The agent hears of the policy on its next refresh (10 s); then every second's tick takes both.
+    let common: string[] = [];
+    await waitFor('a scheduled snapshot of both volumes with one name and the group', () => {
+      const [a, b] = [scheduled('qsched-db'), scheduled('qsched-files')];
+      common = a.filter((s) => s.group === 'qsched' && b.some((t) => t.name === s.name && t.group === 'qsched')).map((s) => s.name);
+      return common.length >= 2;
+    }, 45_000, 200);
+    for (const v of ['qsched-db', 'qsched-files']) expect(ferry.cli(['volume', 'set', v, 'policy=']).code).to.equal(0);
+    expect(common[0]).to.match(/^_schedule\.qeach\.\d{8}T\d{6}Z$/);
+  });
 });
