@@ -197,7 +197,10 @@ export async function startFerry(
   const lock = new KeyedLock();
   const state = new HostState(config.mountRoot);
   const slots = new BackendSlots(node, control);
-  const containers = new Containers(node, control, clusterMode?.dockerHost(config, log), agentLog);
+  // This host's dockerd, when its socket is there (dockerode loads on first use): names the containers
+  // behind leases (a refused rollback or remove names them), restarts moved ones, hooks and pauses.
+  const dockerHost = existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined;
+  const containers = new Containers(node, control, dockerHost, agentLog);
   const copies = new Copies(node, control, slots, state, lock, agentLog);
   const clusterSide = clusterMode?.clusterSide(config, new MoveTarget(node, control, slots, state, containers), control, log, sink);
   const meter = new UsageMeter(control, agentLog);
@@ -209,9 +212,6 @@ export async function startFerry(
   const upkeep = new Upkeep(node, control, slots, state, lock, mounts, copies, containers, agentLog, reclaimer);
   const status = new HostStatus(node, control, slots, state);
   const doctor = new HostDoctor(config, control, slots, state, clusterSide && clusterMode!.clusterProbes(config, clusterSide.key));
-  // quiesce (issue 7 item 2): hooks and pauses through this host's dockerd, in serve and agent alike
-  // (dockerode loads on the first quiesced snapshot only).
-  const dockerHost = existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined;
   // group: containers paused by their cgroup freezer where this process reaches it; what a killed ferry froze is thawed now.
   const layout = detectCgroupLayout();
   const freezer = layout ? new CgroupFreezer(join(config.dataDir, 'frozen.json'), layout, agentLog.child({ part: 'freezer' })) : undefined;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/config';
@@ -9,7 +9,6 @@ import { TransferClient } from '../transfer/client';
 import { loadOrCreateKey, type TransferKey } from '../transfer/keys';
 import { TransferServer } from '../transfer/server';
 import type { ControlClient } from '../wire/control-client';
-import { DockerHost } from './docker-host';
 import type { ClusterProbes, ControlProbe } from './host-doctor';
 import { httpControl } from './http-control';
 import { Membership } from './membership';
@@ -25,11 +24,6 @@ import type { Snapshots } from './snapshots';
 /** The control client of an agent whose control service runs elsewhere. */
 export function remoteControl(config: Config): ControlClient {
   return httpControl({ url: config.control.url!, token: readToken(config.control.tokenFile), tls: config.control.tls });
-}
-
-/** This host's dockerd, when its socket is there: names the containers behind leases, restarts moved ones. */
-export function dockerHost(config: Config, log: Logger): DockerHost | undefined {
-  return existsSync(config.dockerSocket) ? new DockerHost(config.dockerSocket, log.child({ component: 'docker' })) : undefined;
 }
 
 /** What cluster mode makes before the agent's mounts: the transfer key and the Mover (the target side of moves). */

@@ -5,9 +5,9 @@ import type { ContainerSpec } from '../wire/records';
 import type { DockerHost } from './docker-host';
 
 /**
- * The containers behind this host's volumes, through its dockerd (cluster mode only: without one,
- * leases stay unnamed and plain Docker moves cannot stop containers). Never called from inside a
- * Mount: dockerd holds the container's lock then.
+ * The containers behind this host's volumes, through its dockerd (without one, leases stay unnamed
+ * and plain Docker moves cannot stop containers). Never called from inside a Mount: dockerd holds
+ * the container's lock then.
  */
 export class Containers {
   constructor(

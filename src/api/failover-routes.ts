@@ -1,9 +1,9 @@
-import express, { type Request, type Response } from 'express';
-import { FerryError, toFerryError } from '../errors';
+import { apiRoute } from './api-route';
+import express from 'express';
+import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
 import type { ControlClient } from '../wire/control-client';
-import { sendError } from '../wire/http-errors';
 
 /** `POST /v1/volumes/:name/failover`, decoded. */
 export function decodeFailoverBody(body: unknown): { to: string; force: boolean } {
@@ -19,15 +19,7 @@ export function decodeFailoverBody(body: unknown): { to: string; force: boolean 
  */
 export function failoverRoutes(control: ControlClient, node: string, log: Logger): express.Router {
   const router = express.Router();
-  const run = (status: number, fn: (req: Request) => Promise<unknown>) => (req: Request, res: Response): void => {
-    fn(req)
-      .then((body) => res.status(status).json(body))
-      .catch((err: unknown) => {
-        const e = toFerryError(err);
-        log.warn({ op: `${req.method} ${req.path}`, code: e.code, err: e.message, outcome: 'error' }, 'api request');
-        sendError(res, e);
-      });
-  };
+  const run = apiRoute(log);
   router.post(
     '/v1/volumes/:name/failover',
     run(200, async (req) => {

@@ -1,3 +1,4 @@
+import { apiRoute } from './api-route';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { HostDoctor } from '../agent/host-doctor';
 import type { HostStatus } from '../agent/host-status';
@@ -7,7 +8,7 @@ import type { VolumeService } from '../agent/volume-service';
 import type { Snapshots } from '../agent/snapshots';
 import { registerSnapshotRoutes } from './snapshot-routes';
 import { registerSnapshotGroupRoutes } from './snapshot-group-routes';
-import { FerryError, toFerryError } from '../errors';
+import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
 import type { ControlClient } from '../wire/control-client';
@@ -55,8 +56,6 @@ export function decodeMoveBody(body: unknown): { to: string; restartContainers: 
   return { to: b.to, restartContainers: b.restartContainers === true };
 }
 
-type Handler = (req: Request) => Promise<unknown>;
-
 /** The REST API (`/v1`) that the `ferry` CLI talks to on this host's API socket. */
 export function createLocalApi(agent: LocalApiParts, control: ControlClient, log: Logger): express.Express {
   const { volumes, mounts, status: hostStatus } = agent;
@@ -64,23 +63,7 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
 
-  const route =
-    (status: number, fn: Handler) =>
-    (req: Request, res: Response): void => {
-      const started = process.hrtime.bigint();
-      fn(req)
-        .then((body) => {
-          res.status(status).json(body ?? {});
-          if (req.method !== 'GET') {
-            log.info({ op: `${req.method} ${req.path}`, durationMs: Number(process.hrtime.bigint() - started) / 1e6, outcome: 'ok' }, 'api request');
-          }
-        })
-        .catch((err: unknown) => {
-          const e = toFerryError(err);
-          log.warn({ op: `${req.method} ${req.path}`, code: e.code, err: e.message, outcome: 'error' }, 'api request');
-          sendError(res, e);
-        });
-    };
+  const route = apiRoute(log);
 
   app.get('/v1/volumes', route(200, async () => ({ volumes: await volumes.list({ all: true }) })));
   app.post(

@@ -1,12 +1,12 @@
-import express, { type Request, type Response } from 'express';
+import { apiRoute } from './api-route';
+import express, { type Request } from 'express';
 import type { z } from 'zod';
-import { FerryError, toFerryError } from '../errors';
+import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
 import { validatePolicyName } from '../volume/policy-name';
 import { policyChangesSchema, policySpecSchema, volumeOptionChangesSchema } from '../wire/agent-calls';
 import type { ControlClient } from '../wire/control-client';
-import { sendError } from '../wire/http-errors';
 
 /** A JSON body checked against `schema`, else INVALID_REQUEST naming each wrong field. */
 export function decodeBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
@@ -25,20 +25,7 @@ export function decodeBody<T>(schema: z.ZodType<T>, body: unknown, what: string)
  */
 export function policyRoutes(control: ControlClient, node: string, log: Logger): express.Router {
   const router = express.Router();
-  const route =
-    (status: number, fn: (req: Request) => Promise<unknown>) =>
-    (req: Request, res: Response): void => {
-      fn(req)
-        .then((body) => {
-          res.status(status).json(body);
-          if (req.method !== 'GET') log.info({ op: `${req.method} ${req.path}`, outcome: 'ok' }, 'api request');
-        })
-        .catch((err: unknown) => {
-          const e = toFerryError(err);
-          log.warn({ op: `${req.method} ${req.path}`, code: e.code, err: e.message, outcome: 'error' }, 'api request');
-          sendError(res, e);
-        });
-    };
+  const route = apiRoute(log);
   const policyName = (req: Request): string => validatePolicyName(String(req.params.name));
 
   router.get('/v1/policies', route(200, async () => ({ policies: await control.listPolicies() })));

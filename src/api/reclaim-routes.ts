@@ -1,10 +1,10 @@
-import express, { type Request, type Response } from 'express';
+import { apiRoute } from './api-route';
+import express from 'express';
 import type { Reclaimer } from '../agent/reclaimer';
-import { FerryError, toFerryError } from '../errors';
+import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
 import type { ControlClient } from '../wire/control-client';
-import { sendError } from '../wire/http-errors';
 
 /** `POST /v1/removed/:name/undelete`, decoded: the new name (default the old one) and which removal (default the newest). */
 export function decodeUndeleteBody(body: unknown): { as?: string; id?: number } {
@@ -22,20 +22,7 @@ export function decodeUndeleteBody(body: unknown): { as?: string; id?: number } 
  */
 export function reclaimRoutes(reclaimer: Reclaimer, control: ControlClient, log: Logger): express.Router {
   const router = express.Router();
-  const route =
-    (status: number, fn: (req: Request) => Promise<unknown>) =>
-    (req: Request, res: Response): void => {
-      fn(req)
-        .then((body) => {
-          res.status(status).json(body);
-          if (req.method !== 'GET') log.info({ op: `${req.method} ${req.path}`, outcome: 'ok' }, 'api request');
-        })
-        .catch((err: unknown) => {
-          const e = toFerryError(err);
-          log.warn({ op: `${req.method} ${req.path}`, code: e.code, err: e.message, outcome: 'error' }, 'api request');
-          sendError(res, e);
-        });
-    };
+  const route = apiRoute(log);
   router.get('/v1/removed', route(200, async () => ({ removed: await control.listRemoved() })));
   router.post(
     '/v1/removed/:name/undelete',

@@ -1,3 +1,4 @@
+import type { ApiRoute } from './api-route';
 import type { Request, Response } from 'express';
 import type { Snapshots } from '../agent/snapshots';
 import { FerryError } from '../errors';
@@ -5,8 +6,6 @@ import { validateVolumeName } from '../volume/names';
 import { QUIESCE_MODES, type QuiesceMode } from '../volume/options';
 import { validateSnapshotName } from '../volume/snapshot-names';
 
-/** The local API's wrapper of one route (createLocalApi's `route`). */
-type ApiRoute = (status: number, fn: (req: Request) => Promise<unknown>) => (req: Request, res: Response) => void;
 
 /**
  * quiesce (issue 7 item 2): a snapshot request's `quiesce` field, decoded: absent (the volume's own

@@ -1,3 +1,4 @@
+import type { ApiRoute } from './api-route';
 import type { Request, Response } from 'express';
 import type { Snapshots } from '../agent/snapshots';
 import { FerryError } from '../errors';
@@ -7,8 +8,6 @@ import type { ControlClient } from '../wire/control-client';
 import type { SnapshotRecord } from '../wire/records';
 import { decodeQuiesce } from './snapshot-group-routes';
 
-/** The local API's wrapper of one route (createLocalApi's `route`): status on success, one error translation. */
-export type ApiRoute = (status: number, fn: (req: Request) => Promise<unknown>) => (req: Request, res: Response) => void;
 
 /** What an express app offers that the routes need. */
 interface Routes {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
-import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE } from '../support/docker';
+import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor } from '../support/docker';
 import { snapshotListShape } from '../../src/wire/shapes';
 import { FerryProcess, REPO_ROOT } from './ferry-process';
 
@@ -49,7 +49,7 @@ describe('end to end on a real dockerd: snapshots, rollback, clones', function (
   });
 
   for (const backend of ['btrfs', 'loop', 'directory']) {
-    it(`${backend}: snapshot, write, rollback; a clone with -o from=; inspect Status counts them`, function () {
+    it(`${backend}: snapshot, write, rollback; a clone with -o from=; inspect Status counts them`, async function () {
       const vol = `snapvol-${backend}`;
       const opts = backend === 'directory' ? ['-o', 'backend=directory'] : ['-o', `backend=${backend}`, '-o', 'size=64M'];
       dockerOk(['volume', 'create', '-d', DRIVER, ...opts, vol]);
@@ -72,13 +72,17 @@ describe('end to end on a real dockerd: snapshots, rollback, clones', function (
       expect(status).to.deep.include({ snapshots: 2, newestSnapshot: auto.stdout.trim() });
       expect(ferry.cli(['snapshot', 'ls']).stdout).to.match(new RegExp(`${vol}\\s+before\\s+\\S+Z\\s+e2e\\s+\\S+.*\\s+manual`));
 
-      // Rollback: refused while a container has it mounted, saying where (a cluster names the
-      // containers too: test/cluster/snapshots.test.ts), then back to "one".
+      // Rollback: refused while a container has it mounted, saying where and naming the container
+      // (looked up from dockerd shortly after its Mount), then back to "one".
       dockerOk(['run', '-d', '--name', `holder-${backend}`, '--label', E2E_LABEL, '-v', `${vol}:/data`, TEST_IMAGE, 'sleep', '600']);
       try {
-        const refused = ferry.cli(['volume', 'rollback', vol, 'before']);
+        let refused = ferry.cli(['volume', 'rollback', vol, 'before']);
         expect(refused.code).to.equal(4);
         expect(refused.stderr).to.match(new RegExp(`volume ${vol} is in use: mounted on host e2e at .* by 1 container mount.*docker ps --filter volume=${vol}`));
+        await waitFor('the refusal to name the container', () => {
+          refused = ferry.cli(['volume', 'rollback', vol, 'before']);
+          return refused.code === 4 && refused.stderr.includes(`(containers: holder-${backend})`);
+        }, 30_000, 500);
       } finally {
         dockerOk(['rm', '-f', `holder-${backend}`]);
       }
