@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs ferry's lvm tests in a QEMU VM whose kernel has device-mapper thin pools (this project's CI
-# kernel has none): the lvm backend contract suite (ext4 and xfs) and the move-snapshot contract.
+# kernel has none): the lvm backend contract suite (ext4 and xfs), the move-snapshot contract and the
+# user-snapshot / snapshot-chain contract.
 #
 #   sudo scripts/vm/lvm-tests.sh [--out DIR] [--all | MOCHA ARGS...]
 #
-# Needs a built tree (npm run build). Default: the lvm ext4 contract suite (every ability) and the
-# move-snapshot contract, about 12 minutes under emulation; --all adds the xfs fixture (about 12
+# Needs a built tree (npm run build). Default: the lvm ext4 contract suite (every ability), the
+# move-snapshot and snapshot-chain contracts, about 16 minutes under emulation; --all adds the xfs fixture (about 12
 # more). --bench runs the backends bench section instead (node dist/bench/run.js --only backends):
 # emulated figures, comparable only with the other backends of the same run. Other mocha args run
 # other compiled tests inside the VM.
@@ -20,9 +21,9 @@ if [ "${1:-}" = --bench ]; then
   shift
   RUN='exec node dist/bench/run.js --only backends "$@"'
 elif [ $# -eq 0 ]; then
-  set -- --grep 'contract: lvm ext4|snapshots it does not own: lvm' dist/test/contract/backends.test.js dist/test/contract/move-snapshots.test.js
+  set -- --grep 'contract: lvm ext4|snapshots it does not own: lvm|snapshot chain: lvm' dist/test/contract/backends.test.js dist/test/contract/move-snapshots.test.js dist/test/contract/snapshot-chain.test.js
 elif [ "$1" = --all ]; then
-  set -- --grep 'lvm' dist/test/contract/backends.test.js dist/test/contract/move-snapshots.test.js
+  set -- --grep 'lvm' dist/test/contract/backends.test.js dist/test/contract/move-snapshots.test.js dist/test/contract/snapshot-chain.test.js
 fi
 [ -f dist/test/setup.js ] || { echo "lvm-tests: no dist/: run npm run build first" >&2; exit 125; }
 # lvm.conf for a machine without udev (test/support/lvm.ts says why); then RUN, with the args as "$@".
