@@ -134,6 +134,9 @@ describe('reclaim=retain end to end on a real dockerd (rm, prune, ls --removed, 
     const plain = ferry.cli(['volume', 'rm', 'plain']);
     expect([plain.code, plain.stderr]).to.deep.equal([0, '']);
     expect(removed().map((x) => x.name)).not.to.include('plain');
+    // dockerd still lists "plain" under this driver (it was removed behind dockerd's back): forget it
+    // now, while ferry answers, or every later docker volume ls waits for this test's dead socket.
+    dockerOk(['volume', 'rm', 'plain']);
     expect(ferry.cli(['volume', 'create', '-o', 'reclaim=retain', 'told']).code).to.equal(0);
     const told = ferry.cli(['volume', 'rm', 'told']);
     expect(told.code, told.stderr).to.equal(0);
