@@ -169,7 +169,7 @@ export function policyCommands(program: Command, volume: Command, api: () => str
     });
   volume
     .command('set <name> <key=value...>')
-    .description('change options of a volume: policy=NAME (policy= for none), replica=keep|drop')
+    .description('change options of a volume: policy=NAME (policy= for none), replica=keep|drop, reclaim=retain|delete, retain-removed=DURATION')
     .option('--json', 'print the volume as JSON')
     .action(async (name: string, pairs: string[], o: { json?: boolean }) => {
       const { volume: v } = await apiCall<{ volume: VolumeView }>(api(), 'PATCH', `/v1/volumes/${encodeURIComponent(name)}/options`, optionChangesFromArgs(pairs));
