@@ -134,7 +134,17 @@ export function makeLoopFs(image: string, mountPoint: string, sizeBytes: number,
   sh(['truncate', '-s', String(sizeBytes), image]);
   sh(fsType === 'xfs' ? ['mkfs.xfs', '-q', '-f', image] : ['mkfs.ext4', '-q', '-F', image]);
   sh(['mkdir', '-p', mountPoint]);
-  sh(['mount', '-o', 'loop', image, mountPoint]);
+  // mount -o loop picks a free loop device, which a loop device the test before was still releasing
+  // (autoclear after its unmount) can make fail once: try again a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      sh(['mount', '-o', 'loop', image, mountPoint]);
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300 * attempt);
+    }
+  }
 }
 
 /** Writes zeros to `path` until its filesystem is full (ENOSPC is the expected end). */
