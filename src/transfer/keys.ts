@@ -14,7 +14,7 @@ export interface TransferKey {
 export function loadOrCreateKey(path: string): TransferKey {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const pair = utils.generateKeyPairSync('ed25519', { comment: 'ferry-transfer' });
+    const pair = generateUsableKeyPair();
     const tmp = `${path}.tmp`;
     writeFileSync(tmp, pair.private, { mode: 0o600 });
     writeFileSync(`${path}.pub`, pair.public + '\n');
@@ -26,11 +26,23 @@ export function loadOrCreateKey(path: string): TransferKey {
   return { privateKey, publicKey: `${parsed.type} ${parsed.getPublicSSH().toString('base64')}` };
 }
 
+/**
+ * An ed25519 pair ssh2 can read back. ssh2 (1.x) writes a public key whose first byte is zero as 31
+ * bytes, about one key in 220, and then refuses its own key as malformed: such a pair is drawn again.
+ */
+export function generateUsableKeyPair(draw: () => { private: string; public: string } = () => utils.generateKeyPairSync('ed25519', { comment: 'ferry-transfer' })): { private: string; public: string } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = draw();
+    if (!(utils.parseKey(pair.private) instanceof Error)) return pair;
+  }
+  throw new FerryError('INTERNAL', 'could not make a usable ed25519 transfer key in 20 draws');
+}
+
 /** Parses an OpenSSH key; INVALID_CONFIG naming where it came from when it is not one. */
 export function parseKey(text: string, where: string): ParsedKey {
   const k = utils.parseKey(text);
   if (k instanceof Error || Array.isArray(k)) {
-    throw new FerryError('INVALID_CONFIG', `the transfer key from ${where} is not a usable OpenSSH key: ${k instanceof Error ? k.message : 'several keys'}`);
+    throw new FerryError('INVALID_CONFIG', `the transfer key from ${where} is not a usable OpenSSH key: ${k instanceof Error ? k.message : 'several keys'} (if ferry made it, remove it and its .pub and start the agent again to make a new one)`);
   }
   return k;
 }

@@ -136,7 +136,11 @@ describe('reclaim=retain end to end on a real dockerd (rm, prune, ls --removed, 
     expect(removed().map((x) => x.name)).not.to.include('plain');
     // dockerd still lists "plain" under this driver (it was removed behind dockerd's back): forget it
     // now, while ferry answers, or every later docker volume ls waits for this test's dead socket.
-    dockerOk(['volume', 'rm', 'plain']);
+    // dockerd asks ferry, hears "no such volume" and drops its record either way; whether its rm then
+    // exits 0 or says "no such volume" depends on dockerd's cache, so both are fine here, nothing else.
+    const forget = docker(['volume', 'rm', 'plain']);
+    expect(forget.code === 0 || /no such volume/.test(forget.stderr), forget.stderr).to.equal(true);
+    expect(dockerOk(['volume', 'ls', '-q', '--filter', `driver=${DRIVER}`]).split('\n')).not.to.include('plain');
     expect(ferry.cli(['volume', 'create', '-o', 'reclaim=retain', 'told']).code).to.equal(0);
     const told = ferry.cli(['volume', 'rm', 'told']);
     expect(told.code, told.stderr).to.equal(0);
