@@ -10,6 +10,9 @@ const CODE_KINDS = {
   SNAPSHOT_NOT_FOUND: 'not_found',
   NODE_NOT_FOUND: 'not_found',
   POLICY_NOT_FOUND: 'not_found',
+  // bank: no bank of that name in control, or no checkpoint of that name in the bank.
+  BANK_NOT_FOUND: 'not_found',
+  CHECKPOINT_NOT_FOUND: 'not_found',
   INVALID_NAME: 'invalid',
   INVALID_OPTION: 'invalid',
   INVALID_REQUEST: 'invalid',
@@ -23,13 +26,24 @@ const CODE_KINDS = {
   NOT_PRIMARY: 'conflict',
   POLICY_EXISTS: 'conflict',
   POLICY_IN_USE: 'conflict',
+  BANK_EXISTS: 'conflict',
+  // bank: added --read-only, or the store refuses writes.
+  BANK_READ_ONLY: 'conflict',
+  // bank: another process holds a lock that excludes this one (gc while backups run, or the reverse).
+  BANK_LOCKED: 'conflict',
+  // bank: the key given does not open this bank (its key check fails to decrypt).
+  BANK_KEY_WRONG: 'invalid',
   POOL_FULL: 'unavailable',
   BACKEND_UNAVAILABLE: 'unavailable',
   NODE_UNREACHABLE: 'unavailable',
   // fence: a primary host's time-bound lease ran out while control was unreachable.
   LEASE_EXPIRED: 'unavailable',
+  // bank: the store is unreachable, refuses the credentials, is full, or answers with errors.
+  BANK_UNAVAILABLE: 'unavailable',
   UNAUTHORIZED: 'unauthorized',
   STREAM_CORRUPT: 'internal',
+  // bank: an object is missing, fails to decrypt, or its contents do not hash to its id.
+  BANK_CORRUPT: 'internal',
   COMMAND_FAILED: 'internal',
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;

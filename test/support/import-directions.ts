@@ -35,6 +35,9 @@ import ts from 'typescript';
  *   descriptor's lazy `import()` of its own folder's implementation.
  * - doctor: `ferry doctor`'s decisions (pure) and the probes that only read the host, dockerd and the
  *   plugin socket; the agent (its share of the checks) and the CLI use it. It never imports either.
+ * - bank: the backup format and its object stores (file://, s3://): chunker, seal, manifests, the
+ *   tree archive; a library the agent (backup, restore) and control (bank add's key check, listing)
+ *   use. It never imports them.
  * - serve: the composition root; it may import anything.
  */
 export const ALLOWED: Record<string, readonly string[]> = {
@@ -42,14 +45,15 @@ export const ALLOWED: Record<string, readonly string[]> = {
   log: [],
   stream: [],
   exec: ['errors', 'log', 'stream'],
+  bank: ['errors', 'log', 'exec', 'stream', 'volume'],
   config: ['errors', 'registry'],
   volume: ['errors', 'config', 'registry'],
   registry: ['errors', 'log', 'exec', 'volume'],
   wire: ['errors', 'volume'],
   transfer: ['errors', 'log', 'stream', 'volume', 'metrics/sink.ts'],
   backends: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'registry', 'agent/mount-table.ts', 'agent/keyed-lock.ts'],
-  agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'doctor', 'control/move-states.ts', 'metrics/sink.ts'],
-  control: ['errors', 'log', 'config', 'volume', 'wire', 'web', 'metrics'],
+  agent: ['errors', 'log', 'exec', 'config', 'volume', 'stream', 'wire', 'backends', 'registry', 'transfer', 'doctor', 'bank', 'control/move-states.ts', 'metrics/sink.ts'],
+  control: ['errors', 'log', 'config', 'volume', 'wire', 'web', 'metrics', 'bank'],
   plugin: ['errors', 'log', 'volume', 'wire', 'agent', 'metrics/sink.ts'],
   metrics: ['errors', 'log', 'wire'],
   api: ['errors', 'log', 'volume', 'wire', 'agent'],

@@ -1,0 +1,123 @@
+/**
+ * The bank's shared shapes: what the object stores, the format (Bank), the tree archive and the
+ * agent's backup runner agree on. src/bank/ imports only errors, exec and stream code: never the
+ * agent, control or the CLI (they import it).
+ *
+ * Layout of a bank under its URL (every key relative to the bank's root / prefix):
+ *   config                       plaintext JSON: format, version, bank id, chunker params, key check
+ *   chunks/<id[0..2]>/<id>       one sealed chunk; id = hex HMAC-SHA256(chunk-id key, plaintext)
+ *   checkpoints/<checkpointId>   one sealed manifest, written LAST (a checkpoint is listed or invisible)
+ *   locks/<lockId>               plaintext JSON lock: {kind: 'backup'|'gc'|..., host, started, refreshed}
+ */
+import type { Readable } from 'node:stream';
+
+/** One object in a store, as its listing shows it. */
+export interface StoredObject {
+  key: string;
+  size: number;
+  /** Last write, ms since the epoch (S3 LastModified, a file's mtime). */
+  modifiedMs: number;
+}
+
+/**
+ * Where a bank's objects live: file:// (src/bank/file-store.ts) or s3:// (src/bank/s3-store.ts).
+ * Keys are '/'-separated, relative to the bank's root. Every failure is a FerryError: BANK_UNAVAILABLE
+ * (unreachable, credentials refused, full, errors — the message names the bank URL and what to
+ * check), BANK_READ_ONLY (writes refused), CHECKPOINT_NOT_FOUND never (get of a missing key → null).
+ */
+export interface BankStore {
+  /** The URL it was opened with, for messages (never holds credentials). */
+  readonly url: string;
+  /** Writes the whole object atomically: a reader sees the old object, or none, or all of the new one. */
+  put(key: string, body: Buffer): Promise<void>;
+  /** The object's bytes, or null when there is no such key. */
+  get(key: string): Promise<Buffer | null>;
+  /** True when the key exists. */
+  has(key: string): Promise<boolean>;
+  /** Every object whose key starts with `prefix`, in key order (all pages). */
+  list(prefix: string): Promise<StoredObject[]>;
+  /** Deletes the keys; a missing key is fine. */
+  delete(keys: readonly string[]): Promise<void>;
+}
+
+/** What `bank add` and a backup need to open a store; secrets are file contents, never logged. */
+export interface BankLocation {
+  /** file:///path or s3://bucket/prefix */
+  url: string;
+  /** s3: endpoint URL (http://127.0.0.1:8080), region (default us-east-1). */
+  endpoint?: string;
+  region?: string;
+  /** s3: the contents of --access-key-file / --secret-key-file (trimmed). */
+  accessKey?: string;
+  secretKey?: string;
+}
+
+/** A chunk as a file's extent refers to it: `length` bytes of chunk `id` starting at `offset`. */
+export interface Extent {
+  id: string;
+  offset: number;
+  length: number;
+}
+
+/** One entry of a checkpoint's tree, in walk order (a directory before what it holds). */
+export interface TreeEntry {
+  /** Relative to the volume root, '/'-separated, no leading '/'; '' is the root itself. */
+  path: string;
+  type: 'dir' | 'file' | 'symlink' | 'hardlink' | 'fifo' | 'chardev' | 'blockdev';
+  /** Permission bits and setuid/setgid/sticky (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Nanoseconds since the epoch, as a decimal string (exact beyond 2^53). */
+  mtimeNs: string;
+  /** file: logical size (holes included). */
+  size?: number;
+  /** file: the data, in order; the bytes between extents (and after the last, up to size) are holes. */
+  extents?: Array<Extent & { at: number }>;
+  /** symlink: its target; hardlink: the path of the first entry of the same inode. */
+  target?: string;
+  /** chardev/blockdev: device number (major << 8 | minor style as stat's rdev). */
+  rdev?: number;
+  /** Extended attributes (POSIX ACLs included): name → base64 value. */
+  xattrs?: Record<string, string>;
+  /** For the next backup's reuse of unchanged files: stat's ino and ctime where the backend keeps them. */
+  ino?: number;
+  ctimeNs?: string;
+}
+
+/** A checkpoint as `backup ls` shows it (decrypted from its manifest). */
+export interface CheckpointSummary {
+  /** Sortable by time: yyyymmddThhmmssZ-<8 hex>. */
+  id: string;
+  volume: string;
+  /** ISO-8601 UTC */
+  time: string;
+  host: string;
+  /** The source volume's backend, size limit and fs, as a restore's defaults. */
+  backend: string;
+  sizeBytes?: number;
+  fs?: string;
+  /** Bytes of file data in the tree (logical), files counted. */
+  dataBytes: number;
+  files: number;
+  /** Bytes this checkpoint added to the bank (new chunks, sealed). */
+  addedBytes: number;
+  /** The checkpoint whose unchanged files this one reused, if any. */
+  parent?: string;
+  /** manual | schedule | drill */
+  origin: string;
+}
+
+/** Counters a long operation reports, for the progress bar and `--json`. */
+export interface BankProgress {
+  phase: string;
+  doneBytes: number;
+  totalBytes: number;
+  files?: number;
+  uploadedBytes?: number;
+  reusedBytes?: number;
+}
+export type ProgressSink = (p: BankProgress) => void;
+
+/** Readable is re-exported for stores and archive code that stream. */
+export type { Readable };
