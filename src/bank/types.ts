@@ -119,5 +119,23 @@ export interface BankProgress {
 }
 export type ProgressSink = (p: BankProgress) => void;
 
+/** Cuts one data stream into content-defined chunks (FastCDC, the bank's own gear table). */
+export interface ChunkCutter {
+  /** Feeds bytes; returns every chunk completed by them (copies: the caller may keep them). */
+  push(data: Buffer): Buffer[];
+  /** The last, short chunk (null when nothing is pending); the cutter is then empty again. */
+  end(): Buffer | null;
+}
+
+/** A bank's chunks, by id: put seals and uploads a chunk unless the bank has it already. */
+export interface ChunkStore {
+  /** The chunk's id (keyed HMAC of `plain`); uploads it sealed unless it is known to the bank. */
+  put(plain: Buffer): Promise<string>;
+  /** The plaintext of chunk `id`; BANK_CORRUPT when missing, unreadable or not hashing to `id`. */
+  get(id: string): Promise<Buffer>;
+  /** Sealed bytes this store uploaded so far. */
+  uploadedBytes(): number;
+}
+
 /** Readable is re-exported for stores and archive code that stream. */
 export type { Readable };
