@@ -33,13 +33,7 @@ NODE="$(command -v node)" || ferry_die "node not found: the plugin runs this mac
 NODE="$(readlink -f "$NODE")"
 [ "$(ferry_node_major)" -ge 20 ] || ferry_die "node is $(node --version): the plugin needs Node.js >= 20"
 
-# The mirror apt uses here (an internal one in CI), else Debian's own.
-mirror="${FERRY_DEBIAN_MIRROR:-}"
-if [ -z "$mirror" ]; then
-  mirror="$(grep -rhoE '^(URIs:|deb)[[:space:]]+https?://[^[:space:]]+/debian/?([[:space:]]|$)' \
-    /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | awk '{print $2}' | head -n 1 || true)"
-fi
-mirror="${mirror:-http://deb.debian.org/debian}"
+mirror="$(ferry_debian_mirror)"
 
 workdir="$(mktemp -d /var/tmp/ferry-plugin-base-XXXXXX)"
 # debootstrap mounts /proc and /sys (and may bind /dev) in the rootfs while it works, and a failed

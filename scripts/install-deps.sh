@@ -50,11 +50,13 @@ declare -A PROBES=(
   [qemu-system-x86]="qemu-system-x86_64"
   # The dashboard's browser tests drive it (playwright-core, no browser download).
   [chromium]="chromium"
+  # The bank's benchmark runs restic beside ferry (`npm run bench -- --only bank`).
+  [restic]="restic"
 )
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
   iproute2 rsync openssh-client openssh-server kmod debootstrap docker-registry make g++ python3
-  chromium zfs-fuse qemu-system-x86)
+  chromium zfs-fuse qemu-system-x86 restic)
 
 dpkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

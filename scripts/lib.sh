@@ -115,3 +115,14 @@ ferry_plugin_base_image() {
   } | sha256sum | cut -c1-12)"
   printf 'ferry-plugin-base:bookworm-node%s-%s\n' "$(node -p 'process.versions.node')" "$sum"
 }
+
+# The Debian mirror debootstrap fetches from: FERRY_DEBIAN_MIRROR, else the one apt uses here (an
+# internal one in CI), else Debian's own.
+ferry_debian_mirror() {
+  local mirror="${FERRY_DEBIAN_MIRROR:-}"
+  if [ -z "$mirror" ]; then
+    mirror="$(grep -rhoE '^(URIs:|deb)[[:space:]]+https?://[^[:space:]]+/debian/?([[:space:]]|$)' \
+      /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | awk '{print $2}' | head -n 1 || true)"
+  fi
+  printf '%s\n' "${mirror:-http://deb.debian.org/debian}"
+}
