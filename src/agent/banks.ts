@@ -185,3 +185,6 @@ export class Banks {
 export function secondsSince(started: number): number {
   return Math.round((Date.now() - started) / 100) / 10;
 }
+
+/** A long bank operation's progress callback (the local API streams it). */
+export type { ProgressSink } from '../bank/types';
