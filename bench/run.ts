@@ -10,6 +10,7 @@
  *                                     every backend's Create, Mount, snapshot and streams side by side,
  *                                     --only create-usage: what measuring used bytes at Create costs,
  *                                     --only snapshots: snapshot time with and without quiesce=pause, and the pause,
+ *                                     --only bank: backups to a bank beside restic (file:// and Swift s3api),
  *                                     --only transfer: the data path of moves alone, envelope versions side by side)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
@@ -23,6 +24,7 @@
  * test cluster this machine fits: while another live run owns it, it waits (up to 15 minutes).
  */
 import { SnapshotsBench, renderSnapshots } from './snapshots';
+import { BankBench, renderBank } from './bank';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'replication', 'failover'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'replication', 'failover', 'bank'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -132,6 +134,32 @@ async function main(): Promise<void> {
         [`### consistent snapshots: what quiesce=pause costs${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderSnapshots(figures), ''].join('\n') + '\n',
       );
       process.stdout.write(JSON.stringify({ bench: 'ferry-snapshots', date, quick, snapshots: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
+  // The bank (issue 8): ferry beside restic, file:// and Swift s3api banks.
+  if (only === undefined || only === 'bank') {
+    const bench = new BankBench(quick ? 256 * 2 ** 20 : 2 ** 30);
+    running = bench;
+    try {
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      const m = machine();
+      process.stdout.write(
+        [
+          `### The bank: ferry beside restic${quick ? ' (--quick)' : ''}`,
+          '',
+          `${date.slice(0, 10)} · ${m.cpus} × ${m.cpu} · Node ${m.node} · ${figures.resticVersion} · ` +
+            `${(figures.treeBytes / 2 ** 30).toFixed(2)} GiB in ${figures.files} files (text-like, logs, incompressible), ` +
+            `${(figures.changedBytes / 2 ** 20).toFixed(1)} MiB changed before the second backup · ferry through the library (bench/bank-worker.ts), ` +
+            `each tool its own process under /usr/bin/time -v · load average (1 min) ${loadavg()[0].toFixed(2)}`,
+          '',
+          renderBank(figures),
+        ].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-bank', date, quick, machine: m, bank: figures }) + '\n');
     } finally {
       await bench.cleanup();
       running = undefined;

@@ -1,0 +1,215 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore } from '../src/bank/open-store';
+import type { BankLocation } from '../src/bank/types';
+import { cleanupDir, makeTempDir } from '../test/support/host';
+import { startSwift, type SwiftAio } from '../test/support/swift';
+import { progress } from './bench-env';
+import type { WorkerJob, WorkerResult } from './bank-worker';
+import { changeShare, treeDigest, writeMixedTree } from './mixed-tree';
+import { markdownTable } from './report';
+import { fmtMs, fmtRatio } from './stats';
+
+/**
+ * Issue 8's benchmark: ferry's bank beside restic (Debian's), on the same data, into the same two
+ * kinds of bank: a local directory and the Swift s3api store (test/support/swift.ts, on loopback).
+ * One generated 1 GiB tree of mixed files (bench/mixed-tree.ts, fixed seed): its first backup, a
+ * backup after changing 1 % of it, the bytes each bank then holds, and a full restore of the second
+ * backup (checked against the tree by one digest). Each tool runs as its own process under
+ * /usr/bin/time -v: wall time from spawn to exit, and its peak RSS.
+ *
+ * ferry's side runs bench/bank-worker.ts: the library the agent's backup runner drives (Bank, the
+ * tree archive, openStore), without the agent and control around it. Its second backup reuses
+ * unchanged files by (size, mtime, inode, ctime), as the agent does on btrfs, zfs, lvm and loop and
+ * as restic does with its parent snapshot; `readAll` adds a second row where ferry reads and hashes
+ * every file (the agent on the `directory` backend).
+ */
+
+const GiB = 2 ** 30;
+const SEED = 8;
+const RESTIC_PASSWORD = 'ferry-bench-restic';
+
+export interface ToolRun {
+  ms: number;
+  /** Peak RSS of the process (/usr/bin/time's "Maximum resident set size"), KiB. */
+  maxRssKiB: number;
+}
+
+export interface BankKindFigures {
+  kind: 'file' | 's3';
+  ferry: { first: ToolRun; second: ToolRun; secondReadAll?: ToolRun; restore: ToolRun; storedBytes: number; firstUploaded: number; secondUploaded: number };
+  restic: { first: ToolRun; second: ToolRun; restore: ToolRun; storedBytes: number };
+}
+
+export interface BankBenchFigures {
+  treeBytes: number;
+  files: number;
+  changedBytes: number;
+  resticVersion: string;
+  kinds: BankKindFigures[];
+}
+
+interface Timed {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  maxRssKiB: number;
+}
+
+/** Runs argv under /usr/bin/time -v; its wall time from spawn to exit, and the peak RSS time reports. */
+function timedRun(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-v', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      resolve({ code: code ?? -1, stdout, stderr, ms, maxRssKiB: rss ? Number(rss[1]) : 0 });
+    });
+  });
+}
+
+async function timedOk(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
+  const r = await timedRun(argv, env);
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  return r;
+}
+
+/** Apparent bytes of every file under `dir`. */
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) n += dirBytes(p);
+    else if (e.isFile()) n += statSync(p).size;
+  }
+  return n;
+}
+
+export class BankBench {
+  aborted = false;
+  private dir?: string;
+  private swift?: SwiftAio;
+
+  constructor(
+    private readonly treeBytes = GiB,
+    private readonly readAll = true,
+  ) {}
+
+  async run(): Promise<BankBenchFigures> {
+    const d = (this.dir = makeTempDir('bench-bank'));
+    const src = join(d, 'volume');
+    const keyFile = join(d, 'bank.key');
+    writeFileSync(keyFile, Buffer.from('ferry-bench-key-'.repeat(4)), { mode: 0o600 });
+    progress(`bank: writing a ${(this.treeBytes / GiB).toFixed(2)} GiB tree of mixed files`);
+    const tree = await writeMixedTree(src, this.treeBytes, SEED);
+    const digest0 = await treeDigest(src);
+    this.swift = await startSwift(join(d, 'swift'));
+    const sw = this.swift;
+    const s3Env = { AWS_ACCESS_KEY_ID: sw.accessKey, AWS_SECRET_ACCESS_KEY: sw.secretKey, AWS_DEFAULT_REGION: 'us-east-1' };
+    const kinds: { kind: 'file' | 's3'; ferry: BankLocation; restic: string; resticStore: BankLocation }[] = [
+      { kind: 'file', ferry: { url: `file://${join(d, 'ferry-bank')}` }, restic: join(d, 'restic-repo'), resticStore: { url: `file://${join(d, 'restic-repo')}` } },
+      {
+        kind: 's3',
+        ferry: { url: 's3://ferry-bench/ferry', endpoint: sw.endpoint, accessKey: sw.accessKey, secretKey: sw.secretKey },
+        restic: `s3:${sw.endpoint}/restic-bench`,
+        resticStore: { url: 's3://restic-bench', endpoint: sw.endpoint, accessKey: sw.accessKey, secretKey: sw.secretKey },
+      },
+    ];
+    const restic = (repo: string, args: string[]): Promise<Timed> =>
+      timedOk(['restic', '-r', repo, '--cache-dir', join(d, 'restic-cache'), ...args], { RESTIC_PASSWORD, ...s3Env });
+    const ferry = async (job: Omit<WorkerJob, 'keyFile' | 'volume'>): Promise<Timed & { result: WorkerResult }> => {
+      const r = await timedOk([process.execPath, join(__dirname, 'bank-worker.js'), JSON.stringify({ ...job, keyFile, volume: 'bench' })]);
+      return { ...r, result: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as WorkerResult };
+    };
+    const run = (t: Timed): ToolRun => ({ ms: t.ms, maxRssKiB: t.maxRssKiB });
+    const figures: BankKindFigures[] = [];
+    mkdirSync(join(d, 'ferry-bank'));
+
+    for (const k of kinds) {
+      progress(`bank (${k.kind}): first backup, ferry then restic`);
+      const f1 = await ferry({ op: 'backup', loc: k.ferry, dir: src });
+      await restic(k.restic, ['init']);
+      const r1 = await restic(k.restic, ['backup', '--quiet', src]);
+      figures.push({ kind: k.kind, ferry: { first: run(f1), firstUploaded: f1.result.uploadedBytes } as BankKindFigures['ferry'], restic: { first: run(r1) } as BankKindFigures['restic'] });
+    }
+    progress('bank: changing 1 % of the tree');
+    const changedBytes = await changeShare(src, tree.bytes, 0.01, SEED);
+    const digest1 = await treeDigest(src);
+    if (digest1 === digest0) throw new Error('changing 1 % of the tree changed nothing');
+    for (const [i, k] of kinds.entries()) {
+      const fig = figures[i];
+      progress(`bank (${k.kind}): backup after the change, ferry then restic`);
+      const f2 = await ferry({ op: 'backup', loc: k.ferry, dir: src, stableInodes: true });
+      fig.ferry.second = run(f2);
+      fig.ferry.secondUploaded = f2.result.uploadedBytes;
+      fig.restic.second = run(await restic(k.restic, ['backup', '--quiet', src]));
+      fig.ferry.storedBytes = await storedBytes(k.ferry);
+      fig.restic.storedBytes = await storedBytes(k.resticStore);
+      if (this.readAll) {
+        // The same data again, every file read and hashed (nothing new to upload): the directory backend's case.
+        fig.ferry.secondReadAll = run(await ferry({ op: 'backup', loc: k.ferry, dir: src, stableInodes: false }));
+      }
+      progress(`bank (${k.kind}): full restore, ferry then restic`);
+      const fInto = join(d, `ferry-restore-${k.kind}`);
+      fig.ferry.restore = run(await ferry({ op: 'restore', loc: k.ferry, dir: fInto }));
+      const rInto = join(d, `restic-restore-${k.kind}`);
+      fig.restic.restore = run(await restic(k.restic, ['restore', 'latest', '--target', rInto]));
+      // Both restores must be the tree as it was backed up.
+      for (const [who, root] of [['ferry', fInto], ['restic', join(rInto, src)]] as const) {
+        const got = await treeDigest(root);
+        if (got !== digest1) throw new Error(`${who}'s restore from the ${k.kind} bank differs from the tree it backed up`);
+        cleanupDir(root === fInto ? fInto : rInto);
+      }
+    }
+    const version = (await timedRun(['restic', 'version'])).stdout.trim();
+    return { treeBytes: tree.bytes, files: tree.files, changedBytes, resticVersion: version, kinds: figures };
+  }
+
+  async cleanup(): Promise<void> {
+    await this.swift?.stop().catch(() => undefined);
+    this.swift = undefined;
+    if (this.dir) cleanupDir(this.dir);
+    this.dir = undefined;
+  }
+}
+
+async function storedBytes(loc: BankLocation): Promise<number> {
+  if (loc.url.startsWith('file://')) return dirBytes(loc.url.slice('file://'.length));
+  return (await openStore(loc).list('')).reduce((n, o) => n + o.size, 0);
+}
+
+const MB = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const rss = (kib: number): string => `${(kib / 1024).toFixed(0)} MB`;
+
+/** One table per kind of bank: ferry, restic, restic / ferry (above 1: ferry is faster or smaller). */
+export function renderBank(f: BankBenchFigures): string {
+  const parts: string[] = [];
+  for (const k of f.kinds) {
+    const time = (label: string, a: ToolRun, b: ToolRun): string[] => [label, fmtMs(a.ms), fmtMs(b.ms), fmtRatio(b.ms / a.ms), a.ms < b.ms ? 'yes' : '**no**'];
+    const rows: string[][] = [
+      time('first backup', k.ferry.first, k.restic.first),
+      time('backup after a 1 % change', k.ferry.second, k.restic.second),
+      ...(k.ferry.secondReadAll ? [[`the same, ferry reading every file`, fmtMs(k.ferry.secondReadAll.ms), fmtMs(k.restic.second.ms), fmtRatio(k.restic.second.ms / k.ferry.secondReadAll.ms), '—']] : []),
+      ['bytes stored after both', MB(k.ferry.storedBytes), MB(k.restic.storedBytes), fmtRatio(k.restic.storedBytes / k.ferry.storedBytes), k.ferry.storedBytes <= k.restic.storedBytes ? 'yes' : '**no**'],
+      ['uploaded by the second backup', MB(k.ferry.secondUploaded), '—', '—', '—'],
+      time('full restore', k.ferry.restore, k.restic.restore),
+      [
+        'peak RSS (first backup · second · restore)',
+        [k.ferry.first, k.ferry.second, k.ferry.restore].map((r) => rss(r.maxRssKiB)).join(' · '),
+        [k.restic.first, k.restic.second, k.restic.restore].map((r) => rss(r.maxRssKiB)).join(' · '),
+        '—',
+        Math.max(k.ferry.first.maxRssKiB, k.ferry.second.maxRssKiB, k.ferry.restore.maxRssKiB) < 200 * 1000 ? 'yes (< 200 MB)' : '**no** (< 200 MB)',
+      ],
+    ];
+    parts.push(`#### ${k.kind === 'file' ? 'file:// bank (a local directory)' : 's3:// bank (Swift s3api on loopback)'}`, '', markdownTable(['Figure', 'ferry', 'restic', 'restic / ferry', 'Within aim'], rows), '');
+  }
+  return parts.join('\n');
+}
