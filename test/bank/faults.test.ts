@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bank } from '../../src/bank/bank';
 import { openStore } from '../../src/bank/open-store';
@@ -54,6 +54,7 @@ async function backup(bank: Bank, dir: string, volume: string, o: { onUpload?: (
 /** Restores checkpoint `id` into a new dir and returns the dir. */
 async function restore(bank: Bank, id: string, into: string): Promise<string> {
   const { entries } = await bank.readCheckpoint(id);
+  mkdirSync(into);
   await restoreTree(entries, into, { chunks: bank.chunks() });
   return into;
 }
@@ -143,6 +144,7 @@ describe('bank faults (real Swift s3api and file://)', function () {
     let bank: Bank;
     before(async function () {
       bankDir = join(dir, 'file-bank');
+      mkdirSync(bankDir);
       bank = await Bank.create(openStore({ url: `file://${bankDir}` }), key);
     });
 
@@ -152,7 +154,7 @@ describe('bank faults (real Swift s3api and file://)', function () {
       const b = join(dir, 'corrupt-b');
       const c = join(dir, 'corrupt-c');
       writeTree(a, 4, 'shared');
-      writeTree(b, 4, 'shared');
+      cpSync(a, b, { recursive: true });
       writeFileSync(join(b, 'own.bin'), randomBytes(MiB));
       writeTree(c, 3, 'other');
       const ca = (await backup(bank, a, 'corrupt-a')).summary;
@@ -161,12 +163,15 @@ describe('bank faults (real Swift s3api and file://)', function () {
       const clean = await bank.check({ readDataPercent: 100 });
       expect(clean.problems).to.deep.equal([]);
       expect(clean.read).to.equal(clean.chunks);
+      expect(clean.checkpoints).to.equal(3);
 
       // A chunk of a file both a and b hold (not of c), one byte flipped in the middle of its object.
       const inA = chunkIds((await bank.readCheckpoint(ca.id)).entries);
+      const inB = chunkIds((await bank.readCheckpoint(cb.id)).entries);
       const inC = chunkIds((await bank.readCheckpoint(cc.id)).entries);
-      const victim = [...inA].find((id) => !inC.has(id))!;
-      const object = join(bankDir, 'chunks', victim.slice(0, 2), victim);
+      const victim = [...inA].find((id) => inB.has(id) && !inC.has(id));
+      expect(victim, 'a chunk a and b share').to.be.a('string');
+      const object = join(bankDir, 'chunks', victim!.slice(0, 2), victim!);
       const bytes = readFileSync(object);
       bytes[bytes.length >> 1] ^= 0x01;
       writeFileSync(object, bytes);
@@ -175,14 +180,16 @@ describe('bank faults (real Swift s3api and file://)', function () {
       expect((await bank.check({})).problems).to.deep.equal([]);
       const found = await bank.check({ readDataPercent: 100 });
       expect(found.problems).to.deep.equal([{ chunk: victim, problem: 'corrupt', checkpoints: [ca.id, cb.id].sort() }]);
+      expect(found.read).to.equal(found.chunks);
       const restoreErr = await rejection(restore(bank, ca.id, join(dir, 'corrupt-out')));
       expect(restoreErr.code).to.equal('BANK_CORRUPT');
-      expect(restoreErr.message).to.include(victim);
+      expect(restoreErr.message).to.include(victim!);
       // The checkpoint that does not use it still restores.
       expect(treeDigest(await restore(bank, cc.id, join(dir, 'corrupt-c-out')))).to.deep.equal(treeDigest(c));
     });
 
     it('gc waits while a backup holds its lock, then removes only unused chunks; every checkpoint restores byte for byte', async function () {
+      mkdirSync(join(dir, 'gc-bank'));
       const gcBank = await Bank.create(openStore({ url: `file://${join(dir, 'gc-bank')}` }), key);
       const t0 = join(dir, 'gc-0');
       const t1 = join(dir, 'gc-1');
@@ -201,16 +208,16 @@ describe('bank faults (real Swift s3api and file://)', function () {
       const r = await backupTree(t2, { cutter: gcBank.cutter(), chunks, stableInodes: false });
       const inFlight = new Set(r.entries.flatMap((e) => (e.extents ?? []).map((x) => x.id)));
       let settled = false;
-      const gc = gcBank.gc({ host: 'gc-host' }).finally(() => (settled = true));
-      // gc announces itself with its lock, sees the backup's, and waits.
-      const store = gcBank.store;
-      await waitFor('gc to take its lock', async () => (await store.list('locks/')).some((o) => o.key.startsWith('locks/gc-')), 30_000, 50);
-      const deadline = Date.now() + 2_000;
-      while (Date.now() < deadline) {
+      const waits: string[] = [];
+      const gc = gcBank.gc({ host: 'gc-host', onWait: (m) => waits.push(m) }).finally(() => (settled = true));
+      // gc sees the backup's lock and waits, saying for whom; three rounds of it (a poll every ~2 s),
+      // and each time the in-flight chunks are all still there.
+      for (let round = 1; round <= 3; round++) {
+        await waitFor(`gc's wait number ${round}`, () => settled || waits.length >= round, 30_000, 20);
         expect(settled, 'gc finished while a backup held its lock').to.equal(false);
+        expect(waits[round - 1]).to.match(/waiting for backup on host backup-host/);
         const known = await gcBank.knownChunks();
         expect([...inFlight].filter((id) => !known.has(id)), 'in-flight chunks gc removed').to.deep.equal([]);
-        await new Promise((res) => setTimeout(res, 200));
       }
       const c2 = await gcBank.writeCheckpoint(
         { volume: 'gc-2', time: new Date().toISOString(), host: 'backup-host', backend: 'directory', dataBytes: r.dataBytes, files: r.files, origin: 'manual' },
