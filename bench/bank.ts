@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../src/bank/open-store';
 import type { BankLocation } from '../src/bank/types';
 import { cleanupDir, makeTempDir } from '../test/support/host';
-import { startSwift, type SwiftAio } from '../test/support/swift';
 import { progress } from './bench-env';
 import type { WorkerJob, WorkerResult } from './bank-worker';
 import { changeShare, treeDigest, writeMixedTree } from './mixed-tree';
@@ -27,6 +27,33 @@ import { fmtMs, fmtRatio } from './stats';
  */
 
 const GiB = 2 ** 30;
+const SWIFT_AIO = join(__dirname, '../../scripts/swift-aio.sh');
+
+interface Swift {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  dir: string;
+}
+
+/** A Swift all-in-one under `dir` (scripts/swift-aio.sh, the tests' own), with a bucket for ferry. */
+async function startSwift(dir: string, bucket: string): Promise<Swift> {
+  const r = spawnSync('bash', [SWIFT_AIO, 'start', dir], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`swift-aio.sh start failed: ${r.stderr.slice(-2000)}`);
+  const field = (k: string): string => {
+    const v = new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1];
+    if (!v) throw new Error(`swift-aio.sh start printed no ${k}: ${r.stdout}`);
+    return v;
+  };
+  const sw = { endpoint: field('endpoint'), accessKey: field('access_key'), secretKey: field('secret_key'), dir };
+  const client = new S3Client({ endpoint: sw.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: sw.accessKey, secretAccessKey: sw.secretKey } });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+  return sw;
+}
 const SEED = 8;
 const RESTIC_PASSWORD = 'ferry-bench-restic';
 
@@ -96,7 +123,7 @@ function dirBytes(dir: string): number {
 export class BankBench {
   aborted = false;
   private dir?: string;
-  private swift?: SwiftAio;
+  private swift?: Swift;
 
   constructor(
     private readonly treeBytes = GiB,
@@ -111,7 +138,8 @@ export class BankBench {
     progress(`bank: writing a ${(this.treeBytes / GiB).toFixed(2)} GiB tree of mixed files`);
     const tree = await writeMixedTree(src, this.treeBytes, SEED);
     const digest0 = await treeDigest(src);
-    this.swift = await startSwift(join(d, 'swift'));
+    progress('bank: starting a Swift all-in-one (s3api) on loopback');
+    this.swift = await startSwift(join(d, 'swift'), 'ferry-bench');
     const sw = this.swift;
     const s3Env = { AWS_ACCESS_KEY_ID: sw.accessKey, AWS_SECRET_ACCESS_KEY: sw.secretKey, AWS_DEFAULT_REGION: 'us-east-1' };
     const kinds: { kind: 'file' | 's3'; ferry: BankLocation; restic: string; resticStore: BankLocation }[] = [
@@ -174,7 +202,7 @@ export class BankBench {
   }
 
   async cleanup(): Promise<void> {
-    await this.swift?.stop().catch(() => undefined);
+    if (this.swift) spawnSync('bash', [SWIFT_AIO, 'stop', this.swift.dir], { stdio: 'ignore', timeout: 60_000 });
     this.swift = undefined;
     if (this.dir) cleanupDir(this.dir);
     this.dir = undefined;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +7,8 @@ import { startCluster, type Cluster, type TestHost } from './harness';
 import { FerryCluster, REPO_ROOT } from './ferry-cluster';
 import { TEST_IMAGE, waitFor } from '../support/docker';
 import { cleanupDir, makeTempDir } from '../support/host';
-import { startSwift, swiftLacks, type SwiftAio } from '../support/swift';
+import { swiftAio } from '../support/swift';
+import type { BankLocation } from '../../src/bank/types';
 
 /*
  * Issue 8's proof beyond one cluster: cluster A backs up volumes its containers wrote into two
@@ -42,6 +43,31 @@ async function loadPostgresImage(cluster: Cluster): Promise<void> {
   await Promise.all(cluster.hosts.map((h) => h.dockerOk(['load', '-q', '-i', tar], { timeoutMs: 180_000 })));
 }
 
+/**
+ * A TCP forwarder in a process of its own (the test's spawnSync calls of the CLI block this one's
+ * event loop): hosts reach the root namespace at the bridge address, Swift listens on 127.0.0.1.
+ * Resolves to the port it listens on (`port` 0: any free one).
+ */
+function forward(host: string, port: number, target: number): Promise<{ port: number; proc: ChildProcess }> {
+  const script = `
+    const net = require('node:net');
+    const [host, port, target] = process.argv.slice(1);
+    const server = net.createServer((c) => {
+      const u = net.connect(Number(target), '127.0.0.1');
+      c.pipe(u); u.pipe(c);
+      c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+    });
+    server.listen(Number(port), host, () => console.log(server.address().port));`;
+  const proc = spawn(process.execPath, ['-e', script, host, String(port), String(target)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((ok, fail) => {
+    proc.once('exit', (code) => fail(new Error(`the forwarder to Swift exited with ${code}`)));
+    proc.stdout!.once('data', (d: Buffer) => {
+      proc.removeAllListeners('exit');
+      ok({ port: Number(d.toString().trim()), proc });
+    });
+  });
+}
+
 async function psql(h: TestHost, container: string, sql: string): Promise<string> {
   return (await h.dockerOk(['exec', container, 'psql', '-U', 'postgres', '-tAc', sql])).trim();
 }
@@ -56,35 +82,49 @@ async function startPostgres(h: TestHost, name: string, volume: string): Promise
 
 describe('cluster: a bank carries volumes to another cluster', function () {
   let dir: string;
-  let swift: SwiftAio | undefined;
+  let bucket: BankLocation;
+  let forwarder: { port: number; proc: ChildProcess } | undefined;
+  let forwardPort = 0;
   let cluster: Cluster | undefined;
   let ferry: FerryCluster | undefined;
   const keyFile = (): string => join(dir, 'bank.key');
-  const banks: Record<'sw' | 'fl', string[]> = { sw: [], fl: [] };
   let sums = '';
   /** Checkpoints A made: bank → volume → id. */
   const made: Record<string, Record<string, string>> = { sw: {}, fl: {} };
 
   before(async function () {
-    const lacks = swiftLacks();
-    if (lacks) {
-      console.log(`SKIPPED cross-cluster bank test: this machine lacks ${lacks}`);
-      this.skip();
-    }
+    const swift = await swiftAio(this);
+    bucket = await swift.bank('banks/one');
     dir = makeTempDir('bank-cross');
     writeFileSync(keyFile(), randomBytes(32), { mode: 0o600 });
     mkdirSync(join(dir, 'file-bank'));
-    // Hosts reach the root namespace at the bridge address: Swift listens on every address.
-    swift = await startSwift(join(dir, 'swift'), { host: '0.0.0.0' });
     writeFileSync(join(dir, 'access'), swift.accessKey, { mode: 0o600 });
     writeFileSync(join(dir, 'secret'), swift.secretKey, { mode: 0o600 });
   });
   after(async function () {
     await ferry?.stop().catch(() => undefined);
+    forwarder?.proc.kill();
     await cluster?.teardown();
-    await swift?.stop();
     if (dir) cleanupDir(dir);
   });
+  /** A cluster of two hosts with ferry, the postgres image, and Swift reachable at the bridge address (the same port each time). */
+  const startBoth = async (): Promise<void> => {
+    cluster = await startCluster({ hosts: 2 });
+    ferry = new FerryCluster(cluster);
+    await ferry.start();
+    await loadPostgresImage(cluster);
+    forwarder = await forward(cluster.bridgeIp, forwardPort, Number(new URL(bucket.endpoint!).port));
+    forwardPort = forwarder.port;
+  };
+  const stopBoth = async (): Promise<void> => {
+    await ferry!.stop();
+    ferry = undefined;
+    forwarder!.proc.kill();
+    forwarder = undefined;
+    // Every host, its dockerd and agent, and control with its database: gone.
+    await cluster!.teardown();
+    cluster = undefined;
+  };
   afterEach(function () {
     if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs());
   });
@@ -96,10 +136,9 @@ describe('cluster: a bank carries volumes to another cluster', function () {
   };
   const addBanks = (h: TestHost, readOnly: boolean): void => {
     const ro = readOnly ? ['--read-only'] : [];
-    const endpoint = `http://${cluster!.bridgeIp}:${swift!.port}`;
-    banks.sw = ['s3://ferry-cross/banks/one', '--endpoint', endpoint, '--access-key-file', join(dir, 'access'), '--secret-key-file', join(dir, 'secret')];
-    banks.fl = [`file://${join(dir, 'file-bank')}`];
-    for (const name of ['sw', 'fl'] as const) cli(h, ['bank', 'add', name, ...banks[name], '--key-file', keyFile(), ...ro]);
+    const sw = [bucket.url, '--endpoint', `http://${cluster!.bridgeIp}:${forwardPort}`, '--access-key-file', join(dir, 'access'), '--secret-key-file', join(dir, 'secret')];
+    cli(h, ['bank', 'add', 'sw', ...sw, '--key-file', keyFile(), ...ro]);
+    cli(h, ['bank', 'add', 'fl', `file://${join(dir, 'file-bank')}`, '--key-file', keyFile(), ...ro]);
   };
   const list = (h: TestHost, bank: string): Checkpoint[] => {
     const out = JSON.parse(cli(h, ['backup', 'ls', '--bank', bank, '--json'])) as Checkpoint[] | { checkpoints: Checkpoint[] };
@@ -107,11 +146,8 @@ describe('cluster: a bank carries volumes to another cluster', function () {
   };
 
   it('cluster A: containers write, ferry backs the volumes up into both banks', async function () {
-    cluster = await startCluster({ hosts: 2 });
-    ferry = new FerryCluster(cluster);
-    await ferry.start();
-    await loadPostgresImage(cluster);
-    const h1 = cluster.host(1);
+    await startBoth();
+    const h1 = cluster!.host(1);
     addBanks(h1, false);
 
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=256M', 'files']);
@@ -138,20 +174,13 @@ describe('cluster: a bank carries volumes to another cluster', function () {
       }
       expect(list(h1, bank).map((c) => [c.volume, c.id]).sort()).to.deep.equal(Object.entries(made[bank]).sort());
     }
-    await ferry.stop();
-    ferry = undefined;
-    // Every host of A, its dockerds, agents and control (and its database) gone.
-    await cluster.teardown();
-    cluster = undefined;
+    await stopBoth();
   });
 
   it('cluster B, with only the URLs and the key, lists, restores and runs on the same data', async function () {
     if (!made.sw.files) this.skip();
-    cluster = await startCluster({ hosts: 2 });
-    ferry = new FerryCluster(cluster);
-    await ferry.start();
-    await loadPostgresImage(cluster);
-    const h2 = cluster.host(2);
+    await startBoth();
+    const h2 = cluster!.host(2);
     addBanks(h2, true);
     // B never saw these volumes.
     expect(JSON.parse(cli(h2, ['volume', 'ls', '--json'])).volumes ?? []).to.deep.equal([]);
@@ -164,7 +193,7 @@ describe('cluster: a bank carries volumes to another cluster', function () {
       expect(r.stdout.trim()).to.equal(`${sums}\na/big`);
     }
     // A read-only bank takes no backup.
-    const refused = ferry.cli(h2, ['backup', 'create', 'files-sw', '--to', 'sw']);
+    const refused = ferry!.cli(h2, ['backup', 'create', 'files-sw', '--to', 'sw']);
     expect(refused.code).to.not.equal(0);
     expect(refused.stderr).to.match(/read-only/);
 
