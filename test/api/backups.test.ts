@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, openSync, closeSync, writeSync, readdirSync, wri
 import { join } from 'node:path';
 import { apiCall, apiStream } from '../../src/cli/client';
 import { isFerryError } from '../../src/errors';
+import { LocalControl } from '../../src/control/control';
 import type { Ferry } from '../../src/serve';
 import type { BankRecord, VolumeView } from '../../src/wire/records';
 import type { ListedCheckpoint } from '../../src/cli/backup-commands';
@@ -141,6 +142,15 @@ describe('local API: banks and backups (file:// bank, real backends)', function 
     expect(await codeOf(call('POST', '/v1/volumes/src/backups', { bank: 'mirror' }))).to.equal('BANK_READ_ONLY');
     expect(await codeOf(call('DELETE', '/v1/banks/mirror/volumes/src/checkpoints/latest'))).to.equal('BANK_READ_ONLY');
     expect(await codeOf(call('POST', '/v1/volumes/src/backups', { bank: 'nope' }))).to.equal('BANK_NOT_FOUND');
+    // A volume whose primary is another host: refused, naming it (recorded as control would for host h2).
+    const control = new LocalControl(ferry.db!);
+    await control.reserveVolume({ name: 'far', backend: 'directory', options: {}, primaryNode: 'h2' });
+    await control.confirmVolume('far', 'h2');
+    const far = await call('POST', '/v1/volumes/far/backups', { bank: 'main' }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(far && isFerryError(far, 'NOT_PRIMARY') && far.message).to.match(/lives on h2, not h1: run the backup on h2/);
     expect(await codeOf(call('POST', '/v1/banks/main/volumes/src/checkpoints/latest/restore', { as: 'src-dir' }))).to.equal('VOLUME_EXISTS');
     expect(await codeOf(call('POST', '/v1/banks/main/volumes/nothing/checkpoints/latest/restore', { as: 'x1' }))).to.equal('CHECKPOINT_NOT_FOUND');
     // A restore cut off before it cleared its mark: Mount says what to do.
