@@ -96,8 +96,9 @@ export interface ToolRun {
 
 export interface BankKindFigures {
   kind: 'file' | 's3';
-  ferry: { first: ToolRun; second: ToolRun; secondReadAll?: ToolRun; restore: ToolRun; storedBytes: number; firstUploaded: number; secondUploaded: number };
-  restic: { first: ToolRun; second: ToolRun; restore: ToolRun; storedBytes: number };
+  /** storedFirst: the bank's bytes after the first backup; storedBytes: after the second. */
+  ferry: { first: ToolRun; second: ToolRun; secondReadAll?: ToolRun; restore: ToolRun; storedFirst: number; storedBytes: number; firstUploaded: number; secondUploaded: number };
+  restic: { first: ToolRun; second: ToolRun; restore: ToolRun; storedFirst: number; storedBytes: number };
 }
 
 export interface BankBenchFigures {
@@ -211,7 +212,11 @@ export class BankBench {
       const f1 = await ferry({ op: 'backup', loc: k.ferry, dir: src });
       await restic(k.restic, ['init']);
       const r1 = await restic(k.restic, ['backup', '--quiet', src]);
-      figures.push({ kind: k.kind, ferry: { first: run(f1), firstUploaded: f1.result.uploadedBytes } as BankKindFigures['ferry'], restic: { first: run(r1) } as BankKindFigures['restic'] });
+      figures.push({
+        kind: k.kind,
+        ferry: { first: run(f1), firstUploaded: f1.result.uploadedBytes, storedFirst: await storedBytes(k.ferryList) } as BankKindFigures['ferry'],
+        restic: { first: run(r1), storedFirst: await storedBytes(k.resticList) } as BankKindFigures['restic'],
+      });
     }
     progress('bank: changing 1 % of the tree');
     const changedBytes = await changeShare(src, tree.bytes, 0.01, SEED);
@@ -275,7 +280,13 @@ export function renderBank(f: BankBenchFigures): string {
       time('backup after a 1 % change', k.ferry.second, k.restic.second),
       ...(k.ferry.secondReadAll ? [[`the same, ferry reading every file`, fmtMs(k.ferry.secondReadAll.ms), fmtMs(k.restic.second.ms), fmtRatio(k.restic.second.ms / k.ferry.secondReadAll.ms), '—']] : []),
       ['bytes stored after both', MB(k.ferry.storedBytes), MB(k.restic.storedBytes), fmtRatio(k.restic.storedBytes / k.ferry.storedBytes), k.ferry.storedBytes <= k.restic.storedBytes ? 'yes' : '**no**'],
-      ['uploaded by the second backup', MB(k.ferry.secondUploaded), '—', '—', '—'],
+      [
+        'bank growth by the second backup',
+        MB(k.ferry.storedBytes - k.ferry.storedFirst),
+        MB(k.restic.storedBytes - k.restic.storedFirst),
+        fmtRatio((k.restic.storedBytes - k.restic.storedFirst) / (k.ferry.storedBytes - k.ferry.storedFirst)),
+        '—',
+      ],
       time('full restore', k.ferry.restore, k.restic.restore),
       [
         'peak RSS (first backup · second · restore)',
