@@ -21,8 +21,8 @@ export class SealPool implements Sealer {
   private nextId = 1;
   private closed = false;
 
-  /** `size` threads (default: one per core but the event loop's, at least 1, at most 4). */
-  constructor(private readonly key: Buffer, private readonly url: string, private readonly size = Math.max(1, Math.min(4, availableParallelism() - 1))) {}
+  /** `size` threads (default: one per core, at most 4: the event loop only cuts and hashes, about a third of the work). */
+  constructor(private readonly key: Buffer, private readonly url: string, private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
 
   seal(plain: Buffer, ad: string): Promise<Buffer> {
     return this.run('seal', plain, ad);
