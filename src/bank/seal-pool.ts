@@ -10,6 +10,10 @@ import { FerryError, type ErrorCode } from '../errors';
 import type { Sealer } from './sealer';
 import type { SealReply, SealRequest } from './seal-worker';
 
+/** Input buffers kept for reuse: as many as puts seal at once, each big enough for the largest chunk. */
+const SPARE_INPUTS = 8;
+const INPUT_BYTES = 4 * 1024 * 1024 + 64 * 1024;
+
 interface Thread {
   worker: Worker;
   busy: number;
@@ -20,6 +24,11 @@ export class SealPool implements Sealer {
   private readonly waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void; thread: Thread }>();
   private nextId = 1;
   private closed = false;
+  /**
+   * Input buffers the threads handed back. The bytes go to a thread in one of these (copied, the
+   * caller keeps its own); reusing them spares a fresh mapping of memory per chunk.
+   */
+  private readonly spare: ArrayBuffer[] = [];
 
   /** `size` threads (default: one per core, at most 4: the event loop only cuts and hashes, about a third of the work). */
   constructor(private readonly key: Buffer, private readonly url: string, private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
@@ -48,8 +57,9 @@ export class SealPool implements Sealer {
       if (thread.busy++ === 0) thread.worker.ref();
       // The caller keeps its buffer: the thread gets a copy of just these bytes (a view's whole
       // ArrayBuffer would be cloned otherwise), handed over without a second copy.
-      const copy = new Uint8Array(body);
-      thread.worker.postMessage({ id, op, body: copy, ad } satisfies SealRequest, [copy.buffer]);
+      const input = body.length <= INPUT_BYTES ? (this.spare.pop() ?? new ArrayBuffer(INPUT_BYTES)) : new ArrayBuffer(body.length);
+      body.copy(new Uint8Array(input));
+      thread.worker.postMessage({ id, op, input, length: body.length, ad } satisfies SealRequest, [input]);
     });
   }
 
@@ -70,6 +80,7 @@ export class SealPool implements Sealer {
       if (!w) return;
       this.waiting.delete(r.id);
       if (--thread.busy === 0) worker.unref();
+      if (r.input.byteLength === INPUT_BYTES && this.spare.length < SPARE_INPUTS) this.spare.push(r.input);
       if (r.ok) w.resolve(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
       else w.reject(new FerryError(r.code as ErrorCode, r.message));
     });
