@@ -123,7 +123,8 @@ describe('bank: Bank', () => {
     await bank.writeCheckpoint({ ...base, volume: 'web', time: '2026-12-03T10:00:00.000Z' }, entries, chunks);
     expect((await bank.listCheckpoints('db')).map((s) => s.id)).to.deep.equal([s0.id, s1.id]);
     expect(await bank.listCheckpoints()).to.have.length(3);
-    await expectCode(bank.writeCheckpoint({ ...base, time: 'x', id: s0.id }, entries, chunks), 'BANK_EXISTS');
+    await expectCode(bank.writeCheckpoint({ ...base, time: '2026-12-01T10:00:00.000Z', id: s0.id }, entries, chunks), 'BANK_EXISTS');
+    await expectCode(bank.writeCheckpoint({ ...base, time: 'yesterday' }, entries, chunks), 'INVALID_REQUEST');
 
     const before = store.keys('chunks/');
     await bank.removeCheckpoint(s0.id);
