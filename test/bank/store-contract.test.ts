@@ -9,7 +9,7 @@ import { FileStore } from '../../src/bank/file-store';
 import { openStore, parseBankUrl } from '../../src/bank/open-store';
 import type { BankStore } from '../../src/bank/types';
 import { S3Store } from '../../src/bank/s3-store';
-import { cleanupDir, makeTempDir, sh } from '../support/host';
+import { cleanupDir, makeTempDir, requireRootAndTools, sh } from '../support/host';
 import { swiftAio, type SwiftAio } from '../support/swift';
 
 /* bank: the object stores' contract, the same cases on every kind of store, then each kind's faults. */
@@ -170,6 +170,10 @@ describe('bank: file:// store', function () {
   });
 
   describe('file:// faults and atomicity', function () {
+    before(function () {
+      requireRootAndTools('mount', 'umount'); // read-only bind mounts and a small tmpfs
+    });
+
     it('leaves no partial object when the writing process is killed mid-put', async function () {
       const root = join(dir, 'killed');
       mkdirSync(root);
