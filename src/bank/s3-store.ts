@@ -205,6 +205,17 @@ export class S3Store implements BankStore {
     if (http === undefined && (UNREACHABLE.has(code) || /timed? ?out|socket hang up|ECONNREFUSED/i.test(messageOf(err)))) {
       return new FerryError('BANK_UNAVAILABLE', `cannot reach bank ${this.url} at ${this.where} (${code || messageOf(err)}): check the endpoint and that the store is up`, opts);
     }
+    if (http === 507 || http === 413 || FULL.has(code) || /quota/i.test(code)) {
+      return new FerryError('BANK_UNAVAILABLE', `bank ${this.url} at ${this.where} is full (${code || `HTTP ${http}`} on ${what}): raise the bucket's quota or free space (bank gc removes unused chunks)`, opts);
+    }
+    if (code === 'AccessDenied' && (op === 'put' || op === 'delete')) {
+      // The store took the signature (the key is right) but refuses this key writes.
+      return new FerryError(
+        'BANK_READ_ONLY',
+        `bank ${this.url} at ${this.where} refuses writes (AccessDenied on ${what}): check that the key in the --access-key-file given to ferry bank add may write to the bucket ${this.bucket}, or add the bank with --read-only`,
+        opts,
+      );
+    }
     if (http === 403 || http === 401 || CREDENTIALS.has(code)) {
       return new FerryError(
         'BANK_UNAVAILABLE',
@@ -214,9 +225,6 @@ export class S3Store implements BankStore {
     }
     if (code === 'NoSuchBucket') {
       return new FerryError('BANK_UNAVAILABLE', `bank ${this.url}: the bucket ${this.bucket} does not exist at ${this.where}: create it, or check the bucket in the URL and the --endpoint`, opts);
-    }
-    if (http === 507 || http === 413 || FULL.has(code) || /quota/i.test(code)) {
-      return new FerryError('BANK_UNAVAILABLE', `bank ${this.url} is full (${code || `HTTP ${http}`} on ${what}): raise the bucket's quota or free space (bank gc removes unused chunks)`, opts);
     }
     return new FerryError(
       'BANK_UNAVAILABLE',
