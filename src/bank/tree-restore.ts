@@ -52,10 +52,22 @@ function parentOf(path: string): string {
   return i < 0 ? '' : path.slice(0, i);
 }
 
-/** Seconds for lutimes from a nanosecond string (a double: exact to about a quarter microsecond today). */
+/**
+ * Seconds for lutimes from a nanosecond string. Node's utimes takes a double and libuv keeps only
+ * whole microseconds (it truncates), so the time restored is the original cut to the microsecond:
+ * aiming at the middle of that microsecond keeps the double's rounding error (about 0.24 µs
+ * today) from landing in the microsecond before.
+ */
 export function nsToSeconds(ns: string): number {
   const n = BigInt(ns);
-  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+  let sec = n / 1_000_000_000n;
+  let frac = n % 1_000_000_000n;
+  if (frac < 0n) {
+    sec -= 1n;
+    frac += 1_000_000_000n;
+  }
+  const micros = frac / 1000n;
+  return Number(sec) + (Number(micros) * 1000 + 500) / 1e9;
 }
 
 /** Linux dev_t → [major, minor] (glibc's encoding). */
