@@ -76,11 +76,11 @@ export async function walkTree(root: string, log: Logger): Promise<WalkedEntry[]
       out.push({ entry: { ...base, type: st.isCharacterDevice() ? 'chardev' : 'blockdev', rdev: Number(st.rdev) }, abs, blocks: 0 });
     } else if (st.isSocket()) {
       sockets++;
-      log.info({ path: abs }, 'socket skipped: a socket holds no data and is made again by whoever listens on it');
+      log.debug({ path: abs }, 'socket skipped');
     }
   };
 
   await visit('', root);
-  if (sockets > 0) log.info({ root, sockets }, 'sockets skipped');
+  if (sockets > 0) log.info({ root, sockets }, 'sockets skipped: a socket holds no data, whoever listens on it makes it again');
   return out;
 }
