@@ -162,6 +162,7 @@ for (const kind of ['ext4', 'xfs', 'btrfs'] as const) {
       mkdirSync(other);
       await restoreTree(b.entries, other, { chunks, path: '/other/' });
       expect(readFileSync(join(other, 'other/linked-3'))).to.deep.equal(readFileSync(join(src, 'data/linked')));
+      expect(lstatSync(join(other, 'other/fifo-linked')).isFIFO(), 'a linked fifo whose first name is outside').to.equal(true);
       expect(existsSync(join(other, 'data'))).to.equal(false);
       expect(describeTree(join(other, 'other')).get('with space')!.desc).to.equal(subtree(all, 'other').get('other/with space')!.desc);
 

@@ -102,6 +102,7 @@ export function writeRichTree(root: string, o: { smallFiles?: number; bigBytes?:
   symlinkSync('sub/deep/big.bin', join(root, 'data/to-big'));
   symlinkSync('/nowhere/at/all', join(root, 'data/dangling'));
   sh(['mknod', join(root, 'data/fifo'), 'p']);
+  linkSync(join(root, 'data/fifo'), join(root, 'other/fifo-linked'));
   sh(['mknod', join(root, 'data/null-dev'), 'c', '1', '3']);
   const socket = 'data/listening.sock';
   sh(['python3', '-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', join(root, socket)]);
