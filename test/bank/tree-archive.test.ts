@@ -144,7 +144,9 @@ for (const kind of ['ext4', 'xfs', 'btrfs'] as const) {
 
     // --path does not depend on the filesystem: once is enough.
     if (kind === 'ext4') it('restores one subtree or one file with --path, its parents made', async () => {
-      const src = join(mnt, 'rich');
+      const src = join(mnt, 'rich-for-path');
+      mkdirSync(src);
+      writeRichTree(src, { smallFiles: 10, bigBytes: MiB });
       const chunks = new MemoryChunks();
       const b = await backupTree(src, { cutter: new TestCutter(), chunks, stableInodes: true });
       const all = describeTree(src);
