@@ -14,10 +14,11 @@ import { assertCheckpointId, checkpointKey, isCheckpointId, newCheckpointId } fr
 import { GearChunker, gearTable } from './gear-chunker';
 import { decodeManifest, decodeTree, encodeManifest, encodeTree, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
-import { InlineSealer, type Sealer } from './sealer';
+import { SealPool } from './seal-pool';
+import type { Sealer } from './sealer';
 import type { BankStore, CheckpointSummary, ChunkCutter, ChunkStore, TreeEntry } from './types';
 
-/** How a Bank seals (tests and the bench may choose); the default seals in worker threads. */
+/** How a Bank seals (default: a SealPool of worker threads; InlineSealer seals on the calling thread). */
 export interface BankOptions {
   sealer?: (sealKey: Buffer, url: string) => Sealer;
   /** Lock timings (tests shorten them). */
@@ -96,7 +97,9 @@ export class Bank {
    * time unless given.
    */
   async writeCheckpoint(summary: NewCheckpoint, entries: TreeEntry[], chunks: ChunkStore): Promise<CheckpointSummary> {
-    const id = summary.id ?? newCheckpointId(new Date(summary.time));
+    const at = new Date(summary.time);
+    if (Number.isNaN(at.getTime())) throw new FerryError('INVALID_REQUEST', `checkpoint time "${summary.time}" is not an ISO-8601 time`);
+    const id = summary.id ?? newCheckpointId(at);
     assertCheckpointId(id);
     const key = checkpointKey(id);
     if (await this.store.has(key)) throw new FerryError('BANK_EXISTS', `checkpoint ${id} already exists in bank ${this.store.url}`);
@@ -181,5 +184,5 @@ export class Bank {
 }
 
 function defaultSealer(sealKey: Buffer, url: string): Sealer {
-  return new InlineSealer(sealKey, url);
+  return new SealPool(sealKey, url);
 }

@@ -78,6 +78,8 @@ export class S3Store implements BankStore {
   private readonly where: string;
   private readonly pageSize: number | undefined;
   private readonly deleteBatch: number;
+  /** Set once a request found the bucket: a HEAD's bare 404 then means "no such key". */
+  private bucketSeen = false;
 
   constructor(o: S3StoreOptions) {
     // The SDK warns once, on stderr, that its releases after January 2027 need Node 22: ours is
@@ -132,12 +134,13 @@ export class S3Store implements BankStore {
     checkKey(key);
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.base + key }));
+      this.bucketSeen = true;
       return true;
     } catch (err) {
       // HEAD has no body: a 404 names no error code, so a missing bucket looks the same as a missing
-      // key here; a listing tells them apart.
+      // key here; one listing tells them apart (once: a bucket is not expected to vanish).
       if (status(err) === 404 || errorCode(err) === 'NotFound' || errorCode(err) === 'NoSuchKey') {
-        await this.listPage('config', undefined, 1);
+        if (!this.bucketSeen) await this.listPage('config', undefined, 1);
         return false;
       }
       throw this.mapped(err, 'head', key);
@@ -186,9 +189,11 @@ export class S3Store implements BankStore {
 
   private async listPage(prefix: string, token: string | undefined, max?: number): Promise<ListObjectsV2CommandOutput> {
     try {
-      return await this.client.send(
+      const page = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.base + prefix, ContinuationToken: token, MaxKeys: max }),
       );
+      this.bucketSeen = true;
+      return page;
     } catch (err) {
       throw this.mapped(err, 'list', prefix);
     }
@@ -205,6 +210,17 @@ export class S3Store implements BankStore {
     if (http === undefined && (UNREACHABLE.has(code) || /timed? ?out|socket hang up|ECONNREFUSED/i.test(messageOf(err)))) {
       return new FerryError('BANK_UNAVAILABLE', `cannot reach bank ${this.url} at ${this.where} (${code || messageOf(err)}): check the endpoint and that the store is up`, opts);
     }
+    if (http === 507 || http === 413 || FULL.has(code) || /quota/i.test(code)) {
+      return new FerryError('BANK_UNAVAILABLE', `bank ${this.url} at ${this.where} is full (${code || `HTTP ${http}`} on ${what}): raise the bucket's quota or free space (bank gc removes unused chunks)`, opts);
+    }
+    if (code === 'AccessDenied' && (op === 'put' || op === 'delete')) {
+      // The store took the signature (the key is right) but refuses this key writes.
+      return new FerryError(
+        'BANK_READ_ONLY',
+        `bank ${this.url} at ${this.where} refuses writes (AccessDenied on ${what}): check that the key in the --access-key-file given to ferry bank add may write to the bucket ${this.bucket}, or add the bank with --read-only`,
+        opts,
+      );
+    }
     if (http === 403 || http === 401 || CREDENTIALS.has(code)) {
       return new FerryError(
         'BANK_UNAVAILABLE',
@@ -214,9 +230,6 @@ export class S3Store implements BankStore {
     }
     if (code === 'NoSuchBucket') {
       return new FerryError('BANK_UNAVAILABLE', `bank ${this.url}: the bucket ${this.bucket} does not exist at ${this.where}: create it, or check the bucket in the URL and the --endpoint`, opts);
-    }
-    if (http === 507 || http === 413 || FULL.has(code) || /quota/i.test(code)) {
-      return new FerryError('BANK_UNAVAILABLE', `bank ${this.url} is full (${code || `HTTP ${http}`} on ${what}): raise the bucket's quota or free space (bank gc removes unused chunks)`, opts);
     }
     return new FerryError(
       'BANK_UNAVAILABLE',

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { FileStore } from '../../src/bank/file-store';
 import { openStore, parseBankUrl } from '../../src/bank/open-store';
 import type { BankStore } from '../../src/bank/types';
 import { S3Store } from '../../src/bank/s3-store';
-import { cleanupDir, makeTempDir, sh } from '../support/host';
+import { cleanupDir, makeTempDir, requireRootAndTools, sh } from '../support/host';
 import { swiftAio, type SwiftAio } from '../support/swift';
 
 /* bank: the object stores' contract, the same cases on every kind of store, then each kind's faults. */
@@ -141,6 +142,13 @@ export function storeContract(kind: StoreKind): void {
       expect((await store.get('checkpoints/c1'))!.equals(next)).to.equal(true);
     });
 
+    it('takes concurrent puts of one key (two backups uploading the same chunk): one whole object', async function () {
+      const body = binaryBody(1024 * 1024);
+      await Promise.all(Array.from({ length: 6 }, () => store.put('chunks/ee/ee01', body)));
+      expect((await store.get('chunks/ee/ee01'))!.equals(body)).to.equal(true);
+      expect((await store.list('')).map((o) => o.key)).to.deep.equal(['chunks/ee/ee01']);
+    });
+
     it('refuses keys that could leave the bank: INVALID_REQUEST', async function () {
       for (const k of ['', '/config', 'chunks//x', '../config', 'chunks/../../etc', 'a b', 'chunks/x/']) {
         const err = await rejection(store.put(k, Buffer.from('x')));
@@ -170,6 +178,10 @@ describe('bank: file:// store', function () {
   });
 
   describe('file:// faults and atomicity', function () {
+    before(function () {
+      requireRootAndTools('mount', 'umount'); // read-only bind mounts and a small tmpfs
+    });
+
     it('leaves no partial object when the writing process is killed mid-put', async function () {
       const root = join(dir, 'killed');
       mkdirSync(root);
@@ -339,6 +351,47 @@ describe('bank: s3:// store timeouts', function () {
       server.close();
     }
   });
+});
+
+describe('bank: s3:// store error messages (a scripted S3 endpoint)', function () {
+  // What real stores answer that Swift here cannot be made to: each row, one status and S3 error code.
+  const rows: Array<{ status: number; code: string; op: 'get' | 'put' | 'delete'; want: string; says: string }> = [
+    { status: 507, code: 'InsufficientStorage', op: 'put', want: 'BANK_UNAVAILABLE', says: 'is full (InsufficientStorage on put config)' },
+    { status: 403, code: 'QuotaExceeded', op: 'put', want: 'BANK_UNAVAILABLE', says: 'is full' },
+    { status: 400, code: 'EntityTooLarge', op: 'put', want: 'BANK_UNAVAILABLE', says: 'is full' },
+    { status: 403, code: 'AccessDenied', op: 'put', want: 'BANK_READ_ONLY', says: 'refuses writes (AccessDenied on put config)' },
+    { status: 403, code: 'AccessDenied', op: 'delete', want: 'BANK_READ_ONLY', says: 'or add the bank with --read-only' },
+    { status: 403, code: 'AccessDenied', op: 'get', want: 'BANK_UNAVAILABLE', says: 'refused the credentials (AccessDenied on get config)' },
+    { status: 403, code: 'InvalidAccessKeyId', op: 'put', want: 'BANK_UNAVAILABLE', says: '--access-key-file and --secret-key-file' },
+    { status: 404, code: 'NoSuchBucket', op: 'get', want: 'BANK_UNAVAILABLE', says: 'the bucket bucket does not exist' },
+    { status: 500, code: 'InternalError', op: 'get', want: 'BANK_UNAVAILABLE', says: 'failed get config (HTTP 500: InternalError' },
+  ];
+  for (const r of rows) {
+    it(`${r.op} answered ${r.status} ${r.code} → ${r.want}: "${r.says}"`, async function () {
+      let requests = 0;
+      const server = createHttpServer((req, res) => {
+        requests++;
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(r.status, { 'content-type': 'application/xml' });
+          res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${r.code}</Code><Message>scripted</Message><RequestId>1</RequestId></Error>`);
+        });
+      });
+      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const store = openStore({ url: 's3://bucket/p', endpoint: `http://127.0.0.1:${port}`, accessKey: 'AKIDEXAMPLE', secretKey: 'scripted-secret' });
+        const call = r.op === 'get' ? store.get('config') : r.op === 'put' ? store.put('config', Buffer.from('{}')) : store.delete(['config']);
+        const err = await rejection(call);
+        expect(err.code).to.equal(r.want);
+        expect(err.message).to.include(r.says).and.include(`http://127.0.0.1:${port}`);
+        expect(err.message).to.not.include('scripted-secret').and.not.include('AKIDEXAMPLE');
+        expect(requests, 'attempts').to.be.within(1, 3);
+      } finally {
+        server.close();
+      }
+    });
+  }
 });
 
 describe('bank: openStore URLs', function () {
