@@ -122,7 +122,12 @@ export class BankChunks implements ChunkStore {
     if (!sealed) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url}; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
     }
-    const plain = await this.sealer.open(sealed, key);
+    let plain: Buffer;
+    try {
+      plain = await this.sealer.open(sealed, key);
+    } catch (err) {
+      throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not open (damaged, or not sealed with this bank's key); run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
+    }
     if (chunkId(this.idKey, plain) !== id) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not hash to its id; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'corrupt' } });
     }
