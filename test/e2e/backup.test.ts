@@ -138,4 +138,12 @@ describe('end to end on a real dockerd: backups to a bank', function () {
     expect(events).to.include.members(['backup-created', 'backup-failed']);
     expect(JSON.parse(ok(['volume', 'inspect', 'app-xfs'])).events.map((e: { kind: string }) => e.kind)).to.include('restore-done');
   });
+
+  it('bank gc and bank check --read-data 100% on the bank the CLI wrote', function () {
+    ok(['backup', 'rm', 'main', `app@${first.id}`]);
+    expect(ok(['bank', 'gc', 'main'])).to.match(/^bank main: \d+ chunks removed/);
+    const check = JSON.parse(ok(['bank', 'check', 'main', '--read-data', '100%', '--json'])) as { checkpoints: number; problems: unknown[] };
+    expect(check).to.deep.include({ checkpoints: 1, problems: [] });
+    expect(ok(['bank', 'check', 'mirror'])).to.match(/no problems/);
+  });
 });
