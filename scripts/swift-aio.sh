@@ -132,38 +132,45 @@ use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
 EOF
-  # Rings: 2^6 partitions, 1 replica, min_part_hours 1; one device each.
-  for s in account container object; do
-    local port_var="port_${s:0:1}"
-    swift-ring-builder "$etc/$s.builder" create 6 1 1 >/dev/null
-    swift-ring-builder "$etc/$s.builder" add "r1z1-127.0.0.1:${!port_var}/d1" 1 >/dev/null
-    swift-ring-builder "$etc/$s.builder" rebalance >/dev/null
-  done
+  # Rings: 2^6 partitions, 1 replica, min_part_hours 1, one device each (what
+  # `swift-ring-builder X create 6 1 1; add r1z1-127.0.0.1:PORT/d1 1; rebalance` makes), built in one
+  # python process: nine swift-ring-builder runs take most of a start on a busy machine.
+  "$PY" - "$etc" "$port_a" "$port_c" "$port_o" <<'EOF'
+import sys
+from swift.common.ring import RingBuilder
+etc = sys.argv[1]
+for name, port in zip(("account", "container", "object"), sys.argv[2:5]):
+    b = RingBuilder(6, 1, 1)
+    b.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": int(port), "device": "d1", "weight": 1.0, "meta": ""})
+    b.rebalance()
+    b.save(f"{etc}/{name}.builder")
+    b.get_ring().save(f"{etc}/{name}.ring.gz")
+EOF
   write_launcher
 }
 
 port_of() { sed -n "s/^$1=//p" "$DIR/etc/ports"; }
 
-# Kills the process in DIR/run/NAME.pid (TERM, then KILL after 5 s) and removes the pid file.
-stop_one() {
-  local pidfile="$DIR/run/$1.pid" pid i
-  [ -f "$pidfile" ] || return 0
-  pid="$(cat "$pidfile")"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
+# Stops the processes named (their pids in DIR/run/NAME.pid): TERM, then KILL what is left after
+# 1 s (a Swift server has fsynced every object it acknowledged, so a KILL loses nothing).
+stop_some() {
+  local s pid pids=() i
+  for s in "$@"; do
+    [ -f "$DIR/run/$s.pid" ] || continue
+    pid="$(cat "$DIR/run/$s.pid")"
+    if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then pids+=("$pid"); fi
+    rm -f "$DIR/run/$s.pid"
+  done
+  for i in $(seq 10); do
+    alive=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    [ "${#alive[@]}" -eq 0 ] && return 0
+    sleep 0.1
+  done
+  kill -KILL "${alive[@]}" 2>/dev/null || true
 }
 
-stop_all() {
-  local s
-  for s in "${SERVERS[@]}" memcached; do stop_one "$s"; done
-}
+stop_all() { stop_some "${SERVERS[@]}" memcached; }
 
 running() { [ -f "$DIR/run/$1.pid" ] && kill -0 "$(cat "$DIR/run/$1.pid")" 2>/dev/null; }
 
@@ -187,8 +194,13 @@ start() {
     ferry_die "$PY cannot import swift: install Debian's python3-swift (scripts/install-deps.sh does)"
   command -v memcached >/dev/null || ferry_die "memcached not found (scripts/install-deps.sh installs it)"
   [ -f "$DIR/etc/ports" ] || write_config
-  running memcached ||
-    memcached -l 127.0.0.1 -p "$(port_of memcached)" -U 0 -m 64 -u nobody -d -P "$DIR/run/memcached.pid"
+  if ! running memcached; then
+    # In the foreground of its own session, its pid taken here: memcached -d -P writes its pid
+    # file after dropping to nobody, which cannot write under DIR (it then outlives `stop`).
+    setsid memcached -l 127.0.0.1 -p "$(port_of memcached)" -U 0 -m 64 -u nobody \
+      </dev/null >>"$DIR/log/memcached.log" 2>&1 &
+    echo "$!" >"$DIR/run/memcached.pid"
+  fi
   for s in "${SERVERS[@]}"; do
     running "$s" && continue
     # setsid: the servers outlive this script and the test process's group signals.
@@ -196,18 +208,24 @@ start() {
       </dev/null >>"$DIR/log/$s.log" 2>&1 &
     echo "$!" >"$DIR/run/$s.pid"
   done
-  for i in $(seq 600); do
-    if s3_ready; then
+  # Until every port accepts (bash's /dev/tcp: no process per probe), then a signed S3 request.
+  local deadline=$((SECONDS + 60)) port
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    local up=1
+    for s in "${SERVERS[@]}"; do
+      if ! kill -0 "$(cat "$DIR/run/$s.pid")" 2>/dev/null; then
+        tail -n 30 "$DIR/log/$s.log" >&2
+        stop_all
+        ferry_die "swift's $s server exited at start (log above: $DIR/log/$s.log)"
+      fi
+      port="$(port_of "$s")"
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || up=0
+    done
+    if [ "$up" = 1 ] && s3_ready; then
       printf 'endpoint=http://127.0.0.1:%s\naccess_key=%s\nsecret_key=%s\nregion=%s\n' \
         "$(port_of proxy)" "$ACCESS_KEY" "$SECRET_KEY" "$REGION"
       return 0
     fi
-    for s in "${SERVERS[@]}"; do
-      kill -0 "$(cat "$DIR/run/$s.pid")" 2>/dev/null && continue
-      tail -n 30 "$DIR/log/$s.log" >&2
-      stop_all
-      ferry_die "swift's $s server exited at start (log above: $DIR/log/$s.log)"
-    done
     sleep 0.1
   done
   for s in "${SERVERS[@]}"; do tail -n 10 "$DIR/log/$s.log" >&2; done
@@ -218,7 +236,7 @@ start() {
 case "$CMD" in
   start) start ;;
   stop)
-    if [ "$#" -eq 0 ]; then stop_all; else for s in "$@"; do stop_one "$s"; done; fi
+    if [ "$#" -eq 0 ]; then stop_all; else stop_some "$@"; fi
     ;;
   *) usage ;;
 esac

@@ -97,7 +97,9 @@ export class Bank {
    * time unless given.
    */
   async writeCheckpoint(summary: NewCheckpoint, entries: TreeEntry[], chunks: ChunkStore): Promise<CheckpointSummary> {
-    const id = summary.id ?? newCheckpointId(new Date(summary.time));
+    const at = new Date(summary.time);
+    if (Number.isNaN(at.getTime())) throw new FerryError('INVALID_REQUEST', `checkpoint time "${summary.time}" is not an ISO-8601 time`);
+    const id = summary.id ?? newCheckpointId(at);
     assertCheckpointId(id);
     const key = checkpointKey(id);
     if (await this.store.has(key)) throw new FerryError('BANK_EXISTS', `checkpoint ${id} already exists in bank ${this.store.url}`);

@@ -78,6 +78,8 @@ export class S3Store implements BankStore {
   private readonly where: string;
   private readonly pageSize: number | undefined;
   private readonly deleteBatch: number;
+  /** Set once a request found the bucket: a HEAD's bare 404 then means "no such key". */
+  private bucketSeen = false;
 
   constructor(o: S3StoreOptions) {
     // The SDK warns once, on stderr, that its releases after January 2027 need Node 22: ours is
@@ -132,12 +134,13 @@ export class S3Store implements BankStore {
     checkKey(key);
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.base + key }));
+      this.bucketSeen = true;
       return true;
     } catch (err) {
       // HEAD has no body: a 404 names no error code, so a missing bucket looks the same as a missing
-      // key here; a listing tells them apart.
+      // key here; one listing tells them apart (once: a bucket is not expected to vanish).
       if (status(err) === 404 || errorCode(err) === 'NotFound' || errorCode(err) === 'NoSuchKey') {
-        await this.listPage('config', undefined, 1);
+        if (!this.bucketSeen) await this.listPage('config', undefined, 1);
         return false;
       }
       throw this.mapped(err, 'head', key);
@@ -186,9 +189,11 @@ export class S3Store implements BankStore {
 
   private async listPage(prefix: string, token: string | undefined, max?: number): Promise<ListObjectsV2CommandOutput> {
     try {
-      return await this.client.send(
+      const page = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.base + prefix, ContinuationToken: token, MaxKeys: max }),
       );
+      this.bucketSeen = true;
+      return page;
     } catch (err) {
       throw this.mapped(err, 'list', prefix);
     }

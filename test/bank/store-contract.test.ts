@@ -142,6 +142,13 @@ export function storeContract(kind: StoreKind): void {
       expect((await store.get('checkpoints/c1'))!.equals(next)).to.equal(true);
     });
 
+    it('takes concurrent puts of one key (two backups uploading the same chunk): one whole object', async function () {
+      const body = binaryBody(1024 * 1024);
+      await Promise.all(Array.from({ length: 6 }, () => store.put('chunks/ee/ee01', body)));
+      expect((await store.get('chunks/ee/ee01'))!.equals(body)).to.equal(true);
+      expect((await store.list('')).map((o) => o.key)).to.deep.equal(['chunks/ee/ee01']);
+    });
+
     it('refuses keys that could leave the bank: INVALID_REQUEST', async function () {
       for (const k of ['', '/config', 'chunks//x', '../config', 'chunks/../../etc', 'a b', 'chunks/x/']) {
         const err = await rejection(store.put(k, Buffer.from('x')));
