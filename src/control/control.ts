@@ -691,6 +691,9 @@ function describePolicy(p: PolicySpec): string {
     `failover ${p.failover}`,
     `reclaim ${p.reclaim}`,
     p.retainRemovedSeconds !== null ? `retain removed ${p.retainRemovedSeconds}s` : '',
+    p.backupTo ? `back up to ${p.backupTo} "${p.backupSchedule}"` : '',
+    p.backupKeep ? `backup keep "${p.backupKeep}"` : '',
+    p.verifyEverySeconds ? `restore drill every ${p.verifyEverySeconds}s with "${p.verifyWith}"` : '',
   ].filter(Boolean);
   return `: ${parts.join(', ')}`;
 }
