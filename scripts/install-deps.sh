@@ -50,11 +50,24 @@ declare -A PROBES=(
   [qemu-system-x86]="qemu-system-x86_64"
   # The dashboard's browser tests drive it (playwright-core, no browser download).
   [chromium]="chromium"
+  # The bank's s3:// tests run on an OpenStack Swift all-in-one (scripts/swift-aio.sh) through its s3api.
+  [swift]=""
+  [swift-proxy]="swift-proxy-server"
+  [swift-account]="swift-account-server"
+  [swift-container]="swift-container-server"
+  [swift-object]="swift-object-server"
+  [python3-swift]=""
+  [memcached]="memcached"
+  # The bank's benchmark runs restic beside ferry; the tree archive's tests set xattrs with setfattr.
+  [restic]="restic"
+  [attr]="setfattr getfattr"
 )
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
   iproute2 rsync openssh-client openssh-server kmod debootstrap docker-registry make g++ python3
-  chromium zfs-fuse qemu-system-x86)
+  chromium zfs-fuse qemu-system-x86
+  swift swift-proxy swift-account swift-container swift-object python3-swift memcached
+  restic attr)
 
 dpkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

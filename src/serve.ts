@@ -29,6 +29,9 @@ import { ContainerQuiescer } from './agent/quiesce';
 import { COMPOSE_PROJECT_LABEL } from './agent/quiesce-plan';
 import { CgroupFreezer, detectCgroupLayout } from './agent/cgroup-freezer';
 import { Upkeep } from './agent/upkeep';
+import { Banks } from './agent/banks';
+import { Backups } from './agent/backups';
+import { loadBankKit } from './agent/bank-kit';
 import { UsageMeter } from './agent/usage';
 import { VolumeService } from './agent/volume-service';
 import type { Config } from './config/config';
@@ -64,6 +67,9 @@ export interface AgentParts {
   snapshots: Snapshots;
   /** policy (issue 7 item 3): the schedules of this host's volumes (node-cron), with retention. */
   scheduler: Scheduler;
+  /** bank-ops (issue 8): the cluster's banks, and backups to them / restores from them. */
+  banks: Banks;
+  backups: Backups;
 }
 
 /** A running `ferry serve` (control + agent in one process) or `ferry agent` (control elsewhere). */
@@ -231,7 +237,9 @@ export async function startFerry(
     // group (issue 7 item 2): a tick's volumes of one Compose project are snapshotted together.
     dockerHost && (async (volumes) => (await dockerHost.containersWithVolumes(volumes)).map((c) => ({ volumes: c.volumes, project: c.labels[COMPOSE_PROJECT_LABEL] ?? null }))),
   );
-  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots, scheduler };
+  const banks = new Banks(node, control, loadBankKit, agentLog.child({ part: 'banks' }));
+  const backups = new Backups(node, control, slots, snapshots, volumes, banks, join(config.dataDir, 'bank-work'), config.defaults.backend, agentLog.child({ part: 'backups' }));
+  const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots, scheduler, banks, backups };
 
   let startup!: () => void;
   let failStartup!: (err: unknown) => void;
@@ -241,7 +249,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
-  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer, banks, backups }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);
@@ -284,6 +292,9 @@ export async function startFerry(
       const source = new MoveSource(node, control, slots, lock, mounts, copies, containers);
       joined = await clusterMode.joinCluster(config, clusterSide, source, control, log, sink, snapshots, away && { away, failovers: new FailoverDuties(node, control, slots, state, lock, agentLog) });
     }
+    // bank-ops: what backups cut off by a crash left (scratch clones, their snapshots), before reconciliation sees them.
+    const leftovers = await backups.cleanLeftovers();
+    if (leftovers) log.info({ leftovers }, 'removed what cut-off backups left');
     // Records, disk and mount table into agreement before the first request (DESIGN: live restore).
     const report = await reconcileHost({
       node,

@@ -153,6 +153,13 @@ export class Mounts {
     if (v.state !== 'ready') {
       throw new FerryError('VOLUME_BUSY', `volume ${name} is ${v.state === 'creating' ? 'being created' : 'being removed'}; try again shortly`);
     }
+    // bank-ops: a restore fills the volume before anything may use it.
+    if (v.options.restoring) {
+      throw new FerryError(
+        'VOLUME_BUSY',
+        `volume ${name} is being restored from ${v.options.restoring}: wait for ferry backup restore to finish; if that restore was cut off, remove ${name} and restore again`,
+      );
+    }
     if (v.primaryNode !== this.node) {
       throw new FerryError(
         'NOT_PRIMARY',

@@ -18,6 +18,9 @@ import { inUse } from '../wire/in-use';
 import { failoverRoutes } from './failover-routes';
 import { policyRoutes } from './policy-routes';
 import { reclaimRoutes } from './reclaim-routes';
+import type { Banks } from '../agent/banks';
+import type { Backups } from '../agent/backups';
+import { bankRoutes } from './bank-routes';
 
 /** The agent parts the local API answers from. */
 export interface LocalApiParts {
@@ -32,6 +35,9 @@ export interface LocalApiParts {
   snapshots?: Snapshots;
   /** reclaim: removed volumes' retained data (ferry volume ls --removed, ferry volume undelete). */
   reclaimer?: Reclaimer;
+  /** bank-ops (issue 8): `ferry bank ...` and `ferry backup ...`. */
+  banks?: Banks;
+  backups?: Backups;
 }
 
 /** `POST /v1/volumes`, decoded: a valid name and string options. */
@@ -135,6 +141,7 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
   // quiesce (issue 7 item 2): group snapshots.
   if (agent.snapshots) registerSnapshotGroupRoutes(app, route, agent.snapshots);
   if (agent.reclaimer) app.use(reclaimRoutes(agent.reclaimer, control, log));
+  if (agent.banks && agent.backups) app.use(bankRoutes(agent.banks, agent.backups, log));
   app.use((req: Request, res: Response) => {
     sendError(res, new FerryError('INVALID_REQUEST', `no such endpoint: ${req.method} ${req.path}`));
   });

@@ -13,6 +13,8 @@ import { registerFailoverCommands } from './failover-commands';
 import { policyCommands } from './policy-commands';
 import { registerSnapshotCommands } from './snapshot-commands';
 import { reclaimCommands, removedListing, retainedNotice } from './reclaim-commands';
+import { bankCommands } from './bank-commands';
+import { backupCommands } from './backup-commands';
 
 /**
  * The one translator from FerryError to an exit code (README: exit codes). 0 is success; 2 is also
@@ -193,6 +195,8 @@ export async function main(argv: string[]): Promise<void> {
   policyCommands(program, volume, api);
   registerSnapshotCommands(program, volume, api); // snap (issue 7 item 1)
   reclaimCommands(volume, api);
+  bankCommands(program, api); // bank-ops (issue 8)
+  backupCommands(program, api);
   program
     .command('status')
     .description("this host's backends, pools, volumes and anything that needs attention")

@@ -54,6 +54,8 @@ import type {
 } from '../wire/records';
 // fence: time-bound leases and failover.
 import type { FailoverDuty, FailoverRecord, LeasedPrimary } from '../wire/records';
+import type { BankRecord, BankSecrets } from '../wire/records';
+import { bankSecrets, deleteBank, getBank, insertBank, listBanks } from './bank-repo';
 import { primariesOf } from './primary-lease-repo';
 import { decide, failoverDuties, failoversOf, markFenced, markPromoted, promote, promotionPending, superviseFailover, type LeaseTiming } from './failover-repo';
 // replicate
@@ -659,6 +661,39 @@ export class LocalControl implements ControlClient {
     return failoversOf(this.db, volume);
   }
 
+  // --- bank-ops (issue 8): banks ---
+  async addBank(b: Omit<BankRecord, 'createdAt'>, secrets: BankSecrets, node: string): Promise<BankRecord> {
+    return this.db.transaction(() => {
+      const added = insertBank(this.db, b, secrets);
+      if (!added) throw new FerryError('BANK_EXISTS', `a bank named ${b.name} is already added (ferry bank ls); pick another name or ferry bank rm ${b.name} first`);
+      // The URL only: never a secret in the event log.
+      addEvent(this.db, { node, kind: 'bank-added', detail: `bank ${b.name} at ${b.url}${b.readOnly ? ' (read-only)' : ''}, id ${b.bankId}` });
+      return added;
+    })();
+  }
+
+  async listBanks(): Promise<BankRecord[]> {
+    return listBanks(this.db);
+  }
+
+  async getBank(name: string): Promise<BankRecord | undefined> {
+    return getBank(this.db, name);
+  }
+
+  async removeBank(name: string, node: string): Promise<void> {
+    this.db.transaction(() => {
+      const b = getBank(this.db, name);
+      if (!b || !deleteBank(this.db, name)) throw noBank(name);
+      addEvent(this.db, { node, kind: 'bank-removed', detail: `bank ${name} at ${b.url} forgotten; its data stays there` });
+    })();
+  }
+
+  async bankSecrets(name: string): Promise<BankSecrets> {
+    const s = bankSecrets(this.db, name);
+    if (!s) throw noBank(name);
+    return s;
+  }
+
   /** Control's failover timer: promotes the volumes of down hosts whose mode is auto, once their lease is gone. */
   superviseFailover(now = Date.now()): ReturnType<typeof superviseFailover> {
     return superviseFailover(this.db, this.leaseTiming, now);
@@ -696,4 +731,9 @@ function describePolicy(p: PolicySpec): string {
     p.verifyEverySeconds ? `restore drill every ${p.verifyEverySeconds}s with "${p.verifyWith}"` : '',
   ].filter(Boolean);
   return `: ${parts.join(', ')}`;
+}
+
+/** bank-ops: BANK_NOT_FOUND for bank `name`, saying where the names are. */
+function noBank(name: string): FerryError {
+  return new FerryError('BANK_NOT_FOUND', `no bank named ${name} is added to this cluster: ferry bank ls lists them, ferry bank add adds one`);
 }

@@ -1,5 +1,5 @@
 import Database, { type Statement } from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type Db = Database.Database;
@@ -199,6 +199,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS removed_volumes_name ON removed_volumes(name, id);
   `,
   `
+  -- bank-ops (issue 8): banks that backups go to. secrets: JSON of the key file's bytes (base64) and the
+  -- S3 credentials' file contents; never logged, never answered but to agents (bankSecrets).
+  CREATE TABLE IF NOT EXISTS banks (
+    name        TEXT PRIMARY KEY,
+    url         TEXT NOT NULL,
+    endpoint    TEXT,
+    region      TEXT,
+    read_only   INTEGER NOT NULL,
+    bank_id     TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    secrets     TEXT NOT NULL
+  );
+  `,
+  `
   -- bank-policy (issue 8 items 4, 5): a policy's scheduled backups to a bank, their retention, the restore drill.
   ALTER TABLE policies ADD COLUMN backup_to TEXT;                -- a bank's name, null: no scheduled backups
   ALTER TABLE policies ADD COLUMN backup_schedule TEXT;          -- cron (UTC)
@@ -212,6 +226,8 @@ const MIGRATIONS: readonly string[] = [
 export function openDb(path: string): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  // bank-ops: the database holds banks' keys and credentials: readable by its owner only.
+  if (path !== ':memory:') for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   db.pragma('journal_mode = WAL');
   // NORMAL in WAL mode survives a process crash; only an OS crash can lose the newest commits.
   db.pragma('synchronous = NORMAL');

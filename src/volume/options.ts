@@ -4,6 +4,7 @@ import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf, type BackendKind
 import type { Config } from '../config/config';
 import { validatePolicyName } from './policy-name';
 import { checkReclaimOptions } from './reclaim';
+import { checkRestoring } from './backup-refs';
 import { formatSize, parseSize } from './size';
 import { FAILOVER_OPTIONS, failoverOf } from './failover-settings';
 
@@ -25,6 +26,8 @@ export const CREATE_OPTIONS: readonly string[] = [
   // reclaim: what a remove does with the data (reclaim.ts)
   'reclaim',
   'retain-removed',
+  // bank-ops (issue 8): BANK/CHECKPOINT while `ferry backup restore` fills the volume (Mount refuses it until cleared)
+  'restoring',
 ];
 
 /** `-o replica=keep|drop`: whether the old host keeps a replica after a move (else control's `keepReplica`). */
@@ -110,6 +113,7 @@ export function resolveCreateOptions(opts: Record<string, unknown> | null | unde
   failoverOf(given);
   // reclaim: checked here, decided at remove by control (reclaimOf).
   checkReclaimOptions(given);
+  if (given.restoring !== undefined) checkRestoring(given.restoring);
   // policy (issue 7 item 3): an explicit -o policy= wins over the profile's; "" means none.
   const policyText = given.policy ?? profile.policy;
   const policy = policyText ? validatePolicyName(policyText) : undefined;

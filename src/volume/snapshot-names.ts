@@ -130,7 +130,7 @@ export function replicationSnapshot(key: string): string {
 }
 
 /** Which owner a snapshot of each origin must have (a fenced host's late writes get a user-visible name). */
-const OWNER_OF_ORIGIN = { manual: 'user', fenced: 'user', schedule: 'schedule', replication: 'replication', removed: 'removed' } as const;
+const OWNER_OF_ORIGIN = { manual: 'user', fenced: 'user', schedule: 'schedule', replication: 'replication', removed: 'removed', backup: 'backup' } as const;
 
 /**
  * The stored name of a new snapshot (pure): `name` as given, checked to belong to the owner of

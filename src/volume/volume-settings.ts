@@ -2,6 +2,7 @@ import { FerryError } from '../errors';
 import { REPLICA_POLICIES } from './options';
 import { validatePolicyName } from './policy-name';
 import { checkReclaimOptions } from './reclaim';
+import { checkRestoring } from './backup-refs';
 
 /**
  * The options of an existing volume that `ferry volume set VOLUME KEY=VALUE` may change, each with
@@ -19,6 +20,8 @@ export const SETTABLE_OPTIONS: Readonly<Record<string, (value: string) => void>>
   // reclaim: read by control at the remove (reclaimOf).
   reclaim: (v) => checkReclaimOptions({ reclaim: v }),
   'retain-removed': (v) => checkReclaimOptions({ 'retain-removed': v }),
+  // bank-ops: a finished restore clears it (`restoring=`); only a restore sets it.
+  restoring: checkRestoring,
 };
 
 /**

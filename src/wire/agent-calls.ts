@@ -28,6 +28,11 @@ export const policyChangesSchema = z.object(policyFields).partial().strict();
 /** `setVolumeOptions`'s changes (and the body of `PATCH /v1/volumes/NAME/options`): null removes a key. */
 export const volumeOptionChangesSchema = z.record(z.string().min(1).max(64), z.string().max(256).nullable());
 
+/** bank-ops: a bank's secrets as they travel to control (file contents; the key as base64). */
+export const bankSecretsSchema = z
+  .object({ keyBase64: z.string().min(44).max(65536), accessKey: z.string().min(1).max(4096).optional(), secretKey: z.string().min(1).max(4096).optional() })
+  .strict();
+
 const lease = z.object({ volume: name, mountId: z.string().min(1).max(512), node: name, mountpoint: z.string().min(1), generation: z.number().int() });
 
 /**
@@ -134,6 +139,16 @@ export const AGENT_CALLS = {
   finishUndelete: z.tuple([z.number().int(), name, name]),
   expireRemoved: z.tuple([z.number().int(), name]),
   forgetRemoved: z.tuple([z.number().int(), name]),
+  // bank-ops (issue 8): banks (the secrets travel only on this, the agent channel)
+  addBank: z.tuple([
+    z.object({ name, url: z.string().min(1).max(2048), endpoint: z.string().max(2048).nullable(), region: z.string().max(128).nullable(), readOnly: z.boolean(), bankId: z.string().min(1).max(128) }).strict(),
+    bankSecretsSchema,
+    name,
+  ]),
+  listBanks: z.tuple([]),
+  getBank: z.tuple([name]),
+  removeBank: z.tuple([name, name]),
+  bankSecrets: z.tuple([name]),
 } as const satisfies { [K in keyof ControlClient]: z.ZodTuple };
 
 export type AgentCall = keyof typeof AGENT_CALLS;

@@ -9,6 +9,8 @@ import type {
   PolicyRecord,
   POLICY_BACKUP_FIELDS,
   RemovedVolume,
+  BankRecord,
+  BankSecrets,
   RemoveStart,
   ReplicationDuty,
   SnapshotOrigin,
@@ -226,4 +228,19 @@ export interface ControlClient {
   failoverFenced(volume: string, node: string, generation: number, keptAs: string | null): Promise<void>;
   /** The failovers of `volume`, newest first. */
   failoversOf(volume: string): Promise<FailoverRecord[]>;
+
+  // --- bank-ops (issue 8): banks ---
+  /**
+   * Records bank `b` with its secrets (kept by control, never in a log or an answer). BANK_EXISTS when
+   * the name is taken. The agent has opened the store and checked the key before it asks. Records a
+   * `bank-added` event asked on `node`.
+   */
+  addBank(b: Omit<BankRecord, 'createdAt'>, secrets: BankSecrets, node: string): Promise<BankRecord>;
+  /** Every bank, by name (no secrets). */
+  listBanks(): Promise<BankRecord[]>;
+  getBank(name: string): Promise<BankRecord | undefined>;
+  /** Forgets a bank (its data stays where it is); BANK_NOT_FOUND when there is none. Records `bank-removed`. */
+  removeBank(name: string, node: string): Promise<void>;
+  /** The secrets that open bank `name` (agents only: the local API never answers them); BANK_NOT_FOUND. */
+  bankSecrets(name: string): Promise<BankSecrets>;
 }

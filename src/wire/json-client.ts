@@ -55,3 +55,62 @@ export function sendJson<T>(peer: JsonPeer, method: string, path: string, body?:
     req.end(payload);
   });
 }
+
+/**
+ * bank-ops: sendJson for a long operation answered as NDJSON (the local API's `?progress=1`): each
+ * `{"progress": ...}` line goes to `onProgress`; the last line's `{"result": ...}` resolves, its
+ * `{"error": ...}` rejects with that FerryError. An answer that is plain JSON (an error before the
+ * work began) is read as sendJson reads it.
+ */
+export function sendJsonStream<T>(peer: JsonPeer, method: string, path: string, body: unknown, onProgress: (p: unknown) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body ?? {});
+    const headers = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)), ...peer.headers };
+    const onAnswer = (res: import('node:http').IncomingMessage): void => {
+      let pending = '';
+      let settled = false;
+      const line = (text: string): void => {
+        if (!text.trim() || settled) return;
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          settled = true;
+          reject(peer.notJson(res.statusCode, text));
+          return;
+        }
+        const err = errorFromBody(json);
+        if (err) {
+          settled = true;
+          reject(err);
+          return;
+        }
+        const o = json as { progress?: unknown; result?: unknown };
+        if ('progress' in o) onProgress(o.progress);
+        else if ('result' in o) {
+          settled = true;
+          resolve(o.result as T);
+        }
+      };
+      const ndjson = String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson');
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        pending += c;
+        if (!ndjson) return;
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) line(l);
+      });
+      res.on('end', () => {
+        line(pending);
+        if (!settled) reject(peer.notJson(res.statusCode, 'the answer ended before its result'));
+      });
+    };
+    const options = { method, headers, agent: peer.agent };
+    const req = peer.url
+      ? (peer.url.protocol === 'https:' ? httpsRequest : httpRequest)(new URL(path, peer.url), options, onAnswer)
+      : httpRequest({ ...options, socketPath: peer.socketPath, path }, onAnswer);
+    req.on('error', (err: NodeJS.ErrnoException) => reject(peer.unreachable(err)));
+    req.end(payload);
+  });
+}

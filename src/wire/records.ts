@@ -176,8 +176,8 @@ export interface DoctorReport {
  * Who made a snapshot: a user (`manual`), a policy's schedule, replication, a fenced host's late
  * writes kept for recovery by hand (`fenced`), or a removal kept by `reclaim=retain` (`removed`).
  */
-export type SnapshotOrigin = 'manual' | 'schedule' | 'replication' | 'fenced' | 'removed';
-export const SNAPSHOT_ORIGINS = ['manual', 'schedule', 'replication', 'fenced', 'removed'] as const satisfies readonly SnapshotOrigin[];
+export type SnapshotOrigin = 'manual' | 'schedule' | 'replication' | 'fenced' | 'removed' | 'backup';
+export const SNAPSHOT_ORIGINS = ['manual', 'schedule', 'replication', 'fenced', 'removed', 'backup'] as const satisfies readonly SnapshotOrigin[];
 
 /** A snapshot of a volume as control's registry records it: one per stored name, with every host holding it. */
 export interface SnapshotRecord {
@@ -363,4 +363,35 @@ export interface RemovedVolume {
 export interface RemoveStart {
   hosts: string[];
   retained: RemovedVolume | null;
+}
+
+// --- bank-ops (issue 8): banks that backups go to ---------------------------------------------------
+
+/**
+ * A bank as control records it (`ferry bank add`): where it is and how it is reached, never its
+ * secrets (those are `BankSecrets`, handed only to agents). Usable from every host of the cluster.
+ */
+export interface BankRecord {
+  /** `[a-z0-9][a-z0-9_-]*`, at most 40 characters (src/volume/backup-refs.ts). */
+  name: string;
+  /** file:///path or s3://bucket/prefix */
+  url: string;
+  /** s3: the endpoint URL and region, when given. */
+  endpoint: string | null;
+  region: string | null;
+  /** Added with --read-only: this cluster lists and restores, never writes (backup, rm, gc refused). */
+  readOnly: boolean;
+  /** The bank's own id (its `config`), so a bank added twice is recognised. */
+  bankId: string;
+  createdAt: string;
+}
+
+/**
+ * What opens a bank, as control keeps it (its DB file is 0600) and gives only to agents over the
+ * agent channel: the key file's bytes (base64) and the S3 credentials' file contents (trimmed).
+ */
+export interface BankSecrets {
+  keyBase64: string;
+  accessKey?: string;
+  secretKey?: string;
 }

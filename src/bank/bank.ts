@@ -1,0 +1,159 @@
+/**
+ * A bank: the format over any BankStore (file://, s3://). Opening checks the key; checkpoints are
+ * written manifest last, so a checkpoint is either complete and listed or invisible. Locks, gc and
+ * check live in their own modules (bank-locks.ts, bank-gc.ts, bank-check.ts); this class joins them.
+ */
+import { FerryError, isFerryError } from '../errors';
+import { BankChunks, chunkIdOfKey, type BankChunksOptions } from './bank-chunks';
+import { CONFIG_KEY, decodeConfig, encodeConfig, newBankConfig, unlockConfig, type BankConfig } from './bank-config';
+import type { BankKeys } from './bank-keys';
+import { assertCheckpointId, checkpointKey, isCheckpointId, newCheckpointId } from './checkpoint-id';
+import { GearChunker, gearTable } from './gear-chunker';
+import { decodeManifest, decodeTree, encodeManifest, encodeTree, type Manifest } from './manifest';
+import { mapLimit } from './map-limit';
+import { InlineSealer, type Sealer } from './sealer';
+import type { BankStore, CheckpointSummary, ChunkCutter, ChunkStore, TreeEntry } from './types';
+
+/** How a Bank seals (tests and the bench may choose); the default seals in worker threads. */
+export interface BankOptions {
+  sealer?: (sealKey: Buffer, url: string) => Sealer;
+}
+
+/** What writeCheckpoint is given: the summary but for what the bank fills in. */
+export type NewCheckpoint = Omit<CheckpointSummary, 'id' | 'addedBytes'> & { id?: string };
+
+export class Bank {
+  readonly id: string;
+  private readonly gear: Int32Array;
+  private readonly sealer: Sealer;
+
+  private constructor(
+    readonly store: BankStore,
+    readonly config: BankConfig,
+    private readonly keys: BankKeys,
+    o: BankOptions,
+  ) {
+    this.id = config.id;
+    this.gear = gearTable(keys.gear);
+    this.sealer = (o.sealer ?? defaultSealer)(keys.seal, store.url);
+  }
+
+  /** Opens the bank at `store`, writing a new config first when it has none. */
+  static async create(store: BankStore, key: Buffer, o: BankOptions = {}): Promise<Bank> {
+    if (await store.has(CONFIG_KEY)) return Bank.open(store, key, o);
+    const { config, keys } = newBankConfig(key, new Date());
+    await store.put(CONFIG_KEY, encodeConfig(config));
+    return new Bank(store, config, keys, o);
+  }
+
+  /** BANK_NOT_FOUND when the store holds no config; BANK_KEY_WRONG when `key` does not open it. */
+  static async open(store: BankStore, key: Buffer, o: BankOptions = {}): Promise<Bank> {
+    const body = await store.get(CONFIG_KEY);
+    if (!body) {
+      throw new FerryError('BANK_NOT_FOUND', `there is no bank at ${store.url} (no config object there); check the URL, or add the bank without --read-only to create it`);
+    }
+    const config = decodeConfig(body, store.url);
+    const keys = unlockConfig(config, key, store.url);
+    return new Bank(store, config, keys, o);
+  }
+
+  /** Frees the sealer's threads; the bank is not used after. */
+  async close(): Promise<void> {
+    await this.sealer.close();
+  }
+
+  /** A fresh chunker with this bank's gear table and sizes. */
+  cutter(): ChunkCutter {
+    return new GearChunker(this.gear, this.config.chunker);
+  }
+
+  /** The bank's chunks; put skips ids in `trusted` (see BankChunksOptions). */
+  chunks(o: BankChunksOptions = {}): ChunkStore {
+    return new BankChunks(this.store, this.keys.chunkId, this.sealer, o);
+  }
+
+  /** The ids of every chunk in the bank (one listing of chunks/). */
+  async knownChunks(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const o of await this.store.list('chunks/')) {
+      const id = chunkIdOfKey(o.key);
+      if (id) ids.add(id);
+    }
+    return ids;
+  }
+
+  /**
+   * Stores `entries` as the tree of a new checkpoint through `chunks` (the store the data went
+   * through, so addedBytes counts both), then its manifest, last. The summary's id is made from its
+   * time unless given.
+   */
+  async writeCheckpoint(summary: NewCheckpoint, entries: TreeEntry[], chunks: ChunkStore): Promise<CheckpointSummary> {
+    const id = summary.id ?? newCheckpointId(new Date(summary.time));
+    assertCheckpointId(id);
+    const key = checkpointKey(id);
+    if (await this.store.has(key)) throw new FerryError('BANK_EXISTS', `checkpoint ${id} already exists in bank ${this.store.url}`);
+    const cutter = this.cutter();
+    const pieces = cutter.push(encodeTree(entries));
+    const last = cutter.end();
+    if (last) pieces.push(last);
+    const treeChunks = await mapLimit(pieces, 8, (p) => chunks.put(p));
+    // addedBytes: the sealed new chunks, data and tree (the manifest is not counted).
+    const full: CheckpointSummary = { ...summary, id, addedBytes: chunks.uploadedBytes() };
+    await this.store.put(key, await this.sealer.seal(encodeManifest({ version: 1, summary: full, treeChunks }), key));
+    return full;
+  }
+
+  /** The manifest of checkpoint `id`; CHECKPOINT_NOT_FOUND when there is none. */
+  async readManifest(id: string): Promise<Manifest> {
+    assertCheckpointId(id);
+    const key = checkpointKey(id);
+    const sealed = await this.store.get(key);
+    if (!sealed) throw new FerryError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in bank ${this.store.url}; ferry backup ls lists them`, { details: { checkpoint: id } });
+    return decodeManifest(await this.sealer.open(sealed, key), id, this.store.url);
+  }
+
+  /** The tree of a manifest, read through its tree chunks. */
+  async readTree(m: Manifest, chunks: ChunkStore = this.chunks()): Promise<TreeEntry[]> {
+    const parts = await mapLimit(m.treeChunks, 8, (c) => chunks.get(c));
+    return decodeTree(Buffer.concat(parts), m.summary.id, this.store.url);
+  }
+
+  async readCheckpoint(id: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] }> {
+    const m = await this.readManifest(id);
+    return { summary: m.summary, entries: await this.readTree(m) };
+  }
+
+  /** Every checkpoint's manifest (of `volume` when given), oldest first. */
+  async listManifests(volume?: string): Promise<Manifest[]> {
+    const ids = (await this.store.list('checkpoints/'))
+      .map((o) => o.key.slice('checkpoints/'.length))
+      .filter(isCheckpointId)
+      .sort();
+    const found = await mapLimit(ids, 8, async (id) => {
+      try {
+        return await this.readManifest(id);
+      } catch (err) {
+        // Removed between the listing and the read: it is simply gone.
+        if (isFerryError(err, 'CHECKPOINT_NOT_FOUND')) return null;
+        throw err;
+      }
+    });
+    return found.filter((m): m is Manifest => m !== null && (volume === undefined || m.summary.volume === volume));
+  }
+
+  async listCheckpoints(volume?: string): Promise<CheckpointSummary[]> {
+    return (await this.listManifests(volume)).map((m) => m.summary);
+  }
+
+  /** Deletes the checkpoint's manifest only (its chunks go at the next gc); CHECKPOINT_NOT_FOUND when absent. */
+  async removeCheckpoint(id: string): Promise<void> {
+    assertCheckpointId(id);
+    const key = checkpointKey(id);
+    if (!(await this.store.has(key))) throw new FerryError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in bank ${this.store.url}; ferry backup ls lists them`, { details: { checkpoint: id } });
+    await this.store.delete([key]);
+  }
+}
+
+function defaultSealer(sealKey: Buffer, url: string): Sealer {
+  return new InlineSealer(sealKey, url);
+}

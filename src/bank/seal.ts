@@ -1,0 +1,66 @@
+/**
+ * Sealed objects: `[0x01 version][12-byte random nonce][AES-256-GCM ciphertext][16-byte tag]`, the
+ * object's key string as associated data (a blob copied to another key does not open). The AEAD's
+ * plaintext is `[0x00 raw | 0x01 zstd] + payload`: zstd level 3, kept raw unless it saves 2%.
+ * Synchronous and pure but for the nonce; `seal-pool.ts` runs these in worker threads.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { compress, decompress } from 'zstd-napi';
+import { FerryError } from '../errors';
+
+const VERSION = 0x01;
+const NONCE = 12;
+const TAG = 16;
+const RAW = 0x00;
+const ZSTD = 0x01;
+export const ZSTD_LEVEL = 3;
+/** Overhead of a sealed object beyond its (possibly compressed) payload. */
+export const SEAL_OVERHEAD = 1 + NONCE + 1 + TAG;
+
+/** Compresses unless that saves less than 2%: `[flag] + payload`. */
+function frame(plain: Buffer): Buffer[] {
+  if (plain.length >= 64) {
+    const packed = compress(plain, { compressionLevel: ZSTD_LEVEL });
+    if (packed.length <= plain.length * 0.98) return [Buffer.from([ZSTD]), packed];
+  }
+  return [Buffer.from([RAW]), plain];
+}
+
+/** Seals `plain` for the object key `ad` with the bank's seal key. */
+export function seal(key: Buffer, plain: Buffer, ad: string): Buffer {
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(ad, 'utf8'));
+  const parts = frame(plain);
+  const body = [cipher.update(parts[0]), cipher.update(parts[1]), cipher.final()];
+  return Buffer.concat([Buffer.from([VERSION]), nonce, ...body, cipher.getAuthTag()]);
+}
+
+/** Opens what `seal` made for the same key `ad`; BANK_CORRUPT (naming `ad` and `where`) when it does not. */
+export function openSealed(key: Buffer, sealed: Buffer, ad: string, where: string): Buffer {
+  const corrupt = (why: string, cause?: unknown): FerryError => new FerryError(
+    'BANK_CORRUPT',
+    `object ${ad} of bank ${where} does not open (${why}); run ferry bank check to see what it breaks`,
+    { cause, details: { object: ad } },
+  );
+  if (sealed.length < 1 + NONCE + TAG + 1) throw corrupt(`${sealed.length} bytes is too short`);
+  if (sealed[0] !== VERSION) throw corrupt(`unknown seal version ${sealed[0]}`);
+  let inner: Buffer;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 1 + NONCE));
+    decipher.setAAD(Buffer.from(ad, 'utf8'));
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
+    inner = Buffer.concat([decipher.update(sealed.subarray(1 + NONCE, sealed.length - TAG)), decipher.final()]);
+  } catch (err) {
+    throw corrupt('it fails authentication: damaged, moved from another key, or sealed with another key', err);
+  }
+  if (inner[0] === RAW) return inner.subarray(1);
+  if (inner[0] === ZSTD) {
+    try {
+      return decompress(inner.subarray(1));
+    } catch (err) {
+      throw corrupt('its zstd payload does not decompress', err);
+    }
+  }
+  throw corrupt(`unknown payload flag ${inner[0]}`);
+}

@@ -1,0 +1,166 @@
+/**
+ * The tree archive: a volume's tree as a checkpoint's TreeEntry[] plus chunks. backupTree walks the
+ * tree (tree-walk.ts), reads the xattrs in one getfattr (xattrs.ts), and sends the data of every new
+ * or changed file through ONE chunker in walk order, holes left out (sparse.ts); each chunk is put
+ * (up to PUTS_IN_FLIGHT at once) and the files whose bytes it holds get their extents
+ * (tree-extents.ts). restoreTree (tree-restore.ts) writes such a tree back.
+ */
+import { open } from 'node:fs/promises';
+import { ProcessRunner, type Runner } from '../exec/runner';
+import { silentLogger, type Logger } from '../log';
+import { ExtentLedger, type PlacedExtent } from './tree-extents';
+import { dataRuns, looksSparse } from './sparse';
+import { walkTree } from './tree-walk';
+import { readXattrs } from './xattrs';
+import type { ChunkCutter, ChunkStore, ProgressSink, TreeEntry } from './types';
+
+export { restoreTree, type RestoreTreeOptions } from './tree-restore';
+
+/** Size of each read of a file: big reads, and memory bounded by it plus the chunker's max chunk. */
+export const READ_BYTES = 1024 * 1024;
+/** Chunks being put at once (each up to the chunker's max, 4 MiB). */
+export const PUTS_IN_FLIGHT = 4;
+/** How often progress is reported at most. */
+const PROGRESS_EVERY_MS = 200;
+
+export interface BackupTreeOptions {
+  /** A fresh chunker of the bank (Bank.cutter()). */
+  cutter: ChunkCutter;
+  /** Where chunks go (Bank.chunks()); put dedups against the chunks the bank has. */
+  chunks: ChunkStore;
+  /** The parent checkpoint's entries: unchanged files reuse their extents (with stableInodes). */
+  parent?: TreeEntry[];
+  /** True when ino and ctime survive the backend's snapshot clones (btrfs, zfs, lvm, loop), so they can prove a file unchanged. */
+  stableInodes: boolean;
+  progress?: ProgressSink;
+  /** Runs getfattr (default: a ProcessRunner on `log`). */
+  runner?: Runner;
+  log?: Logger;
+}
+
+export interface BackupTreeResult {
+  entries: TreeEntry[];
+  /** Logical bytes of file data in the tree (holes included), and the files counted. */
+  dataBytes: number;
+  files: number;
+  /** Files read this time and their bytes (holes included), and the files reused from the parent unread. */
+  readFiles: number;
+  readBytes: number;
+  reusedFiles: number;
+  reusedBytes: number;
+}
+
+/** True when the parent's entry for the same path proves the file unchanged: size, mtime, inode and ctime all equal. */
+export function unchanged(now: TreeEntry, before: TreeEntry | undefined): boolean {
+  return (
+    before !== undefined &&
+    before.type === 'file' &&
+    now.type === 'file' &&
+    before.extents !== undefined &&
+    before.size === now.size &&
+    before.mtimeNs === now.mtimeNs &&
+    before.ino !== undefined &&
+    before.ino === now.ino &&
+    before.ctimeNs !== undefined &&
+    before.ctimeNs === now.ctimeNs
+  );
+}
+
+/** Backs up the tree at `root`: its entries (walk order) with extents into chunks put through `o.chunks`. */
+export async function backupTree(root: string, o: BackupTreeOptions): Promise<BackupTreeResult> {
+  const log = o.log ?? silentLogger();
+  const runner = o.runner ?? new ProcessRunner(log);
+  const walked = await walkTree(root, log);
+  const xattrs = await readXattrs(runner, root);
+  const parentByPath = new Map((o.parent ?? []).map((e) => [e.path, e]));
+
+  const entries = walked.map((w) => w.entry);
+  const toRead: number[] = [];
+  let dataBytes = 0;
+  let files = 0;
+  let reusedFiles = 0;
+  let reusedBytes = 0;
+  for (let i = 0; i < walked.length; i++) {
+    const e = entries[i];
+    // A hard link's xattrs are its inode's: kept once, on the first path.
+    const x = e.type === 'hardlink' ? undefined : xattrs.get(e.path);
+    if (x) e.xattrs = x;
+    if (e.type !== 'file') continue;
+    files++;
+    dataBytes += e.size ?? 0;
+    const before = parentByPath.get(e.path);
+    if (o.stableInodes && unchanged(e, before)) {
+      e.extents = before!.extents!.map((x) => ({ ...x }));
+      reusedFiles++;
+      reusedBytes += e.size ?? 0;
+    } else toRead.push(i);
+  }
+
+  let doneBytes = reusedBytes;
+  let lastReport = 0;
+  const report = (force: boolean): void => {
+    if (!o.progress) return;
+    const now = Date.now();
+    if (!force && now - lastReport < PROGRESS_EVERY_MS) return;
+    lastReport = now;
+    o.progress({ phase: 'backup', doneBytes, totalBytes: dataBytes, files, uploadedBytes: o.chunks.uploadedBytes(), reusedBytes });
+  };
+  report(true);
+
+  const ledger = new ExtentLedger();
+  const placed: PlacedExtent[] = [];
+  const ids: string[] = [];
+  const inFlight: Array<Promise<void>> = [];
+  const emit = async (chunk: Buffer): Promise<void> => {
+    const cut = ledger.cut(chunk.length);
+    placed.push(...cut.extents);
+    const put = o.chunks.put(chunk).then((id) => {
+      ids[cut.chunk] = id;
+    });
+    // Marked handled now; the rejection still reaches whoever awaits it below.
+    put.catch(() => undefined);
+    inFlight.push(put);
+    while (inFlight.length >= PUTS_IN_FLIGHT) await inFlight.shift();
+  };
+
+  let readBytes = 0;
+  for (const i of toRead) {
+    const w = walked[i];
+    const size = w.entry.size ?? 0;
+    const sparse = looksSparse(size, w.blocks);
+    const fh = await open(w.abs, 'r');
+    try {
+      let at = 0;
+      while (at < size) {
+        // A fresh buffer each read: the chunker may keep the bytes it was given until it cuts them.
+        const buf = Buffer.allocUnsafe(Math.min(READ_BYTES, size - at));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+        if (bytesRead === 0) {
+          log.warn({ path: w.abs, size, read: at }, 'file shrank while it was read: the rest is restored as zeros');
+          break;
+        }
+        const data = buf.subarray(0, bytesRead);
+        const runs = sparse ? dataRuns(data, at) : [{ at, start: 0, end: bytesRead }];
+        for (const run of runs) {
+          ledger.add({ file: i, at: run.at, length: run.end - run.start });
+          for (const chunk of o.cutter.push(data.subarray(run.start, run.end))) await emit(chunk);
+        }
+        at += bytesRead;
+        doneBytes += bytesRead;
+        readBytes += bytesRead;
+        report(false);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  const last = o.cutter.end();
+  if (last) await emit(last);
+  while (inFlight.length > 0) await inFlight.shift();
+  if (ledger.pendingBytes() !== 0) throw new Error(`chunker kept ${ledger.pendingBytes()} bytes after end()`);
+
+  for (const p of placed) entries[p.file].extents!.push({ id: ids[p.chunk], offset: p.offset, length: p.length, at: p.at });
+  report(true);
+  log.info({ root, files, dataBytes, readFiles: toRead.length, readBytes, reusedFiles, reusedBytes }, 'tree backed up');
+  return { entries, dataBytes, files, readFiles: toRead.length, readBytes, reusedFiles, reusedBytes };
+}

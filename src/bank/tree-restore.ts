@@ -1,0 +1,265 @@
+/**
+ * Writes a checkpoint's tree back (restoreTree): into an existing empty directory, in walk order —
+ * directories made first, file data by extents through a small chunk cache (one chunk serves many
+ * small files; the next chunks are fetched ahead), hard links after their first path, symlinks,
+ * fifos and devices (mknod); each entry's owner, mode and mtime; then every xattr in one setfattr;
+ * then the directories' owner, mode and mtime, deepest first (writing into a directory moves its mtime).
+ * A manifest is trusted only after its AEAD check, but no entry is ever written outside `into`.
+ */
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FerryError } from '../errors';
+import { ProcessRunner, type Runner } from '../exec/runner';
+import { silentLogger, type Logger } from '../log';
+import { applyXattrs } from './xattrs';
+import type { ChunkStore, ProgressSink, TreeEntry } from './types';
+
+/** Chunks kept after use (a chunk often holds many small files), and extents fetched ahead. */
+const CACHE_CHUNKS = 12;
+const FETCH_AHEAD = 4;
+const PROGRESS_EVERY_MS = 200;
+/** A fresh ext4/xfs volume's root may hold this and still count as empty. */
+const FRESH_FS_DIR = 'lost+found';
+
+export interface RestoreTreeOptions {
+  chunks: ChunkStore;
+  /** Only this file or subtree ('/'-separated, relative to the volume root), under `into` at the same path, its parents made. */
+  path?: string;
+  progress?: ProgressSink;
+  /** Runs setfattr and mknod (default: a ProcessRunner on `log`). */
+  runner?: Runner;
+  log?: Logger;
+}
+
+/**
+ * The segments of a tree path, or an error when it could leave the directory it is restored into:
+ * absolute, empty, '.' or '..' segments, NUL. '' is the root itself (no segments).
+ */
+export function treePathSegments(path: string): string[] | Error {
+  if (path === '') return [];
+  if (path.includes('\0')) return new Error('it holds a NUL byte');
+  if (path.startsWith('/')) return new Error('it is absolute');
+  const segs = path.split('/');
+  for (const s of segs) {
+    if (s === '' || s === '.' || s === '..') return new Error(`it has a '${s}' segment`);
+  }
+  return segs;
+}
+
+/** The parent path of a tree path ('' for a top-level entry). */
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+/** Seconds for lutimes from a nanosecond string (a double: exact to about a quarter microsecond today). */
+export function nsToSeconds(ns: string): number {
+  const n = BigInt(ns);
+  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+}
+
+/** Linux dev_t → [major, minor] (glibc's encoding). */
+export function splitRdev(rdev: number): [number, number] {
+  const d = BigInt(rdev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return [Number(major), Number(minor)];
+}
+
+/** Chunks by id, the last few kept, fetched ahead of use. */
+class ChunkCache {
+  private readonly cached = new Map<string, Promise<Buffer>>();
+  constructor(private readonly chunks: ChunkStore) {}
+
+  get(id: string): Promise<Buffer> {
+    let p = this.cached.get(id);
+    if (p) this.cached.delete(id);
+    else {
+      p = this.chunks.get(id);
+      p.catch(() => undefined); // a prefetch nobody awaits must not be an unhandled rejection
+    }
+    this.cached.set(id, p);
+    while (this.cached.size > CACHE_CHUNKS) this.cached.delete(this.cached.keys().next().value as string);
+    return p;
+  }
+}
+
+/** Refuses a target that is missing, not a directory, or not empty (a fresh filesystem's lost+found aside). */
+async function checkTarget(into: string): Promise<void> {
+  let names: string[];
+  try {
+    if (!(await lstat(into)).isDirectory()) throw new FerryError('INVALID_OPTION', `cannot restore into ${into}: it is not a directory; give an empty directory`);
+    names = await readdir(into);
+  } catch (err) {
+    if (err instanceof FerryError) throw err;
+    throw new FerryError('INVALID_OPTION', `cannot restore into ${into}: ${(err as Error).message}; give an existing empty directory`, { cause: err });
+  }
+  const others = names.filter((n) => n !== FRESH_FS_DIR);
+  if (others.length > 0) {
+    const shown = others.slice(0, 3).join(', ') + (others.length > 3 ? `, … (${others.length} in all)` : '');
+    throw new FerryError('INVALID_OPTION', `cannot restore into ${into}: it is not empty (it holds ${shown}); restore into an empty directory or a new volume`);
+  }
+}
+
+/** Writes `entries` (a checkpoint's tree, walk order) under `into`: all of it, or the file or subtree `o.path`. */
+export async function restoreTree(entries: TreeEntry[], into: string, o: RestoreTreeOptions): Promise<{ files: number; bytes: number }> {
+  const log = o.log ?? silentLogger();
+  const runner = o.runner ?? new ProcessRunner(log);
+
+  for (const e of entries) {
+    const bad = treePathSegments(e.path);
+    if (bad instanceof Error) throw new FerryError('BANK_CORRUPT', `checkpoint entry ${JSON.stringify(e.path)} was refused: ${bad.message}, so it could be written outside ${into}; nothing was restored`);
+  }
+  let only: string | undefined;
+  if (o.path !== undefined) {
+    only = o.path.replace(/^\/+|\/+$/g, '');
+    const bad = treePathSegments(only);
+    if (bad instanceof Error) throw new FerryError('INVALID_OPTION', `--path ${JSON.stringify(o.path)} was refused: ${bad.message}; give a path inside the volume, like data/file.txt`);
+    if (only === '') only = undefined;
+  }
+  const selected = only === undefined ? entries : entries.filter((e) => e.path === only || e.path.startsWith(`${only}/`));
+  if (selected.length === 0) throw new FerryError('INVALID_OPTION', `the checkpoint has no path ${only}; list its paths or give another --path`);
+  await checkTarget(into);
+
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  const abs = (path: string): string => (path === '' ? into : join(into, path));
+  // Directories this restore made (or the target itself): the only places an entry may be written.
+  const dirs = new Set<string>();
+  if (only === undefined) dirs.add('');
+  else {
+    // The parents of the selected path, made plainly (their metadata is not part of what was asked).
+    const segs = only.split('/');
+    dirs.add('');
+    for (let i = 1; i < segs.length; i++) {
+      const p = segs.slice(0, i).join('/');
+      await mkdir(abs(p)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST' || p !== FRESH_FS_DIR) throw err;
+      });
+      dirs.add(p);
+    }
+  }
+
+  // Every extent in the order files are written, for fetching ahead.
+  const dataOf = (e: TreeEntry): TreeEntry => (e.type === 'hardlink' ? (byPath.get(e.target ?? '') ?? e) : e);
+  const order: string[] = [];
+  {
+    const written = new Set<string>();
+    for (const e of selected) {
+      const d = dataOf(e);
+      // A hard link whose first path was selected too is a link, not data (its first path came before it).
+      if (d.type !== 'file' || written.has(d.path)) continue;
+      written.add(d.path);
+      for (const x of d.extents ?? []) order.push(x.id);
+    }
+  }
+  const cache = new ChunkCache(o.chunks);
+  let pos = 0;
+  const totalBytes = selected.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
+  let doneBytes = 0;
+  let files = 0;
+  let lastReport = 0;
+  const report = (force: boolean): void => {
+    if (!o.progress) return;
+    const now = Date.now();
+    if (!force && now - lastReport < PROGRESS_EVERY_MS) return;
+    lastReport = now;
+    o.progress({ phase: 'restore', doneBytes, totalBytes, files });
+  };
+  report(true);
+
+  const writeFileData = async (e: TreeEntry, to: string): Promise<void> => {
+    const fh = await open(to, 'wx', 0o600);
+    try {
+      for (const x of e.extents ?? []) {
+        for (let i = pos; i < Math.min(order.length, pos + FETCH_AHEAD); i++) void cache.get(order[i]);
+        const chunk = await cache.get(x.id);
+        pos++;
+        if (x.offset + x.length > chunk.length) {
+          throw new FerryError('BANK_CORRUPT', `chunk ${x.id} holds ${chunk.length} bytes, but ${e.path} needs bytes ${x.offset}..${x.offset + x.length} of it; run ferry bank check`);
+        }
+        await fh.write(chunk, x.offset, x.length, x.at);
+      }
+      // Holes between and after the extents stay holes.
+      await fh.truncate(e.size ?? 0);
+    } finally {
+      await fh.close();
+    }
+    doneBytes += e.size ?? 0;
+    files++;
+    report(false);
+  };
+  const setMeta = async (e: TreeEntry, at: string): Promise<void> => {
+    await lchown(at, e.uid, e.gid);
+    // After chown, which clears setuid/setgid.
+    if (e.type !== 'symlink') await chmod(at, e.mode);
+    const t = nsToSeconds(e.mtimeNs);
+    await lutimes(at, t, t);
+  };
+
+  // Tree path of a file entry → where its data was written, for the hard links that follow.
+  const restoredFiles = new Map<string, string>();
+  const xattrItems: Array<{ abs: string; xattrs: Record<string, string> }> = [];
+  const madeDirs: TreeEntry[] = [];
+  for (const e of selected) {
+    const to = abs(e.path);
+    if (e.path !== '' && !dirs.has(parentOf(e.path))) {
+      throw new FerryError('BANK_CORRUPT', `checkpoint entry ${JSON.stringify(e.path)} comes before a directory holding it; the manifest is not a tree ferry wrote. Run ferry bank check`);
+    }
+    switch (e.type) {
+      case 'dir':
+        if (e.path !== '' && !(e.path === only && dirs.has(e.path))) {
+          await mkdir(to, 0o700).catch((err: NodeJS.ErrnoException) => {
+            // A fresh filesystem's own lost+found is reused.
+            if (err.code !== 'EEXIST' || e.path !== FRESH_FS_DIR) throw err;
+          });
+        }
+        dirs.add(e.path);
+        madeDirs.push(e);
+        break;
+      case 'file':
+        await writeFileData(e, to);
+        restoredFiles.set(e.path, to);
+        await setMeta(e, to);
+        break;
+      case 'hardlink': {
+        const first = byPath.get(e.target ?? '');
+        if (!first || first.type !== 'file') {
+          throw new FerryError('BANK_CORRUPT', `checkpoint entry ${JSON.stringify(e.path)} links to ${JSON.stringify(e.target)}, which is not a file of the checkpoint; run ferry bank check`);
+        }
+        const done = restoredFiles.get(first.path);
+        if (done) {
+          await link(done, to);
+          break;
+        }
+        // Its first path is outside what --path selected: this one carries the data.
+        await writeFileData(first, to);
+        restoredFiles.set(first.path, to);
+        await setMeta(first, to);
+        if (first.xattrs) xattrItems.push({ abs: to, xattrs: first.xattrs });
+        continue;
+      }
+      case 'symlink':
+        await symlink(e.target ?? '', to);
+        await setMeta(e, to);
+        break;
+      case 'fifo':
+        await runner.run(['mknod', to, 'p']);
+        await setMeta(e, to);
+        break;
+      case 'chardev':
+      case 'blockdev': {
+        const [major, minor] = splitRdev(e.rdev ?? 0);
+        await runner.run(['mknod', to, e.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
+        await setMeta(e, to);
+        break;
+      }
+    }
+    if (e.xattrs && e.type !== 'hardlink') xattrItems.push({ abs: to, xattrs: e.xattrs });
+  }
+  await applyXattrs(runner, xattrItems);
+  // Walk order is depth-first pre-order: reversed, every directory comes after all it holds.
+  for (const d of madeDirs.reverse()) await setMeta(d, abs(d.path));
+  report(true);
+  log.info({ into, path: only, files, bytes: doneBytes }, 'tree restored');
+  return { files, bytes: doneBytes };
+}

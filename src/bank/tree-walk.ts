@@ -1,0 +1,86 @@
+/**
+ * The tree archive's walk: every entry under a root, depth-first in byte order of names (the same
+ * tree gives the same entries), lstat'ed, as TreeEntry metadata (no data yet). Hard links after the
+ * first become `hardlink` entries naming the first path; sockets are skipped (they are not data).
+ */
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log';
+import type { TreeEntry } from './types';
+
+/** One walked entry: its tree entry, where it is, and what the data pass needs of its stat. */
+export interface WalkedEntry {
+  entry: TreeEntry;
+  abs: string;
+  /** Regular files: 512-byte blocks allocated (fewer than the size needs → read as sparse). */
+  blocks: number;
+}
+
+/** Entry fields every kind shares, from an lstat with bigint times. */
+function baseEntry(path: string, st: import('node:fs').BigIntStats): Omit<TreeEntry, 'type'> {
+  return {
+    path,
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: st.mtimeNs.toString(),
+  };
+}
+
+/** A name as the archive can keep it: readdir's bytes that are valid UTF-8, else undefined. */
+function utf8Name(raw: Buffer): string | undefined {
+  const s = raw.toString('utf8');
+  return Buffer.from(s, 'utf8').equals(raw) ? s : undefined;
+}
+
+/** Walks `root`: the root itself ('') first, then each directory's entries in byte order, depth first. */
+export async function walkTree(root: string, log: Logger): Promise<WalkedEntry[]> {
+  const out: WalkedEntry[] = [];
+  // dev:ino → first path, for inodes with more than one link.
+  const firstPaths = new Map<string, string>();
+  let sockets = 0;
+
+  const visit = async (rel: string, abs: string): Promise<void> => {
+    const st = await lstat(abs, { bigint: true });
+    const base = baseEntry(rel, st);
+    if (st.isDirectory()) {
+      out.push({ entry: { ...base, type: 'dir' }, abs, blocks: 0 });
+      const names = (await readdir(abs, { encoding: 'buffer' })).sort(Buffer.compare);
+      for (const raw of names) {
+        const name = utf8Name(raw);
+        if (name === undefined) {
+          log.warn({ dir: abs, name: raw.toString('hex') }, 'tree entry skipped: its name is not UTF-8');
+          continue;
+        }
+        await visit(rel === '' ? name : `${rel}/${name}`, join(abs, name));
+      }
+      return;
+    }
+    if (st.nlink > 1n && !st.isSymbolicLink()) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = firstPaths.get(key);
+      if (first !== undefined) {
+        out.push({ entry: { ...base, type: 'hardlink', target: first }, abs, blocks: 0 });
+        return;
+      }
+      firstPaths.set(key, rel);
+    }
+    if (st.isFile()) {
+      const entry: TreeEntry = { ...base, type: 'file', size: Number(st.size), extents: [], ino: Number(st.ino), ctimeNs: st.ctimeNs.toString() };
+      out.push({ entry, abs, blocks: Number(st.blocks) });
+    } else if (st.isSymbolicLink()) {
+      out.push({ entry: { ...base, type: 'symlink', target: await readlink(abs) }, abs, blocks: 0 });
+    } else if (st.isFIFO()) {
+      out.push({ entry: { ...base, type: 'fifo' }, abs, blocks: 0 });
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      out.push({ entry: { ...base, type: st.isCharacterDevice() ? 'chardev' : 'blockdev', rdev: Number(st.rdev) }, abs, blocks: 0 });
+    } else if (st.isSocket()) {
+      sockets++;
+      log.info({ path: abs }, 'socket skipped: a socket holds no data and is made again by whoever listens on it');
+    }
+  };
+
+  await visit('', root);
+  if (sockets > 0) log.info({ root, sockets }, 'sockets skipped');
+  return out;
+}

@@ -1,0 +1,284 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FerryError, isFerryError } from '../../src/errors';
+import { FileStore } from '../../src/bank/file-store';
+import { openStore } from '../../src/bank/open-store';
+import type { BankStore } from '../../src/bank/types';
+import { cleanupDir, makeTempDir, sh } from '../support/host';
+
+/* bank: the object stores' contract, the same cases on every kind of store, then each kind's faults. */
+
+/** A kind of store under test: `fresh()` gives an empty store of its own. */
+interface StoreKind {
+  name: string;
+  fresh(): Promise<BankStore>;
+}
+
+async function rejection(p: Promise<unknown>): Promise<FerryError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof FerryError) return err;
+    throw err;
+  }
+  throw new Error('expected a FerryError, got success');
+}
+
+/** Runs `fn` over `items`, `n` at a time. */
+async function inParallel<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+/** Every byte value, then random bytes: a body no text handling survives. */
+function binaryBody(size: number): Buffer {
+  const b = randomBytes(size);
+  for (let i = 0; i < 256 && i < size; i++) b[i] = i;
+  return b;
+}
+
+export function storeContract(kind: StoreKind): void {
+  describe(`bank store contract: ${kind.name}`, function () {
+    let store: BankStore;
+    beforeEach(async function () {
+      store = await kind.fresh();
+    });
+
+    it('answers null / false / [] for what is not there', async function () {
+      expect(await store.get('config')).to.equal(null);
+      expect(await store.has('config')).to.equal(false);
+      expect(await store.get('chunks/ab/abcd')).to.equal(null);
+      expect(await store.list('')).to.deep.equal([]);
+      expect(await store.list('chunks/')).to.deep.equal([]);
+    });
+
+    it('puts and gets binary bodies byte for byte (empty, small, 5 MiB)', async function () {
+      const bodies = { 'chunks/00/empty': Buffer.alloc(0), 'chunks/01/small': binaryBody(300), 'chunks/02/big': binaryBody(5 * 1024 * 1024) };
+      for (const [k, b] of Object.entries(bodies)) await store.put(k, b);
+      for (const [k, b] of Object.entries(bodies)) {
+        const got = await store.get(k);
+        expect(got, k).to.not.equal(null);
+        expect(got!.equals(b), k).to.equal(true);
+        expect(await store.has(k), k).to.equal(true);
+      }
+      expect(await store.has('chunks/02')).to.equal(false); // a "directory" is no object
+    });
+
+    it('overwrites: the new body replaces the old, size and all', async function () {
+      await store.put('locks/backup-1', Buffer.from('a much longer first body'));
+      await store.put('locks/backup-1', Buffer.from('short'));
+      expect((await store.get('locks/backup-1'))!.toString()).to.equal('short');
+      const [obj] = await store.list('locks/');
+      expect(obj.key).to.equal('locks/backup-1');
+      expect(obj.size).to.equal(5);
+    });
+
+    it('lists by prefix, in key order, with sizes and times', async function () {
+      const before = Date.now();
+      const keys = ['config', 'chunks/cd/cd56', 'chunks/ab/ab34', 'chunks/ab/ab12', 'checkpoints/20261202T101010Z-0a0b0c0d', 'locks/backup-00ff'];
+      for (const k of keys) await store.put(k, Buffer.alloc(k.length, 7));
+      const all = await store.list('');
+      expect(all.map((o) => o.key)).to.deep.equal([...keys].sort());
+      for (const o of all) {
+        expect(o.size, o.key).to.equal(o.key.length);
+        // Store clocks (S3 LastModified: whole seconds) may be a little behind ours.
+        expect(o.modifiedMs, o.key).to.be.within(before - 5000, Date.now() + 5000);
+      }
+      expect((await store.list('chunks/')).map((o) => o.key)).to.deep.equal(['chunks/ab/ab12', 'chunks/ab/ab34', 'chunks/cd/cd56']);
+      expect((await store.list('chunks/ab')).map((o) => o.key)).to.deep.equal(['chunks/ab/ab12', 'chunks/ab/ab34']);
+      expect((await store.list('chunks/ab/ab3')).map((o) => o.key)).to.deep.equal(['chunks/ab/ab34']);
+      expect((await store.list('check')).map((o) => o.key)).to.deep.equal(['checkpoints/20261202T101010Z-0a0b0c0d']);
+      expect(await store.list('nothing/')).to.deep.equal([]);
+    });
+
+    it('lists and deletes more than 1000 keys (every page, every batch)', async function () {
+      const keys = Array.from({ length: 1100 }, (_, i) => `chunks/${(i % 7).toString(16).padStart(2, '0')}/k${String(i).padStart(5, '0')}`);
+      await inParallel(keys, 16, (k) => store.put(k, Buffer.from(k)));
+      await store.put('config', Buffer.from('{}'));
+      const listed = (await store.list('chunks/')).map((o) => o.key);
+      expect(listed).to.have.length(1100);
+      expect(listed).to.deep.equal([...keys].sort());
+      await store.delete(keys);
+      expect(await store.list('chunks/')).to.deep.equal([]);
+      expect(await store.has('config')).to.equal(true);
+    });
+
+    it('deletes a batch where some keys are missing, and deletes nothing on []', async function () {
+      await store.put('chunks/aa/a1', Buffer.from('1'));
+      await store.put('chunks/aa/a2', Buffer.from('2'));
+      await store.delete([]);
+      await store.delete(['chunks/aa/a1', 'chunks/aa/never', 'checkpoints/never']);
+      expect((await store.list('')).map((o) => o.key)).to.deep.equal(['chunks/aa/a2']);
+      await store.delete(['chunks/aa/a1']); // twice is fine
+    });
+
+    it('shows a reader the old body or all of the new one while a put overwrites it', async function () {
+      const old = Buffer.alloc(1024, 1);
+      const next = binaryBody(8 * 1024 * 1024);
+      await store.put('checkpoints/c1', old);
+      let done = false;
+      const writing = store.put('checkpoints/c1', next).finally(() => {
+        done = true;
+      });
+      let reads = 0;
+      while (!done) {
+        const got = await store.get('checkpoints/c1');
+        expect(got, 'never missing').to.not.equal(null);
+        expect(got!.equals(old) || got!.equals(next), `read ${reads}: ${got!.length} bytes, neither body`).to.equal(true);
+        reads++;
+      }
+      await writing;
+      expect((await store.get('checkpoints/c1'))!.equals(next)).to.equal(true);
+    });
+
+    it('refuses keys that could leave the bank: INVALID_REQUEST', async function () {
+      for (const k of ['', '/config', 'chunks//x', '../config', 'chunks/../../etc', 'a b', 'chunks/x/']) {
+        const err = await rejection(store.put(k, Buffer.from('x')));
+        expect(err.code, k).to.equal('INVALID_REQUEST');
+      }
+    });
+  });
+}
+
+describe('bank: file:// store', function () {
+  let dir: string;
+  before(function () {
+    dir = makeTempDir('bank-file');
+  });
+  after(function () {
+    cleanupDir(dir);
+  });
+
+  let n = 0;
+  storeContract({
+    name: 'file://',
+    async fresh() {
+      const root = join(dir, `bank-${n++}`);
+      mkdirSync(root);
+      return openStore({ url: `file://${root}` });
+    },
+  });
+
+  describe('file:// faults and atomicity', function () {
+    it('leaves no partial object when the writing process is killed mid-put', async function () {
+      const root = join(dir, 'killed');
+      mkdirSync(root);
+      const store = new FileStore(root);
+      const old = Buffer.from('the old manifest');
+      await store.put('checkpoints/c1', old);
+      // A child process overwrites the key with 256 MiB; it is killed once its temp file shows.
+      const module = resolve(__dirname, '../../src/bank/file-store.js');
+      const child = spawn(process.execPath, ['-e', `new (require(${JSON.stringify(module)}).FileStore)(${JSON.stringify(root)}).put('checkpoints/c1', Buffer.allocUnsafe(256 * 1024 * 1024))`], { stdio: 'ignore' });
+      const exited = new Promise((r) => child.on('exit', r));
+      const deadline = Date.now() + 20_000;
+      while (!readdirSync(join(root, 'checkpoints')).some((f) => f.includes('.tmp-'))) {
+        if (Date.now() > deadline) throw new Error('the child never started writing');
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      const got = await store.get('checkpoints/c1');
+      // The kill lands while the temp file is written: the old body stays (or, were the child that fast, all of the new).
+      expect(got!.equals(old) || got!.length === 256 * 1024 * 1024, `${got?.length} bytes`).to.equal(true);
+      // The leftover temp file is never listed as an object.
+      expect((await store.list('')).map((o) => o.key)).to.deep.equal(['checkpoints/c1']);
+    });
+
+    it('names a missing root: BANK_UNAVAILABLE for get, has, list and put; never creates it', async function () {
+      const gone = join(dir, 'not-mounted');
+      const store = openStore({ url: `file://${gone}` });
+      for (const call of [() => store.get('config'), () => store.has('config'), () => store.list('chunks/'), () => store.put('config', Buffer.from('{}'))]) {
+        const err = await rejection(call());
+        expect(err.code).to.equal('BANK_UNAVAILABLE');
+        expect(err.message).to.include(`file://${gone}`).and.include('does not exist').and.include('mounted');
+      }
+      expect(existsSync(gone)).to.equal(false);
+    });
+
+    it('refuses writes on a read-only directory: BANK_READ_ONLY, reads still work', async function () {
+      const root = join(dir, 'ro');
+      mkdirSync(root);
+      const rw = new FileStore(root);
+      await rw.put('config', Buffer.from('{"format":"ferry-bank"}'));
+      // As root, permission bits do not stop writes: a read-only bind mount does.
+      sh(['mount', '--bind', root, root]);
+      try {
+        sh(['mount', '-o', 'remount,ro,bind', root]);
+        const store = openStore({ url: `file://${root}` });
+        for (const call of [() => store.put('chunks/ab/ab12', Buffer.from('x')), () => store.put('config', Buffer.from('{}')), () => store.delete(['config'])]) {
+          const err = await rejection(call());
+          expect(err.code).to.equal('BANK_READ_ONLY');
+          expect(err.message).to.include(`file://${root}`).and.include('--read-only');
+        }
+        expect((await store.get('config'))!.toString()).to.equal('{"format":"ferry-bank"}');
+        expect((await store.list('')).map((o) => o.key)).to.deep.equal(['config']);
+      } finally {
+        sh(['umount', root]);
+      }
+    });
+
+    it('says "full" when the filesystem is (ENOSPC), leaving neither object nor temp file', async function () {
+      const root = join(dir, 'small');
+      mkdirSync(root);
+      sh(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'ferry-test-bank', root]);
+      try {
+        const store = openStore({ url: `file://${root}` });
+        const err = await rejection(store.put('chunks/ab/ab12', Buffer.alloc(2 * 1024 * 1024, 1)));
+        expect(err.code).to.equal('BANK_UNAVAILABLE');
+        expect(err.message).to.include(`bank file://${root} is full`);
+        expect(await store.has('chunks/ab/ab12')).to.equal(false);
+        expect(readdirSync(join(root, 'chunks/ab'))).to.deep.equal([]);
+      } finally {
+        sh(['umount', root]);
+      }
+    });
+  });
+});
+
+describe('bank: openStore URLs', function () {
+  const good: Array<[string, string]> = [
+    ['file:///srv/bank', 'file:///srv/bank'],
+    ['file:///srv/bank/', 'file:///srv/bank'],
+    ['file://localhost/srv/x/../bank', 'file:///srv/bank'],
+  ];
+  for (const [url, want] of good) {
+    it(`opens ${url} as ${want}`, function () {
+      expect(openStore({ url }).url).to.equal(want);
+    });
+  }
+  const bad: Array<[string, string]> = [
+    ['/srv/bank', 'is not a URL'],
+    ['file://nas/srv/bank', 'names host nas'],
+    ['file:///', 'root directory'],
+    ['file:///srv/bank?x=1', 'query'],
+    ['http://example.com/bank', 'scheme http'],
+    ['s3:///prefix', 'no bucket'],
+    ['s3://bu cket/x', 'not a URL'],
+    ['s3://bucket:9000/x', 'has a port'],
+    ['s3://bucket/a b', 'prefix'],
+    ['s3://AKIAXXXX:hunter2@bucket/x', 'holds credentials'],
+  ];
+  for (const [url, why] of bad) {
+    it(`refuses ${url}: INVALID_REQUEST (${why})`, function () {
+      let err: unknown;
+      try {
+        openStore({ url });
+      } catch (e) {
+        err = e;
+      }
+      expect(isFerryError(err, 'INVALID_REQUEST'), String(err)).to.equal(true);
+      expect((err as Error).message).to.include(why).and.include('file:///absolute/path');
+      expect((err as Error).message).to.not.include('hunter2');
+    });
+  }
+  it('refuses an endpoint or key files on a file:// bank', function () {
+    expect(() => openStore({ url: 'file:///srv/bank', endpoint: 'http://127.0.0.1:9000' })).to.throw(/s3:\/\/ banks only/);
+  });
+});

@@ -1,0 +1,63 @@
+import { FerryError } from '../../src/errors';
+import type { BankStore, StoredObject } from '../../src/bank/types';
+
+/**
+ * An in-memory BankStore for the bank's unit tests (the real file:// and s3:// stores have their own
+ * contract suite). Counts its calls, and can refuse writes or be told to fail, as real stores do.
+ */
+export class MemoryBankStore implements BankStore {
+  readonly objects = new Map<string, { body: Buffer; modifiedMs: number }>();
+  readonly calls = { put: 0, get: 0, has: 0, list: 0, delete: 0 };
+  /** Keys read by get, in order. */
+  readonly gets: string[] = [];
+  readOnly = false;
+  /** When set, every call throws BANK_UNAVAILABLE (a store that went away). */
+  down = false;
+
+  constructor(readonly url = 'mem://bank', private readonly now: () => number = Date.now) {}
+
+  private check(write: boolean): void {
+    if (this.down) throw new FerryError('BANK_UNAVAILABLE', `bank ${this.url} is unreachable (test store down)`);
+    if (write && this.readOnly) throw new FerryError('BANK_READ_ONLY', `bank ${this.url} refuses writes (test store read-only)`);
+  }
+
+  async put(key: string, body: Buffer): Promise<void> {
+    this.check(true);
+    this.calls.put++;
+    this.objects.set(key, { body: Buffer.from(body), modifiedMs: this.now() });
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    this.check(false);
+    this.calls.get++;
+    this.gets.push(key);
+    const o = this.objects.get(key);
+    return o ? Buffer.from(o.body) : null;
+  }
+
+  async has(key: string): Promise<boolean> {
+    this.check(false);
+    this.calls.has++;
+    return this.objects.has(key);
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    this.check(false);
+    this.calls.list++;
+    return [...this.objects.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, o]) => ({ key, size: o.body.length, modifiedMs: o.modifiedMs }));
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    this.check(true);
+    this.calls.delete++;
+    for (const k of keys) this.objects.delete(k);
+  }
+
+  /** Keys under `prefix`, sorted (for assertions). */
+  keys(prefix = ''): string[] {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
