@@ -2,6 +2,7 @@ import { parse, validateDetailed } from 'node-cron';
 import { FerryError } from '../errors';
 import { validatePolicyName } from '../volume/policy-name';
 import { parseKeepSpec } from '../volume/retention';
+import { validateBankName } from '../volume/backup-refs';
 import { parseVerifyWith } from '../volume/restore-drill';
 import { checkCronFields } from '../volume/schedule';
 import type { PolicySpec } from '../wire/control-client';
@@ -57,9 +58,6 @@ export function checkPolicy(p: PolicySpec): PolicySpec {
   return p;
 }
 
-/** Bank names as `ferry bank add` takes them (they appear in messages and URLs of the API). */
-const BANK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
-
 /**
  * bank-policy (issue 8 items 4, 5): a policy's backup fields fit together. A bank with a schedule
  * (each needs the other), keep and drill only with them, verify-every and verify-with together.
@@ -68,7 +66,7 @@ const BANK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 export function checkBackupFields(p: PolicySpec): void {
   const to = p.backupTo ?? null;
   const schedule = p.backupSchedule ?? null;
-  if (to !== null && !BANK_NAME.test(to)) throw new FerryError('INVALID_OPTION', `policy ${p.name}: backup-to ${JSON.stringify(to)} is not a bank name (ferry bank ls lists them)`);
+  if (to !== null && !isBankName(to)) throw new FerryError('INVALID_OPTION', `policy ${p.name}: backup-to ${JSON.stringify(to)} is not a bank name (ferry bank ls lists them)`);
   if (schedule !== null) checkCron(schedule, 'backup schedule');
   if (to !== null && schedule === null) throw new FerryError('INVALID_OPTION', `policy ${p.name}: backup-to ${to} needs a schedule; add --backup-schedule CRON (e.g. "0 2 * * *")`);
   if (to === null && schedule !== null) throw new FerryError('INVALID_OPTION', `policy ${p.name}: backup-schedule needs a bank to back up to; add --backup-to BANK`);
@@ -82,4 +80,14 @@ export function checkBackupFields(p: PolicySpec): void {
   if (every !== null && wth === null) throw new FerryError('INVALID_OPTION', `policy ${p.name}: verify-every needs a check to run; add --verify-with "IMAGE COMMAND"`);
   if (every === null && wth !== null) throw new FerryError('INVALID_OPTION', `policy ${p.name}: verify-with needs an interval; add --verify-every DURATION (e.g. 7d)`);
   if (every !== null && to === null) throw new FerryError('INVALID_OPTION', `policy ${p.name}: a restore drill restores scheduled backups; add --backup-to BANK --backup-schedule CRON`);
+}
+
+/** Whether `name` is a bank name as `ferry bank add` takes it (src/volume/backup-refs.ts). */
+function isBankName(name: string): boolean {
+  try {
+    validateBankName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }

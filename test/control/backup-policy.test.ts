@@ -23,12 +23,23 @@ const BASE: PolicySpec = {
 };
 const BACKUP: PolicySpec = { ...BASE, backupTo: 'offsite', backupSchedule: '0 2 * * *', backupKeep: '7d 4w 12m', verifyEverySeconds: 7 * 86400, verifyWith: 'busybox test -s /data/f' };
 
+async function expectCode(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    expect((err as { code?: string }).code, String(err)).to.equal(code);
+    expect((err as Error).message).to.match(message);
+    return;
+  }
+  expect.fail(`expected ${code}, but it succeeded`);
+}
+
 describe('control: backup policies (bank-policy)', () => {
   const good: [string, Partial<PolicySpec>][] = [
     ['a bank and a schedule', { backupTo: 'offsite', backupSchedule: '0 2 * * *' }],
     ['with a keep by periods', { backupTo: 'offsite', backupSchedule: '0 2 * * *', backupKeep: '7d 4w 12m' }],
     ['with a count', { backupTo: 'offsite', backupSchedule: '*/5 * * * * *', backupKeep: '3' }],
-    ['with a drill', { backupTo: 'b.1', backupSchedule: '0 2 * * *', verifyEverySeconds: 60, verifyWith: 'registry.local:5000/app/check:1.2 sh -c "exit 0"' }],
+    ['with a drill', { backupTo: 'b-1', backupSchedule: '0 2 * * *', verifyEverySeconds: 60, verifyWith: 'registry.local:5000/app/check:1.2 sh -c "exit 0"' }],
     ['beside snapshots', { schedule: '0 * * * *', keep: '48h', backupTo: 'offsite', backupSchedule: '0 2 * * *' }],
     ['none at all (issue 7 shape)', {}],
   ];
@@ -59,20 +70,31 @@ describe('control: backup policies (bank-policy)', () => {
     });
   }
 
+  const addBank = (c: LocalControl, name: string, readOnly = false) =>
+    c.addBank({ name, url: `file:///tmp/${name}`, endpoint: null, region: null, readOnly, bankId: `id-${name}` }, { keyBase64: 'a2V5' }, 'h1');
+
+  it('backs up only to a bank this cluster has, and not a read-only one', async () => {
+    const c = new LocalControl(openDb(':memory:'));
+    await expectCode(c.createPolicy(BACKUP), 'BANK_NOT_FOUND', /policy safe: no bank named offsite is added to this cluster: ferry bank ls/);
+    await addBank(c, 'mirror', true);
+    await expectCode(c.createPolicy({ ...BACKUP, backupTo: 'mirror' }), 'BANK_READ_ONLY', /bank mirror was added read-only/);
+    await addBank(c, 'offsite');
+    await c.createPolicy(BACKUP);
+    await expectCode(c.updatePolicy('safe', { backupTo: 'nowhere' }), 'BANK_NOT_FOUND', /no bank named nowhere/);
+    expect((await c.getPolicy('safe'))!.backupTo).to.equal('offsite');
+  });
+
   it('stores the fields (one migration), shows them, updates and clears them, with events', async () => {
     const c = new LocalControl(openDb(':memory:'));
+    await addBank(c, 'offsite');
+    await addBank(c, 'other');
     const made = await c.createPolicy(BACKUP);
     const { createdAt: _c, updatedAt: _u, ...stored } = made;
     expect(stored).to.deep.equal(BACKUP);
     expect(policyShape.parse(made)).to.deep.equal(made);
     expect((await c.recentEvents(1))[0].detail).to.match(/back up to offsite "0 2 \* \* \*", backup keep "7d 4w 12m", restore drill every 604800s with "busybox test -s \/data\/f"/);
     // A drill cannot stay when its backups go; all of them go together.
-    try {
-      await c.updatePolicy('safe', { backupTo: null, backupSchedule: null });
-      expect.fail('a drill without backups was accepted');
-    } catch (err) {
-      expect(isFerryError(err, 'INVALID_OPTION'), String(err)).to.equal(true);
-    }
+    await expectCode(c.updatePolicy('safe', { backupTo: null, backupSchedule: null }), 'INVALID_OPTION', /applies to scheduled backups; add --backup-to BANK/);
     const cleared = await c.updatePolicy('safe', { backupTo: null, backupSchedule: null, backupKeep: null, verifyEverySeconds: null, verifyWith: null });
     expect(cleared).to.include({ backupTo: null, backupSchedule: null, backupKeep: null, verifyEverySeconds: null, verifyWith: null });
     const again = await c.updatePolicy('safe', { backupTo: 'other', backupSchedule: '*/10 * * * * *' });
