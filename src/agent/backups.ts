@@ -72,9 +72,10 @@ export class Backups {
     const started = Date.now();
     try {
       const v = await this.primaryHere(volume);
-      const { record, bank } = await this.banks.open(o.bank);
-      Banks.writable(record, `take backups (of ${volume})`);
-      const summary = await this.backUp(v, bank, o);
+      const summary = await this.banks.using(o.bank, async ({ record, bank }) => {
+        Banks.writable(record, `take backups (of ${volume})`);
+        return this.backUp(v, bank, o);
+      });
       const secs = secondsSince(started);
       await this.banks.event(
         'backup-created',
@@ -150,31 +151,7 @@ export class Backups {
     const started = Date.now();
     try {
       if (await this.control.getVolume(o.as)) throw new FerryError('VOLUME_EXISTS', `volume ${o.as} already exists: restore --as another name, or remove it first`);
-      const { bank } = await this.banks.open(bankName);
-      const { summary, entries } = await this.read(bank, bankName, volume, checkpoint);
-      const here = this.backends.entries().filter(([, s]) => !s.error).map(([k]) => k as string);
-      const options = restoreCreateOptions(summary, o, here, this.defaultBackend, restoringValue(bankName, summary.id));
-      o.progress?.({ phase: 'create', doneBytes: 0, totalBytes: summary.dataBytes });
-      const v = await this.volumes.create(o.as, options);
-      const backend = this.backends.backendFor(v.backend);
-      const mountpoint = join(this.workDir, `restore-${randomBytes(4).toString('hex')}`);
-      let done: VolumeView;
-      try {
-        await mkdir(mountpoint, { recursive: true });
-        await backend.mount(o.as, mountpoint);
-        try {
-          await (await this.banks.kit()).restoreTree(entries, mountpoint, { chunks: bank.chunks(), ...(o.progress ? { progress: o.progress } : {}) });
-        } finally {
-          await backend.unmount(o.as, mountpoint);
-          await rm(mountpoint, { recursive: true, force: true });
-        }
-        done = await this.control.setVolumeOptions(o.as, { restoring: null }, this.node);
-      } catch (err) {
-        await this.volumes.remove(o.as).catch((e: unknown) => this.log.warn({ err: e, volume: o.as }, 'cannot remove the volume of a failed restore'));
-        throw err;
-      }
-      await this.banks.event('restore-done', `checkpoint ${volume}@${summary.id} of bank ${bankName} restored as ${o.as} (${v.backend}), ${formatSize(summary.dataBytes)} in ${secondsSince(started)} s`, o.as);
-      return done;
+      return await this.banks.using(bankName, ({ bank }) => this.restoreFrom(bank, bankName, volume, checkpoint, o, started));
     } catch (err) {
       const e = toFerryError(err);
       await this.banks.event('restore-failed', `restore of ${volume}@${checkpoint} from bank ${bankName} as ${o.as} failed: ${e.message}`);
@@ -182,16 +159,51 @@ export class Backups {
     }
   }
 
+  private async restoreFrom(
+    bank: OpenBank,
+    bankName: string,
+    volume: string,
+    checkpoint: string,
+    o: { as: string; backend?: string; size?: string; fs?: string; progress?: ProgressSink },
+    started: number,
+  ): Promise<VolumeView> {
+    const { summary, entries } = await this.read(bank, bankName, volume, checkpoint);
+    const here = this.backends.entries().filter(([, s]) => !s.error).map(([k]) => k as string);
+    const options = restoreCreateOptions(summary, o, here, this.defaultBackend, restoringValue(bankName, summary.id));
+    o.progress?.({ phase: 'create', doneBytes: 0, totalBytes: summary.dataBytes });
+    const v = await this.volumes.create(o.as, options);
+    const backend = this.backends.backendFor(v.backend);
+    const mountpoint = join(this.workDir, `restore-${randomBytes(4).toString('hex')}`);
+    let done: VolumeView;
+    try {
+      await mkdir(mountpoint, { recursive: true });
+      await backend.mount(o.as, mountpoint);
+      try {
+        await (await this.banks.kit()).restoreTree(entries, mountpoint, { chunks: bank.chunks(), ...(o.progress ? { progress: o.progress } : {}) });
+      } finally {
+        await backend.unmount(o.as, mountpoint);
+        await rm(mountpoint, { recursive: true, force: true });
+      }
+      done = await this.control.setVolumeOptions(o.as, { restoring: null }, this.node);
+    } catch (err) {
+      await this.volumes.remove(o.as).catch((e: unknown) => this.log.warn({ err: e, volume: o.as }, 'cannot remove the volume of a failed restore'));
+      throw err;
+    }
+    await this.banks.event('restore-done', `checkpoint ${volume}@${summary.id} of bank ${bankName} restored as ${o.as} (${v.backend}), ${formatSize(summary.dataBytes)} in ${secondsSince(started)} s`, o.as);
+    return done;
+  }
+
   /** Writes path `o.path` of a checkpoint (a file or a directory, with what it holds) into directory `o.into` on this host. */
   async extract(bankName: string, volume: string, checkpoint: string, o: { path: string; into: string; progress?: ProgressSink }): Promise<{ files: number; bytes: number }> {
-    const { bank } = await this.banks.open(bankName);
-    const { entries } = await this.read(bank, bankName, volume, checkpoint);
-    const path = o.path.replace(/^\/+|\/+$/g, '');
-    if (path && !entries.some((e) => e.path === path)) {
-      throw new FerryError('CHECKPOINT_NOT_FOUND', `checkpoint ${volume}@${checkpoint} of bank ${bankName} holds no path ${path}`);
-    }
-    await mkdir(o.into, { recursive: true });
-    return (await this.banks.kit()).restoreTree(entries, o.into, { chunks: bank.chunks(), path, ...(o.progress ? { progress: o.progress } : {}) });
+    return this.banks.using(bankName, async ({ bank }) => {
+      const { entries } = await this.read(bank, bankName, volume, checkpoint);
+      const path = o.path.replace(/^\/+|\/+$/g, '');
+      if (path && !entries.some((e) => e.path === path)) {
+        throw new FerryError('CHECKPOINT_NOT_FOUND', `checkpoint ${volume}@${checkpoint} of bank ${bankName} holds no path ${path}`);
+      }
+      await mkdir(o.into, { recursive: true });
+      return (await this.banks.kit()).restoreTree(entries, o.into, { chunks: bank.chunks(), path, ...(o.progress ? { progress: o.progress } : {}) });
+    });
   }
 
   /** Checkpoints of every bank (or one), of every volume (or one), oldest first per bank. */
@@ -199,18 +211,19 @@ export class Backups {
     const names = o.bank ? [o.bank] : (await this.banks.list()).map((b) => b.name);
     const out: ListedCheckpoint[] = [];
     for (const name of names) {
-      const { bank } = await this.banks.open(name);
-      for (const c of await bank.listCheckpoints(o.volume)) out.push({ ...c, bank: name });
+      for (const c of await this.banks.using(name, ({ bank }) => bank.listCheckpoints(o.volume))) out.push({ ...c, bank: name });
     }
     return out;
   }
 
   /** Removes one checkpoint's manifest (its chunks go at the next `ferry bank gc`). Records `backup-removed`. */
   async remove(bankName: string, volume: string, checkpoint: string): Promise<string> {
-    const { record, bank } = await this.banks.open(bankName);
-    Banks.writable(record, 'have checkpoints removed');
-    const { summary } = await this.read(bank, bankName, volume, checkpoint);
-    await bank.removeCheckpoint(summary.id);
+    const summary = await this.banks.using(bankName, async ({ record, bank }) => {
+      Banks.writable(record, 'have checkpoints removed');
+      const { summary: s } = await this.read(bank, bankName, volume, checkpoint);
+      await bank.removeCheckpoint(s.id);
+      return s;
+    });
     await this.banks.event('backup-removed', `checkpoint ${volume}@${summary.id} removed from bank ${bankName} (its chunks go at the next ferry bank gc)`, volume);
     return summary.id;
   }

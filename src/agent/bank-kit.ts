@@ -1,3 +1,5 @@
+import type { Bank } from '../bank/bank';
+import { FerryError } from '../errors';
 import type { BankLocation, BankStore, ChunkCutter, ChunkStore, CheckpointSummary, ProgressSink, TreeEntry } from '../bank/types';
 
 /**
@@ -21,6 +23,8 @@ export interface OpenBank {
   lock(kind: 'backup' | 'gc', host: string, o?: { waitMs?: number; onWait?: (msg: string) => void }): Promise<{ release(): Promise<void> }>;
   gc(o: { host: string; dryRun?: boolean; progress?: ProgressSink }): Promise<GcResult>;
   check(o: { readDataPercent?: number; progress?: ProgressSink }): Promise<CheckResult>;
+  /** Frees what the bank holds (its sealer's worker threads); it is not used after. */
+  close(): Promise<void>;
 }
 
 /** What `ferry bank gc` answers. */
@@ -57,31 +61,52 @@ export interface BankKit extends TreeArchive {
   openBank(store: BankStore, key: Buffer): Promise<OpenBank>;
 }
 
-/** The modules of src/bank/ the kit is made of. */
-interface BankModules {
-  bank: { Bank: { create(store: BankStore, key: Buffer): Promise<OpenBank>; open(store: BankStore, key: Buffer): Promise<OpenBank> } };
-  stores: { openStore(loc: BankLocation): BankStore };
-  tree: TreeArchive;
-}
-
 /**
- * The real kit, loaded on first use (an agent that never backs up does not load the AWS SDK).
- * The paths are held in a table rather than written into `import()`: src/bank/bank.ts, open-store.ts
- * and tree-archive.ts come from their owners' branches (bank-core, bank-stores, bank-tree).
+ * The real kit, loaded on first use (an agent that never backs up does not load the bank's modules,
+ * its worker threads or the AWS SDK).
  */
 export async function loadBankKit(): Promise<BankKit> {
-  const paths = { bank: '../bank/bank', stores: '../bank/open-store', tree: '../bank/tree-archive' };
-  const load = (p: string): Promise<unknown> => import(p);
-  const m = {
-    bank: (await load(paths.bank)) as BankModules['bank'],
-    stores: (await load(paths.stores)) as BankModules['stores'],
-    tree: (await load(paths.tree)) as BankModules['tree'],
-  };
+  const [{ Bank }, { openStore }, tree] = await Promise.all([import('../bank/bank'), import('../bank/open-store'), import('../bank/tree-archive')]);
   return {
-    openStore: (loc) => m.stores.openStore(loc),
-    createBank: (store, key) => m.bank.Bank.create(store, key),
-    openBank: (store, key) => m.bank.Bank.open(store, key),
-    backupTree: (root, o) => m.tree.backupTree(root, o),
-    restoreTree: (entries, into, o) => m.tree.restoreTree(entries, into, o),
+    openStore,
+    createBank: async (store, key) => asOpenBank(await Bank.create(store, key)),
+    openBank: async (store, key) => asOpenBank(await Bank.open(store, key)),
+    backupTree: (root, o) => tree.backupTree(root, o),
+    restoreTree: (entries, into, o) => tree.restoreTree(entries, into, o),
+  };
+}
+
+/** What the Bank class may not have yet (bank-core adds locks, gc and check in their own modules). */
+type Later = Partial<Pick<OpenBank, 'lock' | 'gc' | 'check'>>;
+
+/** A Bank as the agent uses it. */
+function asOpenBank(b: Bank): OpenBank {
+  const later = b as unknown as Later;
+  const lacking = (what: string): FerryError => new FerryError('INVALID_REQUEST', `this ferry's bank code has no ${what} yet (bank ${b.store.url})`);
+  return {
+    id: b.id,
+    store: b.store,
+    cutter: () => b.cutter(),
+    chunks: (o) => b.chunks(o),
+    knownChunks: () => b.knownChunks(),
+    writeCheckpoint: (summary, entries, chunks) => b.writeCheckpoint(summary, entries, chunks),
+    readCheckpoint: (id) => b.readCheckpoint(id),
+    listCheckpoints: (volume) => b.listCheckpoints(volume),
+    removeCheckpoint: (id) => b.removeCheckpoint(id),
+    close: () => b.close(),
+    lock: async (kind, host, o) => {
+      if (later.lock) return later.lock.call(b, kind, host, o);
+      // Without bank-core's locks there is no gc either: nothing can remove a chunk a backup relies on.
+      if (kind === 'gc') throw lacking('locks');
+      return { release: async () => undefined };
+    },
+    gc: async (o) => {
+      if (later.gc) return later.gc.call(b, o);
+      throw lacking('gc');
+    },
+    check: async (o) => {
+      if (later.check) return later.check.call(b, o);
+      throw lacking('check');
+    },
   };
 }

@@ -50,13 +50,6 @@ export function keyOf(s: BankSecrets): Buffer {
   return key;
 }
 
-/** INVALID_REQUEST unless the URL is one a bank can live at. */
-export function checkBankUrl(url: string): void {
-  if (!/^file:\/\/\/./.test(url) && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(url)) {
-    throw new FerryError('INVALID_REQUEST', `invalid bank URL ${JSON.stringify(url)}: use file:///path (a local disk or an NFS mount) or s3://bucket/prefix`);
-  }
-}
-
 /**
  * bank-ops (issue 8): the banks this cluster knows (agent part `banks`). Control keeps the records and
  * secrets; an agent opens a bank's store with them whenever it is used (on any host). Every open
@@ -84,7 +77,6 @@ export class Banks {
    * records the bank in control (BANK_EXISTS when the name is taken).
    */
   async add(r: BankAddRequest): Promise<BankRecord> {
-    checkBankUrl(r.url);
     if (await this.control.getBank(r.name)) throw new FerryError('BANK_EXISTS', `a bank named ${r.name} is already added (ferry bank ls); pick another name or ferry bank rm ${r.name} first`);
     const key = keyOf(r.secrets);
     const kit = await this.kit();
@@ -98,6 +90,7 @@ export class Banks {
       }
       bank = await kit.createBank(store, key);
     }
+    await bank.close();
     const record = await this.control.addBank(
       { name: r.name, url: r.url, endpoint: r.endpoint ?? null, region: r.region ?? null, readOnly: r.readOnly, bankId: bank.id },
       r.secrets,
@@ -107,8 +100,20 @@ export class Banks {
     return record;
   }
 
-  /** The bank's record and the bank opened with its key; BANK_NOT_FOUND for a name control does not know. */
-  async open(name: string): Promise<{ record: BankRecord; bank: OpenBank }> {
+  /**
+   * Runs `fn` with bank `name`'s record and the bank opened with its key, closed after (its sealer's
+   * threads). BANK_NOT_FOUND for a name control does not know; BANK_KEY_WRONG, BANK_UNAVAILABLE.
+   */
+  async using<T>(name: string, fn: (b: { record: BankRecord; bank: OpenBank }) => Promise<T>): Promise<T> {
+    const opened = await this.open(name);
+    try {
+      return await fn(opened);
+    } finally {
+      await opened.bank.close().catch((err: unknown) => this.log.warn({ err, bank: name }, 'cannot close a bank'));
+    }
+  }
+
+  private async open(name: string): Promise<{ record: BankRecord; bank: OpenBank }> {
     const record = await this.record(name);
     const secrets = await this.control.bankSecrets(name);
     const kit = await this.kit();
@@ -139,9 +144,10 @@ export class Banks {
 
   /** `ferry bank inspect`: the record, and the bank's checkpoints in brief (the bank is opened). */
   async inspect(name: string): Promise<BankInspection> {
-    const { record, bank } = await this.open(name);
-    const cps = await bank.listCheckpoints();
-    return { bank: record, checkpoints: cps.length, volumes: [...new Set(cps.map((c) => c.volume))].sort(), newest: cps.at(-1)?.id ?? null };
+    return this.using(name, async ({ record, bank }) => {
+      const cps = await bank.listCheckpoints();
+      return { bank: record, checkpoints: cps.length, volumes: [...new Set(cps.map((c) => c.volume))].sort(), newest: cps.at(-1)?.id ?? null };
+    });
   }
 
   /** `ferry bank rm`: forgets the bank in control; its data stays in the store. */
@@ -152,18 +158,18 @@ export class Banks {
 
   /** `ferry bank gc`: removes the chunks no checkpoint uses, under the bank's exclusive gc lock. */
   async gc(name: string, progress?: ProgressSink): Promise<GcResult> {
-    const { record, bank } = await this.open(name);
-    Banks.writable(record, 'be garbage-collected');
     const started = Date.now();
-    const r = await bank.gc({ host: this.node, ...(progress ? { progress } : {}) });
+    const r = await this.using(name, async ({ record, bank }) => {
+      Banks.writable(record, 'be garbage-collected');
+      return bank.gc({ host: this.node, ...(progress ? { progress } : {}) });
+    });
     await this.event('bank-gc', `bank ${name}: ${r.removed} chunks no checkpoint uses removed (${formatSize(r.removedBytes)}), ${r.kept} kept, in ${secondsSince(started)} s`);
     return r;
   }
 
   /** `ferry bank check`: every referenced chunk exists; with a share, that share is read and verified. */
   async check(name: string, readDataPercent: number | undefined, progress?: ProgressSink): Promise<CheckResult> {
-    const { bank } = await this.open(name);
-    const r = await bank.check({ ...(readDataPercent !== undefined ? { readDataPercent } : {}), ...(progress ? { progress } : {}) });
+    const r = await this.using(name, ({ bank }) => bank.check({ ...(readDataPercent !== undefined ? { readDataPercent } : {}), ...(progress ? { progress } : {}) }));
     const missing = r.problems.filter((p) => p.problem === 'missing').length;
     await this.event(
       'bank-check',

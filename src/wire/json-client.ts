@@ -106,7 +106,9 @@ export function sendJsonStream<T>(peer: JsonPeer, method: string, path: string, 
         if (!settled) reject(peer.notJson(res.statusCode, 'the answer ended before its result'));
       });
     };
-    const options = { method, headers, agent: peer.agent };
+    // No keep-alive agent (Node's global one drops a socket silent for 5 s): a long operation may be
+    // quiet between its progress lines (a snapshot, a lock wait).
+    const options = { method, headers, agent: peer.agent ?? false };
     const req = peer.url
       ? (peer.url.protocol === 'https:' ? httpsRequest : httpRequest)(new URL(path, peer.url), options, onAnswer)
       : httpRequest({ ...options, socketPath: peer.socketPath, path }, onAnswer);

@@ -1,0 +1,166 @@
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, closeSync, writeSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { apiCall, apiStream } from '../../src/cli/client';
+import { isFerryError } from '../../src/errors';
+import type { Ferry } from '../../src/serve';
+import type { BankRecord, VolumeView } from '../../src/wire/records';
+import type { ListedCheckpoint } from '../../src/cli/backup-commands';
+import { startTestFerry, testConfig } from '../support/ferry';
+import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
+import { treeDigest, writeSampleTree } from '../support/tree';
+
+const MiB = 1024 * 1024;
+
+/** The FerryError code a call fails with (the test fails when it succeeds). */
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (isFerryError(err)) return err.code;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/*
+ * bank-ops (issue 8) through the local API of a real ferry serve (in process): banks added with their
+ * key checked, backups of btrfs and directory volumes to a file:// bank, restores into other
+ * backends with the same bytes, an incremental after a small change, one path out, refusals.
+ */
+describe('local API: banks and backups (file:// bank, real backends)', function () {
+  let dir: string;
+  let ferry: Ferry;
+  let api: string;
+  let bankDir: string;
+  let keyFile: string;
+  const call = <T>(method: string, path: string, body?: unknown): Promise<T> => apiCall<T>(api, method, path, body);
+  /** Long calls stream their progress (a plain call's socket is dropped after 5 s of silence). */
+  const long = <T>(method: string, path: string, body?: unknown): Promise<T> => apiStream<T>(api, method, path, body ?? {}, () => undefined);
+  const addBank = (name: string, key: Buffer, o: Record<string, unknown> = {}) =>
+    call<{ bank: BankRecord }>('POST', '/v1/banks', { name, url: `file://${bankDir}`, key: key.toString('base64'), ...o });
+  /** Writes into a volume through a Mount, as a container would, and releases it. */
+  const write = async (volume: string, fn: (root: string) => void): Promise<void> => {
+    const mp = await ferry.agent.mounts.mount(volume, `w-${volume}`);
+    try {
+      fn(mp);
+    } finally {
+      await ferry.agent.mounts.unmount(volume, `w-${volume}`);
+    }
+  };
+  const digestOf = async (volume: string): Promise<Map<string, string>> => {
+    let d = new Map<string, string>();
+    await write(volume, (root) => (d = treeDigest(root)));
+    return d;
+  };
+
+  before(async function () {
+    requireRootAndTools('btrfs', 'mkfs.xfs', 'getfattr');
+    dir = makeTempDir('bank-api');
+    ferry = await startTestFerry(testConfig(dir));
+    api = join(dir, 'api.sock');
+    bankDir = join(dir, 'bank');
+    mkdirSync(bankDir);
+    keyFile = join(dir, 'bank.key');
+    writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
+  });
+  after(async function () {
+    await ferry?.stop();
+    if (dir) cleanupDir(dir);
+  });
+
+  it('adds a bank (initialised), refuses a wrong key and a short one, and never answers a secret', async function () {
+    const key = readFileSync(keyFile);
+    const { bank } = await addBank('main', key);
+    expect(bank).to.include({ name: 'main', url: `file://${bankDir}`, readOnly: false });
+    expect(existsSync(join(bankDir, 'config'))).to.equal(true);
+    expect(await codeOf(addBank('other', randomBytes(32)))).to.equal('BANK_KEY_WRONG');
+    expect(await codeOf(addBank('short', randomBytes(16)))).to.equal('INVALID_REQUEST');
+    expect(await codeOf(addBank('main', key))).to.equal('BANK_EXISTS');
+    expect(await codeOf(addBank('again', key, { create: true }))).to.equal('BANK_EXISTS');
+    const { banks } = await call<{ banks: BankRecord[] }>('GET', '/v1/banks');
+    expect(banks.map((b) => b.name)).to.deep.equal(['main']);
+    const everything = JSON.stringify([banks, await call('GET', '/v1/banks/main'), await ferry.agent.status.report()]);
+    expect(everything).not.to.include(key.toString('base64'));
+    // The read-only twin of the same bank: another cluster's view.
+    expect((await addBank('mirror', key, { readOnly: true })).bank).to.include({ readOnly: true, bankId: bank.bankId });
+  });
+
+  it('backs up a btrfs volume, restores it as loop xfs and as directory with the same bytes; --path --into', async function () {
+    await call('POST', '/v1/volumes', { name: 'src', options: { backend: 'btrfs' } });
+    await write('src', (root) => writeSampleTree(root, 30, 3 * MiB));
+    const before = await digestOf('src');
+    const progress: unknown[] = [];
+    const r = await apiStream<{ checkpoint: ListedCheckpoint }>(api, 'POST', '/v1/volumes/src/backups', { bank: 'main' }, (p) => progress.push(p));
+    expect(r.checkpoint).to.include({ volume: 'src', backend: 'btrfs', origin: 'manual' });
+    expect(r.checkpoint.addedBytes).to.be.greaterThan(3 * MiB);
+    expect(progress.length).to.be.greaterThan(0);
+    const { checkpoints } = await call<{ checkpoints: ListedCheckpoint[] }>('GET', '/v1/backups?bank=main&volume=src');
+    expect(checkpoints.map((c) => c.id)).to.deep.equal([r.checkpoint.id]);
+    // Nothing of the backup is left on the host: no snapshot, no scratch, no work record.
+    expect((await ferry.agent.snapshots.withSizes('src', [])).length).to.equal(0);
+    expect(readdirSync(join(dir, 'data', 'bank-work'))).to.deep.equal([]);
+
+    const restored = await long<{ volume: VolumeView }>('POST', `/v1/banks/main/volumes/src/checkpoints/latest/restore`, { as: 'src-xfs', backend: 'loop', size: '320M', fs: 'xfs' });
+    expect(restored.volume).to.include({ backend: 'loop', fs: 'xfs' });
+    expect(restored.volume.options.restoring).to.equal(undefined);
+    expect(await digestOf('src-xfs')).to.deep.equal(before);
+    const asDir = await long<{ volume: VolumeView }>('POST', `/v1/banks/mirror/volumes/src/checkpoints/${r.checkpoint.id}/restore`, { as: 'src-dir', backend: 'directory' });
+    expect(asDir.volume.backend).to.equal('directory');
+    expect(await digestOf('src-dir')).to.deep.equal(before);
+
+    const into = join(dir, 'extract');
+    const out = await long<{ files: number }>('POST', '/v1/banks/main/volumes/src/checkpoints/latest/extract', { path: 'a/b', into });
+    expect(out.files).to.be.greaterThan(0);
+    const extracted = treeDigest(join(into, 'a', 'b'));
+    expect(extracted.get('c/big.bin')).to.equal(before.get('a/b/c/big.bin'));
+  });
+
+  it('a second backup after a small change adds about that much (directory: every file read, only new chunks uploaded)', async function () {
+    await call('POST', '/v1/volumes', { name: 'inc', options: { backend: 'directory' } });
+    // 48 files of 1 MiB: the chunker cuts one stream of them.
+    await write('inc', (root) => {
+      for (let i = 0; i < 48; i++) writeFileSync(join(root, `f${String(i).padStart(2, '0')}`), randomBytes(MiB));
+    });
+    const first = (await long<{ checkpoint: ListedCheckpoint }>('POST', '/v1/volumes/inc/backups', { bank: 'main' })).checkpoint;
+    // 1% of the data: 0.48 MiB rewritten in the middle of one file.
+    await write('inc', (root) => {
+      const fd = openSync(join(root, 'f20'), 'r+');
+      writeSync(fd, randomBytes(Math.round(0.48 * MiB)), 0, Math.round(0.48 * MiB), 300 * 1024);
+      closeSync(fd);
+    });
+    const second = (await long<{ checkpoint: ListedCheckpoint }>('POST', '/v1/volumes/inc/backups', { bank: 'main' })).checkpoint;
+    expect(second.parent).to.equal(first.id);
+    expect(second.dataBytes).to.equal(first.dataBytes);
+    // The changed region, plus the chunks around it (avg 1 MiB) and the tree: far below a full copy.
+    expect(second.addedBytes, `first added ${first.addedBytes}, second ${second.addedBytes}`).to.be.lessThan(first.addedBytes * 0.12);
+  });
+
+  it('refuses: a backup to a read-only bank, an unknown bank, a restore over an existing volume; Mount of a volume still being restored', async function () {
+    expect(await codeOf(call('POST', '/v1/volumes/src/backups', { bank: 'mirror' }))).to.equal('BANK_READ_ONLY');
+    expect(await codeOf(call('DELETE', '/v1/banks/mirror/volumes/src/checkpoints/latest'))).to.equal('BANK_READ_ONLY');
+    expect(await codeOf(call('POST', '/v1/volumes/src/backups', { bank: 'nope' }))).to.equal('BANK_NOT_FOUND');
+    expect(await codeOf(call('POST', '/v1/banks/main/volumes/src/checkpoints/latest/restore', { as: 'src-dir' }))).to.equal('VOLUME_EXISTS');
+    expect(await codeOf(call('POST', '/v1/banks/main/volumes/nothing/checkpoints/latest/restore', { as: 'x1' }))).to.equal('CHECKPOINT_NOT_FOUND');
+    // A restore cut off before it cleared its mark: Mount says what to do.
+    await call('POST', '/v1/volumes', { name: 'half', options: { backend: 'directory', restoring: 'main/20261202T101500Z-1a2b3c4d' } });
+    const err = await ferry.agent.mounts.mount('half', 'c1').then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).to.match(/being restored from main\/20261202T101500Z-1a2b3c4d/);
+  });
+
+  it('removes a checkpoint; forgets a bank, its data staying; events name what happened', async function () {
+    const { checkpoints } = await call<{ checkpoints: ListedCheckpoint[] }>('GET', '/v1/backups?bank=main&volume=inc');
+    expect(checkpoints).to.have.length(2);
+    await call('DELETE', `/v1/banks/main/volumes/inc/checkpoints/${checkpoints[0].id}`);
+    expect((await call<{ checkpoints: ListedCheckpoint[] }>('GET', '/v1/backups?bank=main&volume=inc')).checkpoints.map((c) => c.id)).to.deep.equal([checkpoints[1].id]);
+    await call('DELETE', '/v1/banks/mirror');
+    expect((await call<{ banks: BankRecord[] }>('GET', '/v1/banks')).banks.map((b) => b.name)).to.deep.equal(['main']);
+    expect(existsSync(join(bankDir, 'config'))).to.equal(true);
+    const kinds = (await ferry.agent.volumes.inspect('inc').then(() => call<{ events: { kind: string }[] }>('GET', '/v1/volumes/inc'))).events.map((e) => e.kind);
+    expect(kinds).to.include.members(['backup-created', 'backup-removed']);
+  });
+});
