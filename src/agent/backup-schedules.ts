@@ -140,6 +140,7 @@ export class BackupSchedules {
     if (!job || this.running.has(volume) || this.stopped) return undefined;
     this.running.add(volume);
     const at = this.now();
+    this.log.info({ volume, bank: job.bank, op: 'scheduled-backup' }, 'scheduled backup started');
     try {
       // The run counts even when it fails: a bank that is down must not bring a burst when it is back.
       this.book.backedUp(volume, job.policy, at);

@@ -126,7 +126,9 @@ export class DockerHost {
       },
     });
     try {
-      const waited = container.wait();
+      // next-exit, asked before the start: a created container is already "not running", and the default
+      // condition would answer at once with exit code 0.
+      const waited = container.wait({ condition: 'next-exit' });
       await container.start();
       let timer: NodeJS.Timeout | undefined;
       const ended = await Promise.race([
