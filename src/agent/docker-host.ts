@@ -226,6 +226,8 @@ export type RunResult = ExecResult;
 
 /** Docker's stream frames (non-TTY logs): [stream 1 byte, 3 zero, size 4 bytes BE][payload]; the payloads joined. */
 export function demuxDockerLogs(buf: Buffer): string {
+  // A TTY container's logs are not framed (runOnce never asks for a TTY): the buffer as it is.
+  if (buf.length >= 8 && (buf[0] > 2 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0)) return buf.toString('utf8');
   const parts: Buffer[] = [];
   let i = 0;
   while (i + 8 <= buf.length) {
@@ -233,8 +235,7 @@ export function demuxDockerLogs(buf: Buffer): string {
     parts.push(buf.subarray(i + 8, Math.min(buf.length, i + 8 + size)));
     i += 8 + size;
   }
-  // A TTY container's logs are not framed: the buffer as it is.
-  return (i === 0 && buf.length > 0 ? buf : Buffer.concat(parts)).toString('utf8');
+  return Buffer.concat(parts).toString('utf8');
 }
 
 function statusOf(err: unknown): number | undefined {
