@@ -76,7 +76,7 @@ describe('CLI: policy flags (pure)', () => {
       createdAt: '',
       updatedAt: '',
     };
-    expect(policyTable([b]).split('\n')[1].split(/\s{2,}/).slice(-2)).to.deep.equal(['offsite 0 2 * * * keep 7d 4w', 'every 7d']);
+    expect(policyTable([b]).split('\n')[1].split(/\s{2,}/).slice(-2)).to.deep.equal(['offsite 0 2 * * * keep 7d 4w', 'every 1w']);
   });
 
   it('bank-policy: backup and drill flags, none clears them', () => {
