@@ -10,7 +10,8 @@
  *                                     every backend's Create, Mount, snapshot and streams side by side,
  *                                     --only create-usage: what measuring used bytes at Create costs,
  *                                     --only snapshots: snapshot time with and without quiesce=pause, and the pause,
- *                                     --only transfer: the data path of moves alone, envelope versions side by side)
+ *                                     --only transfer: the data path of moves alone, envelope versions side by side,
+ *                                     --only bank-format: the bank's chunker, chunk ids and sealing in memory)
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
@@ -26,6 +27,7 @@ import { SnapshotsBench, renderSnapshots } from './snapshots';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { BankFormatBench, renderBankFormat } from './bank-format';
 import { BackendsBench, FULL_BACKENDS_COUNTS, QUICK_BACKENDS_COUNTS, renderBackends } from './backends';
 import { BenchEnv, progress } from './bench-env';
 import { CreateUsageBench, renderCreateUsage } from './create-usage';
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const keepLog = option('--keep-log');
   const only = option('--only');
-  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'replication', 'failover'];
+  const SECTIONS = ['single-host', 'managed-plugin', 'moves', 'dashboard', 'backends', 'create-usage', 'metrics', 'transfer', 'snapshots', 'replication', 'failover', 'bank-format'];
   if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${only}`);
   const moveSizes = option('--move-sizes') ?? (quick ? '256M' : DEFAULT_MOVE_SIZES);
   let running: Section | undefined;
@@ -121,6 +123,22 @@ async function main(): Promise<void> {
   // A reader that goes away (`| head`) must not kill the run before it has cleaned up.
   process.stdout.on('error', () => undefined);
 
+  // The bank format's own costs (issue 8): chunker, chunk ids, sealing inline beside worker threads.
+  if (only === undefined || only === 'bank-format') {
+    const bench = new BankFormatBench(quick ? 64 : 256, quick ? 1 : 3);
+    running = bench;
+    try {
+      const figures = await bench.run();
+      const date = new Date().toISOString();
+      process.stdout.write(
+        [`### the bank format in memory${quick ? ' (--quick)' : ''}`, '', `${date.slice(0, 10)} · ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'} · load average (1 min) ${loadavg()[0].toFixed(2)}`, '', renderBankFormat(figures), ''].join('\n') + '\n',
+      );
+      process.stdout.write(JSON.stringify({ bench: 'ferry-bank-format', date, quick, bankFormat: figures }) + '\n');
+    } finally {
+      await bench.cleanup();
+      running = undefined;
+    }
+  }
   // quiesce (issue 7 item 2): snapshot create time with and without quiesce=pause, and the pause.
   if (only === undefined || only === 'snapshots') {
     const bench = new SnapshotsBench(quick ? 10 : 100);

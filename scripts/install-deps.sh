@@ -61,13 +61,15 @@ declare -A PROBES=(
   # The bank's benchmark runs restic beside ferry; the tree archive's tests set xattrs with setfattr.
   [restic]="restic"
   [attr]="setfattr getfattr"
+  # The tree archive's tests set POSIX ACLs (setfacl) to see them restored.
+  [acl]="setfacl getfacl"
 )
 # Install order (bash associative arrays have none).
 PACKAGES=(docker.io docker-compose btrfs-progs xfsprogs e2fsprogs util-linux mount busybox-static
   iproute2 rsync openssh-client openssh-server kmod debootstrap docker-registry make g++ python3
   chromium zfs-fuse qemu-system-x86
   swift swift-proxy swift-account swift-container swift-object python3-swift memcached
-  restic attr)
+  restic attr acl)
 
 dpkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

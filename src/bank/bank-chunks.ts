@@ -1,8 +1,8 @@
 /**
  * A bank's chunks by id (the ChunkStore the tree archive writes through). put: id = HMAC, then seal
  * and upload unless the bank has the id; get: fetch, open, and check the HMAC again.
- * At most `sealing` chunks are sealed at once and `uploading` uploads run at once; further puts
- * wait their turn, so memory stays bounded however many the caller starts.
+ * At most `sealing` puts seal or upload at once (8), `uploading` of them uploading (4); further
+ * puts wait their turn, so sealed bytes in memory stay bounded however many the caller starts.
  */
 import { createHmac } from 'node:crypto';
 import { FerryError } from '../errors';
@@ -52,7 +52,7 @@ export interface BankChunksOptions {
   trusted?: Set<string>;
   /** Told the sealed size of each upload, as it completes. */
   onUpload?: (bytes: number) => void;
-  /** Chunks sealed at once (default 8) and uploads in flight (default 4). */
+  /** Puts sealing or uploading at once (default 8), and uploads in flight (default 4). */
   sealing?: number;
   uploading?: number;
 }
@@ -96,23 +96,24 @@ export class BankChunks implements ChunkStore {
 
   private async upload(id: string, plain: Buffer): Promise<void> {
     const key = chunkKey(id);
-    if (!this.trusted && (await this.store.has(key))) return;
+    // A put holds its sealing slot until its upload is done: at most `sealing` sealed chunks exist
+    // at once, however many puts the caller starts.
     await this.sealSlots.take();
-    let sealed: Buffer;
     try {
-      sealed = await this.sealer.seal(plain, key);
+      if (!this.trusted && (await this.store.has(key))) return;
+      const sealed = await this.sealer.seal(plain, key);
+      await this.uploadSlots.take();
+      try {
+        await this.store.put(key, sealed);
+      } finally {
+        this.uploadSlots.give();
+      }
+      this.trusted?.add(id);
+      this.uploaded += sealed.length;
+      this.o.onUpload?.(sealed.length);
     } finally {
       this.sealSlots.give();
     }
-    await this.uploadSlots.take();
-    try {
-      await this.store.put(key, sealed);
-    } finally {
-      this.uploadSlots.give();
-    }
-    this.trusted?.add(id);
-    this.uploaded += sealed.length;
-    this.o.onUpload?.(sealed.length);
   }
 
   async get(id: string): Promise<Buffer> {
@@ -122,7 +123,12 @@ export class BankChunks implements ChunkStore {
     if (!sealed) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url}; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
     }
-    const plain = await this.sealer.open(sealed, key);
+    let plain: Buffer;
+    try {
+      plain = await this.sealer.open(sealed, key);
+    } catch (err) {
+      throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not open (damaged, or not sealed with this bank's key); run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
+    }
     if (chunkId(this.idKey, plain) !== id) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not hash to its id; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'corrupt' } });
     }

@@ -58,7 +58,11 @@ export function decodeConfig(body: Buffer, url: string): BankConfig {
   if (typeof c.id !== 'string' || !c.id || typeof c.keyCheck !== 'string' || typeof c.created !== 'string' || !c.chunker) {
     throw new FerryError('BANK_CORRUPT', `the config object of bank ${url} lacks its id, created time, chunker or key check`);
   }
-  checkChunkerParams(c.chunker);
+  try {
+    checkChunkerParams(c.chunker);
+  } catch (err) {
+    throw new FerryError('BANK_CORRUPT', `the config object of bank ${url} has chunker sizes this ferry cannot use: ${JSON.stringify(c.chunker)}`, { cause: err });
+  }
   return c as BankConfig;
 }
 

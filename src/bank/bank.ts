@@ -4,19 +4,25 @@
  * check live in their own modules (bank-locks.ts, bank-gc.ts, bank-check.ts); this class joins them.
  */
 import { FerryError, isFerryError } from '../errors';
+import { runCheck, type CheckOptions, type CheckResult } from './bank-check';
 import { BankChunks, chunkIdOfKey, type BankChunksOptions } from './bank-chunks';
 import { CONFIG_KEY, decodeConfig, encodeConfig, newBankConfig, unlockConfig, type BankConfig } from './bank-config';
+import { runGc, type GcOptions, type GcResult } from './bank-gc';
 import type { BankKeys } from './bank-keys';
+import { BankLocks, LOCK_TIMINGS, type AcquireOptions, type HeldLock, type LockKind, type LockTimings } from './bank-locks';
 import { assertCheckpointId, checkpointKey, isCheckpointId, newCheckpointId } from './checkpoint-id';
 import { GearChunker, gearTable } from './gear-chunker';
 import { decodeManifest, decodeTree, encodeManifest, encodeTree, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
-import { InlineSealer, type Sealer } from './sealer';
+import { SealPool } from './seal-pool';
+import type { Sealer } from './sealer';
 import type { BankStore, CheckpointSummary, ChunkCutter, ChunkStore, TreeEntry } from './types';
 
-/** How a Bank seals (tests and the bench may choose); the default seals in worker threads. */
+/** How a Bank seals (default: a SealPool of worker threads; InlineSealer seals on the calling thread). */
 export interface BankOptions {
   sealer?: (sealKey: Buffer, url: string) => Sealer;
+  /** Lock timings (tests shorten them). */
+  lockTimings?: Partial<LockTimings>;
 }
 
 /** What writeCheckpoint is given: the summary but for what the bank fills in. */
@@ -26,6 +32,8 @@ export class Bank {
   readonly id: string;
   private readonly gear: Int32Array;
   private readonly sealer: Sealer;
+  /** The bank's locks (gc removes stale ones through it). */
+  readonly locks: BankLocks;
 
   private constructor(
     readonly store: BankStore,
@@ -36,6 +44,7 @@ export class Bank {
     this.id = config.id;
     this.gear = gearTable(keys.gear);
     this.sealer = (o.sealer ?? defaultSealer)(keys.seal, store.url);
+    this.locks = new BankLocks(store, { ...LOCK_TIMINGS, ...o.lockTimings });
   }
 
   /** Opens the bank at `store`, writing a new config first when it has none. */
@@ -88,7 +97,9 @@ export class Bank {
    * time unless given.
    */
   async writeCheckpoint(summary: NewCheckpoint, entries: TreeEntry[], chunks: ChunkStore): Promise<CheckpointSummary> {
-    const id = summary.id ?? newCheckpointId(new Date(summary.time));
+    const at = new Date(summary.time);
+    if (Number.isNaN(at.getTime())) throw new FerryError('INVALID_REQUEST', `checkpoint time "${summary.time}" is not an ISO-8601 time`);
+    const id = summary.id ?? newCheckpointId(at);
     assertCheckpointId(id);
     const key = checkpointKey(id);
     if (await this.store.has(key)) throw new FerryError('BANK_EXISTS', `checkpoint ${id} already exists in bank ${this.store.url}`);
@@ -152,8 +163,26 @@ export class Bank {
     if (!(await this.store.has(key))) throw new FerryError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in bank ${this.store.url}; ferry backup ls lists them`, { details: { checkpoint: id } });
     await this.store.delete([key]);
   }
+
+  /**
+   * Takes a lock: 'backup' (shared; waits while a gc runs) or 'gc' (exclusive; waits for backups).
+   * BANK_LOCKED when still blocked after waitMs; onWait says whom it waits for.
+   */
+  async lock(kind: LockKind, host: string, o: AcquireOptions = {}): Promise<HeldLock> {
+    return this.locks.acquire(kind, host, o);
+  }
+
+  /** Deletes the chunks no checkpoint reaches, under the gc lock (see bank-gc.ts). */
+  async gc(o: GcOptions): Promise<GcResult> {
+    return runGc(this, o);
+  }
+
+  /** Proves every checkpoint's chunks exist, and reads back a share of them (see bank-check.ts). */
+  async check(o: CheckOptions = {}): Promise<CheckResult> {
+    return runCheck(this, o);
+  }
 }
 
 function defaultSealer(sealKey: Buffer, url: string): Sealer {
-  return new InlineSealer(sealKey, url);
+  return new SealPool(sealKey, url);
 }

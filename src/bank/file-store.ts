@@ -187,7 +187,8 @@ export class FileStore implements BankStore {
     if (err instanceof FerryError) return err;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const details = { url: this.url, key, errno: code };
-    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+    const writing = op === 'write' || op === 'delete';
+    if (writing && (code === 'EROFS' || code === 'EACCES' || code === 'EPERM')) {
       return new FerryError(
         'BANK_READ_ONLY',
         `bank ${this.url} refuses writes (${code} on ${op} of ${key || this.root}): check that ${this.root} is mounted read-write and writable by ferry, or add the bank with --read-only`,

@@ -2,6 +2,7 @@ import { isAbsolute, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../errors';
 import { FileStore } from './file-store';
+import { S3Store } from './s3-store';
 import type { BankLocation, BankStore } from './types';
 
 /** What a bank URL names, parsed (pure): a directory, or a bucket and a key prefix. */
@@ -77,6 +78,21 @@ export function openStore(loc: BankLocation): BankStore {
     }
     return new FileStore(parsed.path, parsed.url);
   }
-  // s3:// arrives with the S3 store (src/bank/s3-store.ts).
-  throw invalid(loc.url, 'is s3://, not supported yet');
+  if (loc.endpoint !== undefined) {
+    let e: URL | undefined;
+    try {
+      e = new URL(loc.endpoint);
+    } catch {
+      e = undefined;
+    }
+    if (!e || (e.protocol !== 'http:' && e.protocol !== 'https:') || e.username !== '' || e.password !== '' || e.search !== '') {
+      throw new FerryError('INVALID_REQUEST', `bank endpoint ${JSON.stringify(e ? `${e.protocol}//${e.host}` : loc.endpoint)} is not an http:// or https:// address of an S3 store (like http://127.0.0.1:8080 or https://s3.example.com)`, {
+        details: { url: parsed.url },
+      });
+    }
+  }
+  if ((loc.accessKey === undefined) !== (loc.secretKey === undefined)) {
+    throw invalid(loc.url, 'has only one of the access key and secret key files: give both, or neither for the AWS default chain');
+  }
+  return new S3Store({ bucket: parsed.bucket, prefix: parsed.prefix, url: parsed.url, endpoint: loc.endpoint, region: loc.region, accessKey: loc.accessKey, secretKey: loc.secretKey });
 }

@@ -5,7 +5,8 @@
  * Synchronous and pure but for the nonce; `seal-pool.ts` runs these in worker threads.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { compress, decompress } from 'zstd-napi';
+import { decompress } from 'zstd-napi';
+import { CCtx, compressBound } from 'zstd-napi/binding';
 import { FerryError } from '../errors';
 
 const VERSION = 0x01;
@@ -17,11 +18,25 @@ export const ZSTD_LEVEL = 3;
 /** Overhead of a sealed object beyond its (possibly compressed) payload. */
 export const SEAL_OVERHEAD = 1 + NONCE + 1 + TAG;
 
-/** Compresses unless that saves less than 2%: `[flag] + payload`. */
+/**
+ * One compression context and output buffer per thread, reused: seal is synchronous, and a fresh
+ * buffer per chunk costs a page fault per 4 KiB where memory is slow to map (measured: a third of
+ * the put path's CPU on this project's test machines).
+ */
+let cctx: CCtx | undefined;
+let scratch = Buffer.alloc(0);
+
+/** `[flag] + payload` as the AEAD's plaintext: zstd unless that saves less than 2%. */
 function frame(plain: Buffer): Buffer[] {
   if (plain.length >= 64) {
-    const packed = compress(plain, { compressionLevel: ZSTD_LEVEL });
-    if (packed.length <= plain.length * 0.98) return [Buffer.from([ZSTD]), packed];
+    const bound = compressBound(plain.length) + 1;
+    if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 4 * 1024 * 1024 + 65536));
+    cctx ??= new CCtx();
+    const n = cctx.compress(scratch.subarray(1), plain, ZSTD_LEVEL);
+    if (n <= plain.length * 0.98) {
+      scratch[0] = ZSTD;
+      return [scratch.subarray(0, 1 + n)];
+    }
   }
   return [Buffer.from([RAW]), plain];
 }
@@ -31,9 +46,17 @@ export function seal(key: Buffer, plain: Buffer, ad: string): Buffer {
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(Buffer.from(ad, 'utf8'));
-  const parts = frame(plain);
-  const body = [cipher.update(parts[0]), cipher.update(parts[1]), cipher.final()];
-  return Buffer.concat([Buffer.from([VERSION]), nonce, ...body, cipher.getAuthTag()]);
+  const body = frame(plain).map((part) => cipher.update(part));
+  body.push(cipher.final());
+  const tag = cipher.getAuthTag();
+  const size = 1 + NONCE + body.reduce((n, b) => n + b.length, 0) + TAG;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = VERSION;
+  nonce.copy(out, 1);
+  let at = 1 + NONCE;
+  for (const b of body) at += b.copy(out, at);
+  tag.copy(out, at);
+  return out;
 }
 
 /** Opens what `seal` made for the same key `ad`; BANK_CORRUPT (naming `ad` and `where`) when it does not. */
@@ -50,7 +73,10 @@ export function openSealed(key: Buffer, sealed: Buffer, ad: string, where: strin
     const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 1 + NONCE));
     decipher.setAAD(Buffer.from(ad, 'utf8'));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
-    inner = Buffer.concat([decipher.update(sealed.subarray(1 + NONCE, sealed.length - TAG)), decipher.final()]);
+    const head = decipher.update(sealed.subarray(1 + NONCE, sealed.length - TAG));
+    const tail = decipher.final();
+    // GCM's final() adds nothing: skip a copy of the whole object.
+    inner = tail.length === 0 ? head : Buffer.concat([head, tail]);
   } catch (err) {
     throw corrupt('it fails authentication: damaged, moved from another key, or sealed with another key', err);
   }

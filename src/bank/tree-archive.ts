@@ -18,8 +18,11 @@ export { restoreTree, type RestoreTreeOptions } from './tree-restore';
 
 /** Size of each read of a file: big reads, and memory bounded by it plus the chunker's max chunk. */
 export const READ_BYTES = 1024 * 1024;
-/** Chunks being put at once (each up to the chunker's max, 4 MiB). */
-export const PUTS_IN_FLIGHT = 4;
+/**
+ * Chunks being put at once (each up to the chunker's max, 4 MiB): the bank's chunk store seals 8
+ * and uploads 4 at a time, so more in flight would only hold memory.
+ */
+export const PUTS_IN_FLIGHT = 8;
 /** How often progress is reported at most. */
 const PROGRESS_EVERY_MS = 200;
 

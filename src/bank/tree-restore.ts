@@ -52,10 +52,22 @@ function parentOf(path: string): string {
   return i < 0 ? '' : path.slice(0, i);
 }
 
-/** Seconds for lutimes from a nanosecond string (a double: exact to about a quarter microsecond today). */
+/**
+ * Seconds for lutimes from a nanosecond string. Node's utimes takes a double and libuv keeps only
+ * whole microseconds (it truncates), so the time restored is the original cut to the microsecond:
+ * aiming at the middle of that microsecond keeps the double's rounding error (about 0.24 µs
+ * today) from landing in the microsecond before.
+ */
 export function nsToSeconds(ns: string): number {
   const n = BigInt(ns);
-  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+  let sec = n / 1_000_000_000n;
+  let frac = n % 1_000_000_000n;
+  if (frac < 0n) {
+    sec -= 1n;
+    frac += 1_000_000_000n;
+  }
+  const micros = frac / 1000n;
+  return Number(sec) + (Number(micros) * 1000 + 500) / 1e9;
 }
 
 /** Linux dev_t → [major, minor] (glibc's encoding). */
@@ -196,8 +208,19 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     await lutimes(at, t, t);
   };
 
-  // Tree path of a file entry → where its data was written, for the hard links that follow.
-  const restoredFiles = new Map<string, string>();
+  // Tree path of an inode's first name (file, fifo, device) → where it was made, for the hard links that follow.
+  const madeNodes = new Map<string, string>();
+  /** Makes a file (its data), fifo or device at `to` with its owner, mode and mtime. */
+  const makeNode = async (e: TreeEntry, to: string): Promise<void> => {
+    if (e.type === 'file') await writeFileData(e, to);
+    else if (e.type === 'fifo') await runner.run(['mknod', to, 'p']);
+    else {
+      const [major, minor] = splitRdev(e.rdev ?? 0);
+      await runner.run(['mknod', to, e.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
+    }
+    madeNodes.set(e.path, to);
+    await setMeta(e, to);
+  };
   const xattrItems: Array<{ abs: string; xattrs: Record<string, string> }> = [];
   const madeDirs: TreeEntry[] = [];
   for (const e of selected) {
@@ -217,24 +240,23 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
         madeDirs.push(e);
         break;
       case 'file':
-        await writeFileData(e, to);
-        restoredFiles.set(e.path, to);
-        await setMeta(e, to);
+      case 'fifo':
+      case 'chardev':
+      case 'blockdev':
+        await makeNode(e, to);
         break;
       case 'hardlink': {
         const first = byPath.get(e.target ?? '');
-        if (!first || first.type !== 'file') {
-          throw new FerryError('BANK_CORRUPT', `checkpoint entry ${JSON.stringify(e.path)} links to ${JSON.stringify(e.target)}, which is not a file of the checkpoint; run ferry bank check`);
+        if (!first || !['file', 'fifo', 'chardev', 'blockdev'].includes(first.type)) {
+          throw new FerryError('BANK_CORRUPT', `checkpoint entry ${JSON.stringify(e.path)} links to ${JSON.stringify(e.target)}, which is not a file, fifo or device of the checkpoint; run ferry bank check`);
         }
-        const done = restoredFiles.get(first.path);
-        if (done) {
-          await link(done, to);
+        const made = madeNodes.get(first.path);
+        if (made) {
+          await link(made, to);
           break;
         }
-        // Its first path is outside what --path selected: this one carries the data.
-        await writeFileData(first, to);
-        restoredFiles.set(first.path, to);
-        await setMeta(first, to);
+        // Its first name is outside what --path selected: this one is made as the inode.
+        await makeNode(first, to);
         if (first.xattrs) xattrItems.push({ abs: to, xattrs: first.xattrs });
         continue;
       }
@@ -242,17 +264,6 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
         await symlink(e.target ?? '', to);
         await setMeta(e, to);
         break;
-      case 'fifo':
-        await runner.run(['mknod', to, 'p']);
-        await setMeta(e, to);
-        break;
-      case 'chardev':
-      case 'blockdev': {
-        const [major, minor] = splitRdev(e.rdev ?? 0);
-        await runner.run(['mknod', to, e.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
-        await setMeta(e, to);
-        break;
-      }
     }
     if (e.xattrs && e.type !== 'hardlink') xattrItems.push({ abs: to, xattrs: e.xattrs });
   }

@@ -69,18 +69,23 @@ export async function walkTree(root: string, log: Logger): Promise<WalkedEntry[]
       const entry: TreeEntry = { ...base, type: 'file', size: Number(st.size), extents: [], ino: Number(st.ino), ctimeNs: st.ctimeNs.toString() };
       out.push({ entry, abs, blocks: Number(st.blocks) });
     } else if (st.isSymbolicLink()) {
-      out.push({ entry: { ...base, type: 'symlink', target: await readlink(abs) }, abs, blocks: 0 });
+      const target = utf8Name(await readlink(abs, { encoding: 'buffer' }));
+      if (target === undefined) {
+        log.warn({ path: abs }, 'symlink skipped: its target is not UTF-8');
+        return;
+      }
+      out.push({ entry: { ...base, type: 'symlink', target }, abs, blocks: 0 });
     } else if (st.isFIFO()) {
       out.push({ entry: { ...base, type: 'fifo' }, abs, blocks: 0 });
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
       out.push({ entry: { ...base, type: st.isCharacterDevice() ? 'chardev' : 'blockdev', rdev: Number(st.rdev) }, abs, blocks: 0 });
     } else if (st.isSocket()) {
       sockets++;
-      log.info({ path: abs }, 'socket skipped: a socket holds no data and is made again by whoever listens on it');
+      log.debug({ path: abs }, 'socket skipped');
     }
   };
 
   await visit('', root);
-  if (sockets > 0) log.info({ root, sockets }, 'sockets skipped');
+  if (sockets > 0) log.info({ root, sockets }, 'sockets skipped: a socket holds no data, whoever listens on it makes it again');
   return out;
 }

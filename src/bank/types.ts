@@ -121,7 +121,10 @@ export type ProgressSink = (p: BankProgress) => void;
 
 /** Cuts one data stream into content-defined chunks (FastCDC, the bank's own gear table). */
 export interface ChunkCutter {
-  /** Feeds bytes; returns every chunk completed by them (copies: the caller may keep them). */
+  /**
+   * Feeds bytes; returns every chunk completed by them (copies: the caller may keep them). The bytes
+   * are copied before push returns, so the caller may reuse `data` (one read buffer for a whole walk).
+   */
   push(data: Buffer): Buffer[];
   /** The last, short chunk (null when nothing is pending); the cutter is then empty again. */
   end(): Buffer | null;

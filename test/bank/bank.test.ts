@@ -4,6 +4,8 @@ import { Bank } from '../../src/bank/bank';
 import { chunkKey } from '../../src/bank/bank-chunks';
 import type { TreeEntry } from '../../src/bank/types';
 import { isFerryError, type ErrorCode } from '../../src/errors';
+import { InlineSealer } from '../../src/bank/sealer';
+import { waitFor } from '../support/docker';
 import { MemoryBankStore } from '../support/memory-bank-store';
 
 async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<Error> {
@@ -123,7 +125,8 @@ describe('bank: Bank', () => {
     await bank.writeCheckpoint({ ...base, volume: 'web', time: '2026-12-03T10:00:00.000Z' }, entries, chunks);
     expect((await bank.listCheckpoints('db')).map((s) => s.id)).to.deep.equal([s0.id, s1.id]);
     expect(await bank.listCheckpoints()).to.have.length(3);
-    await expectCode(bank.writeCheckpoint({ ...base, time: 'x', id: s0.id }, entries, chunks), 'BANK_EXISTS');
+    await expectCode(bank.writeCheckpoint({ ...base, time: '2026-12-01T10:00:00.000Z', id: s0.id }, entries, chunks), 'BANK_EXISTS');
+    await expectCode(bank.writeCheckpoint({ ...base, time: 'yesterday' }, entries, chunks), 'INVALID_REQUEST');
 
     const before = store.keys('chunks/');
     await bank.removeCheckpoint(s0.id);
@@ -148,5 +151,57 @@ describe('bank: Bank', () => {
     await bank.writeCheckpoint({ volume: 'v', time: new Date(Date.now() + 1000).toISOString(), host: 'h', backend: 'loop', dataBytes: 0, files: 40_000, origin: 'manual' }, entries, c2);
     expect(store.keys('chunks/').length - treeChunks, 'only the last tree chunk is new').to.equal(1);
     expect((await bank.readCheckpoint(s1.id)).entries).to.have.length(40_000);
+  });
+});
+
+describe('bank: chunk store limits', () => {
+  it('keeps at most 4 uploads and 8 sealed chunks in flight however many puts are started', async () => {
+    const store = new MemoryBankStore();
+    let sealed = 0;
+    let stored = 0;
+    let mostHeld = 0;
+    const bank = await Bank.create(store, randomBytes(32), {
+      sealer: (k, u) => {
+        const inline = new InlineSealer(k, u);
+        return {
+          seal: async (p: Buffer, ad: string) => {
+            const out = await inline.seal(p, ad);
+            sealed++;
+            mostHeld = Math.max(mostHeld, sealed - stored);
+            return out;
+          },
+          open: (b: Buffer, ad: string) => inline.open(b, ad),
+          close: () => inline.close(),
+        };
+      },
+    });
+    let uploading = 0;
+    let most = 0;
+    const release: Array<() => void> = [];
+    const put = store.put.bind(store);
+    store.put = async (k, b) => {
+      uploading++;
+      most = Math.max(most, uploading);
+      // Uploads finish only when the test lets them: puts pile up behind them.
+      await new Promise<void>((r) => release.push(r));
+      uploading--;
+      if (k.startsWith('chunks/')) stored++;
+      return put(k, b);
+    };
+    let sealedCalls = 0;
+    const chunks = bank.chunks({ trusted: new Set(), onUpload: () => sealedCalls++ });
+    const all = Promise.all(Array.from({ length: 40 }, () => chunks.put(randomBytes(2000))));
+    await waitFor('4 uploads to start', () => release.length === 4, 10_000, 5);
+    expect(most).to.equal(4);
+    while (sealedCalls < 40) {
+      const r = release.shift();
+      if (r) r();
+      await new Promise((res) => setImmediate(res));
+      expect(uploading).to.be.at.most(4);
+    }
+    await all;
+    expect(most).to.equal(4);
+    expect(mostHeld, 'sealed chunks held before their upload ended').to.equal(8);
+    expect(store.keys('chunks/')).to.have.length(40);
   });
 });

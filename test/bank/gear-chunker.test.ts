@@ -90,6 +90,21 @@ describe('bank: gear chunker (FastCDC)', () => {
     expect(cuts(gearOf(KEY, 'bank-1'))).to.not.deep.equal(cuts(gearOf(KEY, 'bank-2')));
   });
 
+  it('copies what it is given: the caller may reuse its buffer after push', () => {
+    const part = data.subarray(0, 3 << 20);
+    const expected = hashes(cutAll(new GearChunker(gear, SMALL), part));
+    const c = new GearChunker(gear, SMALL);
+    const buf = Buffer.alloc(65536);
+    const out: Buffer[] = [];
+    for (let at = 0; at < part.length; at += buf.length) {
+      part.copy(buf, 0, at, at + buf.length);
+      out.push(...c.push(buf));
+      buf.fill(0xee);
+    }
+    out.push(c.end()!);
+    expect(hashes(out)).to.deep.equal(expected);
+  });
+
   it('returns chunks the caller may keep (later pushes do not change them)', () => {
     const c = new GearChunker(gear, SMALL);
     const first = c.push(data.subarray(0, 200_000));

@@ -1,13 +1,17 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FerryError, isFerryError } from '../../src/errors';
 import { FileStore } from '../../src/bank/file-store';
-import { openStore } from '../../src/bank/open-store';
+import { openStore, parseBankUrl } from '../../src/bank/open-store';
 import type { BankStore } from '../../src/bank/types';
-import { cleanupDir, makeTempDir, sh } from '../support/host';
+import { S3Store } from '../../src/bank/s3-store';
+import { cleanupDir, makeTempDir, requireRootAndTools, sh } from '../support/host';
+import { swiftAio, type SwiftAio } from '../support/swift';
 
 /* bank: the object stores' contract, the same cases on every kind of store, then each kind's faults. */
 
@@ -98,12 +102,12 @@ export function storeContract(kind: StoreKind): void {
       expect(await store.list('nothing/')).to.deep.equal([]);
     });
 
-    it('lists and deletes more than 1000 keys (every page, every batch)', async function () {
-      const keys = Array.from({ length: 1100 }, (_, i) => `chunks/${(i % 7).toString(16).padStart(2, '0')}/k${String(i).padStart(5, '0')}`);
-      await inParallel(keys, 16, (k) => store.put(k, Buffer.from(k)));
+    it('lists and deletes across pages and batches (s3: 7 keys a page and a batch here)', async function () {
+      const keys = Array.from({ length: 45 }, (_, i) => `chunks/${(i % 7).toString(16).padStart(2, '0')}/k${String(i).padStart(5, '0')}`);
+      await inParallel(keys, 8, (k) => store.put(k, Buffer.from(k)));
       await store.put('config', Buffer.from('{}'));
       const listed = (await store.list('chunks/')).map((o) => o.key);
-      expect(listed).to.have.length(1100);
+      expect(listed).to.have.length(45);
       expect(listed).to.deep.equal([...keys].sort());
       await store.delete(keys);
       expect(await store.list('chunks/')).to.deep.equal([]);
@@ -138,6 +142,13 @@ export function storeContract(kind: StoreKind): void {
       expect((await store.get('checkpoints/c1'))!.equals(next)).to.equal(true);
     });
 
+    it('takes concurrent puts of one key (two backups uploading the same chunk): one whole object', async function () {
+      const body = binaryBody(1024 * 1024);
+      await Promise.all(Array.from({ length: 6 }, () => store.put('chunks/ee/ee01', body)));
+      expect((await store.get('chunks/ee/ee01'))!.equals(body)).to.equal(true);
+      expect((await store.list('')).map((o) => o.key)).to.deep.equal(['chunks/ee/ee01']);
+    });
+
     it('refuses keys that could leave the bank: INVALID_REQUEST', async function () {
       for (const k of ['', '/config', 'chunks//x', '../config', 'chunks/../../etc', 'a b', 'chunks/x/']) {
         const err = await rejection(store.put(k, Buffer.from('x')));
@@ -167,6 +178,10 @@ describe('bank: file:// store', function () {
   });
 
   describe('file:// faults and atomicity', function () {
+    before(function () {
+      requireRootAndTools('mount', 'umount'); // read-only bind mounts and a small tmpfs
+    });
+
     it('leaves no partial object when the writing process is killed mid-put', async function () {
       const root = join(dir, 'killed');
       mkdirSync(root);
@@ -242,6 +257,143 @@ describe('bank: file:// store', function () {
   });
 });
 
+describe('bank: s3:// store on OpenStack Swift (s3api)', function () {
+  let swift: SwiftAio;
+  before(async function () {
+    swift = await swiftAio(this);
+    console.log(`    (Swift all-in-one ready in ${swift.startSeconds.toFixed(1)} s at ${swift.endpoint})`);
+  });
+
+  storeContract({
+    name: 's3:// (Swift s3api)',
+    // Small pages and delete batches, so that paging and batching run on a few dozen keys: the
+    // store follows the server's continuation tokens whatever the page size (S3's limit is 1000).
+    fresh: async () => {
+      const loc = await swift.bank();
+      const parsed = parseBankUrl(loc.url) as { bucket: string; prefix: string; url: string };
+      return new S3Store({ ...loc, ...parsed, listPageSize: 7, deleteBatch: 7 });
+    },
+  });
+
+  describe('s3:// faults', function () {
+    it('keeps banks under different prefixes of one bucket apart', async function () {
+      const loc = await swift.bank('one');
+      const one = openStore(loc);
+      const two = openStore({ ...loc, url: loc.url.replace(/one$/, 'two') });
+      await one.put('config', Buffer.from('1'));
+      await two.put('config', Buffer.from('2'));
+      expect((await one.list('')).map((o) => o.key)).to.deep.equal(['config']);
+      expect((await two.get('config'))!.toString()).to.equal('2');
+      await one.delete(['config']);
+      expect(await two.has('config')).to.equal(true);
+    });
+
+    it('refuses a wrong secret with the credentials message, never showing a key', async function () {
+      const loc = await swift.bank();
+      const store = openStore({ ...loc, secretKey: 'not-the-secret' });
+      for (const call of [() => store.get('config'), () => store.put('config', Buffer.from('{}')), () => store.list('')]) {
+        const err = await rejection(call());
+        expect(err.code).to.equal('BANK_UNAVAILABLE');
+        expect(err.message).to.include(loc.url).and.include('refused the credentials').and.include('--secret-key-file');
+        expect(err.message).to.not.include('not-the-secret').and.not.include(loc.accessKey!);
+      }
+    });
+
+    it('names a bucket that does not exist', async function () {
+      const loc = await swift.bank();
+      const store = openStore({ ...loc, url: 's3://ferry-no-such-bucket/bank' });
+      for (const call of [() => store.get('config'), () => store.has('config'), () => store.put('config', Buffer.from('{}'))]) {
+        const err = await rejection(call());
+        expect(err.code).to.equal('BANK_UNAVAILABLE');
+        expect(err.message).to.include('the bucket ferry-no-such-bucket does not exist');
+      }
+    });
+
+    it('fails within seconds, naming the bank and endpoint, while Swift is stopped; works again once it is back', async function () {
+      const loc = await swift.bank();
+      const store = openStore(loc);
+      await store.put('config', Buffer.from('kept'));
+      await swift.stop(['proxy']);
+      try {
+        for (const call of [() => store.get('config'), () => store.put('chunks/ab/ab12', Buffer.from('x')), () => store.list('chunks/')]) {
+          const began = Date.now();
+          const err = await rejection(call());
+          expect(Date.now() - began, 'ms to fail').to.be.below(10_000);
+          expect(err.code).to.equal('BANK_UNAVAILABLE');
+          expect(err.message).to.equal(`cannot reach bank ${loc.url} at ${loc.endpoint} (ECONNREFUSED): check the endpoint and that the store is up`);
+        }
+      } finally {
+        await swift.start();
+      }
+      console.log(`    (Swift restarted in ${swift.startSeconds.toFixed(1)} s)`);
+      expect((await store.get('config'))!.toString()).to.equal('kept');
+    });
+  });
+});
+
+describe('bank: s3:// store timeouts', function () {
+  it('gives up on a store that accepts connections and never answers (BANK_UNAVAILABLE, bounded retries)', async function () {
+    const sockets: Socket[] = [];
+    const server = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const store = new S3Store({ bucket: 'b', prefix: 'p', url: 's3://b/p', endpoint: `http://127.0.0.1:${port}`, accessKey: 'a', secretKey: 's', idleTimeoutMs: 300, requestTimeoutMs: 300 });
+      const began = Date.now();
+      const err = await rejection(store.get('config'));
+      expect(err.code).to.equal('BANK_UNAVAILABLE');
+      expect(err.message).to.include('cannot reach bank s3://b/p at http://127.0.0.1:').and.include('check the endpoint');
+      expect(Date.now() - began).to.be.below(10_000);
+      // Three attempts, each on its own connection: the SDK's retries, no more.
+      expect(sockets.length).to.be.within(1, 3);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+});
+
+describe('bank: s3:// store error messages (a scripted S3 endpoint)', function () {
+  // What real stores answer that Swift here cannot be made to: each row, one status and S3 error code.
+  const rows: Array<{ status: number; code: string; op: 'get' | 'put' | 'delete'; want: string; says: string }> = [
+    { status: 507, code: 'InsufficientStorage', op: 'put', want: 'BANK_UNAVAILABLE', says: 'is full (InsufficientStorage on put config)' },
+    { status: 403, code: 'QuotaExceeded', op: 'put', want: 'BANK_UNAVAILABLE', says: 'is full' },
+    { status: 400, code: 'EntityTooLarge', op: 'put', want: 'BANK_UNAVAILABLE', says: 'is full' },
+    { status: 403, code: 'AccessDenied', op: 'put', want: 'BANK_READ_ONLY', says: 'refuses writes (AccessDenied on put config)' },
+    { status: 403, code: 'AccessDenied', op: 'delete', want: 'BANK_READ_ONLY', says: 'or add the bank with --read-only' },
+    { status: 403, code: 'AccessDenied', op: 'get', want: 'BANK_UNAVAILABLE', says: 'refused the credentials (AccessDenied on get config)' },
+    { status: 403, code: 'InvalidAccessKeyId', op: 'put', want: 'BANK_UNAVAILABLE', says: '--access-key-file and --secret-key-file' },
+    { status: 404, code: 'NoSuchBucket', op: 'get', want: 'BANK_UNAVAILABLE', says: 'the bucket bucket does not exist' },
+    { status: 500, code: 'InternalError', op: 'get', want: 'BANK_UNAVAILABLE', says: 'failed get config (HTTP 500: InternalError' },
+  ];
+  for (const r of rows) {
+    it(`${r.op} answered ${r.status} ${r.code} → ${r.want}: "${r.says}"`, async function () {
+      let requests = 0;
+      const server = createHttpServer((req, res) => {
+        requests++;
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(r.status, { 'content-type': 'application/xml' });
+          res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${r.code}</Code><Message>scripted</Message><RequestId>1</RequestId></Error>`);
+        });
+      });
+      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const store = openStore({ url: 's3://bucket/p', endpoint: `http://127.0.0.1:${port}`, accessKey: 'AKIDEXAMPLE', secretKey: 'scripted-secret' });
+        const call = r.op === 'get' ? store.get('config') : r.op === 'put' ? store.put('config', Buffer.from('{}')) : store.delete(['config']);
+        const err = await rejection(call);
+        expect(err.code).to.equal(r.want);
+        expect(err.message).to.include(r.says).and.include(`http://127.0.0.1:${port}`);
+        expect(err.message).to.not.include('scripted-secret').and.not.include('AKIDEXAMPLE');
+        expect(requests, 'attempts').to.be.within(1, 3);
+      } finally {
+        server.close();
+      }
+    });
+  }
+});
+
 describe('bank: openStore URLs', function () {
   const good: Array<[string, string]> = [
     ['file:///srv/bank', 'file:///srv/bank'],
@@ -278,6 +430,21 @@ describe('bank: openStore URLs', function () {
       expect((err as Error).message).to.not.include('hunter2');
     });
   }
+  it('opens s3://bucket/prefix with an endpoint, normalising the prefix', function () {
+    expect(openStore({ url: 's3://bucket//a/b/', endpoint: 'http://127.0.0.1:8080' }).url).to.equal('s3://bucket/a/b');
+    expect(openStore({ url: 's3://bucket' }).url).to.equal('s3://bucket');
+  });
+  it('refuses an endpoint that is not http(s), and one key file without the other', function () {
+    expect(() => openStore({ url: 's3://bucket/p', endpoint: 'ftp://x' })).to.throw(/not an http/);
+    let message = '';
+    try {
+      openStore({ url: 's3://bucket/p', endpoint: 'http://u:secretpw@x' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).to.include('not an http').and.not.include('secretpw');
+    expect(() => openStore({ url: 's3://bucket/p', accessKey: 'a' })).to.throw(/only one of/);
+  });
   it('refuses an endpoint or key files on a file:// bank', function () {
     expect(() => openStore({ url: 'file:///srv/bank', endpoint: 'http://127.0.0.1:9000' })).to.throw(/s3:\/\/ banks only/);
   });

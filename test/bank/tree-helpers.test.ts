@@ -71,10 +71,16 @@ describe('bank tree helpers', () => {
     expect(splitRdev(0x10010300)).to.deep.equal([259, 65536]);
   });
 
-  it('nsToSeconds keeps whole seconds exact and the rest within a microsecond', () => {
-    expect(nsToSeconds('1700000000000000000')).to.equal(1700000000);
-    expect(Math.abs(nsToSeconds('1700000000123456789') - 1700000000.123456789)).to.be.below(1e-6);
-    expect(nsToSeconds('-1500000000')).to.equal(-1.5);
+  it('nsToSeconds aims at the middle of the microsecond libuv keeps', () => {
+    expect(nsToSeconds('1700000000000000000')).to.be.closeTo(1700000000.0000005, 1e-7);
+    expect(nsToSeconds('1700000000123456789')).to.be.closeTo(1700000000.1234565, 1e-7);
+    expect(nsToSeconds('-1500000000')).to.be.closeTo(-1.4999995, 1e-9);
+    // Truncating the double to microseconds (as libuv does) gives back the microsecond, every time.
+    for (const ns of ['1796206917607193062', '1796206917607999999', '1300000000987654321', '1']) {
+      const t = nsToSeconds(ns);
+      const micros = BigInt(Math.floor(t)) * 1_000_000n + BigInt(Math.floor((t - Math.floor(t)) * 1e6));
+      expect(micros, ns).to.equal(BigInt(ns) / 1000n);
+    }
   });
 
   describe('unchanged: reuse needs size, mtime, inode and ctime all equal', () => {

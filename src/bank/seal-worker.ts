@@ -1,0 +1,38 @@
+/**
+ * The thread of a SealPool (seal-pool.ts): seals and opens objects with the key it was started
+ * with, one at a time, answering `{id, ok, body}` or `{id, ok: false, code, message}`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { isFerryError } from '../errors';
+import { openSealed, seal } from './seal';
+
+/** A request to the thread: `length` bytes at the start of `input` (transferred, and handed back). */
+export interface SealRequest {
+  id: number;
+  op: 'seal' | 'open';
+  input: ArrayBuffer;
+  length: number;
+  ad: string;
+}
+
+/** Its answer; `body` and `input` are transferred, not copied. */
+export type SealReply = { id: number; input: ArrayBuffer } & ({ ok: true; body: Uint8Array } | { ok: false; code: string; message: string });
+
+const { key, url } = workerData as { key: Uint8Array; url: string };
+const sealKey = Buffer.from(key);
+
+parentPort?.on('message', (req: SealRequest) => {
+  const input = Buffer.from(req.input, 0, req.length);
+  let reply: SealReply;
+  try {
+    const out = req.op === 'seal' ? seal(sealKey, input, req.ad) : openSealed(sealKey, input, req.ad, url);
+    // Give the thread's result its own ArrayBuffer, so it can be transferred whole.
+    const own = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : Buffer.from(out);
+    reply = { id: req.id, input: req.input, ok: true, body: own };
+    parentPort?.postMessage(reply, [own.buffer as ArrayBuffer, req.input]);
+    return;
+  } catch (err) {
+    reply = { id: req.id, input: req.input, ok: false, code: isFerryError(err) ? err.code : 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+  }
+  parentPort?.postMessage(reply, [req.input]);
+});
