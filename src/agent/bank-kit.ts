@@ -1,5 +1,4 @@
 import type { Bank } from '../bank/bank';
-import { FerryError } from '../errors';
 import type { BankLocation, BankStore, ChunkCutter, ChunkStore, CheckpointSummary, ProgressSink, TreeEntry } from '../bank/types';
 
 /**
@@ -76,13 +75,8 @@ export async function loadBankKit(): Promise<BankKit> {
   };
 }
 
-/** What the Bank class may not have yet (bank-core adds locks, gc and check in their own modules). */
-type Later = Partial<Pick<OpenBank, 'lock' | 'gc' | 'check'>>;
-
 /** A Bank as the agent uses it. */
 function asOpenBank(b: Bank): OpenBank {
-  const later = b as unknown as Later;
-  const lacking = (what: string): FerryError => new FerryError('INVALID_REQUEST', `this ferry's bank code has no ${what} yet (bank ${b.store.url})`);
   return {
     id: b.id,
     store: b.store,
@@ -94,19 +88,8 @@ function asOpenBank(b: Bank): OpenBank {
     listCheckpoints: (volume) => b.listCheckpoints(volume),
     removeCheckpoint: (id) => b.removeCheckpoint(id),
     close: () => b.close(),
-    lock: async (kind, host, o) => {
-      if (later.lock) return later.lock.call(b, kind, host, o);
-      // Without bank-core's locks there is no gc either: nothing can remove a chunk a backup relies on.
-      if (kind === 'gc') throw lacking('locks');
-      return { release: async () => undefined };
-    },
-    gc: async (o) => {
-      if (later.gc) return later.gc.call(b, o);
-      throw lacking('gc');
-    },
-    check: async (o) => {
-      if (later.check) return later.check.call(b, o);
-      throw lacking('check');
-    },
+    lock: (kind, host, o) => b.lock(kind, host, o),
+    gc: (o) => b.gc(o),
+    check: (o) => b.check(o),
   };
 }

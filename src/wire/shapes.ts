@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentStatus, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, SnapshotRecord, VolumeView } from './records';
+import type { AgentStatus, BankRecord, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, SnapshotRecord, VolumeView } from './records';
 import { SNAPSHOT_ORIGINS } from './records';
 
 /**
@@ -195,3 +195,37 @@ export const removedVolumeShape = z.object({
   state: z.enum(['retaining', 'retained', 'dropping']),
 }) satisfies z.ZodType<RemovedVolume>;
 export const removedListShape = z.array(removedVolumeShape);
+
+// --- bank-ops (issue 8): banks and backups ---
+
+/** A bank (`ferry bank ls --json` is an array of these; no secret is ever in it). */
+export const bankShape = z
+  .object({
+    name: z.string(),
+    url: z.string(),
+    endpoint: z.string().nullable(),
+    region: z.string().nullable(),
+    readOnly: z.boolean(),
+    bankId: z.string(),
+    createdAt: time,
+  })
+  .strict() satisfies z.ZodType<BankRecord>;
+export const bankListShape = z.array(bankShape);
+
+/** A checkpoint with its bank (`ferry backup ls --json` is an array of these; `backup create --json` prints one). */
+export const checkpointShape = z.object({
+  bank: z.string(),
+  id: z.string().regex(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/),
+  volume: z.string(),
+  time,
+  host: z.string(),
+  backend: z.string(),
+  sizeBytes: z.number().int().optional(),
+  fs: z.string().optional(),
+  dataBytes: z.number().int(),
+  files: z.number().int(),
+  addedBytes: z.number().int(),
+  parent: z.string().optional(),
+  origin: z.string(),
+});
+export const checkpointListShape = z.array(checkpointShape);

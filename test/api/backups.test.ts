@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, closeSync, writeSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, openSync, closeSync, writeSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiCall, apiStream } from '../../src/cli/client';
 import { isFerryError } from '../../src/errors';
+import { LocalControl } from '../../src/control/control';
 import type { Ferry } from '../../src/serve';
 import type { BankRecord, VolumeView } from '../../src/wire/records';
 import type { ListedCheckpoint } from '../../src/cli/backup-commands';
@@ -141,6 +142,15 @@ describe('local API: banks and backups (file:// bank, real backends)', function 
     expect(await codeOf(call('POST', '/v1/volumes/src/backups', { bank: 'mirror' }))).to.equal('BANK_READ_ONLY');
     expect(await codeOf(call('DELETE', '/v1/banks/mirror/volumes/src/checkpoints/latest'))).to.equal('BANK_READ_ONLY');
     expect(await codeOf(call('POST', '/v1/volumes/src/backups', { bank: 'nope' }))).to.equal('BANK_NOT_FOUND');
+    // A volume whose primary is another host: refused, naming it (recorded as control would for host h2).
+    const control = new LocalControl(ferry.db!);
+    await control.reserveVolume({ name: 'far', backend: 'directory', options: {}, primaryNode: 'h2' });
+    await control.confirmVolume('far', 'h2');
+    const far = await call('POST', '/v1/volumes/far/backups', { bank: 'main' }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(far && isFerryError(far, 'NOT_PRIMARY') && far.message).to.match(/lives on h2, not h1: run the backup on h2/);
     expect(await codeOf(call('POST', '/v1/banks/main/volumes/src/checkpoints/latest/restore', { as: 'src-dir' }))).to.equal('VOLUME_EXISTS');
     expect(await codeOf(call('POST', '/v1/banks/main/volumes/nothing/checkpoints/latest/restore', { as: 'x1' }))).to.equal('CHECKPOINT_NOT_FOUND');
     // A restore cut off before it cleared its mark: Mount says what to do.
@@ -157,10 +167,29 @@ describe('local API: banks and backups (file:// bank, real backends)', function 
     expect(checkpoints).to.have.length(2);
     await call('DELETE', `/v1/banks/main/volumes/inc/checkpoints/${checkpoints[0].id}`);
     expect((await call<{ checkpoints: ListedCheckpoint[] }>('GET', '/v1/backups?bank=main&volume=inc')).checkpoints.map((c) => c.id)).to.deep.equal([checkpoints[1].id]);
+    // gc: the removed checkpoint's own chunks go; every checkpoint left still checks out, all data read.
+    const gc = await long<{ removed: number; kept: number }>('POST', '/v1/banks/main/gc');
+    expect(gc.removed).to.be.greaterThan(0);
+    expect(await codeOf(long('POST', '/v1/banks/mirror/gc'))).to.equal('BANK_READ_ONLY');
+    const clean = await long<{ checkpoints: number; read: number; problems: unknown[] }>('POST', '/v1/banks/mirror/check', { readDataPercent: 100 });
+    expect(clean.problems).to.deep.equal([]);
+    expect(clean.checkpoints).to.equal(2);
+    expect(clean.read).to.be.greaterThan(0);
+    // A chunk lost from the bank: check names it and the checkpoint it breaks.
+    const chunkDir = join(bankDir, 'chunks');
+    const sub = readdirSync(chunkDir)[0];
+    const lost = readdirSync(join(chunkDir, sub))[0];
+    rmSync(join(chunkDir, sub, lost));
+    const broken = await long<{ problems: Array<{ chunk: string; problem: string; checkpoints: string[] }> }>('POST', '/v1/banks/main/check');
+    expect(broken.problems).to.have.length(1);
+    expect(broken.problems[0]).to.include({ chunk: lost, problem: 'missing' });
+    expect(broken.problems[0].checkpoints.length).to.be.greaterThan(0);
     await call('DELETE', '/v1/banks/mirror');
     expect((await call<{ banks: BankRecord[] }>('GET', '/v1/banks')).banks.map((b) => b.name)).to.deep.equal(['main']);
     expect(existsSync(join(bankDir, 'config'))).to.equal(true);
     const kinds = (await ferry.agent.volumes.inspect('inc').then(() => call<{ events: { kind: string }[] }>('GET', '/v1/volumes/inc'))).events.map((e) => e.kind);
     expect(kinds).to.include.members(['backup-created', 'backup-removed']);
+    const all = (await new LocalControl(ferry.db!).recentEvents(200)).map((e) => e.kind);
+    expect(all).to.include.members(['bank-added', 'bank-removed', 'bank-gc', 'bank-check', 'restore-done', 'backup-failed']);
   });
 });
