@@ -24,6 +24,8 @@ import { Reclaimer } from './agent/reclaimer';
 import { Snapshots } from './agent/snapshots';
 import { ScheduleBook } from './agent/schedule-book';
 import { Scheduler } from './agent/scheduler';
+import { BackupSchedules } from './agent/backup-schedules';
+import { RestoreDrills } from './agent/restore-drills';
 import { DockerHost } from './agent/docker-host';
 import { ContainerQuiescer } from './agent/quiesce';
 import { COMPOSE_PROJECT_LABEL } from './agent/quiesce-plan';
@@ -224,21 +226,26 @@ export async function startFerry(
   await freezer?.thawLeftovers();
   const quiescer = new ContainerQuiescer(node, control, dockerHost, agentLog.child({ part: 'quiesce' }), undefined, freezer);
   const snapshots = new Snapshots(node, control, slots, lock, agentLog, quiescer);
+  const banks = new Banks(node, control, loadBankKit, agentLog.child({ part: 'banks' }));
+  const backups = new Backups(node, control, slots, snapshots, volumes, banks, join(config.dataDir, 'bank-work'), config.defaults.backend, agentLog.child({ part: 'backups' }));
+  // bank-policy (issue 8 items 4, 5): policies' scheduled backups and restore drills, fed by the scheduler's refresh and book.
+  const book = new ScheduleBook(join(config.dataDir, 'schedules.json'), agentLog);
+  const drills = new RestoreDrills(node, control, backups, dockerHost, volumes, book, basename(config.pluginSocket, '.sock'), agentLog.child({ part: 'drills' }));
+  const backupSchedules = new BackupSchedules(node, control, backups, book, agentLog.child({ part: 'backup-schedules' }), drills);
   const scheduler = new Scheduler(
     node,
     control,
     snapshots,
     slots,
     lock,
-    new ScheduleBook(join(config.dataDir, 'schedules.json'), agentLog),
+    book,
     config.schedules.refreshSeconds * 1000,
     log.child({ component: 'scheduler' }),
     undefined,
     // group (issue 7 item 2): a tick's volumes of one Compose project are snapshotted together.
     dockerHost && (async (volumes) => (await dockerHost.containersWithVolumes(volumes)).map((c) => ({ volumes: c.volumes, project: c.labels[COMPOSE_PROJECT_LABEL] ?? null }))),
+    backupSchedules,
   );
-  const banks = new Banks(node, control, loadBankKit, agentLog.child({ part: 'banks' }));
-  const backups = new Backups(node, control, slots, snapshots, volumes, banks, join(config.dataDir, 'bank-work'), config.defaults.backend, agentLog.child({ part: 'backups' }));
   const agent: AgentParts = { backends: slots, volumes, mounts, copies, upkeep, status, doctor, snapshots, scheduler, banks, backups };
 
   let startup!: () => void;
@@ -322,6 +329,10 @@ export async function startFerry(
     maintain();
     // policy: schedules start once the volumes are known to be in order (the book's first, then control's).
     // Not awaited: a control out of reach must not hold up the rest (the book's schedules run meanwhile).
+    // bank-policy: drills a crash cut off leave a container and a scratch volume; removed through dockerd, which asks
+    // this plugin (so only now that it answers), before any new drill can start.
+    const drillLeftovers = await drills.cleanLeftovers().catch((err: unknown) => (log.warn({ err }, 'cannot remove what cut-off restore drills left'), 0));
+    if (drillLeftovers) log.info({ leftovers: drillLeftovers }, 'removed what cut-off restore drills left');
     if (!stopping) void scheduler.start().catch((err: unknown) => log.error({ err }, 'schedules failed to start'));
     if (opts.touchDockerd !== false) touchDockerd(config, log, () => stopping);
   })();

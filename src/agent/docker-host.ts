@@ -98,6 +98,76 @@ export class DockerHost {
     return (await (await this.docker()).getContainer(id).inspect()).State.Pid ?? 0;
   }
 
+  // --- bank-policy (issue 8 item 5): the restore drill's container ---
+
+  /**
+   * `docker run --rm` through dockerd: `cmd` in `image` (pulled when this host lacks it) with `mounts`,
+   * labelled `labels`, for at most `timeoutMs` (then killed: timedOut). The output's last
+   * EXEC_OUTPUT_CHARS characters come back; the container is removed whatever happened.
+   */
+  async runOnce(o: { image: string; cmd: readonly string[]; mounts: readonly RunMount[]; timeoutMs: number; labels?: Record<string, string> }): Promise<RunResult> {
+    const docker = await this.docker();
+    const started = Date.now();
+    try {
+      await docker.getImage(o.image).inspect();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      this.log.info({ image: o.image }, 'pulling an image');
+      const stream = await docker.pull(o.image);
+      await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())));
+    }
+    const container: Docker.Container = await docker.createContainer({
+      Image: o.image,
+      Cmd: [...o.cmd],
+      Labels: o.labels ?? {},
+      HostConfig: {
+        Mounts: o.mounts.map((m) => ({ Type: 'volume' as const, Source: m.volume, Target: m.target, // NoCopy: the image's files at the target must never land in the restored data.
+          VolumeOptions: { NoCopy: true, Labels: {}, DriverConfig: { Name: m.driver, Options: {} } } })),
+      },
+    });
+    try {
+      // next-exit, asked before the start: a created container is already "not running", and the default
+      // condition would answer at once with exit code 0.
+      const waited = container.wait({ condition: 'next-exit' });
+      await container.start();
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        waited.then((r: { StatusCode?: number }) => ({ code: r.StatusCode ?? null })),
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), o.timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (ended === null) await container.kill().catch((err: unknown) => this.log.warn({ err, image: o.image }, 'cannot kill a container past its time'));
+      const logs = (await container.logs({ stdout: true, stderr: true, follow: false, tail: 500 })) as unknown as Buffer;
+      return {
+        exitCode: ended?.code ?? null,
+        timedOut: ended === null,
+        output: demuxDockerLogs(Buffer.isBuffer(logs) ? logs : Buffer.from(String(logs))).slice(-EXEC_OUTPUT_CHARS),
+        durationMs: Date.now() - started,
+      };
+    } finally {
+      await container.remove({ force: true }).catch((err: unknown) => this.log.warn({ err, image: o.image }, 'cannot remove a finished container'));
+    }
+  }
+
+  /** bank-policy: removes the containers labelled `label` (any state); answers how many. */
+  async removeLabelled(label: string): Promise<number> {
+    const docker = await this.docker();
+    const list = await docker.listContainers({ all: true, filters: { label: [label] } });
+    for (const c of list) await docker.getContainer(c.Id).remove({ force: true });
+    return list.length;
+  }
+
+  /** bank-policy: `docker volume rm NAME` (dockerd and its driver forget it); false when dockerd does not know it. */
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await (await this.docker()).getVolume(name).remove();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw err;
+    }
+  }
+
   /**
    * Runs `argv` in container `id` (`docker exec`, no shell of ferry's) for at most `timeoutMs`. A
    * command past its time is killed by its host pid where this process can see it (dockerd has no
@@ -142,6 +212,34 @@ export class DockerHost {
     }
     return { exitCode: info.ExitCode ?? null, timedOut: false, output, durationMs: Date.now() - started };
   }
+}
+
+/** bank-policy: a volume mounted into a container runOnce starts (a named volume of driver `driver`). */
+export interface RunMount {
+  volume: string;
+  driver: string;
+  target: string;
+}
+
+/** bank-policy: what a container runOnce started ended with (ExecResult's fields, and the image pulled or not). */
+export type RunResult = ExecResult;
+
+/** Docker's stream frames (non-TTY logs): [stream 1 byte, 3 zero, size 4 bytes BE][payload]; the payloads joined. */
+export function demuxDockerLogs(buf: Buffer): string {
+  // A TTY container's logs are not framed (runOnce never asks for a TTY): the buffer as it is.
+  if (buf.length >= 8 && (buf[0] > 2 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0)) return buf.toString('utf8');
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, Math.min(buf.length, i + 8 + size)));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
 }
 
 function toHostContainers(list: Docker.ContainerInfo[]): HostContainer[] {

@@ -23,9 +23,16 @@ interface BookFile {
   lastRuns: Record<string, { policy: string; at: string }>;
   /** Snapshots taken while control was unreachable, to record once it answers. */
   pending: SnapshotReport[];
+  // bank-policy (issue 8): absent in a book an older ferry wrote (read as empty).
+  /** The last scheduled backup of each volume, by volume: its policy and when. */
+  backupRuns: Record<string, { policy: string; at: string }>;
+  /** The last restore drill of each volume, by volume: its policy and when. */
+  drills: Record<string, { policy: string; at: string }>;
+  /** Drill scratch volumes made and not yet known removed (removed at the next start after a crash). */
+  scratch: string[];
 }
 
-const EMPTY: BookFile = { version: 1, heardAt: null, policies: {}, volumes: [], lastRuns: {}, pending: [] };
+const EMPTY: BookFile = { version: 1, heardAt: null, policies: {}, volumes: [], lastRuns: {}, pending: [], backupRuns: {}, drills: {}, scratch: [] };
 
 /** Writes `text` to `file` so that a crash leaves the old or the new content, never a torn one. */
 export function writeFileAtomic(file: string, text: string): void {
@@ -93,7 +100,9 @@ export class ScheduleBook {
     this.data.volumes = [...volumes];
     this.data.heardAt = at.toISOString();
     // Last runs of volumes no longer scheduled here go: a volume back later starts afresh.
-    for (const v of Object.keys(this.data.lastRuns)) if (!volumes.some((s) => s.volume === v)) delete this.data.lastRuns[v];
+    for (const runs of [this.data.lastRuns, this.data.backupRuns, this.data.drills]) {
+      for (const v of Object.keys(runs)) if (!volumes.some((s) => s.volume === v)) delete runs[v];
+    }
     this.save();
   }
 
@@ -105,6 +114,46 @@ export class ScheduleBook {
 
   ran(volume: string, policy: string, at: Date): void {
     this.data.lastRuns[volume] = { policy, at: at.toISOString() };
+    this.save();
+  }
+
+  // --- bank-policy (issue 8): scheduled backups and restore drills ---
+
+  /** The last scheduled backup of `volume` under `policy`, if any. */
+  lastBackup(volume: string, policy: string): Date | undefined {
+    const r = this.data.backupRuns[volume];
+    return r && r.policy === policy ? new Date(r.at) : undefined;
+  }
+
+  backedUp(volume: string, policy: string, at: Date): void {
+    this.data.backupRuns[volume] = { policy, at: at.toISOString() };
+    this.save();
+  }
+
+  /** The last restore drill of `volume` under `policy` (passed or failed), if any. */
+  lastDrill(volume: string, policy: string): Date | undefined {
+    const r = this.data.drills[volume];
+    return r && r.policy === policy ? new Date(r.at) : undefined;
+  }
+
+  drilled(volume: string, policy: string, at: Date): void {
+    this.data.drills[volume] = { policy, at: at.toISOString() };
+    this.save();
+  }
+
+  /** Drill scratch volumes not yet known removed. */
+  scratchVolumes(): readonly string[] {
+    return this.data.scratch;
+  }
+
+  /** Written BEFORE the scratch volume is made: a crash then leaves a name to remove, never an unknown volume. */
+  addScratch(name: string): void {
+    this.data.scratch.push(name);
+    this.save();
+  }
+
+  dropScratch(name: string): void {
+    this.data.scratch = this.data.scratch.filter((n) => n !== name);
     this.save();
   }
 

@@ -7,6 +7,7 @@ import type { ControlClient, SnapshotReport } from '../wire/control-client';
 import type { SnapshotRecord } from '../wire/records';
 import { scheduleGroups, type TickContainer } from '../volume/schedule-groups';
 import type { BackendSlots } from './backend-slots';
+import type { BackupSchedules } from './backup-schedules';
 import { requireSnapshots } from './backends/backend';
 import type { KeyedLock } from './keyed-lock';
 import type { ScheduleBook, ScheduledVolume } from './schedule-book';
@@ -69,6 +70,8 @@ export class Scheduler {
     private readonly now: () => Date = () => new Date(),
     /** group: the containers on this host using any of the volumes (dockerd); none: every volume alone. */
     private readonly containers?: (volumes: readonly string[]) => Promise<TickContainer[]>,
+    /** bank-policy (issue 8): the policies' scheduled backups and restore drills, fed from the same refresh and book. */
+    private readonly backups?: BackupSchedules,
   ) {}
 
   /** group: the scheduled second each policy's last tick handled, by `policy\nschedule`. */
@@ -97,7 +100,7 @@ export class Scheduler {
     if (this.timer) clearTimeout(this.timer);
     for (const j of this.jobs.values()) void j.task.destroy();
     this.jobs.clear();
-    await Promise.all([...this.inFlight]);
+    await Promise.all([...this.inFlight, this.backups?.stop()]);
   }
 
   /** The volumes with a running schedule here, and their policy. */
@@ -134,6 +137,7 @@ export class Scheduler {
 
   /** Brings the running jobs in line with `volumes` and the book's policies: starts, restarts, stops. */
   private apply(volumes: readonly ScheduledVolume[]): void {
+    this.backups?.apply(volumes, (name) => this.book.policy(name));
     const wanted = new Map<string, ScheduledVolume>();
     for (const v of volumes) {
       const p = this.book.policy(v.policy);

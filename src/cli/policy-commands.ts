@@ -18,6 +18,12 @@ export interface PolicyFlags {
   failover?: string;
   reclaim?: string;
   retainRemoved?: string;
+  // bank-policy (issue 8)
+  backupTo?: string;
+  backupSchedule?: string;
+  backupKeep?: string;
+  verifyEvery?: string;
+  verifyWith?: string;
 }
 
 /** What a flag that takes `none` means: null for none, else the value read by `read`. */
@@ -57,11 +63,16 @@ export function policyChangesFromFlags(f: PolicyFlags): PolicyChanges {
   if (f.failover !== undefined) c.failover = oneOf(f.failover, ['auto', 'manual'] as const, '--failover');
   if (f.reclaim !== undefined) c.reclaim = oneOf(f.reclaim, ['delete', 'retain'] as const, '--reclaim');
   if (f.retainRemoved !== undefined) c.retainRemovedSeconds = orNone(f.retainRemoved, (v) => parseDuration(v, 'retain-removed'));
+  if (f.backupTo !== undefined) c.backupTo = orNone(f.backupTo, (v) => v.trim());
+  if (f.backupSchedule !== undefined) c.backupSchedule = orNone(f.backupSchedule, (v) => v.trim());
+  if (f.backupKeep !== undefined) c.backupKeep = orNone(f.backupKeep, (v) => v.trim());
+  if (f.verifyEvery !== undefined) c.verifyEverySeconds = orNone(f.verifyEvery, (v) => parseDuration(v, 'verify-every'));
+  if (f.verifyWith !== undefined) c.verifyWith = orNone(f.verifyWith, (v) => v.trim());
   return c;
 }
 
 /** A whole new policy from `ferry policy create NAME` and its flags (pure): unset fields get their defaults. */
-export function policySpecFromFlags(name: string, f: PolicyFlags): PolicySpec {
+export function policySpecFromFlags(name: string, f: PolicyFlags): Required<PolicySpec> {
   return {
     name,
     schedule: null,
@@ -73,6 +84,11 @@ export function policySpecFromFlags(name: string, f: PolicyFlags): PolicySpec {
     failover: 'manual',
     reclaim: 'delete',
     retainRemovedSeconds: null,
+    backupTo: null,
+    backupSchedule: null,
+    backupKeep: null,
+    verifyEverySeconds: null,
+    verifyWith: null,
     ...policyChangesFromFlags(f),
   };
 }
@@ -80,7 +96,7 @@ export function policySpecFromFlags(name: string, f: PolicyFlags): PolicySpec {
 /** `ferry policy ls` as a table. */
 export function policyTable(policies: readonly PolicyRecord[]): string {
   return table(
-    ['NAME', 'SCHEDULE', 'KEEP', 'REPLICATE', 'RPO', 'BANDWIDTH', 'FAILOVER', 'RECLAIM'],
+    ['NAME', 'SCHEDULE', 'KEEP', 'REPLICATE', 'RPO', 'BANDWIDTH', 'FAILOVER', 'RECLAIM', 'BACKUP', 'DRILL'],
     policies.map((p) => [
       p.name,
       p.schedule ?? '-',
@@ -90,6 +106,9 @@ export function policyTable(policies: readonly PolicyRecord[]): string {
       p.bandwidthBytes === null ? '-' : `${formatSize(p.bandwidthBytes)}/s`,
       p.failover,
       p.reclaim + (p.retainRemovedSeconds !== null ? ` ${formatDuration(p.retainRemovedSeconds)}` : ''),
+      // bank-policy: "BANK CRON keep SPEC", and the drill's interval.
+      p.backupTo ? `${p.backupTo} ${p.backupSchedule}${p.backupKeep ? ` keep ${p.backupKeep}` : ''}` : '-',
+      p.verifyEverySeconds ? `every ${formatDuration(p.verifyEverySeconds)}` : '-',
     ]),
   );
 }
@@ -119,6 +138,11 @@ function withPolicyFlags(c: Command, update: boolean): Command {
     .addOption(new Option('--failover <mode>', 'when the primary host is lost: promote a standby by itself (auto) or by hand (manual)').choices(['auto', 'manual']))
     .addOption(new Option('--reclaim <mode>', "what docker volume rm does with the data: delete it, or retain it for a while").choices(['delete', 'retain']))
     .option('--retain-removed <duration>', `with --reclaim retain, how long a removed volume's data is kept, e.g. 7d${clear}`)
+    .option('--backup-to <bank>', `back the volumes up to this bank (ferry bank ls) on --backup-schedule${clear}`)
+    .option('--backup-schedule <cron>', `when to back up, a cron expression in UTC${clear}`)
+    .option('--backup-keep <spec>', `which scheduled checkpoints to keep in the bank: "7d 4w 12m" or a count "10"${clear}`)
+    .option('--verify-every <duration>', `restore drill: restore the newest checkpoint this often, e.g. 7d${clear}`)
+    .option('--verify-with <image-command>', `restore drill: "IMAGE COMMAND" run as sh -c COMMAND with the restored data at /data${clear}`)
     .option('--json', 'print the policy as JSON (README: JSON shapes)');
 }
 
@@ -139,7 +163,7 @@ export function policyCommands(program: Command, volume: Command, api: () => str
   withPolicyFlags(policy.command('update <name>').description('change some settings of a policy; volumes that have it follow'), true).action(
     async (name: string, f: PolicyFlags & { json?: boolean }) => {
       const changes = policyChangesFromFlags(f);
-      if (Object.keys(changes).length === 0) throw new FerryError('INVALID_OPTION', 'say what to change: --schedule, --keep, --replicate-to, --replicas, --rpo, --bandwidth, --failover, --reclaim or --retain-removed');
+      if (Object.keys(changes).length === 0) throw new FerryError('INVALID_OPTION', 'say what to change: --schedule, --keep, --replicate-to, --replicas, --rpo, --bandwidth, --failover, --reclaim, --retain-removed, --backup-to, --backup-schedule, --backup-keep, --verify-every or --verify-with');
       const { policy: p } = await apiCall<{ policy: PolicyRecord }>(api(), 'PATCH', `/v1/policies/${encodeURIComponent(name)}`, changes);
       console.log(f.json ? JSON.stringify(p, null, 2) : p.name);
     },

@@ -558,6 +558,7 @@ export class LocalControl implements ControlClient {
   async createPolicy(p: PolicySpec): Promise<PolicyRecord> {
     const spec = checkPolicy(p);
     return this.db.transaction(() => {
+      this.checkPolicyBank(spec);
       if (!insertPolicy(this.db, spec)) {
         throw new FerryError('POLICY_EXISTS', `policy ${spec.name} already exists: change it with ferry policy update ${spec.name}, or pick another name`);
       }
@@ -572,10 +573,21 @@ export class LocalControl implements ControlClient {
       if (!old) throw noPolicy(this.db, name);
       const { createdAt: _c, updatedAt: _u, ...current } = old;
       const spec = checkPolicy({ ...current, ...changes, name });
+      this.checkPolicyBank(spec);
       savePolicy(this.db, spec);
       addEvent(this.db, { kind: 'policy-updated', detail: `policy ${name}: ${Object.keys(changes).join(', ') || 'nothing'} changed${describePolicy(spec)}` });
       return getPolicy(this.db, name)!;
     })();
+  }
+
+  /** bank-policy: a policy backs up only to a bank this cluster has added, and not a read-only one. */
+  private checkPolicyBank(p: PolicySpec): void {
+    if (!p.backupTo) return;
+    const bank = getBank(this.db, p.backupTo);
+    if (!bank) throw new FerryError('BANK_NOT_FOUND', `policy ${p.name}: no bank named ${p.backupTo} is added to this cluster: ferry bank ls lists them, ferry bank add adds one`);
+    if (bank.readOnly) {
+      throw new FerryError('BANK_READ_ONLY', `policy ${p.name}: bank ${p.backupTo} was added read-only to this cluster: backups cannot go there; back up to a bank added without --read-only`);
+    }
   }
 
   async getPolicy(name: string): Promise<PolicyRecord | undefined> {
@@ -726,6 +738,9 @@ function describePolicy(p: PolicySpec): string {
     `failover ${p.failover}`,
     `reclaim ${p.reclaim}`,
     p.retainRemovedSeconds !== null ? `retain removed ${p.retainRemovedSeconds}s` : '',
+    p.backupTo ? `back up to ${p.backupTo} "${p.backupSchedule}"` : '',
+    p.backupKeep ? `backup keep "${p.backupKeep}"` : '',
+    p.verifyEverySeconds ? `restore drill every ${p.verifyEverySeconds}s with "${p.verifyWith}"` : '',
   ].filter(Boolean);
   return `: ${parts.join(', ')}`;
 }

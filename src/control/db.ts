@@ -212,6 +212,14 @@ const MIGRATIONS: readonly string[] = [
     secrets     TEXT NOT NULL
   );
   `,
+  `
+  -- bank-policy (issue 8 items 4, 5): a policy's scheduled backups to a bank, their retention, the restore drill.
+  ALTER TABLE policies ADD COLUMN backup_to TEXT;                -- a bank's name, null: no scheduled backups
+  ALTER TABLE policies ADD COLUMN backup_schedule TEXT;          -- cron (UTC)
+  ALTER TABLE policies ADD COLUMN backup_keep TEXT;              -- "7d 4w 12m" or a count, null: keep all
+  ALTER TABLE policies ADD COLUMN verify_every_seconds INTEGER;  -- restore drill interval, null: none
+  ALTER TABLE policies ADD COLUMN verify_with TEXT;              -- "IMAGE COMMAND"
+  `,
 ];
 
 /** Opens (creating if needed) the state database in WAL mode and brings its schema up to date. */

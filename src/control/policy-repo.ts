@@ -16,6 +16,11 @@ interface PolicyRow {
   failover: PolicyRecord['failover'];
   reclaim: PolicyRecord['reclaim'];
   retain_removed_seconds: number | null;
+  backup_to: string | null;
+  backup_schedule: string | null;
+  backup_keep: string | null;
+  verify_every_seconds: number | null;
+  verify_with: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -32,9 +37,19 @@ function fromRow(r: PolicyRow): PolicyRecord {
     failover: r.failover,
     reclaim: r.reclaim,
     retainRemovedSeconds: r.retain_removed_seconds,
+    backupTo: r.backup_to,
+    backupSchedule: r.backup_schedule,
+    backupKeep: r.backup_keep,
+    verifyEverySeconds: r.verify_every_seconds,
+    verifyWith: r.verify_with,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+/** bank-policy: the backup columns' values in their order (absent fields are null). */
+function backupColumns(p: PolicySpec): (string | number | null)[] {
+  return [p.backupTo ?? null, p.backupSchedule ?? null, p.backupKeep ?? null, p.verifyEverySeconds ?? null, p.verifyWith ?? null];
 }
 
 /** Inserts a policy; false when the name is taken. */
@@ -42,9 +57,10 @@ export function insertPolicy(db: Db, p: PolicySpec, at = nowIso()): boolean {
   return (
     stmt(
       db,
-      `INSERT INTO policies (name, schedule, keep, replicate_to, replicas, rpo_seconds, bandwidth_bytes, failover, reclaim, retain_removed_seconds, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`,
-    ).run(p.name, p.schedule, p.keep, JSON.stringify(p.replicateTo), p.replicas, p.rpoSeconds, p.bandwidthBytes, p.failover, p.reclaim, p.retainRemovedSeconds, at, at)
+      `INSERT INTO policies (name, schedule, keep, replicate_to, replicas, rpo_seconds, bandwidth_bytes, failover, reclaim, retain_removed_seconds,
+         backup_to, backup_schedule, backup_keep, verify_every_seconds, verify_with, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`,
+    ).run(p.name, p.schedule, p.keep, JSON.stringify(p.replicateTo), p.replicas, p.rpoSeconds, p.bandwidthBytes, p.failover, p.reclaim, p.retainRemovedSeconds, ...backupColumns(p), at, at)
       .changes === 1
   );
 }
@@ -54,8 +70,8 @@ export function savePolicy(db: Db, p: PolicySpec, at = nowIso()): void {
   stmt(
     db,
     `UPDATE policies SET schedule = ?, keep = ?, replicate_to = ?, replicas = ?, rpo_seconds = ?, bandwidth_bytes = ?, failover = ?, reclaim = ?,
-       retain_removed_seconds = ?, updated_at = ? WHERE name = ?`,
-  ).run(p.schedule, p.keep, JSON.stringify(p.replicateTo), p.replicas, p.rpoSeconds, p.bandwidthBytes, p.failover, p.reclaim, p.retainRemovedSeconds, at, p.name);
+       retain_removed_seconds = ?, backup_to = ?, backup_schedule = ?, backup_keep = ?, verify_every_seconds = ?, verify_with = ?, updated_at = ? WHERE name = ?`,
+  ).run(p.schedule, p.keep, JSON.stringify(p.replicateTo), p.replicas, p.rpoSeconds, p.bandwidthBytes, p.failover, p.reclaim, p.retainRemovedSeconds, ...backupColumns(p), at, p.name);
 }
 
 export function getPolicy(db: Db, name: string): PolicyRecord | undefined {

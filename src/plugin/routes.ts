@@ -1,5 +1,6 @@
 import type { Mounts } from '../agent/mounts';
 import type { VolumeService } from '../agent/volume-service';
+import { isDrillVolumeName } from '../volume/restore-drill';
 import { formatSize } from '../volume/size';
 import type { VolumeView } from '../wire/records';
 import type { FerryError } from '../errors';
@@ -98,7 +99,8 @@ export function pluginRoutes(volumes: VolumeService, mounts: Mounts): Record<str
     },
     '/VolumeDriver.List': {
       readOnly: true,
-      handle: async () => ({ Volumes: (await volumes.list()).map((v) => toDocker(v, mounts.path(v.name))), Err: '' }),
+      // bank-policy: a restore drill's scratch volume (ferry-drill-<8 hex>, minutes at most) is not the user's to see.
+      handle: async () => ({ Volumes: (await volumes.list()).filter((v) => !isDrillVolumeName(v.name)).map((v) => toDocker(v, mounts.path(v.name))), Err: '' }),
     },
   };
 }

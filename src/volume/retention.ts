@@ -133,6 +133,32 @@ function periodLabel(unit: KeepUnit, ms: number): string {
 }
 
 /**
+ * The keep spec's own verdicts (pure): calls `why(name, reason)` for each item `keep` keeps at `now`
+ * (the newest `latest`, the newest of each period counted back). `newestFirst`: items retention may
+ * delete, with readable times not after `now`, newest first. Shared by snapshots and bank checkpoints.
+ */
+export function keptBySpec(
+  newestFirst: readonly { name: string; ms: number }[],
+  keep: KeepSpec,
+  now: Date,
+  why: (name: string, reason: string) => void,
+): void {
+  newestFirst.slice(0, keep.latest).forEach((s, i) => why(s.name, `among the newest ${keep.latest} (#${i + 1})`));
+  for (const unit of KEEP_UNITS) {
+    const count = keep.periods[unit];
+    if (count === undefined) continue;
+    const current = periodIndex(unit, now.getTime());
+    const seen = new Set<number>();
+    for (const s of newestFirst) {
+      const idx = periodIndex(unit, s.ms);
+      if (current - idx >= count || seen.has(idx)) continue;
+      seen.add(idx);
+      why(s.name, `${UNIT_WORDS[unit]}: the newest of ${periodLabel(unit, s.ms)} (${count}${unit})`);
+    }
+  }
+}
+
+/**
  * Decides which of a volume's snapshots the schedule of `policy` deletes under `keep` at `now`
  * (pure; see the module comment for what is never deleted). `snapshots` in any order; `protectedNames`
  * maps a name to why it must stay (e.g. "base of standby h2").
@@ -167,19 +193,7 @@ export function planRetention(input: {
   // Newest first from here: the first one met in a period is the newest of that period.
   const newestFirst = [...owned].reverse();
   if (newestFirst.length) why(newestFirst[0].name, 'the newest snapshot of the schedule');
-  newestFirst.slice(0, keep.latest).forEach((s, i) => why(s.name, `among the newest ${keep.latest} (#${i + 1})`));
-  for (const unit of KEEP_UNITS) {
-    const count = keep.periods[unit];
-    if (count === undefined) continue;
-    const current = periodIndex(unit, now.getTime());
-    const seen = new Set<number>();
-    for (const s of newestFirst) {
-      const idx = periodIndex(unit, s.ms);
-      if (current - idx >= count || seen.has(idx)) continue;
-      seen.add(idx);
-      why(s.name, `${UNIT_WORDS[unit]}: the newest of ${periodLabel(unit, s.ms)} (${count}${unit})`);
-    }
-  }
+  keptBySpec(newestFirst, keep, now, why);
 
   const plan: RetentionPlan = { keep: [], delete: [] };
   for (const s of timed) {

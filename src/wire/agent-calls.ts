@@ -14,6 +14,12 @@ const policyFields = {
   failover: z.enum(['auto', 'manual']),
   reclaim: z.enum(['delete', 'retain']),
   retainRemovedSeconds: z.number().int().min(1).nullable(),
+  // bank-policy (issue 8): optional, so a spec of issue 7's shape still reads (absent = null).
+  backupTo: z.string().min(1).max(64).nullable().optional(),
+  backupSchedule: z.string().min(1).max(256).nullable().optional(),
+  backupKeep: z.string().min(1).max(256).nullable().optional(),
+  verifyEverySeconds: z.number().int().min(1).nullable().optional(),
+  verifyWith: z.string().min(1).max(1024).nullable().optional(),
 };
 /** `createPolicy`'s argument (and the body of `POST /v1/policies`). */
 export const policySpecSchema = z.object({ name: z.string().min(1).max(64), ...policyFields }).strict();

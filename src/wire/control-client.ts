@@ -7,6 +7,7 @@ import type {
   MoveRecord,
   NodeRecord,
   PolicyRecord,
+  POLICY_BACKUP_FIELDS,
   RemovedVolume,
   BankRecord,
   BankSecrets,
@@ -50,7 +51,9 @@ export interface SnapshotReport {
   from?: string;
 }
 /** A policy as `ferry policy create` asks for it: every field of the record but its times. */
-export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
+export type PolicySpec = Omit<PolicyRecord, 'createdAt' | 'updatedAt' | (typeof POLICY_BACKUP_FIELDS)[number]> &
+  // bank-policy: the backup fields may be left out (a spec of issue 7's shape has no backups).
+  Partial<Pick<PolicyRecord, (typeof POLICY_BACKUP_FIELDS)[number]>>;
 /** What `updatePolicy` changes: any fields but the name; the others stay as they are. */
 export type PolicyChanges = Partial<Omit<PolicySpec, 'name'>>;
 

@@ -236,9 +236,23 @@ export interface PolicyRecord {
   reclaim: ReclaimMode;
   /** With `reclaim: 'retain'`, how long a removed volume's data is kept, in seconds; null: until undeleted or purged by hand. */
   retainRemovedSeconds: number | null;
+  // bank-policy (issue 8 items 4, 5): scheduled backups to a bank, their retention, the restore drill.
+  /** The bank scheduled backups go to (`ferry bank ls`); null: no scheduled backups. */
+  backupTo: string | null;
+  /** When to back up, a cron expression in UTC like `schedule`; set exactly when backupTo is. */
+  backupSchedule: string | null;
+  /** Retention of the scheduled checkpoints in that bank ("7d 4w 12m" or a count); null: keep all. */
+  backupKeep: string | null;
+  /** Restore drill: how often the newest checkpoint is restored and checked, in seconds; null: never. */
+  verifyEverySeconds: number | null;
+  /** Restore drill: "IMAGE COMMAND", run as `sh -c COMMAND` in IMAGE on the restored data at /data. */
+  verifyWith: string | null;
   createdAt: string;
   updatedAt: string;
 }
+
+/** bank-policy: a policy's backup and drill fields (every one null in a policy without backups). */
+export const POLICY_BACKUP_FIELDS = ['backupTo', 'backupSchedule', 'backupKeep', 'verifyEverySeconds', 'verifyWith'] as const;
 
 // --- replicate (issue 7 item 4): standbys kept by replication rounds ---
 

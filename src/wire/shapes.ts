@@ -151,6 +151,11 @@ export const policyShape = z.object({
   failover: z.enum(['auto', 'manual']),
   reclaim: z.enum(['delete', 'retain']),
   retainRemovedSeconds: z.number().int().nullable(),
+  backupTo: z.string().nullable(),
+  backupSchedule: z.string().nullable(),
+  backupKeep: z.string().nullable(),
+  verifyEverySeconds: z.number().int().nullable(),
+  verifyWith: z.string().nullable(),
   createdAt: time,
   updatedAt: time,
 }) satisfies z.ZodType<PolicyRecord>;

@@ -32,6 +32,11 @@ describe('CLI: policy flags (pure)', () => {
       failover: 'auto',
       reclaim: 'retain',
       retainRemovedSeconds: 7 * 86400,
+      backupTo: null,
+      backupSchedule: null,
+      backupKeep: null,
+      verifyEverySeconds: null,
+      verifyWith: null,
     });
     expect(policySpecFromFlags('bare', {})).to.include({ schedule: null, keep: null, failover: 'manual', reclaim: 'delete' });
   });
@@ -64,8 +69,26 @@ describe('CLI: policy flags (pure)', () => {
   it('lists policies as a table', () => {
     const p = { ...policySpecFromFlags('gold', { schedule: '0 3 * * *', keep: '10', replicas: '2', rpo: '90s', bandwidth: '50M' }), createdAt: '', updatedAt: '' };
     const [header, row] = policyTable([p]).split('\n');
-    expect(header).to.match(/^NAME\s+SCHEDULE\s+KEEP\s+REPLICATE\s+RPO\s+BANDWIDTH\s+FAILOVER\s+RECLAIM$/);
-    expect(row.split(/\s{2,}/)).to.deep.equal(['gold', '0 3 * * *', '10', '2 hosts', '1m30s', '50.0 MiB/s', 'manual', 'delete']);
+    expect(header).to.match(/^NAME\s+SCHEDULE\s+KEEP\s+REPLICATE\s+RPO\s+BANDWIDTH\s+FAILOVER\s+RECLAIM\s+BACKUP\s+DRILL$/);
+    expect(row.split(/\s{2,}/)).to.deep.equal(['gold', '0 3 * * *', '10', '2 hosts', '1m30s', '50.0 MiB/s', 'manual', 'delete', '-', '-']);
+    const b = {
+      ...policySpecFromFlags('safe', { backupTo: 'offsite', backupSchedule: '0 2 * * *', backupKeep: '7d 4w', verifyEvery: '7d', verifyWith: 'busybox true' }),
+      createdAt: '',
+      updatedAt: '',
+    };
+    expect(policyTable([b]).split('\n')[1].split(/\s{2,}/).slice(-2)).to.deep.equal(['offsite 0 2 * * * keep 7d 4w', 'every 1w']);
+  });
+
+  it('bank-policy: backup and drill flags, none clears them', () => {
+    expect(policySpecFromFlags('safe', { backupTo: 'offsite', backupSchedule: '0 2 * * *', backupKeep: '7d 4w 12m', verifyEvery: '7d', verifyWith: ' busybox test -s /data/f ' })).to.include({
+      backupTo: 'offsite',
+      backupSchedule: '0 2 * * *',
+      backupKeep: '7d 4w 12m',
+      verifyEverySeconds: 7 * 86400,
+      verifyWith: 'busybox test -s /data/f',
+    });
+    expect(policyChangesFromFlags({ backupTo: 'none', verifyEvery: 'none', backupKeep: '10' })).to.deep.equal({ backupTo: null, verifyEverySeconds: null, backupKeep: '10' });
+    expect(() => policyChangesFromFlags({ verifyEvery: 'weekly' })).to.throw(/invalid verify-every "weekly"/);
   });
 });
 

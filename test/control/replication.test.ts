@@ -37,7 +37,7 @@ const kinds = async (c: LocalControl): Promise<string[]> => (await c.eventsOf('d
 
 describe('control: replication', function () {
   it('reads replication from a policy only when it names hosts or a count', function () {
-    const p = { ...POLICY, createdAt: '', updatedAt: '' };
+    const p = { backupTo: null, backupSchedule: null, backupKeep: null, verifyEverySeconds: null, verifyWith: null, ...POLICY, createdAt: '', updatedAt: '' };
     expect(replicationOf(undefined)).to.equal(undefined);
     expect(replicationOf({ ...p, replicateTo: [], replicas: null })).to.equal(undefined);
     expect(replicationOf(p)).to.deep.equal({ replicateTo: ['h2'], replicas: null, rpoSeconds: 10, bandwidthBytes: 50 * 2 ** 20 });
