@@ -14,9 +14,15 @@ import { silentLogger, type Logger } from '../log';
 import { applyXattrs } from './xattrs';
 import type { ChunkStore, ProgressSink, TreeEntry } from './types';
 
-/** Chunks kept after use (a chunk often holds many small files), and extents fetched ahead. */
-const CACHE_CHUNKS = 12;
-const FETCH_AHEAD = 4;
+/**
+ * Chunks kept after use (a chunk often holds many small files), distinct chunks fetched ahead of the
+ * file being started (opening runs on the seal threads meanwhile), and files written at once (each
+ * file is a handful of syscalls, each a trip to libuv's pool: alone they leave the disk and the
+ * seal threads idle).
+ */
+const CACHE_CHUNKS = 16;
+const FETCH_AHEAD = 6;
+const FILES_AT_ONCE = 8;
 const PROGRESS_EVERY_MS = 200;
 /** A fresh ext4/xfs volume's root may hold this and still count as empty. */
 const FRESH_FS_DIR = 'lost+found';
@@ -151,9 +157,11 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     }
   }
 
-  // Every extent in the order files are written, for fetching ahead.
+  // The chunks in the order files are written (a chunk once per run of extents in it), for fetching
+  // ahead, and where each file's data starts in that order.
   const dataOf = (e: TreeEntry): TreeEntry => (e.type === 'hardlink' ? (byPath.get(e.target ?? '') ?? e) : e);
   const order: string[] = [];
+  const startOf = new Map<string, number>();
   {
     const written = new Set<string>();
     for (const e of selected) {
@@ -161,11 +169,12 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
       // A hard link whose first path was selected too is a link, not data (its first path came before it).
       if (d.type !== 'file' || written.has(d.path)) continue;
       written.add(d.path);
-      for (const x of d.extents ?? []) order.push(x.id);
+      startOf.set(d.path, order.length);
+      for (const x of d.extents ?? []) if (order.at(-1) !== x.id) order.push(x.id);
     }
   }
   const cache = new ChunkCache(o.chunks);
-  let pos = 0;
+  let fetched = 0;
   const totalBytes = selected.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
   let doneBytes = 0;
   let files = 0;
@@ -180,12 +189,16 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   report(true);
 
   const writeFileData = async (e: TreeEntry, to: string): Promise<void> => {
+    // Each chunk is asked for once, in order, FETCH_AHEAD ahead of the one a file is about to use.
+    let idx = (startOf.get(e.path) ?? 0) - 1;
+    let prev: string | undefined;
     const fh = await open(to, 'wx', 0o600);
     try {
       for (const x of e.extents ?? []) {
-        for (let i = pos; i < Math.min(order.length, pos + FETCH_AHEAD); i++) void cache.get(order[i]);
+        if (x.id !== prev) idx++;
+        prev = x.id;
+        for (const ahead = Math.min(order.length, idx + 1 + FETCH_AHEAD); fetched < ahead; fetched++) void cache.get(order[fetched]);
         const chunk = await cache.get(x.id);
-        pos++;
         if (x.offset + x.length > chunk.length) {
           throw new FerryError('BANK_CORRUPT', `chunk ${x.id} holds ${chunk.length} bytes, but ${e.path} needs bytes ${x.offset}..${x.offset + x.length} of it; run ferry bank check`);
         }
@@ -208,21 +221,43 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     await lutimes(at, t, t);
   };
 
-  // Tree path of an inode's first name (file, fifo, device) → where it was made, for the hard links that follow.
-  const madeNodes = new Map<string, string>();
+  // Tree path of an inode's first name (file, fifo, device) → where it is being made, for the hard links that follow.
+  const madeNodes = new Map<string, Promise<string>>();
   /** Makes a file (its data), fifo or device at `to` with its owner, mode and mtime. */
-  const makeNode = async (e: TreeEntry, to: string): Promise<void> => {
+  const makeNode = async (e: TreeEntry, to: string): Promise<string> => {
     if (e.type === 'file') await writeFileData(e, to);
     else if (e.type === 'fifo') await runner.run(['mknod', to, 'p']);
     else {
       const [major, minor] = splitRdev(e.rdev ?? 0);
       await runner.run(['mknod', to, e.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
     }
-    madeNodes.set(e.path, to);
     await setMeta(e, to);
+    return to;
+  };
+  // Nodes are made FILES_AT_ONCE at a time; the first failure stops the walk and is thrown once the rest settle.
+  const running = new Set<Promise<unknown>>();
+  let failed: { err: unknown } | undefined;
+  const startNode = async (e: TreeEntry, to: string): Promise<void> => {
+    while (running.size >= FILES_AT_ONCE) await Promise.race(running);
+    if (failed) throw failed.err;
+    const made = makeNode(e, to);
+    madeNodes.set(e.path, made);
+    const tracked = made.then(
+      () => undefined,
+      (err: unknown) => {
+        failed ??= { err };
+      },
+    );
+    running.add(tracked);
+    void tracked.then(() => running.delete(tracked));
+  };
+  const settle = async (): Promise<void> => {
+    while (running.size > 0) await Promise.race(running);
+    if (failed) throw failed.err;
   };
   const xattrItems: Array<{ abs: string; xattrs: Record<string, string> }> = [];
   const madeDirs: TreeEntry[] = [];
+  try {
   for (const e of selected) {
     const to = abs(e.path);
     if (e.path !== '' && !dirs.has(parentOf(e.path))) {
@@ -243,7 +278,7 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
       case 'fifo':
       case 'chardev':
       case 'blockdev':
-        await makeNode(e, to);
+        await startNode(e, to);
         break;
       case 'hardlink': {
         const first = byPath.get(e.target ?? '');
@@ -252,11 +287,11 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
         }
         const made = madeNodes.get(first.path);
         if (made) {
-          await link(made, to);
+          await link(await made, to);
           break;
         }
         // Its first name is outside what --path selected: this one is made as the inode.
-        await makeNode(first, to);
+        await startNode(first, to);
         if (first.xattrs) xattrItems.push({ abs: to, xattrs: first.xattrs });
         continue;
       }
@@ -267,6 +302,12 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     }
     if (e.xattrs && e.type !== 'hardlink') xattrItems.push({ abs: to, xattrs: e.xattrs });
   }
+  } catch (err) {
+    // Nothing keeps writing after restoreTree has thrown.
+    await settle().catch(() => undefined);
+    throw err;
+  }
+  await settle();
   await applyXattrs(runner, xattrItems);
   // Walk order is depth-first pre-order: reversed, every directory comes after all it holds.
   for (const d of madeDirs.reverse()) await setMeta(d, abs(d.path));
