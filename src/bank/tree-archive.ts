@@ -127,6 +127,9 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   };
 
   let readBytes = 0;
+  // One read buffer for the whole walk: the cutter copies what it is given (ChunkCutter.push), and a
+  // fresh buffer per read costs page faults on every byte read.
+  const readBuf = Buffer.allocUnsafe(READ_BYTES);
   for (const i of toRead) {
     const w = walked[i];
     const size = w.entry.size ?? 0;
@@ -135,14 +138,12 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
     try {
       let at = 0;
       while (at < size) {
-        // A fresh buffer each read: the chunker may keep the bytes it was given until it cuts them.
-        const buf = Buffer.allocUnsafe(Math.min(READ_BYTES, size - at));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+        const { bytesRead } = await fh.read(readBuf, 0, Math.min(READ_BYTES, size - at), at);
         if (bytesRead === 0) {
           log.warn({ path: w.abs, size, read: at }, 'file shrank while it was read: the rest is restored as zeros');
           break;
         }
-        const data = buf.subarray(0, bytesRead);
+        const data = readBuf.subarray(0, bytesRead);
         const runs = sparse ? dataRuns(data, at) : [{ at, start: 0, end: bytesRead }];
         for (const run of runs) {
           ledger.add({ file: i, at: run.at, length: run.end - run.start });

@@ -20,8 +20,8 @@ import type { ChunkStore, ProgressSink, TreeEntry } from './types';
  * file is a handful of syscalls, each a trip to libuv's pool: alone they leave the disk and the
  * seal threads idle).
  */
-const CACHE_CHUNKS = 16;
-const FETCH_AHEAD = 6;
+const CACHE_CHUNKS = 8;
+const FETCH_AHEAD = 4;
 const FILES_AT_ONCE = 8;
 const PROGRESS_EVERY_MS = 200;
 /** A fresh ext4/xfs volume's root may hold this and still count as empty. */
