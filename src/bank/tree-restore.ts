@@ -21,6 +21,7 @@ import type { ChunkStore, ProgressSink, TreeEntry } from './types';
  * seal threads idle).
  */
 const CACHE_CHUNKS = 8;
+const HELD_MAX = 32;
 const FETCH_AHEAD = 4;
 const FILES_AT_ONCE = 8;
 const PROGRESS_EVERY_MS = 200;
@@ -84,20 +85,43 @@ export function splitRdev(rdev: number): [number, number] {
   return [Number(major), Number(minor)];
 }
 
-/** Chunks by id, the last few kept, fetched ahead of use. */
+/**
+ * Chunks by id, each kept from its fetch until its last extent is written (files are written
+ * several at once, so "the last few used" would drop chunks a slower file still needs). Fetching
+ * ahead stops while CACHE_CHUNKS are held; a chunk held far too long (its data repeats much later
+ * in the tree) is dropped past HELD_MAX and fetched again when needed.
+ */
 class ChunkCache {
-  private readonly cached = new Map<string, Promise<Buffer>>();
-  constructor(private readonly chunks: ChunkStore) {}
+  private readonly held = new Map<string, Promise<Buffer>>();
+  constructor(private readonly chunks: ChunkStore, private readonly uses: Map<string, number>) {}
+
+  /** Fetches `id` ahead of use unless enough are held; false when it did not (try again later). */
+  prefetch(id: string): boolean {
+    if (this.held.has(id) || !this.uses.has(id)) return true;
+    if (this.held.size >= CACHE_CHUNKS) return false;
+    this.fetch(id);
+    return true;
+  }
 
   get(id: string): Promise<Buffer> {
-    let p = this.cached.get(id);
-    if (p) this.cached.delete(id);
+    return this.held.get(id) ?? this.fetch(id);
+  }
+
+  /** One extent of `id` was written. */
+  done(id: string): void {
+    const left = (this.uses.get(id) ?? 1) - 1;
+    if (left > 0) this.uses.set(id, left);
     else {
-      p = this.chunks.get(id);
-      p.catch(() => undefined); // a prefetch nobody awaits must not be an unhandled rejection
+      this.uses.delete(id);
+      this.held.delete(id);
     }
-    this.cached.set(id, p);
-    while (this.cached.size > CACHE_CHUNKS) this.cached.delete(this.cached.keys().next().value as string);
+  }
+
+  private fetch(id: string): Promise<Buffer> {
+    const p = this.chunks.get(id);
+    p.catch(() => undefined); // a prefetch nobody awaits must not be an unhandled rejection
+    this.held.set(id, p);
+    while (this.held.size > HELD_MAX) this.held.delete(this.held.keys().next().value as string);
     return p;
   }
 }
@@ -162,6 +186,7 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   const dataOf = (e: TreeEntry): TreeEntry => (e.type === 'hardlink' ? (byPath.get(e.target ?? '') ?? e) : e);
   const order: string[] = [];
   const startOf = new Map<string, number>();
+  const uses = new Map<string, number>();
   {
     const written = new Set<string>();
     for (const e of selected) {
@@ -170,10 +195,13 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
       if (d.type !== 'file' || written.has(d.path)) continue;
       written.add(d.path);
       startOf.set(d.path, order.length);
-      for (const x of d.extents ?? []) if (order.at(-1) !== x.id) order.push(x.id);
+      for (const x of d.extents ?? []) {
+        if (order.at(-1) !== x.id) order.push(x.id);
+        uses.set(x.id, (uses.get(x.id) ?? 0) + 1);
+      }
     }
   }
-  const cache = new ChunkCache(o.chunks);
+  const cache = new ChunkCache(o.chunks, uses);
   let fetched = 0;
   const totalBytes = selected.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
   let doneBytes = 0;
@@ -197,12 +225,13 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
       for (const x of e.extents ?? []) {
         if (x.id !== prev) idx++;
         prev = x.id;
-        for (const ahead = Math.min(order.length, idx + 1 + FETCH_AHEAD); fetched < ahead; fetched++) void cache.get(order[fetched]);
+        for (const ahead = Math.min(order.length, idx + 1 + FETCH_AHEAD); fetched < ahead && cache.prefetch(order[fetched]); ) fetched++;
         const chunk = await cache.get(x.id);
         if (x.offset + x.length > chunk.length) {
           throw new FerryError('BANK_CORRUPT', `chunk ${x.id} holds ${chunk.length} bytes, but ${e.path} needs bytes ${x.offset}..${x.offset + x.length} of it; run ferry bank check`);
         }
         await fh.write(chunk, x.offset, x.length, x.at);
+        cache.done(x.id);
       }
       // Holes between and after the extents stay holes.
       await fh.truncate(e.size ?? 0);
