@@ -4,11 +4,10 @@
  * and the checkpoints it breaks. Reads only: takes no lock, works on a read-only bank.
  */
 import { isFerryError } from '../errors';
-import type { Bank } from './bank';
 import { checkpointKey, isCheckpointId } from './checkpoint-id';
 import { treeDataChunks, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
-import type { ProgressSink } from './types';
+import type { BankStore, ChunkStore, ProgressSink, TreeEntry } from './types';
 
 export interface CheckOptions {
   /** 0..100: the share of referenced chunks to read back. */
@@ -48,7 +47,16 @@ function sample<T>(items: T[], k: number): T[] {
   return a.slice(0, k);
 }
 
-export async function runCheck(bank: Bank, o: CheckOptions = {}): Promise<CheckResult> {
+/** What check reads of a bank (the Bank class is one; check does not import it, the Bank imports check). */
+export interface CheckSubject {
+  readonly store: BankStore;
+  readManifest(id: string): Promise<Manifest>;
+  knownChunks(): Promise<Set<string>>;
+  chunks(): ChunkStore;
+  readTree(m: Manifest, chunks?: ChunkStore): Promise<TreeEntry[]>;
+}
+
+export async function runCheck(bank: CheckSubject, o: CheckOptions = {}): Promise<CheckResult> {
   const problems: CheckProblem[] = [];
   const corrupt = new Set<string>();
   const ids = (await bank.store.list('checkpoints/')).map((x) => x.key.slice('checkpoints/'.length)).filter(isCheckpointId).sort();

@@ -4,11 +4,11 @@
  * cannot run meanwhile (they wait for the gc lock), so no chunk a backup relies on is taken from it.
  * A manifest or tree that cannot be read stops gc before it deletes anything.
  */
-import type { Bank } from './bank';
+import type { AcquireOptions, BankLocks, HeldLock, LockKind } from './bank-locks';
 import { chunkIdOfKey } from './bank-chunks';
-import { treeDataChunks } from './manifest';
+import { treeDataChunks, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
-import type { ProgressSink } from './types';
+import type { BankStore, ProgressSink, TreeEntry } from './types';
 
 export interface GcOptions {
   host: string;
@@ -38,7 +38,16 @@ export function reachableChunks(trees: Array<{ treeChunks: readonly string[]; en
   return used;
 }
 
-export async function runGc(bank: Bank, o: GcOptions): Promise<GcResult> {
+/** What gc reads and locks of a bank (the Bank class is one; gc does not import it, the Bank imports gc). */
+export interface GcSubject {
+  readonly store: BankStore;
+  readonly locks: Pick<BankLocks, 'removeStale'>;
+  lock(kind: LockKind, host: string, o?: AcquireOptions): Promise<HeldLock>;
+  listManifests(): Promise<Manifest[]>;
+  readTree(m: Manifest): Promise<TreeEntry[]>;
+}
+
+export async function runGc(bank: GcSubject, o: GcOptions): Promise<GcResult> {
   const lock = await bank.lock('gc', o.host, { waitMs: o.waitMs, onWait: o.onWait });
   try {
     const manifests = await bank.listManifests();

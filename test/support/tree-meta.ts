@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'chai';
 import { sh } from './host';
 
 const MiB = 1024 * 1024;
@@ -134,4 +135,15 @@ export function writeRichTree(root: string, o: { smallFiles?: number; bigBytes?:
   touchNs(join(root, 'data/sub/deep'), '1400000000.000000001');
   touchNs(root, '1300000000.987654321');
   return { sparse, socket };
+}
+
+/** Expects two descriptions equal, mtimes cut to the microsecond (all Node's utimes keeps), `skip` left out of `a`. */
+export function expectSameTree(a: Map<string, MetaEntry>, b: Map<string, MetaEntry>, skip: string[] = []): void {
+  const want = [...a.entries()].filter(([p]) => !skip.includes(p));
+  expect([...b.keys()]).to.deep.equal(want.map(([p]) => p));
+  for (const [p, e] of want) {
+    const got = b.get(p)!;
+    expect(got.desc, p).to.equal(e.desc);
+    expect(got.mtimeNs, `mtime of ${JSON.stringify(p)}`).to.equal((e.mtimeNs / 1000n) * 1000n);
+  }
 }

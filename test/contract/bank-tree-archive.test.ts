@@ -10,7 +10,7 @@ import type { TreeEntry } from '../../src/bank/types';
 import { missingNeeds } from '../contract/backend-contract';
 import { MemoryChunks, TestCutter } from '../support/bank-doubles';
 import { cleanupDir, makeLoopFs, makeTempDir, sh } from '../support/host';
-import { describeTree, writeRichTree, xattrDump, type MetaEntry } from '../support/tree-meta';
+import { describeTree, expectSameTree, writeRichTree, xattrDump, type MetaEntry } from '../support/tree-meta';
 
 const MiB = 1024 * 1024;
 const TOOLS = ['getfattr', 'setfattr', 'setfacl', 'mknod', 'python3'];
@@ -27,16 +27,6 @@ function makeFs(kind: 'ext4' | 'xfs' | 'btrfs', dir: string): string {
   return mnt;
 }
 
-/** Expects two descriptions equal, mtimes cut to the microsecond (all Node's utimes keeps), `skip` left out of `a`. */
-function expectSameTree(a: Map<string, MetaEntry>, b: Map<string, MetaEntry>, skip: string[] = []): void {
-  const want = [...a.entries()].filter(([p]) => !skip.includes(p));
-  expect([...b.keys()]).to.deep.equal(want.map(([p]) => p));
-  for (const [p, e] of want) {
-    const got = b.get(p)!;
-    expect(got.desc, p).to.equal(e.desc);
-    expect(got.mtimeNs, `mtime of ${JSON.stringify(p)}`).to.equal((e.mtimeNs / 1000n) * 1000n);
-  }
-}
 
 /** The subtree of a description under `prefix`, its paths unchanged. */
 function subtree(m: Map<string, MetaEntry>, prefix: string): Map<string, MetaEntry> {
