@@ -27,6 +27,8 @@ const CODE_KINDS = {
   POLICY_EXISTS: 'conflict',
   POLICY_IN_USE: 'conflict',
   BANK_EXISTS: 'conflict',
+  // bank: a policy backs up to it (bank rm refused until no policy names it).
+  BANK_IN_USE: 'conflict',
   // bank: added --read-only, or the store refuses writes.
   BANK_READ_ONLY: 'conflict',
   // bank: another process holds a lock that excludes this one (gc while backups run, or the reverse).

@@ -695,7 +695,17 @@ export class LocalControl implements ControlClient {
   async removeBank(name: string, node: string): Promise<void> {
     this.db.transaction(() => {
       const b = getBank(this.db, name);
-      if (!b || !deleteBank(this.db, name)) throw noBank(name);
+      if (!b) throw noBank(name);
+      // Forgetting a bank a policy backs up to would turn its schedule into a stream of failures.
+      const users = listPolicies(this.db).filter((p) => p.backupTo === name).map((p) => p.name);
+      if (users.length > 0) {
+        throw new FerryError(
+          'BANK_IN_USE',
+          `bank ${name} is where polic${users.length > 1 ? 'ies' : 'y'} ${users.join(', ')} back${users.length > 1 ? '' : 's'} up: give ${users.length > 1 ? 'them' : 'it'} another bank first (ferry policy update POLICY --backup-to OTHER, or --backup-to none)`,
+          { details: { policies: users } },
+        );
+      }
+      if (!deleteBank(this.db, name)) throw noBank(name);
       addEvent(this.db, { node, kind: 'bank-removed', detail: `bank ${name} at ${b.url} forgotten; its data stays there` });
     })();
   }

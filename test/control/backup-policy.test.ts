@@ -84,6 +84,17 @@ describe('control: backup policies (bank-policy)', () => {
     expect((await c.getPolicy('safe'))!.backupTo).to.equal('offsite');
   });
 
+  it('refuses to forget a bank a policy backs up to, naming the policy; forgets it once no policy does', async () => {
+    const c = new LocalControl(openDb(':memory:'));
+    await addBank(c, 'offsite');
+    await c.createPolicy(BACKUP);
+    await expectCode(c.removeBank('offsite', 'h1'), 'BANK_IN_USE', /bank offsite is where policy safe backs up: give it another bank first/);
+    expect(await c.getBank('offsite')).to.not.equal(undefined);
+    await c.updatePolicy('safe', { backupTo: null, backupSchedule: null, backupKeep: null, verifyEverySeconds: null, verifyWith: null });
+    await c.removeBank('offsite', 'h1');
+    expect(await c.getBank('offsite')).to.equal(undefined);
+  });
+
   it('stores the fields (one migration), shows them, updates and clears them, with events', async () => {
     const c = new LocalControl(openDb(':memory:'));
     await addBank(c, 'offsite');
