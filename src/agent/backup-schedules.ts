@@ -1,4 +1,4 @@
-import { parse as parseCron, schedule as cronSchedule, type ScheduledTask } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
 import type { Logger } from '../log';
 import { planBackupRetention } from '../volume/backup-retention';
 import { parseKeepSpec } from '../volume/retention';
@@ -6,6 +6,7 @@ import { catchUp, type CronFields } from '../volume/schedule';
 import type { ControlClient } from '../wire/control-client';
 import type { PolicyRecord } from '../wire/records';
 import type { BackupRunner } from './backup-runner';
+import { startCronTask } from './cron-task';
 import type { RestoreDrills } from './restore-drills';
 import type { ScheduleBook, ScheduledVolume } from './schedule-book';
 
@@ -89,25 +90,9 @@ export class BackupSchedules {
 
   private startJob(v: ScheduledVolume, p: PolicyRecord): void {
     const schedule = p.backupSchedule!;
-    let fields: CronFields;
-    try {
-      fields = parseCron(schedule);
-    } catch (err) {
-      this.log.error({ err, volume: v.volume, policy: v.policy, schedule }, 'cannot run a backup schedule');
-      return;
-    }
-    const task = cronSchedule(schedule, () => void this.runLogged(v.volume, 'scheduled'), {
-      timezone: 'UTC',
-      name: `ferry-backup:${v.volume}`,
-      noOverlap: true,
-      unref: true,
-      logger: {
-        info: (msg) => this.log.debug({ volume: v.volume, cron: msg }, 'node-cron'),
-        debug: (msg) => this.log.debug({ volume: v.volume, cron: String(msg) }, 'node-cron'),
-        warn: (msg) => this.log.warn({ volume: v.volume, cron: msg }, 'node-cron'),
-        error: (msg, err) => this.log.error({ volume: v.volume, err: err ?? msg }, 'node-cron'),
-      },
-    });
+    const cron = startCronTask({ schedule, name: `ferry-backup:${v.volume}`, volume: v.volume, policy: v.policy, what: 'backup schedule', log: this.log, onTick: () => void this.runLogged(v.volume, 'scheduled') });
+    if (!cron) return;
+    const { fields, task } = cron;
     this.jobs.set(v.volume, { volume: v.volume, policy: v.policy, bank: p.backupTo!, schedule, keep: p.backupKeep, fields, task });
     this.log.info({ volume: v.volume, policy: v.policy, bank: p.backupTo, schedule, op: 'backup-schedule' }, 'backup schedule started');
     // The snapshots' rule: a host that missed scheduled times owes one backup, not a burst.

@@ -9,7 +9,7 @@ import { restoreCreateOptions } from '../volume/restore-options';
 import { formatSize } from '../volume/size';
 import type { QuiesceMode } from '../volume/options';
 import type { ControlClient } from '../wire/control-client';
-import type { VolumeView } from '../wire/records';
+import type { ListedCheckpoint, VolumeView } from '../wire/records';
 import type { BackendSlots } from './backend-slots';
 import { requireSnapshots, type Backend } from './backends/backend';
 import { Banks, secondsSince } from './banks';
@@ -32,9 +32,6 @@ interface WorkRecord {
   scratch: string;
   mountpoint: string;
 }
-
-/** A checkpoint as `ferry backup ls` lists it: with its bank. */
-export type ListedCheckpoint = CheckpointSummary & { bank: string };
 
 /**
  * bank-ops (issue 8): backups of this host's volumes to banks, and restores from them (agent part

@@ -1,4 +1,4 @@
-import { parse as parseCron, schedule as cronSchedule, type ScheduledTask } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
 import { isFerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
 import { parseKeepSpec, planRetention, type RetainedSnapshot } from '../volume/retention';
@@ -8,6 +8,7 @@ import type { SnapshotRecord } from '../wire/records';
 import { scheduleGroups, type TickContainer } from '../volume/schedule-groups';
 import type { BackendSlots } from './backend-slots';
 import type { BackupSchedules } from './backup-schedules';
+import { startCronTask } from './cron-task';
 import { requireSnapshots } from './backends/backend';
 import type { KeyedLock } from './keyed-lock';
 import type { ScheduleBook, ScheduledVolume } from './schedule-book';
@@ -162,27 +163,9 @@ export class Scheduler {
   }
 
   private startJob(v: ScheduledVolume, schedule: string, keep: string | null): void {
-    let fields: CronFields;
-    try {
-      fields = parseCron(schedule);
-    } catch (err) {
-      // Control checks every schedule; one it accepted that this node-cron refuses is logged, not run.
-      this.log.error({ err, volume: v.volume, policy: v.policy, schedule }, 'cannot run a schedule');
-      return;
-    }
-    const task = cronSchedule(schedule, (ctx) => void this.tick(v.volume, ctx?.date ?? this.now()), {
-      timezone: 'UTC',
-      name: `ferry:${v.volume}`,
-      noOverlap: true,
-      unref: true,
-      // node-cron's own messages (a missed tick under load, an overlap refused) in ferry's log, not on the console.
-      logger: {
-        info: (msg) => this.log.debug({ volume: v.volume, cron: msg }, 'node-cron'),
-        debug: (msg) => this.log.debug({ volume: v.volume, cron: String(msg) }, 'node-cron'),
-        warn: (msg) => this.log.warn({ volume: v.volume, cron: msg }, 'node-cron'),
-        error: (msg, err) => this.log.error({ volume: v.volume, err: err ?? msg }, 'node-cron'),
-      },
-    });
+    const cron = startCronTask({ schedule, name: `ferry:${v.volume}`, volume: v.volume, policy: v.policy, what: 'schedule', log: this.log, onTick: (at) => void this.tick(v.volume, at ?? this.now()) });
+    if (!cron) return;
+    const { fields, task } = cron;
     this.jobs.set(v.volume, { volume: v.volume, backend: v.backend, policy: v.policy, schedule, keep, fields, task });
     this.log.info({ volume: v.volume, policy: v.policy, schedule, op: 'schedule' }, 'schedule started');
     // A host down (or ferry stopped) at scheduled times owes one snapshot, not a burst.

@@ -2,27 +2,10 @@ import type { Command } from 'commander';
 import { FerryError } from '../errors';
 import { parseCheckpointRef, validateBankName } from '../volume/backup-refs';
 import { formatSize } from '../volume/size';
-import type { VolumeView } from '../wire/records';
+import type { ListedCheckpoint, VolumeView } from '../wire/records';
 import { progressFeed } from './bank-commands';
 import { apiCall, apiStream } from './client';
 import { table } from './format';
-
-/** A checkpoint as `ferry backup ls` gets it (CheckpointSummary with its bank). */
-export interface ListedCheckpoint {
-  bank: string;
-  id: string;
-  volume: string;
-  time: string;
-  host: string;
-  backend: string;
-  sizeBytes?: number;
-  fs?: string;
-  dataBytes: number;
-  files: number;
-  addedBytes: number;
-  parent?: string;
-  origin: string;
-}
 
 /** `ferry backup ls`'s table, in the order the banks list them (oldest first per bank). */
 export function checkpointTable(cps: ListedCheckpoint[]): string {

@@ -367,6 +367,29 @@ export interface RemoveStart {
 
 // --- bank-ops (issue 8): banks that backups go to ---------------------------------------------------
 
+
+/**
+ * A checkpoint as `ferry backup ls` lists it: the bank's checkpoint summary (src/bank/types.ts's
+ * CheckpointSummary, decrypted from its manifest) with the bank it is in.
+ */
+export interface ListedCheckpoint {
+  bank: string;
+  /** Sortable by time: yyyymmddThhmmssZ-<8 hex>. */
+  id: string;
+  volume: string;
+  /** ISO-8601 UTC */
+  time: string;
+  host: string;
+  backend: string;
+  sizeBytes?: number;
+  fs?: string;
+  dataBytes: number;
+  files: number;
+  addedBytes: number;
+  parent?: string;
+  origin: string;
+}
+
 /**
  * A bank as control records it (`ferry bank add`): where it is and how it is reached, never its
  * secrets (those are `BankSecrets`, handed only to agents). Usable from every host of the cluster.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentStatus, BankRecord, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, SnapshotRecord, VolumeView } from './records';
+import type { AgentStatus, BankRecord, ListedCheckpoint, ClusterEvent, DoctorCheck, DoctorReport, Lease, MoveRecord, NodeRecord, PolicyRecord, RemovedVolume, SnapshotRecord, VolumeView } from './records';
 import { SNAPSHOT_ORIGINS } from './records';
 
 /**
@@ -227,5 +227,5 @@ export const checkpointShape = z.object({
   addedBytes: z.number().int(),
   parent: z.string().optional(),
   origin: z.string(),
-});
+}) satisfies z.ZodType<ListedCheckpoint>;
 export const checkpointListShape = z.array(checkpointShape);
