@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../src/bank/open-store';
 import type { BankLocation } from '../src/bank/types';
@@ -87,6 +87,16 @@ async function startSwift(dir: string, bucket: string): Promise<Swift> {
 }
 const SEED = 8;
 const RESTIC_PASSWORD = 'ferry-bench-restic';
+/**
+ * The V8 flags the agent runs with (bin/ferry's first line, their one place): the worker is the
+ * agent's backup runner without the agent around it, so it runs as the agent would.
+ */
+const AGENT_NODE_FLAGS = ((): string[] => {
+  const shebang = readFileSync(join(__dirname, '../../bin/ferry'), 'utf8').split('\n')[0];
+  const m = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang);
+  if (!m) throw new Error(`bin/ferry's first line names no node flags: ${shebang}`);
+  return m[1].trim().split(/\s+/).filter(Boolean);
+})();
 
 export interface ToolRun {
   ms: number;
@@ -200,7 +210,7 @@ export class BankBench {
     const restic = (repo: string, args: string[]): Promise<Timed> =>
       timedOk(['restic', '-r', repo, '--cache-dir', join(d, 'restic-cache'), '--cacert', front.cert, ...args], { RESTIC_PASSWORD, ...s3Env });
     const ferry = async (job: Omit<WorkerJob, 'keyFile' | 'volume'>): Promise<Timed & { result: WorkerResult }> => {
-      const r = await timedOk([process.execPath, join(__dirname, 'bank-worker.js'), JSON.stringify({ ...job, keyFile, volume: 'bench' })], { NODE_EXTRA_CA_CERTS: front.cert });
+      const r = await timedOk([process.execPath, ...AGENT_NODE_FLAGS, join(__dirname, 'bank-worker.js'), JSON.stringify({ ...job, keyFile, volume: 'bench' })], { NODE_EXTRA_CA_CERTS: front.cert });
       return { ...r, result: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as WorkerResult };
     };
     const run = (t: Timed): ToolRun => ({ ms: t.ms, maxRssKiB: t.maxRssKiB });

@@ -7,12 +7,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { FerryError, type ErrorCode } from '../errors';
+import { BufferPool } from './buffer-pool';
 import type { Sealer } from './sealer';
 import type { SealReply, SealRequest } from './seal-worker';
 
-/** Input buffers kept for reuse: as many as puts seal at once, each big enough for the largest chunk. */
+/** Input buffers kept for reuse: as many as puts seal at once. */
 const SPARE_INPUTS = 8;
-const INPUT_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 
 interface Thread {
   worker: Worker;
@@ -28,7 +28,7 @@ export class SealPool implements Sealer {
    * Input buffers the threads handed back. The bytes go to a thread in one of these (copied, the
    * caller keeps its own); reusing them spares a fresh mapping of memory per chunk.
    */
-  private readonly spare: ArrayBuffer[] = [];
+  private readonly spare = new BufferPool<ArrayBuffer>(SPARE_INPUTS, (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer);
 
   /** `size` threads (default: one per core, at most 4: the event loop only cuts and hashes, about a third of the work). */
   constructor(private readonly key: Buffer, private readonly url: string, private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
@@ -62,7 +62,7 @@ export class SealPool implements Sealer {
       if (thread.busy++ === 0) thread.worker.ref();
       // The caller keeps its buffer: the thread gets a copy of just these bytes (a view's whole
       // ArrayBuffer would be cloned otherwise), handed over without a second copy.
-      const input = body.length <= INPUT_BYTES ? (this.spare.pop() ?? new ArrayBuffer(INPUT_BYTES)) : new ArrayBuffer(body.length);
+      const input = this.spare.take(body.length);
       body.copy(new Uint8Array(input));
       thread.worker.postMessage({ id, op, input, length: body.length, ad, idKey: idKey && new Uint8Array(idKey) } satisfies SealRequest, [input]);
     });
@@ -85,7 +85,7 @@ export class SealPool implements Sealer {
       if (!w) return;
       this.waiting.delete(r.id);
       if (--thread.busy === 0) worker.unref();
-      if (r.input.byteLength === INPUT_BYTES && this.spare.length < SPARE_INPUTS) this.spare.push(r.input);
+      this.spare.give(r.input);
       if (r.ok) w.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), hash: r.hash });
       else w.reject(new FerryError(r.code as ErrorCode, r.message));
     });

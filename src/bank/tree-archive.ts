@@ -10,6 +10,7 @@ import { ProcessRunner, type Runner } from '../exec/runner';
 import { silentLogger, type Logger } from '../log';
 import { ExtentLedger, type PlacedExtent } from './tree-extents';
 import { dataRuns, looksSparse } from './sparse';
+import { bufferPool } from './buffer-pool';
 import { turns } from './event-loop-turns';
 import { walkTree } from './tree-walk';
 import { readXattrs } from './xattrs';
@@ -118,18 +119,16 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   // The cutter's chunks are views of its buffer: each is copied into a buffer of this pool for its
   // put, and the buffer comes back when the put settles (at most PUTS_IN_FLIGHT + 1 of them). Fresh
   // buffers per chunk cost page faults and, on the event loop, full garbage collections.
-  const spare: Buffer[] = [];
+  const spare = bufferPool(PUTS_IN_FLIGHT + 1);
   const emit = async (view: Buffer): Promise<void> => {
     const cut = ledger.cut(view.length);
     placed.push(...cut.extents);
-    let own = spare.pop();
-    if (!own || own.length < view.length) own = Buffer.allocUnsafe(Math.max(view.length, o.cutter.maxChunk));
+    const own = spare.take(view.length);
     view.copy(own);
-    const held = own;
     const put = o.chunks.put(own.subarray(0, view.length)).then((id) => {
       ids[cut.chunk] = id;
     });
-    put.finally(() => spare.push(held)).catch(() => undefined);
+    put.finally(() => spare.give(own)).catch(() => undefined);
     // Marked handled now; the rejection still reaches whoever awaits it below.
     put.catch(() => undefined);
     inFlight.push(put);
