@@ -1,11 +1,15 @@
 /**
  * A bank's chunks by id (the ChunkStore the tree archive writes through). put: id = HMAC, then seal
- * and upload unless the bank has the id; get: fetch, open, and check the HMAC again.
- * At most `sealing` puts seal or upload at once (8), `uploading` of them uploading (4); further
- * puts wait their turn, so sealed bytes in memory stay bounded however many the caller starts.
+ * and append to a pack (pack-writer.ts) unless the bank has the id; flush stores the last pack and
+ * every index. get: locate the chunk in the bank's index, a ranged read of its pack, open, and check
+ * the HMAC again. At most `sealing` puts seal at once (8); further puts wait their turn, and the pack
+ * writer holds puts back while its uploads are busy, so memory stays bounded however many the
+ * caller starts (8 sealed chunks + 3 packs: about 100 MiB at the most with the default sizes).
  */
 import { createHmac } from 'node:crypto';
 import { FerryError } from '../errors';
+import { packKey, type BankIndex, type ChunkLocation } from './pack-index';
+import { PackWriter } from './pack-writer';
 import type { Sealer } from './sealer';
 import type { BankStore, ChunkStore } from './types';
 
@@ -48,43 +52,69 @@ class Slots {
 }
 
 export interface BankChunksOptions {
-  /** Ids the bank is known to hold (a backup lists chunks/ once under its lock); put skips them and adds what it uploads. Without it, put asks the store (has) per chunk. */
+  /** Ids the bank is known to hold (a backup reads the index once under its lock); put skips them and adds what it stores. Without it, put looks ids up in the bank's index. */
   trusted?: Set<string>;
-  /** Told the sealed size of each upload, as it completes. */
+  /** Told the sealed size of each chunk stored, once its pack and index are. */
   onUpload?: (bytes: number) => void;
-  /** Puts sealing or uploading at once (default 8), and uploads in flight (default 4). */
+  /** Puts sealing at once (default 8). */
   sealing?: number;
+  /** Packs being stored at once (default 2). */
   uploading?: number;
+  /** The bank's index, when the caller has read it already (check gives the one it verified). */
+  index?: BankIndex;
 }
 
 export class BankChunks implements ChunkStore {
   private readonly trusted: Set<string> | undefined;
-  /** Puts of an id under way: a second put of it waits for the first (the manifest must not precede it). */
+  /** Puts of an id under way: a second put of it waits for the first. */
   private readonly pending = new Map<string, Promise<void>>();
   private readonly sealSlots: Slots;
-  private readonly uploadSlots: Slots;
+  private readonly writer: PackWriter;
   private uploaded = 0;
+  private index: Promise<BankIndex> | undefined;
 
   constructor(
     private readonly store: BankStore,
     private readonly idKey: Buffer,
     private readonly sealer: Sealer,
+    /** Reads the bank's index (once per BankChunks, on first need). */
+    private readonly loadIndex: () => Promise<BankIndex>,
+    targetBytes: number,
     private readonly o: BankChunksOptions = {},
   ) {
     this.trusted = o.trusted;
     this.sealSlots = new Slots(o.sealing ?? 8);
-    this.uploadSlots = new Slots(o.uploading ?? 4);
+    if (o.index) this.index = Promise.resolve(o.index);
+    this.writer = new PackWriter(store, sealer, {
+      targetBytes,
+      uploading: o.uploading,
+      onStored: (_pack, entries) => {
+        for (const e of entries) {
+          this.trusted?.add(e.id);
+          this.uploaded += e.length;
+          this.o.onUpload?.(e.length);
+        }
+      },
+    });
+  }
+
+  private bankIndex(): Promise<BankIndex> {
+    if (!this.index) {
+      this.index = this.loadIndex();
+      this.index.catch(() => (this.index = undefined)); // a failed read is tried again next time
+    }
+    return this.index;
   }
 
   async put(plain: Buffer): Promise<string> {
     const id = chunkId(this.idKey, plain);
-    if (this.trusted?.has(id)) return id;
+    if (this.trusted?.has(id) || this.writer.has(id)) return id;
     const under = this.pending.get(id);
     if (under) {
       await under;
       return id;
     }
-    const done = this.upload(id, plain);
+    const done = this.add(id, plain);
     this.pending.set(id, done);
     try {
       await done;
@@ -94,35 +124,47 @@ export class BankChunks implements ChunkStore {
     return id;
   }
 
-  private async upload(id: string, plain: Buffer): Promise<void> {
-    const key = chunkKey(id);
-    // A put holds its sealing slot until its upload is done: at most `sealing` sealed chunks exist
-    // at once, however many puts the caller starts.
+  private async add(id: string, plain: Buffer): Promise<void> {
+    // A put holds its sealing slot until its chunk is in a pack: at most `sealing` sealed chunks
+    // wait outside the packs, however many puts the caller starts.
     await this.sealSlots.take();
     try {
-      if (!this.trusted && (await this.store.has(key))) return;
-      const sealed = await this.sealer.seal(plain, key);
-      await this.uploadSlots.take();
-      try {
-        await this.store.put(key, sealed);
-      } finally {
-        this.uploadSlots.give();
-      }
-      this.trusted?.add(id);
-      this.uploaded += sealed.length;
-      this.o.onUpload?.(sealed.length);
+      if (!this.trusted && (await this.bankIndex()).chunks.has(id)) return;
+      const sealed = await this.sealer.seal(plain, chunkKey(id));
+      await this.writer.add(id, sealed);
     } finally {
       this.sealSlots.give();
     }
   }
 
+  async flush(): Promise<void> {
+    await this.writer.flush();
+  }
+
+  /** Where chunk `id` lies (its pack, offset and sealed length), or undefined when the bank lacks it. */
+  async locate(id: string): Promise<ChunkLocation | undefined> {
+    if (this.writer.has(id) && !this.writer.locate(id)) await this.writer.flush();
+    return this.writer.locate(id) ?? (await this.bankIndex()).chunks.get(id);
+  }
+
   async get(id: string): Promise<Buffer> {
     if (!CHUNK_ID.test(id)) throw new FerryError('BANK_CORRUPT', `"${id}" is not a chunk id; a tree in bank ${this.store.url} is damaged`);
-    const key = chunkKey(id);
-    const sealed = await this.store.get(key);
-    if (!sealed) {
-      throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url}; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
+    const missing = (where: string): FerryError =>
+      new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (${where}); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
+    const loc = await this.locate(id);
+    if (!loc) throw missing('no index lists it');
+    let sealed: Buffer | null;
+    try {
+      sealed = await this.store.getRange(packKey(loc.pack), loc.offset, loc.length);
+    } catch (err) {
+      // A pack shorter than its index says: the chunk's bytes are not all there.
+      if (err instanceof FerryError && err.code === 'BANK_CORRUPT') {
+        throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} is cut short in pack ${loc.pack}; run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
+      }
+      throw err;
     }
+    if (!sealed) throw missing(`its pack ${loc.pack} is gone`);
+    const key = chunkKey(id);
     let plain: Buffer;
     try {
       plain = await this.sealer.open(sealed, key);
