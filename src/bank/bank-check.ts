@@ -54,7 +54,7 @@ export interface CheckSubject {
   readonly store: BankStore;
   readManifest(id: string): Promise<Manifest>;
   index(): Promise<BankIndex>;
-  chunks(o?: { index?: BankIndex }): ChunkStore;
+  chunks(o?: { index?: BankIndex; readAhead?: boolean }): ChunkStore;
   readTree(m: Manifest, chunks?: ChunkStore): Promise<TreeEntry[]>;
 }
 
@@ -84,7 +84,7 @@ export async function runCheck(bank: CheckSubject, o: CheckOptions = {}): Promis
     if (!s) refs.set(chunk, (s = new Set()));
     s.add(cp);
   };
-  const chunks = bank.chunks({ index });
+  const chunks = bank.chunks({ index, readAhead: false });
   let done = 0;
   await mapLimit(manifests, 4, async (m) => {
     const cp = m.summary.id;

@@ -8,12 +8,16 @@
  */
 import { createHmac } from 'node:crypto';
 import { FerryError } from '../errors';
-import { packKey, type BankIndex, type ChunkLocation } from './pack-index';
+import { packKey, type BankIndex, type ChunkLocation, type IndexEntry } from './pack-index';
 import { PackWriter } from './pack-writer';
 import type { Sealer } from './sealer';
 import type { BankStore, ChunkStore } from './types';
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
+/** A get reads the chunks that follow its own in the pack with it, up to this many bytes in one request. */
+export const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+/** Sealed bytes read ahead and not yet asked for, at most (the oldest are dropped past it). */
+export const READ_AHEAD_HELD = 32 * 1024 * 1024;
 
 /** Object key of chunk `id`: `chunks/<id[0..2]>/<id>`. */
 export function chunkKey(id: string): string {
@@ -62,6 +66,8 @@ export interface BankChunksOptions {
   uploading?: number;
   /** The bank's index, when the caller has read it already (check gives the one it verified). */
   index?: BankIndex;
+  /** get reads the chunks after the asked one in its pack with it (default true; check's sampling turns it off). */
+  readAhead?: boolean;
 }
 
 export class BankChunks implements ChunkStore {
@@ -72,6 +78,11 @@ export class BankChunks implements ChunkStore {
   private readonly writer: PackWriter;
   private uploaded = 0;
   private index: Promise<BankIndex> | undefined;
+  /** Sealed chunks read ahead with an earlier get's range, by id, until asked for (oldest first). */
+  private readonly ahead = new Map<string, { sealed: Promise<Buffer>; length: number }>();
+  private aheadBytes = 0;
+  /** Each pack's index entries by offset (for reading ahead). */
+  private readonly sorted = new Map<string, IndexEntry[]>();
 
   constructor(
     private readonly store: BankStore,
@@ -149,21 +160,19 @@ export class BankChunks implements ChunkStore {
 
   async get(id: string): Promise<Buffer> {
     if (!CHUNK_ID.test(id)) throw new FerryError('BANK_CORRUPT', `"${id}" is not a chunk id; a tree in bank ${this.store.url} is damaged`);
-    const missing = (where: string): FerryError =>
-      new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (${where}); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
-    const loc = await this.locate(id);
-    if (!loc) throw missing('no index lists it');
-    let sealed: Buffer | null;
-    try {
-      sealed = await this.store.getRange(packKey(loc.pack), loc.offset, loc.length);
-    } catch (err) {
-      // A pack shorter than its index says: the chunk's bytes are not all there.
-      if (err instanceof FerryError && err.code === 'BANK_CORRUPT') {
-        throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} is cut short in pack ${loc.pack}; run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
-      }
-      throw err;
+    if (this.writer.has(id) && !this.writer.locate(id)) await this.writer.flush();
+    const index = await this.bankIndex();
+    // From here until its range is asked for, a get does not await: gets started together see each
+    // other's ranges and ask for none twice.
+    const held = this.ahead.get(id);
+    let sealed: Buffer | null = null;
+    if (held) {
+      this.ahead.delete(id);
+      this.aheadBytes -= held.length;
+      // A shared range that failed is read again alone, so the error names this chunk.
+      sealed = await held.sealed.catch(() => null);
     }
-    if (!sealed) throw missing(`its pack ${loc.pack} is gone`);
+    if (!sealed) sealed = await this.read(id, index);
     const key = chunkKey(id);
     let plain: Buffer;
     try {
@@ -179,5 +188,85 @@ export class BankChunks implements ChunkStore {
 
   uploadedBytes(): number {
     return this.uploaded;
+  }
+
+  /**
+   * The sealed bytes of chunk `id`, read from its pack together with the chunks right after it
+   * there (up to READ_AHEAD_BYTES in one ranged GET): a restore asks for chunks in about the order a
+   * backup stored them, so one request serves several gets, and a store's per-request cost (Swift)
+   * is paid once per range, not per chunk.
+   */
+  private async read(id: string, index: BankIndex): Promise<Buffer> {
+    const missing = (where: string): FerryError =>
+      new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (${where}); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
+    const loc = this.writer.locate(id) ?? index.chunks.get(id);
+    if (!loc) throw missing('no index lists it');
+    const follow = this.o.readAhead === false ? [] : this.following(id, loc, index);
+    const end = follow.length > 0 ? follow[follow.length - 1].offset + follow[follow.length - 1].length : loc.offset + loc.length;
+    const range = this.store.getRange(packKey(loc.pack), loc.offset, end - loc.offset);
+    for (const e of follow) {
+      const sealed = range.then((b) => {
+        if (!b) throw missing(`its pack ${loc.pack} is gone`);
+        // A copy: a slice would keep the whole range alive as long as any one chunk of it is held.
+        return Buffer.from(b.subarray(e.offset - loc.offset, e.offset - loc.offset + e.length));
+      });
+      sealed.catch(() => undefined); // nobody may ask for it; a get that does reads it again alone
+      this.ahead.set(e.id, { sealed, length: e.length });
+      this.aheadBytes += e.length;
+    }
+    for (const [old, h] of this.ahead) {
+      if (this.aheadBytes <= READ_AHEAD_HELD) break;
+      this.ahead.delete(old);
+      this.aheadBytes -= h.length;
+    }
+    let body: Buffer | null;
+    try {
+      body = await range;
+    } catch (err) {
+      // A pack shorter than its index says: the chunk's bytes are not all there.
+      if (err instanceof FerryError && err.code === 'BANK_CORRUPT') {
+        if (follow.length > 0) return this.readAlone(id, loc);
+        throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} is cut short in pack ${loc.pack}; run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
+      }
+      throw err;
+    }
+    if (!body) throw missing(`its pack ${loc.pack} is gone`);
+    return body.subarray(0, loc.length);
+  }
+
+  /** One chunk's bytes alone (after a longer range failed). */
+  private async readAlone(id: string, loc: ChunkLocation): Promise<Buffer> {
+    try {
+      const b = await this.store.getRange(packKey(loc.pack), loc.offset, loc.length);
+      if (!b) throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (its pack ${loc.pack} is gone); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
+      return b;
+    } catch (err) {
+      if (err instanceof FerryError && err.code === 'BANK_CORRUPT' && err.details?.problem === undefined) {
+        throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} is cut short in pack ${loc.pack}; run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
+      }
+      throw err;
+    }
+  }
+
+  /** The chunks stored right after `loc` in its pack, back to back, that one range may read with it. */
+  private following(id: string, loc: ChunkLocation, index: BankIndex): IndexEntry[] {
+    let entries = this.sorted.get(loc.pack);
+    if (!entries) {
+      entries = [...(index.packs.get(loc.pack) ?? [])].sort((a, b) => a.offset - b.offset);
+      this.sorted.set(loc.pack, entries);
+    }
+    let i = entries.findIndex((e) => e.offset === loc.offset && e.id === id);
+    const out: IndexEntry[] = [];
+    if (i < 0) return out;
+    let end = loc.offset + loc.length;
+    for (i++; i < entries.length; i++) {
+      const e = entries[i];
+      if (e.offset !== end || e.offset + e.length - loc.offset > READ_AHEAD_BYTES) break;
+      // Read ahead only chunks this pack is the bank's place for, and not already held.
+      if (index.chunks.get(e.id)?.pack !== loc.pack || this.ahead.has(e.id)) break;
+      out.push(e);
+      end += e.length;
+    }
+    return out;
   }
 }

@@ -136,6 +136,46 @@ describe('bank: Bank', () => {
     expect((await expectCode(bank.chunks().get(b), 'BANK_CORRUPT')).message).to.include(b).and.include('missing').and.include(la.pack);
   });
 
+  it('chunks.get reads the chunks after the asked one in its pack with it (one ranged read for several); a damaged one is still named alone', async () => {
+    const store = new MemoryBankStore();
+    const bank = await Bank.create(store, key);
+    const w = bank.chunks({ trusted: new Set() });
+    const blobs = Array.from({ length: 12 }, () => randomBytes(100_000));
+    const ids: string[] = [];
+    for (const b of blobs) ids.push(await w.put(b)); // in order: one pack, back to back
+    await w.flush();
+    expect(store.keys('packs/')).to.have.length(1);
+    const r = bank.chunks();
+    const before = store.calls.getRange;
+    const got = await Promise.all(ids.map((id) => r.get(id)));
+    got.forEach((g, i) => expect(g.equals(blobs[i]), `chunk ${i}`).to.equal(true));
+    expect(store.calls.getRange - before, 'one range read for 12 chunks of 100 kB').to.equal(1);
+    // Again: nothing is held any more, one more read.
+    await r.get(ids[3]);
+    expect(store.calls.getRange - before).to.equal(2);
+
+    // One byte of chunk 5 flipped: chunk 4 (read with it) is fine, chunk 5 is named.
+    const loc = (await r.locate(ids[5]))!;
+    store.objects.get(packKey(loc.pack))!.body[loc.offset + 50] ^= 1;
+    const fresh = bank.chunks();
+    expect((await fresh.get(ids[4])).equals(blobs[4])).to.equal(true);
+    expect((await expectCode(fresh.get(ids[5]), 'BANK_CORRUPT')).message).to.include(ids[5]).and.include('does not open');
+    expect((await fresh.get(ids[6])).equals(blobs[6])).to.equal(true);
+    // Without read-ahead (check's sampling) each get is its own read.
+    const single = bank.chunks({ readAhead: false });
+    const b2 = store.calls.getRange;
+    await single.get(ids[0]);
+    await single.get(ids[1]);
+    expect(store.calls.getRange - b2).to.equal(2);
+    // A pack cut short: the chunks still in it read, the one past its end is named corrupt.
+    const body = store.objects.get(packKey(loc.pack))!.body;
+    const last = (await r.locate(ids[11]))!;
+    store.objects.set(packKey(loc.pack), { body: body.subarray(0, last.offset + 10), modifiedMs: 0 });
+    const cut = bank.chunks();
+    expect((await cut.get(ids[10])).equals(blobs[10])).to.equal(true);
+    expect((await expectCode(cut.get(ids[11]), 'BANK_CORRUPT')).message).to.include(ids[11]).and.include('cut short');
+  });
+
   it('writes a checkpoint (tree in chunks, manifest last), reads it back, lists per volume oldest first, removes only the manifest', async () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, key);
