@@ -8,7 +8,7 @@ import { checkKey, checkRange, shortRange } from './store-key';
 /** A put writes `<key>.tmp-<16 hex>` first; the listing never shows these (a crash may leave one). */
 const TMP_SUFFIX = /\.tmp-[0-9a-f]{16}$/;
 
-/** Stats in flight while listing (a chunks/ tree holds thousands of files). */
+/** Stats in flight while listing (a packs/ or index/ tree holds thousands of files). */
 const LIST_STAT_PARALLEL = 32;
 
 /**
@@ -108,7 +108,7 @@ export class FileStore implements BankStore {
   async list(prefix: string): Promise<StoredObject[]> {
     if (prefix !== '') checkKey(prefix, true);
     await this.rootMustExist();
-    // Walk only the directory the prefix fully names ("chunks/ab" → chunks/), filtering below it.
+    // Walk only the directory the prefix fully names ("packs/ab" → packs/), filtering below it.
     const cut = prefix.lastIndexOf('/');
     const base = cut < 0 ? '' : prefix.slice(0, cut);
     const files: string[] = [];
