@@ -13,7 +13,7 @@ import { treeDataChunks, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
 import { indexKey, packIdOfKey, packKey, type BankIndex, type IndexEntry } from './pack-index';
 import type { PackWriter } from './pack-writer';
-import type { BankStore, ProgressSink, TreeEntry } from './types';
+import type { BankStore, ChunkStore, ProgressSink, TreeEntry } from './types';
 
 /** A pack whose dead bytes are this share of it or more is repacked. */
 export const REPACK_SHARE = 0.1;
@@ -118,7 +118,8 @@ export interface GcSubject {
   readonly locks: Pick<BankLocks, 'removeStale'>;
   lock(kind: LockKind, host: string, o?: AcquireOptions): Promise<HeldLock>;
   listManifests(): Promise<Manifest[]>;
-  readTree(m: Manifest): Promise<TreeEntry[]>;
+  readTree(m: Manifest, chunks?: ChunkStore): Promise<TreeEntry[]>;
+  chunks(o?: { index?: BankIndex; readAhead?: boolean }): ChunkStore;
   index(): Promise<BankIndex>;
   packWriter(): PackWriter;
 }
@@ -144,16 +145,18 @@ export async function runGc(bank: GcSubject, o: GcOptions): Promise<GcResult> {
   const lock = await bank.lock('gc', o.host, { waitMs: o.waitMs, onWait: o.onWait });
   try {
     const manifests = await bank.listManifests();
+    // One index for every tree read (a reader per tree would read the whole index again each time).
+    const index = await bank.index();
+    const reader = bank.chunks({ index });
     let read = 0;
     const trees = await mapLimit(manifests, 4, async (m) => {
-      const entries = await bank.readTree(m);
+      const entries = await bank.readTree(m, reader);
       o.progress?.({ phase: 'reading checkpoints', doneBytes: ++read, totalBytes: manifests.length });
       return { treeChunks: m.treeChunks, entries };
     });
     const used = reachableChunks(trees);
-    // The index before the packs: a pack listed is then never newer than the index read (and no
-    // backup writes meanwhile: they wait for the gc lock).
-    const index = await bank.index();
+    // The index was read before the packs are listed: a pack listed is then never newer than the
+    // index read (and no backup writes meanwhile: they wait for the gc lock).
     const sizes = await listPacks(bank.store);
     const plan = planGc(index, sizes, used);
     const result: GcResult = {

@@ -57,7 +57,11 @@ describe('bank: gc', () => {
     const known = await bank.knownChunks();
     await bank.removeCheckpoint(old.summary.id);
 
+    const indexReads = (): number => store.gets.filter((k) => k.startsWith('index/')).length;
+    const reads0 = indexReads();
     const dry = await bank.gc({ host: 'h1', dryRun: true });
+    // The index is read once, however many checkpoints' trees gc reads.
+    expect(indexReads() - reads0).to.equal(store.keys('index/').length);
     // The old tree chunk goes too (its tree differs from the kept ones); the old pack holds the
     // shared chunk too, so it is repacked.
     expect(dry).to.include({ removed: 3, kept: known.size - 3, packsRepacked: 1, packsRemoved: 0 });
