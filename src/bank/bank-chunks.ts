@@ -15,9 +15,9 @@ import type { BankStore, ChunkStore } from './types';
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
 /** A get reads the chunks that follow its own in the pack with it, up to this many bytes in one request. */
-export const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** Sealed bytes read ahead and not yet asked for, at most (the oldest are dropped past it). */
-export const READ_AHEAD_HELD = 32 * 1024 * 1024;
+export const READ_AHEAD_HELD = 16 * 1024 * 1024;
 
 /** Object key of chunk `id`: `chunks/<id[0..2]>/<id>`. */
 export function chunkKey(id: string): string {
@@ -81,6 +81,8 @@ export class BankChunks implements ChunkStore {
   /** Sealed chunks read ahead with an earlier get's range, by id, until asked for (oldest first). */
   private readonly ahead = new Map<string, { sealed: Promise<Buffer>; length: number }>();
   private aheadBytes = 0;
+  /** Ids a get returned: asked again (a restore's cache dropped it), a chunk is read alone. */
+  private readonly served = new Set<string>();
   /** Each pack's index entries by offset (for reading ahead). */
   private readonly sorted = new Map<string, IndexEntry[]>();
 
@@ -183,6 +185,7 @@ export class BankChunks implements ChunkStore {
     if (chunkId(this.idKey, plain) !== id) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not hash to its id; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'corrupt' } });
     }
+    if (this.o.readAhead !== false) this.served.add(id);
     return plain;
   }
 
@@ -201,7 +204,8 @@ export class BankChunks implements ChunkStore {
       new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (${where}); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
     const loc = this.writer.locate(id) ?? index.chunks.get(id);
     if (!loc) throw missing('no index lists it');
-    const follow = this.o.readAhead === false ? [] : this.following(id, loc, index);
+    // A chunk asked for again: its neighbours were most likely served already too.
+    const follow = this.o.readAhead === false || this.served.has(id) ? [] : this.following(id, loc, index);
     const end = follow.length > 0 ? follow[follow.length - 1].offset + follow[follow.length - 1].length : loc.offset + loc.length;
     const range = this.store.getRange(packKey(loc.pack), loc.offset, end - loc.offset);
     for (const e of follow) {
@@ -263,7 +267,7 @@ export class BankChunks implements ChunkStore {
       const e = entries[i];
       if (e.offset !== end || e.offset + e.length - loc.offset > READ_AHEAD_BYTES) break;
       // Read ahead only chunks this pack is the bank's place for, and not already held.
-      if (index.chunks.get(e.id)?.pack !== loc.pack || this.ahead.has(e.id)) break;
+      if (index.chunks.get(e.id)?.pack !== loc.pack || this.ahead.has(e.id) || this.served.has(e.id)) break;
       out.push(e);
       end += e.length;
     }
