@@ -6,10 +6,10 @@
  * writer holds puts back while its uploads are busy, so memory stays bounded however many the
  * caller starts (8 sealed chunks + 3 packs: about 100 MiB at the most with the default sizes).
  */
-import { createHmac } from 'node:crypto';
 import { FerryError } from '../errors';
 import { packKey, type BankIndex, type ChunkLocation, type IndexEntry } from './pack-index';
 import { PackWriter } from './pack-writer';
+import { keyedId } from './seal';
 import type { Sealer } from './sealer';
 import type { BankStore, ChunkStore } from './types';
 
@@ -31,7 +31,7 @@ export function chunkIdOfKey(key: string): string | null {
 }
 
 export function chunkId(idKey: Buffer, plain: Buffer): string {
-  return createHmac('sha256', idKey).update(plain).digest('hex');
+  return keyedId(idKey, plain);
 }
 
 /** A counting semaphore: at most `n` holders. */
@@ -177,12 +177,14 @@ export class BankChunks implements ChunkStore {
     if (!sealed) sealed = await this.read(id, index);
     const key = chunkKey(id);
     let plain: Buffer;
+    let hash: string;
     try {
-      plain = await this.sealer.open(sealed, key);
+      // The id is checked from the hash worked out where the chunk is opened (a seal thread), not here.
+      ({ plain, id: hash } = await this.sealer.openAndHash(sealed, key, this.idKey));
     } catch (err) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not open (damaged, or not sealed with this bank's key); run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
     }
-    if (chunkId(this.idKey, plain) !== id) {
+    if (hash !== id) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not hash to its id; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'corrupt' } });
     }
     if (this.o.readAhead !== false) this.served.add(id);

@@ -4,7 +4,7 @@
  * plaintext is `[0x00 raw | 0x01 zstd] + payload`: zstd level 3, kept raw unless it saves 2%.
  * Synchronous and pure but for the nonce; `seal-pool.ts` runs these in worker threads.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { decompress } from 'zstd-napi';
 import { CCtx, compressBound } from 'zstd-napi/binding';
 import { FerryError } from '../errors';
@@ -57,6 +57,11 @@ function frame(plain: Buffer): Buffer[] {
     }
   }
   return [Buffer.from([RAW]), plain];
+}
+
+/** A chunk's id: HMAC-SHA256 of its plaintext under the bank's chunk-id key, hex. */
+export function keyedId(idKey: Buffer, plain: Buffer): string {
+  return createHmac('sha256', idKey).update(plain).digest('hex');
 }
 
 /** Seals `plain` for the object key `ad` with the bank's seal key. */
