@@ -34,6 +34,8 @@ export interface GcResult {
   removedBytes: number;
   /** Live chunks (each once). */
   kept: number;
+  /** Chunks no checkpoint reaches left in packs under REPACK_SHARE dead (they go when more of the pack dies). */
+  unusedKept: number;
   /** Packs deleted whole (every chunk dead, or no index) and packs rewritten without their dead chunks. */
   packsRemoved: number;
   packsRepacked: number;
@@ -63,6 +65,7 @@ export interface GcPlan {
   removed: number;
   removedBytes: number;
   kept: number;
+  unusedKept: number;
 }
 
 /**
@@ -80,7 +83,7 @@ export function planGc(index: Pick<BankIndex, 'packs'>, packSizes: ReadonlyMap<s
   const owner = new Map<string, string>();
   for (const p of order) for (const e of p.entries) if (live.has(e.id) && !owner.has(e.id)) owner.set(e.id, p.pack);
 
-  const plan: GcPlan = { remove: [], repack: [], orphans: [], removed: 0, removedBytes: 0, kept: owner.size };
+  const plan: GcPlan = { remove: [], repack: [], orphans: [], removed: 0, removedBytes: 0, kept: owner.size, unusedKept: 0 };
   const remaining = new Set<string>(); // dead ids still in a kept pack
   const dropped = new Set<string>(); // dead ids in a removed or repacked pack
   for (const p of order) {
@@ -100,6 +103,7 @@ export function planGc(index: Pick<BankIndex, 'packs'>, packSizes: ReadonlyMap<s
     for (const e of dead) if (!live.has(e.id)) dropped.add(e.id);
   }
   for (const id of dropped) if (!remaining.has(id)) plan.removed++;
+  plan.unusedKept = remaining.size;
   for (const [pack, size] of packSizes) {
     if (!index.packs.has(pack)) {
       plan.orphans.push(pack);
@@ -163,6 +167,7 @@ export async function runGc(bank: GcSubject, o: GcOptions): Promise<GcResult> {
       removed: plan.removed,
       removedBytes: plan.removedBytes,
       kept: plan.kept,
+      unusedKept: plan.unusedKept,
       packsRemoved: plan.remove.length + plan.orphans.length,
       packsRepacked: plan.repack.length,
     };

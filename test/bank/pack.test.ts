@@ -57,7 +57,7 @@ describe('bank: pack index', () => {
 
 describe('bank: gc plan (which packs to delete, repack, keep)', () => {
   const e = (c: string, length: number, offset = 0): IndexEntry => ({ id: id(c), offset, length });
-  const cases: Array<{ name: string; packs: Array<[string, IndexEntry[]]>; listed: string[]; live: string[]; want: { remove: string[]; repack: Array<[string, string[]]>; orphans: string[]; removed: number; removedBytes: number; kept: number } }> = [
+  const cases: Array<{ name: string; packs: Array<[string, IndexEntry[]]>; listed: string[]; live: string[]; want: { remove: string[]; repack: Array<[string, string[]]>; orphans: string[]; removed: number; removedBytes: number; kept: number; unusedKept?: number } }> = [
     {
       name: 'every chunk live: kept',
       packs: [[pk('1'), [e('a', 100), e('b', 100, 100)]]],
@@ -84,7 +84,7 @@ describe('bank: gc plan (which packs to delete, repack, keep)', () => {
       packs: [[pk('1'), [e('a', 91), e('b', 9, 91)]]],
       listed: [pk('1')],
       live: ['a'],
-      want: { remove: [], repack: [], orphans: [], removed: 0, removedBytes: 0, kept: 1 },
+      want: { remove: [], repack: [], orphans: [], removed: 0, removedBytes: 0, kept: 1, unusedKept: 1 },
     },
     {
       name: 'a pack without an index: an orphan, deleted',
@@ -132,7 +132,9 @@ describe('bank: gc plan (which packs to delete, repack, keep)', () => {
         removed: plan.removed,
         removedBytes: plan.removedBytes - plan.orphans.length * 1000,
         kept: plan.kept,
+        ...(c.want.unusedKept === undefined ? {} : { unusedKept: plan.unusedKept }),
       }).to.deep.equal(c.want);
+      if (c.want.unusedKept === undefined) expect(plan.unusedKept).to.equal(0);
     });
   }
 });
