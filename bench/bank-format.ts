@@ -52,6 +52,9 @@ class NullStore implements BankStore {
   async get(): Promise<Buffer | null> {
     return null;
   }
+  async getRange(): Promise<Buffer | null> {
+    return null;
+  }
   async has(): Promise<boolean> {
     return false;
   }
@@ -108,7 +111,7 @@ export class BankFormatBench {
           const store = new NullStore();
           t = performance.now();
           c0 = process.cpuUsage();
-          await this.putAll(corpus, gear, new BankChunks(store, idKey, sealer, { trusted: new Set() }));
+          await this.putAll(corpus, gear, new BankChunks(store, idKey, sealer, async () => ({ packs: new Map(), chunks: new Map() }), 16 * MiB, { trusted: new Set() }));
           best[name] = Math.min(best[name], performance.now() - t);
           cpu[name] = Math.min(cpu[name], cpuMs(c0));
           sealed = store.bytes;
@@ -147,6 +150,7 @@ export class BankFormatBench {
     const last = cutter.end();
     if (last) await put(last);
     await Promise.all(inFlight);
+    await store.flush();
   }
 
   async cleanup(): Promise<void> {}

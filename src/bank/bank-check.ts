@@ -1,12 +1,14 @@
 /**
- * `bank check`: every manifest opens, every chunk it reaches exists, and (with readDataPercent) a
- * random share of those chunks is fetched, opened and hashed again. Each problem names the object
- * and the checkpoints it breaks. Reads only: takes no lock, works on a read-only bank.
+ * `bank check`: every manifest opens, every chunk it reaches is in the index and its pack exists (one
+ * listing of packs/), and (with readDataPercent) a random share of those chunks is read from its
+ * pack (a ranged read), opened and hashed again. Each problem names the chunk (or object) and the
+ * checkpoints it breaks. Reads only: takes no lock, works on a read-only bank.
  */
 import { isFerryError } from '../errors';
 import { checkpointKey, isCheckpointId } from './checkpoint-id';
 import { treeDataChunks, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
+import { indexOf, packIdOfKey, type BankIndex } from './pack-index';
 import type { BankStore, ChunkStore, ProgressSink, TreeEntry } from './types';
 
 export interface CheckOptions {
@@ -51,8 +53,8 @@ function sample<T>(items: T[], k: number): T[] {
 export interface CheckSubject {
   readonly store: BankStore;
   readManifest(id: string): Promise<Manifest>;
-  knownChunks(): Promise<Set<string>>;
-  chunks(): ChunkStore;
+  index(): Promise<BankIndex>;
+  chunks(o?: { index?: BankIndex; readAhead?: boolean }): ChunkStore;
   readTree(m: Manifest, chunks?: ChunkStore): Promise<TreeEntry[]>;
 }
 
@@ -70,7 +72,11 @@ export async function runCheck(bank: CheckSubject, o: CheckOptions = {}): Promis
       problems.push({ chunk: checkpointKey(id), problem: 'corrupt', checkpoints: [id] });
     }
   });
-  const existing = await bank.knownChunks();
+  // The index as far as its packs exist: a chunk whose every pack is gone is missing.
+  const full = await bank.index();
+  const packs = new Set((await bank.store.list('packs/')).map((x) => packIdOfKey(x.key)).filter((id): id is string => id !== null));
+  const index = indexOf(new Map([...full.packs].filter(([pack]) => packs.has(pack))));
+  const existing = index.chunks;
   // Which checkpoints reach each chunk.
   const refs = new Map<string, Set<string>>();
   const ref = (chunk: string, cp: string): void => {
@@ -78,7 +84,7 @@ export async function runCheck(bank: CheckSubject, o: CheckOptions = {}): Promis
     if (!s) refs.set(chunk, (s = new Set()));
     s.add(cp);
   };
-  const chunks = bank.chunks();
+  const chunks = bank.chunks({ index, readAhead: false });
   let done = 0;
   await mapLimit(manifests, 4, async (m) => {
     const cp = m.summary.id;

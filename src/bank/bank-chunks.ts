@@ -1,15 +1,23 @@
 /**
  * A bank's chunks by id (the ChunkStore the tree archive writes through). put: id = HMAC, then seal
- * and upload unless the bank has the id; get: fetch, open, and check the HMAC again.
- * At most `sealing` puts seal or upload at once (8), `uploading` of them uploading (4); further
- * puts wait their turn, so sealed bytes in memory stay bounded however many the caller starts.
+ * and append to a pack (pack-writer.ts) unless the bank has the id; flush stores the last pack and
+ * every index. get: locate the chunk in the bank's index, a ranged read of its pack, open, and check
+ * the HMAC again. At most `sealing` puts seal at once (8); further puts wait their turn, and the pack
+ * writer holds puts back while its uploads are busy, so memory stays bounded however many the
+ * caller starts (8 sealed chunks + 3 packs: about 100 MiB at the most with the default sizes).
  */
 import { FerryError } from '../errors';
+import { packKey, type BankIndex, type ChunkLocation, type IndexEntry } from './pack-index';
+import { PackWriter } from './pack-writer';
 import { keyedId } from './seal';
 import type { Sealer } from './sealer';
 import type { BankStore, ChunkStore } from './types';
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
+/** A get reads the chunks that follow its own in the pack with it, up to this many bytes in one request. */
+export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+/** Sealed bytes read ahead and not yet asked for, at most (the oldest are dropped past it). */
+export const READ_AHEAD_HELD = 16 * 1024 * 1024;
 
 /** Object key of chunk `id`: `chunks/<id[0..2]>/<id>`. */
 export function chunkKey(id: string): string {
@@ -48,43 +56,78 @@ class Slots {
 }
 
 export interface BankChunksOptions {
-  /** Ids the bank is known to hold (a backup lists chunks/ once under its lock); put skips them and adds what it uploads. Without it, put asks the store (has) per chunk. */
+  /** Ids the bank is known to hold (a backup reads the index once under its lock); put skips them and adds what it stores. Without it, put looks ids up in the bank's index. */
   trusted?: Set<string>;
-  /** Told the sealed size of each upload, as it completes. */
+  /** Told the sealed size of each chunk stored, once its pack and index are. */
   onUpload?: (bytes: number) => void;
-  /** Puts sealing or uploading at once (default 8), and uploads in flight (default 4). */
+  /** Puts sealing at once (default 8). */
   sealing?: number;
+  /** Packs being stored at once (default 2). */
   uploading?: number;
+  /** The bank's index, when the caller has read it already (check gives the one it verified). */
+  index?: BankIndex;
+  /** get reads the chunks after the asked one in its pack with it (default true; check's sampling turns it off). */
+  readAhead?: boolean;
 }
 
 export class BankChunks implements ChunkStore {
   private readonly trusted: Set<string> | undefined;
-  /** Puts of an id under way: a second put of it waits for the first (the manifest must not precede it). */
+  /** Puts of an id under way: a second put of it waits for the first. */
   private readonly pending = new Map<string, Promise<void>>();
   private readonly sealSlots: Slots;
-  private readonly uploadSlots: Slots;
+  private readonly writer: PackWriter;
   private uploaded = 0;
+  private index: Promise<BankIndex> | undefined;
+  /** Sealed chunks read ahead with an earlier get's range, by id, until asked for (oldest first). */
+  private readonly ahead = new Map<string, { sealed: Promise<Buffer>; length: number }>();
+  private aheadBytes = 0;
+  /** Ids a get returned: asked again (a restore's cache dropped it), a chunk is read alone. */
+  private readonly served = new Set<string>();
+  /** Each pack's index entries by offset (for reading ahead). */
+  private readonly sorted = new Map<string, IndexEntry[]>();
 
   constructor(
     private readonly store: BankStore,
     private readonly idKey: Buffer,
     private readonly sealer: Sealer,
+    /** Reads the bank's index (once per BankChunks, on first need). */
+    private readonly loadIndex: () => Promise<BankIndex>,
+    targetBytes: number,
     private readonly o: BankChunksOptions = {},
   ) {
     this.trusted = o.trusted;
     this.sealSlots = new Slots(o.sealing ?? 8);
-    this.uploadSlots = new Slots(o.uploading ?? 4);
+    if (o.index) this.index = Promise.resolve(o.index);
+    this.writer = new PackWriter(store, sealer, {
+      targetBytes,
+      uploading: o.uploading,
+      onStored: (_pack, entries) => {
+        for (const e of entries) {
+          this.trusted?.add(e.id);
+          this.uploaded += e.length;
+          this.o.onUpload?.(e.length);
+        }
+      },
+    });
+  }
+
+  private bankIndex(): Promise<BankIndex> {
+    if (!this.index) {
+      this.index = this.loadIndex();
+      this.index.catch(() => (this.index = undefined)); // a failed read is tried again next time
+    }
+    return this.index;
   }
 
   async put(plain: Buffer): Promise<string> {
     const id = chunkId(this.idKey, plain);
-    if (this.trusted?.has(id)) return id;
+    if (this.trusted?.has(id) || this.writer.has(id)) return id;
     const under = this.pending.get(id);
     if (under) {
       await under;
       return id;
     }
-    const done = this.upload(id, plain);
+    const done = this.add(id, plain);
     this.pending.set(id, done);
     try {
       await done;
@@ -94,35 +137,45 @@ export class BankChunks implements ChunkStore {
     return id;
   }
 
-  private async upload(id: string, plain: Buffer): Promise<void> {
-    const key = chunkKey(id);
-    // A put holds its sealing slot until its upload is done: at most `sealing` sealed chunks exist
-    // at once, however many puts the caller starts.
+  private async add(id: string, plain: Buffer): Promise<void> {
+    // A put holds its sealing slot until its chunk is in a pack: at most `sealing` sealed chunks
+    // wait outside the packs, however many puts the caller starts.
     await this.sealSlots.take();
     try {
-      if (!this.trusted && (await this.store.has(key))) return;
-      const sealed = await this.sealer.seal(plain, key);
-      await this.uploadSlots.take();
-      try {
-        await this.store.put(key, sealed);
-      } finally {
-        this.uploadSlots.give();
-      }
-      this.trusted?.add(id);
-      this.uploaded += sealed.length;
-      this.o.onUpload?.(sealed.length);
+      if (!this.trusted && (await this.bankIndex()).chunks.has(id)) return;
+      const sealed = await this.sealer.seal(plain, chunkKey(id));
+      await this.writer.add(id, sealed);
     } finally {
       this.sealSlots.give();
     }
   }
 
+  async flush(): Promise<void> {
+    await this.writer.flush();
+  }
+
+  /** Where chunk `id` lies (its pack, offset and sealed length), or undefined when the bank lacks it. */
+  async locate(id: string): Promise<ChunkLocation | undefined> {
+    if (this.writer.has(id) && !this.writer.locate(id)) await this.writer.flush();
+    return this.writer.locate(id) ?? (await this.bankIndex()).chunks.get(id);
+  }
+
   async get(id: string): Promise<Buffer> {
     if (!CHUNK_ID.test(id)) throw new FerryError('BANK_CORRUPT', `"${id}" is not a chunk id; a tree in bank ${this.store.url} is damaged`);
-    const key = chunkKey(id);
-    const sealed = await this.store.get(key);
-    if (!sealed) {
-      throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url}; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
+    if (this.writer.has(id) && !this.writer.locate(id)) await this.writer.flush();
+    const index = await this.bankIndex();
+    // From here until its range is asked for, a get does not await: gets started together see each
+    // other's ranges and ask for none twice.
+    const held = this.ahead.get(id);
+    let sealed: Buffer | null = null;
+    if (held) {
+      this.ahead.delete(id);
+      this.aheadBytes -= held.length;
+      // A shared range that failed is read again alone, so the error names this chunk.
+      sealed = await held.sealed.catch(() => null);
     }
+    if (!sealed) sealed = await this.read(id, index);
+    const key = chunkKey(id);
     let plain: Buffer;
     let hash: string;
     try {
@@ -134,10 +187,92 @@ export class BankChunks implements ChunkStore {
     if (hash !== id) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not hash to its id; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'corrupt' } });
     }
+    if (this.o.readAhead !== false) this.served.add(id);
     return plain;
   }
 
   uploadedBytes(): number {
     return this.uploaded;
+  }
+
+  /**
+   * The sealed bytes of chunk `id`, read from its pack together with the chunks right after it
+   * there (up to READ_AHEAD_BYTES in one ranged GET): a restore asks for chunks in about the order a
+   * backup stored them, so one request serves several gets, and a store's per-request cost (Swift)
+   * is paid once per range, not per chunk.
+   */
+  private async read(id: string, index: BankIndex): Promise<Buffer> {
+    const missing = (where: string): FerryError =>
+      new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (${where}); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
+    const loc = this.writer.locate(id) ?? index.chunks.get(id);
+    if (!loc) throw missing('no index lists it');
+    // A chunk asked for again: its neighbours were most likely served already too.
+    const follow = this.o.readAhead === false || this.served.has(id) ? [] : this.following(id, loc, index);
+    const end = follow.length > 0 ? follow[follow.length - 1].offset + follow[follow.length - 1].length : loc.offset + loc.length;
+    const range = this.store.getRange(packKey(loc.pack), loc.offset, end - loc.offset);
+    for (const e of follow) {
+      const sealed = range.then((b) => {
+        if (!b) throw missing(`its pack ${loc.pack} is gone`);
+        // A copy: a slice would keep the whole range alive as long as any one chunk of it is held.
+        return Buffer.from(b.subarray(e.offset - loc.offset, e.offset - loc.offset + e.length));
+      });
+      sealed.catch(() => undefined); // nobody may ask for it; a get that does reads it again alone
+      this.ahead.set(e.id, { sealed, length: e.length });
+      this.aheadBytes += e.length;
+    }
+    for (const [old, h] of this.ahead) {
+      if (this.aheadBytes <= READ_AHEAD_HELD) break;
+      this.ahead.delete(old);
+      this.aheadBytes -= h.length;
+    }
+    let body: Buffer | null;
+    try {
+      body = await range;
+    } catch (err) {
+      // A pack shorter than its index says: the chunk's bytes are not all there.
+      if (err instanceof FerryError && err.code === 'BANK_CORRUPT') {
+        if (follow.length > 0) return this.readAlone(id, loc);
+        throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} is cut short in pack ${loc.pack}; run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
+      }
+      throw err;
+    }
+    if (!body) throw missing(`its pack ${loc.pack} is gone`);
+    return body.subarray(0, loc.length);
+  }
+
+  /** One chunk's bytes alone (after a longer range failed). */
+  private async readAlone(id: string, loc: ChunkLocation): Promise<Buffer> {
+    try {
+      const b = await this.store.getRange(packKey(loc.pack), loc.offset, loc.length);
+      if (!b) throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (its pack ${loc.pack} is gone); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
+      return b;
+    } catch (err) {
+      if (err instanceof FerryError && err.code === 'BANK_CORRUPT' && err.details?.problem === undefined) {
+        throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} is cut short in pack ${loc.pack}; run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
+      }
+      throw err;
+    }
+  }
+
+  /** The chunks stored right after `loc` in its pack, back to back, that one range may read with it. */
+  private following(id: string, loc: ChunkLocation, index: BankIndex): IndexEntry[] {
+    let entries = this.sorted.get(loc.pack);
+    if (!entries) {
+      entries = [...(index.packs.get(loc.pack) ?? [])].sort((a, b) => a.offset - b.offset);
+      this.sorted.set(loc.pack, entries);
+    }
+    let i = entries.findIndex((e) => e.offset === loc.offset && e.id === id);
+    const out: IndexEntry[] = [];
+    if (i < 0) return out;
+    let end = loc.offset + loc.length;
+    for (i++; i < entries.length; i++) {
+      const e = entries[i];
+      if (e.offset !== end || e.offset + e.length - loc.offset > READ_AHEAD_BYTES) break;
+      // Read ahead only chunks this pack is the bank's place for, and not already held.
+      if (index.chunks.get(e.id)?.pack !== loc.pack || this.ahead.has(e.id) || this.served.has(e.id)) break;
+      out.push(e);
+      end += e.length;
+    }
+    return out;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { FerryError, isFerryError } from '../errors';
 import { runCheck, type CheckOptions, type CheckResult } from './bank-check';
-import { BankChunks, chunkIdOfKey, type BankChunksOptions } from './bank-chunks';
+import { BankChunks, type BankChunksOptions } from './bank-chunks';
 import { CONFIG_KEY, decodeConfig, encodeConfig, newBankConfig, unlockConfig, type BankConfig } from './bank-config';
 import { runGc, type GcOptions, type GcResult } from './bank-gc';
 import type { BankKeys } from './bank-keys';
@@ -14,6 +14,8 @@ import { assertCheckpointId, checkpointKey, isCheckpointId, newCheckpointId } fr
 import { GearChunker, gearTable } from './gear-chunker';
 import { decodeManifest, decodeTree, encodeManifest, encodeTree, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
+import { loadIndex, type BankIndex } from './pack-index';
+import { PackWriter } from './pack-writer';
 import { SealPool } from './seal-pool';
 import type { Sealer } from './sealer';
 import type { BankStore, CheckpointSummary, ChunkCutter, ChunkStore, TreeEntry } from './types';
@@ -23,6 +25,8 @@ export interface BankOptions {
   sealer?: (sealKey: Buffer, url: string) => Sealer;
   /** Lock timings (tests shorten them). */
   lockTimings?: Partial<LockTimings>;
+  /** create: the new bank's pack size (default 16 MiB; tests make packs small). */
+  packBytes?: number;
 }
 
 /** What writeCheckpoint is given: the summary but for what the bank fills in. */
@@ -50,7 +54,7 @@ export class Bank {
   /** Opens the bank at `store`, writing a new config first when it has none. */
   static async create(store: BankStore, key: Buffer, o: BankOptions = {}): Promise<Bank> {
     if (await store.has(CONFIG_KEY)) return Bank.open(store, key, o);
-    const { config, keys } = newBankConfig(key, new Date());
+    const { config, keys } = newBankConfig(key, new Date(), undefined, o.packBytes);
     await store.put(CONFIG_KEY, encodeConfig(config));
     return new Bank(store, config, keys, o);
   }
@@ -77,18 +81,23 @@ export class Bank {
   }
 
   /** The bank's chunks; put skips ids in `trusted` (see BankChunksOptions). */
-  chunks(o: BankChunksOptions = {}): ChunkStore {
-    return new BankChunks(this.store, this.keys.chunkId, this.sealer, o);
+  chunks(o: BankChunksOptions = {}): BankChunks {
+    return new BankChunks(this.store, this.keys.chunkId, this.sealer, () => this.index(), this.config.pack.targetBytes, o);
   }
 
-  /** The ids of every chunk in the bank (one listing of chunks/). */
+  /** The bank's index: every indexed pack's chunks (one listing of index/, then each index read). */
+  async index(): Promise<BankIndex> {
+    return loadIndex(this.store, this.sealer);
+  }
+
+  /** The ids of every chunk in an indexed pack. */
   async knownChunks(): Promise<Set<string>> {
-    const ids = new Set<string>();
-    for (const o of await this.store.list('chunks/')) {
-      const id = chunkIdOfKey(o.key);
-      if (id) ids.add(id);
-    }
-    return ids;
+    return new Set((await this.index()).chunks.keys());
+  }
+
+  /** A writer of new packs of sealed chunks (gc moves live chunks through one). */
+  packWriter(): PackWriter {
+    return new PackWriter(this.store, this.sealer, { targetBytes: this.config.pack.targetBytes });
   }
 
   /**
@@ -108,6 +117,8 @@ export class Bank {
     const last = cutter.end();
     if (last) pieces.push(last);
     const treeChunks = await mapLimit(pieces, 8, (p) => chunks.put(p));
+    // Every pack and index stored before the manifest names their chunks.
+    await chunks.flush();
     // addedBytes: the sealed new chunks, data and tree (the manifest is not counted).
     const full: CheckpointSummary = { ...summary, id, addedBytes: chunks.uploadedBytes() };
     await this.store.put(key, await this.sealer.seal(encodeManifest({ version: 1, summary: full, treeChunks }), key));

@@ -3,12 +3,12 @@ import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FerryError } from '../errors';
 import type { BankStore, StoredObject } from './types';
-import { checkKey } from './store-key';
+import { checkKey, checkRange, shortRange } from './store-key';
 
 /** A put writes `<key>.tmp-<16 hex>` first; the listing never shows these (a crash may leave one). */
 const TMP_SUFFIX = /\.tmp-[0-9a-f]{16}$/;
 
-/** Stats in flight while listing (a chunks/ tree holds thousands of files). */
+/** Stats in flight while listing (a packs/ or index/ tree holds thousands of files). */
 const LIST_STAT_PARALLEL = 32;
 
 /**
@@ -63,6 +63,36 @@ export class FileStore implements BankStore {
     }
   }
 
+  async getRange(key: string, offset: number, length: number): Promise<Buffer | null> {
+    checkRange(this.url, key, offset, length);
+    let fh;
+    try {
+      fh = await fs.open(this.pathOf(key), 'r');
+    } catch (err) {
+      if (isMissing(err)) {
+        await this.rootMustExist();
+        return null;
+      }
+      throw await this.failure(err, 'read', key);
+    }
+    try {
+      const out = Buffer.allocUnsafe(length);
+      let got = 0;
+      // pread until `length` bytes or the end of the file.
+      while (got < length) {
+        const { bytesRead } = await fh.read(out, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < length) throw shortRange(this.url, key, offset, length, got);
+      return out;
+    } catch (err) {
+      throw await this.failure(err, 'read', key);
+    } finally {
+      await fh.close();
+    }
+  }
+
   async has(key: string): Promise<boolean> {
     try {
       return (await fs.stat(this.pathOf(key))).isFile();
@@ -78,7 +108,7 @@ export class FileStore implements BankStore {
   async list(prefix: string): Promise<StoredObject[]> {
     if (prefix !== '') checkKey(prefix, true);
     await this.rootMustExist();
-    // Walk only the directory the prefix fully names ("chunks/ab" → chunks/), filtering below it.
+    // Walk only the directory the prefix fully names ("packs/ab" → packs/), filtering below it.
     const cut = prefix.lastIndexOf('/');
     const base = cut < 0 ? '' : prefix.slice(0, cut);
     const files: string[] = [];

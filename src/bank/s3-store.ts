@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { FerryError } from '../errors';
 import type { BankStore, StoredObject } from './types';
-import { checkKey } from './store-key';
+import { checkKey, checkRange, shortRange } from './store-key';
 
 /** S3's limit on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
@@ -128,6 +128,29 @@ export class S3Store implements BankStore {
       if (errorCode(err) === 'NoSuchKey' || status(err) === 404 && errorCode(err) !== 'NoSuchBucket') return null;
       throw this.mapped(err, 'get', key);
     }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer | null> {
+    checkKey(key);
+    checkRange(this.url, key, offset, length);
+    let body: Buffer;
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.base + key, Range: `bytes=${offset}-${offset + length - 1}` }),
+      );
+      const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
+      body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (err) {
+      if (errorCode(err) === 'NoSuchKey' || status(err) === 404 && errorCode(err) !== 'NoSuchBucket') return null;
+      // A range starting at or past the end: the object is shorter than the index says.
+      if (status(err) === 416 || errorCode(err) === 'InvalidRange') throw shortRange(this.url, key, offset, length, 0);
+      throw this.mapped(err, 'get', key);
+    }
+    if (body.length < length) throw shortRange(this.url, key, offset, length, body.length);
+    // A store that ignores Range sends the whole object (200): take the asked bytes from it.
+    if (body.length === length) return body;
+    if (body.length < offset + length) throw shortRange(this.url, key, offset, length, Math.max(0, body.length - offset));
+    return body.subarray(offset, offset + length);
   }
 
   async has(key: string): Promise<boolean> {

@@ -21,3 +21,17 @@ export function checkKey(key: string, partial = false): void {
     });
   }
 }
+
+/** INVALID_REQUEST unless offset and length are whole numbers, length above 0. */
+export function checkRange(url: string, key: string, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0) {
+    throw new FerryError('INVALID_REQUEST', `bad range ${offset}+${length} of ${key} in bank ${url}: offset and length must be whole numbers, length above 0`);
+  }
+}
+
+/** The object ends before the range does: a pack cut short. */
+export function shortRange(url: string, key: string, offset: number, length: number, got: number): FerryError {
+  return new FerryError('BANK_CORRUPT', `object ${key} of bank ${url} ends before byte ${offset + length} (${got} of ${length} bytes from ${offset}); run ferry bank check`, {
+    details: { key, offset, length, got },
+  });
+}

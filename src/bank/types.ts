@@ -5,7 +5,10 @@
  *
  * Layout of a bank under its URL (every key relative to the bank's root / prefix):
  *   config                       plaintext JSON: format, version, bank id, chunker params, key check
- *   chunks/<id[0..2]>/<id>       one sealed chunk; id = hex HMAC-SHA256(chunk-id key, plaintext)
+ *   packs/<pp>/<packId>          sealed chunks back to back (~16 MiB); each sealed as its own object
+ *                                would be, AD `chunks/<id[0..2]>/<id>`; id = hex HMAC-SHA256(chunk-id key, plaintext)
+ *   index/<packId>               sealed index of one pack ([chunk id, offset, length] each), written
+ *                                after its pack: a pack without one is an orphan no reader sees
  *   checkpoints/<checkpointId>   one sealed manifest, written LAST (a checkpoint is listed or invisible)
  *   locks/<lockId>               plaintext JSON lock: {kind: 'backup'|'gc'|..., host, started, refreshed}
  */
@@ -32,6 +35,11 @@ export interface BankStore {
   put(key: string, body: Buffer): Promise<void>;
   /** The object's bytes, or null when there is no such key. */
   get(key: string): Promise<Buffer | null>;
+  /**
+   * `length` bytes of the object from `offset` (a chunk inside a pack), or null when there is no
+   * such key; BANK_CORRUPT when the object ends before offset + length.
+   */
+  getRange(key: string, offset: number, length: number): Promise<Buffer | null>;
   /** True when the key exists. */
   has(key: string): Promise<boolean>;
   /** Every object whose key starts with `prefix`, in key order (all pages). */
@@ -148,8 +156,13 @@ export interface ChunkStore {
   put(plain: Buffer): Promise<string>;
   /** The plaintext of chunk `id`; BANK_CORRUPT when missing, unreadable or not hashing to `id`. */
   get(id: string): Promise<Buffer>;
-  /** Sealed bytes this store uploaded so far. */
+  /** Sealed bytes this store uploaded so far (chunks in packs whose index is stored). */
   uploadedBytes(): number;
+  /**
+   * Closes the pack being filled and waits until every pack and its index is stored (a manifest
+   * may name the chunks put so far only after this); throws the first upload failure.
+   */
+  flush(): Promise<void>;
 }
 
 /** Readable is re-exported for stores and archive code that stream. */

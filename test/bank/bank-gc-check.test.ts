@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Bank } from '../../src/bank/bank';
-import { chunkKey } from '../../src/bank/bank-chunks';
+import { packKey } from '../../src/bank/pack-index';
 import { sampleSize } from '../../src/bank/bank-check';
 import type { CheckpointSummary, TreeEntry } from '../../src/bank/types';
 import { waitFor } from '../support/docker';
@@ -27,6 +27,23 @@ async function backup(bank: Bank, volume: string, blobs: Buffer[]): Promise<{ su
 
 const blob = (): Buffer => randomBytes(1000 + Math.floor(Math.random() * 1000));
 
+/** Stores `blobs` in a pack of their own (no checkpoint names them yet); their ids. */
+async function packOf(bank: Bank, blobs: Buffer[]): Promise<string[]> {
+  const chunks = bank.chunks({ trusted: new Set() });
+  const ids = await Promise.all(blobs.map((b) => chunks.put(b)));
+  await chunks.flush();
+  return ids;
+}
+
+/** The pack holding chunk `id`. */
+async function packHolding(bank: Bank, id: string): Promise<string> {
+  const loc = await bank.chunks().locate(id);
+  if (!loc) throw new Error(`chunk ${id} is in no pack`);
+  return loc.pack;
+}
+
+const stored = (store: MemoryBankStore): string[] => [...store.keys('packs/'), ...store.keys('index/')];
+
 describe('bank: gc', () => {
   it('removes the chunks only a removed checkpoint used; keeps those a kept checkpoint shares; dry run deletes nothing', async () => {
     const store = new MemoryBankStore();
@@ -36,20 +53,30 @@ describe('bank: gc', () => {
     const old = await backup(bank, 'db', [shared, ...onlyOld]);
     const kept = await backup(bank, 'db', [shared, blob()]);
     const other = await backup(bank, 'web', [shared]);
-    const before = store.keys('chunks/');
+    const before = stored(store);
+    const known = await bank.knownChunks();
     await bank.removeCheckpoint(old.summary.id);
 
+    const indexReads = (): number => store.gets.filter((k) => k.startsWith('index/')).length;
+    const reads0 = indexReads();
     const dry = await bank.gc({ host: 'h1', dryRun: true });
-    // The old tree chunk goes too (its tree differs from the kept ones).
-    expect(dry.removed).to.equal(3);
-    expect(store.keys('chunks/')).to.deep.equal(before);
+    // The index is read once, however many checkpoints' trees gc reads.
+    expect(indexReads() - reads0).to.equal(store.keys('index/').length);
+    // The old tree chunk goes too (its tree differs from the kept ones); the old pack holds the
+    // shared chunk too, so it is repacked.
+    expect(dry).to.include({ removed: 3, kept: known.size - 3, packsRepacked: 1, packsRemoved: 0 });
+    expect(stored(store)).to.deep.equal(before);
 
     const r = await bank.gc({ host: 'h1' });
-    expect(r).to.deep.equal({ ...dry, kept: before.length - 3 });
+    expect(r).to.deep.equal(dry);
     expect(r.removedBytes).to.be.above(2000);
-    const left = new Set(store.keys('chunks/'));
-    for (const id of old.ids.slice(1)) expect(left.has(chunkKey(id))).to.equal(false);
-    for (const id of [...kept.ids, ...other.ids]) expect(left.has(chunkKey(id))).to.equal(true);
+    const left = await bank.knownChunks();
+    expect(left.size).to.equal(known.size - 3);
+    for (const id of old.ids.slice(1)) expect(left.has(id)).to.equal(false);
+    for (const id of [...kept.ids, ...other.ids]) expect(left.has(id)).to.equal(true);
+    // The old pack and its index are gone, a new one holds the shared chunk.
+    expect(store.keys('packs/')).to.have.length(3);
+    expect(store.keys('index/')).to.have.length(3);
     // Every kept checkpoint still reads whole.
     for (const s of [kept.summary, other.summary]) await bank.readCheckpoint(s.id);
     expect((await bank.check({ readDataPercent: 100 })).problems).to.deep.equal([]);
@@ -64,19 +91,20 @@ describe('bank: gc', () => {
     const lock = await bank.lock('backup', 'h1');
     const chunks = bank.chunks({ trusted: await bank.knownChunks() });
     const inFlight = await chunks.put(blob());
+    await chunks.flush(); // its pack is stored as the backup goes
     const waits: string[] = [];
     let finished = false;
     const gc = bank.gc({ host: 'h2', onWait: (m) => waits.push(m) }).then((r) => { finished = true; return r; });
     await waitFor('gc to wait for the backup', () => waits.length >= 2, 10_000, 5);
     expect(finished).to.equal(false);
-    expect(store.keys('chunks/')).to.include(chunkKey(inFlight));
+    expect(await bank.knownChunks()).to.include(inFlight);
     // The backup finishes: its manifest names the chunk, then it lets go.
     await bank.writeCheckpoint({ volume: 'db', time: new Date(clock += 60_000).toISOString(), host: 'h1', backend: 'loop', dataBytes: 1, files: 1, origin: 'manual' },
       [{ path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: '1', size: 1, extents: [{ id: inFlight, offset: 0, length: 1, at: 0 }] }], chunks);
     await lock.release();
     const r = await gc;
     expect(r.removed).to.equal(0);
-    expect(store.keys('chunks/')).to.include(chunkKey(inFlight));
+    expect(await bank.knownChunks()).to.include(inFlight);
   });
 
   it('stops before deleting anything when a manifest does not open', async () => {
@@ -87,14 +115,14 @@ describe('bank: gc', () => {
     await bank.removeCheckpoint(a.summary.id);
     const b = (await bank.listCheckpoints())[0];
     store.objects.get(`checkpoints/${b.id}`)!.body[30] ^= 1;
-    const before = store.keys('chunks/');
+    const before = stored(store);
     try {
       await bank.gc({ host: 'h1' });
       expect.fail('gc ran over a damaged manifest');
     } catch (err) {
       expect((err as { code?: string }).code).to.equal('BANK_CORRUPT');
     }
-    expect(store.keys('chunks/')).to.deep.equal(before);
+    expect(stored(store)).to.deep.equal(before);
     expect(store.keys('locks/')).to.deep.equal([]);
   });
 });
@@ -104,6 +132,8 @@ describe('bank: check', () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, randomBytes(32));
     const shared = blob();
+    // The shared chunk in a pack of its own (so losing that pack loses it alone).
+    await packOf(bank, [shared]);
     const c1 = await backup(bank, 'db', [shared, blob()]);
     const c2 = await backup(bank, 'db', [shared, blob()]);
     const c3 = await backup(bank, 'web', [blob()]);
@@ -114,9 +144,9 @@ describe('bank: check', () => {
     expect(clean.chunks).to.equal(7);
     expect(clean.read).to.equal(7);
 
-    await store.delete([chunkKey(c1.ids[0])]);
-    const body = store.objects.get(chunkKey(c3.ids[0]))!.body;
-    body[body.length >> 1] ^= 0x40;
+    await store.delete([packKey(await packHolding(bank, c1.ids[0]))]);
+    const loc = (await bank.chunks().locate(c3.ids[0]))!;
+    store.objects.get(packKey(loc.pack))!.body[loc.offset + (loc.length >> 1)] ^= 0x40;
     // Without --read-data only existence is proved: the corrupted chunk goes unseen.
     const quick = await bank.check();
     expect(quick.read).to.equal(0);
@@ -135,7 +165,8 @@ describe('bank: check', () => {
     const c2 = await backup(bank, 'web', [blob()]);
     store.objects.get(`checkpoints/${c1.summary.id}`)!.body[20] ^= 1;
     const m2 = await bank.readManifest(c2.summary.id);
-    await store.delete([chunkKey(m2.treeChunks[0])]);
+    // c2's pack holds its tree chunk (and its data chunk, which no readable tree names now).
+    await store.delete([packKey(await packHolding(bank, m2.treeChunks[0]))]);
     const r = await bank.check();
     expect(r.problems).to.have.deep.members([
       { chunk: `checkpoints/${c1.summary.id}`, problem: 'corrupt', checkpoints: [c1.summary.id] },
@@ -148,7 +179,7 @@ describe('bank: check', () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, randomBytes(32));
     await backup(bank, 'db', Array.from({ length: 199 }, blob));
-    const chunkGets = (): number => store.gets.filter((k) => k.startsWith('chunks/')).length;
+    const chunkGets = (): number => store.gets.filter((k) => k.startsWith('packs/')).length;
     const before = chunkGets();
     const r = await bank.check({ readDataPercent: 10 });
     expect(r.chunks).to.equal(200);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { Bank } from '../../src/bank/bank';
 import { chunkKey } from '../../src/bank/bank-chunks';
+import { packKey } from '../../src/bank/pack-index';
 import type { TreeEntry } from '../../src/bank/types';
 import { isFerryError, type ErrorCode } from '../../src/errors';
 import { InlineSealer } from '../../src/bank/sealer';
@@ -36,8 +37,9 @@ describe('bank: Bank', () => {
     const a = await Bank.create(store, key);
     expect(store.keys()).to.deep.equal(['config']);
     const config = JSON.parse(store.objects.get('config')!.body.toString());
-    expect(config).to.include({ format: 'ferry-bank', version: 1, id: a.id });
+    expect(config).to.include({ format: 'ferry-bank', version: 2, id: a.id });
     expect(config.chunker).to.deep.equal({ min: 262144, avg: 1048576, max: 4194304 });
+    expect(config.pack).to.deep.equal({ targetBytes: 16 * 1024 * 1024 });
     expect((await Bank.create(store, key)).id).to.equal(a.id);
     expect((await Bank.open(store, Buffer.from(key))).id).to.equal(a.id);
   });
@@ -55,7 +57,17 @@ describe('bank: Bank', () => {
     await expectCode(Bank.open(other, key), 'BANK_CORRUPT');
   });
 
-  it('chunks: put stores sealed under chunks/<2>/<id>, dedups on trusted, get returns the plaintext', async () => {
+  it('refuses a version-1 bank (one object per chunk) saying what to do', async () => {
+    const store = new MemoryBankStore('file:///srv/old');
+    await Bank.create(store, key);
+    const config = JSON.parse(store.objects.get('config')!.body.toString());
+    delete config.pack;
+    store.objects.set('config', { body: Buffer.from(JSON.stringify({ ...config, version: 1 })), modifiedMs: 0 });
+    const err = await expectCode(Bank.open(store, key), 'BANK_CORRUPT');
+    expect(err.message).to.include('file:///srv/old').and.include('version 1').and.include('earlier build').and.include('add a new bank');
+  });
+
+  it('chunks: put seals into a pack, flush stores it and its index; dedups on trusted; get returns the plaintext', async () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, key);
     const uploads: number[] = [];
@@ -66,35 +78,102 @@ describe('bank: Bank', () => {
     expect(ids[0]).to.equal(ids[1]).and.match(/^[0-9a-f]{64}$/);
     // The id is keyed: not the plain SHA-256 of the data.
     expect(ids[0]).to.not.equal(createHash('sha256').update(plain).digest('hex'));
-    expect(store.keys('chunks/')).to.deep.equal([chunkKey(ids[0]), chunkKey(ids[2])].sort());
-    expect(store.objects.get(chunkKey(ids[0]))!.body.includes(Buffer.from('hello chunk'))).to.equal(false);
+    // Nothing is stored until the pack closes (at 16 MiB, or at flush).
+    expect(store.keys('packs/')).to.deep.equal([]);
+    expect(uploads).to.deep.equal([]);
+    await chunks.flush();
+    const packs = store.keys('packs/');
+    expect(packs).to.have.length(1);
+    expect(store.keys('index/')).to.deep.equal([`index/${packs[0].split('/')[2]}`]);
+    expect(store.keys('chunks/')).to.deep.equal([]);
+    expect(store.objects.get(packs[0])!.body.includes(Buffer.from('hello chunk'))).to.equal(false);
     expect(uploads).to.have.length(2);
-    expect(chunks.uploadedBytes()).to.equal(uploads[0] + uploads[1]);
+    expect(chunks.uploadedBytes()).to.equal(uploads[0] + uploads[1]).and.equal(store.objects.get(packs[0])!.body.length);
     expect(trusted).to.deep.equal(new Set([ids[0], ids[2]]));
     expect((await chunks.get(ids[0])).equals(plain)).to.equal(true);
+    expect(await bank.knownChunks()).to.deep.equal(new Set([ids[0], ids[2]]));
     // A second store over the same bank uploads nothing it already has.
     const again = bank.chunks({ trusted: await bank.knownChunks() });
     await again.put(plain);
+    await again.flush();
     expect(again.uploadedBytes()).to.equal(0);
-    // Without trusted it asks the store.
+    // Without trusted it looks the id up in the bank's index.
     const asking = bank.chunks();
     await asking.put(plain);
+    await asking.flush();
     expect(asking.uploadedBytes()).to.equal(0);
+    expect(store.keys('packs/')).to.have.length(1);
+    // A fresh reader finds the chunk through the index, with one ranged read of the pack.
+    const reader = bank.chunks();
+    const before = store.calls.getRange;
+    expect((await reader.get(ids[2])).length).to.equal(5000);
+    expect(store.calls.getRange - before).to.equal(1);
   });
 
-  it('chunks.get: a missing chunk, one moved to another id and one tampered with are BANK_CORRUPT naming the chunk', async () => {
+  it('chunks.get: a missing chunk, a missing pack, one moved to another id and one tampered with are BANK_CORRUPT naming the chunk', async () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, key);
     const chunks = bank.chunks({ trusted: new Set() });
     const a = await chunks.put(Buffer.from('aaaa'.repeat(100)));
     const b = await chunks.put(Buffer.from('bbbb'.repeat(100)));
+    await chunks.flush();
     const missing = 'c'.repeat(64);
     expect((await expectCode(chunks.get(missing), 'BANK_CORRUPT')).message).to.include(missing).and.include('missing');
-    store.objects.set(chunkKey(b), store.objects.get(chunkKey(a))!);
-    expect((await expectCode(chunks.get(b), 'BANK_CORRUPT')).message).to.include(b.slice(0, 2));
-    const body = store.objects.get(chunkKey(a))!.body;
-    body[body.length - 20] ^= 1;
-    await expectCode(chunks.get(a), 'BANK_CORRUPT');
+    const la = (await chunks.locate(a))!;
+    const lb = (await chunks.locate(b))!;
+    expect(la.pack).to.equal(lb.pack);
+    expect(la.length).to.equal(lb.length);
+    const body = store.objects.get(packKey(la.pack))!.body;
+    const saved = Buffer.from(body);
+    // b's place holds a's sealed bytes: they were sealed for a's key, so they do not open as b.
+    body.subarray(la.offset, la.offset + la.length).copy(body, lb.offset);
+    expect((await expectCode(bank.chunks().get(b), 'BANK_CORRUPT')).message).to.include(b.slice(0, 2));
+    saved.copy(body);
+    expect((await bank.chunks().get(b)).toString()).to.equal('bbbb'.repeat(100));
+    body[la.offset + la.length - 20] ^= 1;
+    expect((await expectCode(bank.chunks().get(a), 'BANK_CORRUPT')).message).to.include(a).and.include('does not open');
+    await store.delete([packKey(la.pack)]);
+    expect((await expectCode(bank.chunks().get(b), 'BANK_CORRUPT')).message).to.include(b).and.include('missing').and.include(la.pack);
+  });
+
+  it('chunks.get reads the chunks after the asked one in its pack with it (one ranged read for several); a damaged one is still named alone', async () => {
+    const store = new MemoryBankStore();
+    const bank = await Bank.create(store, key);
+    const w = bank.chunks({ trusted: new Set() });
+    const blobs = Array.from({ length: 12 }, () => randomBytes(100_000));
+    const ids: string[] = [];
+    for (const b of blobs) ids.push(await w.put(b)); // in order: one pack, back to back
+    await w.flush();
+    expect(store.keys('packs/')).to.have.length(1);
+    const r = bank.chunks();
+    const before = store.calls.getRange;
+    const got = await Promise.all(ids.map((id) => r.get(id)));
+    got.forEach((g, i) => expect(g.equals(blobs[i]), `chunk ${i}`).to.equal(true));
+    expect(store.calls.getRange - before, 'one range read for 12 chunks of 100 kB').to.equal(1);
+    // Again: nothing is held any more, one more read.
+    await r.get(ids[3]);
+    expect(store.calls.getRange - before).to.equal(2);
+
+    // One byte of chunk 5 flipped: chunk 4 (read with it) is fine, chunk 5 is named.
+    const loc = (await r.locate(ids[5]))!;
+    store.objects.get(packKey(loc.pack))!.body[loc.offset + 50] ^= 1;
+    const fresh = bank.chunks();
+    expect((await fresh.get(ids[4])).equals(blobs[4])).to.equal(true);
+    expect((await expectCode(fresh.get(ids[5]), 'BANK_CORRUPT')).message).to.include(ids[5]).and.include('does not open');
+    expect((await fresh.get(ids[6])).equals(blobs[6])).to.equal(true);
+    // Without read-ahead (check's sampling) each get is its own read.
+    const single = bank.chunks({ readAhead: false });
+    const b2 = store.calls.getRange;
+    await single.get(ids[0]);
+    await single.get(ids[1]);
+    expect(store.calls.getRange - b2).to.equal(2);
+    // A pack cut short: the chunks still in it read, the one past its end is named corrupt.
+    const body = store.objects.get(packKey(loc.pack))!.body;
+    const last = (await r.locate(ids[11]))!;
+    store.objects.set(packKey(loc.pack), { body: body.subarray(0, last.offset + 10), modifiedMs: 0 });
+    const cut = bank.chunks();
+    expect((await cut.get(ids[10])).equals(blobs[10])).to.equal(true);
+    expect((await expectCode(cut.get(ids[11]), 'BANK_CORRUPT')).message).to.include(ids[11]).and.include('cut short');
   });
 
   it('writes a checkpoint (tree in chunks, manifest last), reads it back, lists per volume oldest first, removes only the manifest', async () => {
@@ -128,9 +207,10 @@ describe('bank: Bank', () => {
     await expectCode(bank.writeCheckpoint({ ...base, time: '2026-12-01T10:00:00.000Z', id: s0.id }, entries, chunks), 'BANK_EXISTS');
     await expectCode(bank.writeCheckpoint({ ...base, time: 'yesterday' }, entries, chunks), 'INVALID_REQUEST');
 
-    const before = store.keys('chunks/');
+    const before = [...store.keys('packs/'), ...store.keys('index/')];
+    expect(before).to.have.length.above(0);
     await bank.removeCheckpoint(s0.id);
-    expect(store.keys('chunks/')).to.deep.equal(before);
+    expect([...store.keys('packs/'), ...store.keys('index/')]).to.deep.equal(before);
     expect((await bank.listCheckpoints('db')).map((s) => s.id)).to.deep.equal([s1.id]);
     await expectCode(bank.readCheckpoint(s0.id), 'CHECKPOINT_NOT_FOUND');
     await expectCode(bank.removeCheckpoint(s0.id), 'CHECKPOINT_NOT_FOUND');
@@ -144,30 +224,31 @@ describe('bank: Bank', () => {
     const entries = Array.from({ length: 40_000 }, (_, i) => fileEntry(`dir/${i}/file-${i}.dat`, [{ id, length: i + 1 }]));
     const c1 = bank.chunks({ trusted: await bank.knownChunks() });
     const s1 = await bank.writeCheckpoint({ volume: 'v', time: new Date().toISOString(), host: 'h', backend: 'loop', dataBytes: 0, files: 40_000, origin: 'manual' }, entries, c1);
-    const treeChunks = store.keys('chunks/').length;
+    const treeChunks = (await bank.knownChunks()).size;
     expect(treeChunks).to.be.above(1);
     entries[39_999] = { ...entries[39_999], mode: 0o600 };
     const c2 = bank.chunks({ trusted: await bank.knownChunks() });
     await bank.writeCheckpoint({ volume: 'v', time: new Date(Date.now() + 1000).toISOString(), host: 'h', backend: 'loop', dataBytes: 0, files: 40_000, origin: 'manual' }, entries, c2);
-    expect(store.keys('chunks/').length - treeChunks, 'only the last tree chunk is new').to.equal(1);
+    expect((await bank.knownChunks()).size - treeChunks, 'only the last tree chunk is new').to.equal(1);
     expect((await bank.readCheckpoint(s1.id)).entries).to.have.length(40_000);
   });
 });
 
 describe('bank: chunk store limits', () => {
-  it('keeps at most 4 uploads and 8 sealed chunks in flight however many puts are started', async () => {
+  it('keeps at most 2 packs uploading and 1 filling (sealed chunks held bounded) however many puts are started', async () => {
     const store = new MemoryBankStore();
     let sealed = 0;
-    let stored = 0;
+    let storedEntries = 0;
     let mostHeld = 0;
     const bank = await Bank.create(store, randomBytes(32), {
+      packBytes: 64 * 1024,
       sealer: (k, u) => {
         const inline = new InlineSealer(k, u);
         return {
           seal: async (p: Buffer, ad: string) => {
             const out = await inline.seal(p, ad);
-            sealed++;
-            mostHeld = Math.max(mostHeld, sealed - stored);
+            if (ad.startsWith('chunks/')) sealed++;
+            mostHeld = Math.max(mostHeld, sealed - storedEntries);
             return out;
           },
           open: (b: Buffer, ad: string) => inline.open(b, ad),
@@ -181,28 +262,32 @@ describe('bank: chunk store limits', () => {
     const release: Array<() => void> = [];
     const put = store.put.bind(store);
     store.put = async (k, b) => {
+      if (!k.startsWith('packs/')) return put(k, b);
       uploading++;
       most = Math.max(most, uploading);
       // Uploads finish only when the test lets them: puts pile up behind them.
       await new Promise<void>((r) => release.push(r));
       uploading--;
-      if (k.startsWith('chunks/')) stored++;
       return put(k, b);
     };
-    let sealedCalls = 0;
-    const chunks = bank.chunks({ trusted: new Set(), onUpload: () => sealedCalls++ });
-    const all = Promise.all(Array.from({ length: 40 }, () => chunks.put(randomBytes(2000))));
-    await waitFor('4 uploads to start', () => release.length === 4, 10_000, 5);
-    expect(most).to.equal(4);
-    while (sealedCalls < 40) {
+    const chunks = bank.chunks({ trusted: new Set(), onUpload: () => storedEntries++ });
+    // 200 incompressible chunks of 2000 bytes (2029 sealed): 33 fill a 64 KiB pack, 7 packs in all.
+    let finished = false;
+    const all = Promise.all(Array.from({ length: 200 }, () => chunks.put(randomBytes(2000)))).then(() => chunks.flush()).then(() => (finished = true));
+    await waitFor('2 pack uploads to start', () => release.length === 2, 10_000, 5);
+    expect(most).to.equal(2);
+    while (!finished) {
       const r = release.shift();
       if (r) r();
       await new Promise((res) => setImmediate(res));
-      expect(uploading).to.be.at.most(4);
+      expect(uploading).to.be.at.most(2);
     }
     await all;
-    expect(most).to.equal(4);
-    expect(mostHeld, 'sealed chunks held before their upload ended').to.equal(8);
-    expect(store.keys('chunks/')).to.have.length(40);
+    expect(most).to.equal(2);
+    // 2 packs uploading + 1 filling (33 chunks each, plus the one that passes the target) + 8 sealing.
+    expect(mostHeld, 'sealed chunks held before their pack was stored').to.be.at.most(3 * 33 + 8).and.above(2 * 33);
+    expect(store.keys('packs/')).to.have.length(7);
+    expect(store.keys('index/')).to.have.length(7);
+    expect((await bank.knownChunks()).size).to.equal(200);
   });
 });

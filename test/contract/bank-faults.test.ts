@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Bank } from '../../src/bank/bank';
 import { openStore } from '../../src/bank/open-store';
 import { backupTree, restoreTree } from '../../src/bank/tree-archive';
-import type { BankLocation, CheckpointSummary, ChunkStore, TreeEntry } from '../../src/bank/types';
+import type { BankLocation, BankStore, CheckpointSummary, ChunkStore, TreeEntry } from '../../src/bank/types';
 import { FerryError } from '../../src/errors';
 import { waitFor } from '../support/docker';
 import { cleanupDir, makeTempDir } from '../support/host';
@@ -97,16 +97,31 @@ describe('bank faults (real Swift s3api and file://)', function () {
     it('fails with BANK_UNAVAILABLE naming the bank, lists no checkpoint, and the rerun uploads only the missing chunks', async function () {
       const src = join(dir, 'resume-src');
       writeTree(src, 24, 'r');
-      const bank = await Bank.create(openStore(loc), key);
-      // Stop Swift once 6 chunks are in: the backup must fail, not hang, and say which bank.
+      // Stop Swift once the first pack is in (onUpload tells each chunk of a pack once its index is
+      // stored): the backup must fail, not hang, and say which bank. Puts started after that wait
+      // for Swift to be down, so the failure does not race the stop. Packs of 4 MiB: 6 or so here.
       let puts = 0;
       let stopping: Promise<void> | undefined;
+      const swiftStore = openStore(loc);
+      const gated: BankStore = {
+        url: swiftStore.url,
+        put: async (k, b) => {
+          await stopping?.catch(() => undefined);
+          return swiftStore.put(k, b);
+        },
+        get: (k) => swiftStore.get(k),
+        getRange: (k, o, n) => swiftStore.getRange(k, o, n),
+        has: (k) => swiftStore.has(k),
+        list: (p) => swiftStore.list(p),
+        delete: (ks) => swiftStore.delete(ks),
+      };
+      const bank = await Bank.create(gated, key, { packBytes: 4 * MiB });
       let err: FerryError;
       try {
         err = await rejection(
           backup(bank, src, 'resume', {
             onUpload: () => {
-              if (++puts === 6) stopping = swift.stop();
+              if (++puts === 1) stopping = swift.stop();
             },
           }),
         );
@@ -121,13 +136,14 @@ describe('bank faults (real Swift s3api and file://)', function () {
 
       expect(await bank.listCheckpoints()).to.deep.equal([]);
       const before = await bank.knownChunks();
-      expect(before.size, 'chunks the interrupted backup left').to.be.at.least(6);
+      expect(before.size, 'chunks the interrupted backup left (its first pack at least)').to.be.at.least(1);
+      expect(before.size).to.equal(puts);
 
       let rerunPuts = 0;
       const { summary, chunks } = await backup(bank, src, 'resume', { onUpload: () => rerunPuts++ });
       const after = await bank.knownChunks();
-      // Exactly the chunks that were missing went up, and nothing already there went up again.
-      expect(rerunPuts).to.equal(after.size - before.size);
+      // Exactly the chunks not in an indexed pack went up, and nothing already there went up again.
+      expect(rerunPuts).to.equal(after.size - before.size).and.be.above(0);
       expect(chunks.uploadedBytes()).to.be.above(0);
       const { entries } = await bank.readCheckpoint(summary.id);
       const wanted = chunkIds(entries);
@@ -163,15 +179,17 @@ describe('bank faults (real Swift s3api and file://)', function () {
       expect(clean.read).to.equal(clean.chunks);
       expect(clean.checkpoints).to.equal(3);
 
-      // A chunk of a file both a and b hold (not of c), one byte flipped in the middle of its object.
+      // A chunk of a file both a and b hold (not of c), one byte flipped in the middle of its sealed
+      // bytes inside its pack.
       const inA = chunkIds((await bank.readCheckpoint(ca.id)).entries);
       const inB = chunkIds((await bank.readCheckpoint(cb.id)).entries);
       const inC = chunkIds((await bank.readCheckpoint(cc.id)).entries);
       const victim = [...inA].find((id) => inB.has(id) && !inC.has(id));
       expect(victim, 'a chunk a and b share').to.be.a('string');
-      const object = join(bankDir, 'chunks', victim!.slice(0, 2), victim!);
+      const loc = (await bank.chunks().locate(victim!))!;
+      const object = join(bankDir, 'packs', loc.pack.slice(0, 2), loc.pack);
       const bytes = readFileSync(object);
-      bytes[bytes.length >> 1] ^= 0x01;
+      bytes[loc.offset + (loc.length >> 1)] ^= 0x01;
       writeFileSync(object, bytes);
 
       // Existence alone does not see it; reading the data does, and says what it breaks.
@@ -204,6 +222,8 @@ describe('bank faults (real Swift s3api and file://)', function () {
       const lock = await gcBank.lock('backup', 'backup-host');
       const chunks = gcBank.chunks({ trusted: await gcBank.knownChunks() });
       const r = await backupTree(t2, { cutter: gcBank.cutter(), chunks, stableInodes: false });
+      // Its packs are stored as it goes; the last, partly filled one too (as writeCheckpoint would).
+      await chunks.flush();
       const inFlight = new Set(r.entries.flatMap((e) => (e.extents ?? []).map((x) => x.id)));
       let settled = false;
       const waits: string[] = [];

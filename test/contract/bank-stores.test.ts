@@ -75,6 +75,26 @@ export function storeContract(kind: StoreKind): void {
       expect(await store.has('chunks/02')).to.equal(false); // a "directory" is no object
     });
 
+    it('reads ranges of an object (a chunk inside a pack): first, middle, last byte, whole; null when missing; BANK_CORRUPT past the end', async function () {
+      const body = binaryBody(3 * 1024 * 1024 + 17);
+      const key = `packs/ab/${'ab'.repeat(32)}`;
+      await store.put(key, body);
+      for (const [offset, length] of [[0, 1], [0, 300], [1024 * 1024 - 5, 2 * 1024 * 1024], [body.length - 1, 1], [0, body.length]]) {
+        const got = await store.getRange(key, offset, length);
+        expect(got, `${offset}+${length}`).to.not.equal(null);
+        expect(got!.equals(body.subarray(offset, offset + length)), `${offset}+${length}`).to.equal(true);
+      }
+      expect(await store.getRange(`packs/cd/${'cd'.repeat(32)}`, 0, 10)).to.equal(null);
+      for (const [offset, length] of [[body.length - 10, 11], [body.length, 1], [body.length + 100, 5]]) {
+        const err = await rejection(store.getRange(key, offset, length));
+        expect(err.code, `${offset}+${length}: ${err.message}`).to.equal('BANK_CORRUPT');
+        expect(err.message).to.include(key);
+      }
+      for (const [offset, length] of [[-1, 5], [0, 0], [1.5, 2]]) {
+        expect((await rejection(store.getRange(key, offset, length))).code).to.equal('INVALID_REQUEST');
+      }
+    });
+
     it('overwrites: the new body replaces the old, size and all', async function () {
       await store.put('locks/backup-1', Buffer.from('a much longer first body'));
       await store.put('locks/backup-1', Buffer.from('short'));

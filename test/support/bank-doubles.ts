@@ -102,6 +102,9 @@ export class MemoryChunks implements ChunkStore {
     return b;
   }
 
+  /** Nothing waits: every put is stored when it returns. */
+  async flush(): Promise<void> {}
+
   uploadedBytes(): number {
     return this.uploaded;
   }

@@ -7,7 +7,7 @@ import type { BankStore, StoredObject } from '../../src/bank/types';
  */
 export class MemoryBankStore implements BankStore {
   readonly objects = new Map<string, { body: Buffer; modifiedMs: number }>();
-  readonly calls = { put: 0, get: 0, has: 0, list: 0, delete: 0 };
+  readonly calls = { put: 0, get: 0, getRange: 0, has: 0, list: 0, delete: 0 };
   /** Keys read by get, in order. */
   readonly gets: string[] = [];
   readOnly = false;
@@ -33,6 +33,16 @@ export class MemoryBankStore implements BankStore {
     this.gets.push(key);
     const o = this.objects.get(key);
     return o ? Buffer.from(o.body) : null;
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer | null> {
+    this.check(false);
+    this.calls.getRange++;
+    this.gets.push(key);
+    const o = this.objects.get(key);
+    if (!o) return null;
+    if (offset + length > o.body.length) throw new FerryError('BANK_CORRUPT', `object ${key} of bank ${this.url} ends before byte ${offset + length}`);
+    return Buffer.from(o.body.subarray(offset, offset + length));
   }
 
   async has(key: string): Promise<boolean> {
