@@ -2,9 +2,12 @@
  * Fills packs with sealed chunks and stores them: a pack is closed once it passes `targetBytes` (or
  * at flush), then stored, then its index (pack-index.ts), so a pack is never indexed before it is
  * whole. At most `uploading` packs (2) are being stored while one fills; add waits while the filling
- * pack is full and every upload slot is taken. Peak memory: (uploading + 1) packs of up to
- * targetBytes + one sealed chunk (~3 x 20 MiB with the defaults).
+ * pack is full and every upload slot is taken. Each sealed chunk is copied into the filling pack's
+ * buffer as it comes (buffers from a pool: a fresh 16 MiB per pack costs page faults on every
+ * byte). Peak memory: (uploading + 1) pack buffers of targetBytes + the largest sealed chunk
+ * (~3 x 21 MiB with the defaults).
  */
+import { BufferPool, bufferPool } from './buffer-pool';
 import { encodeIndex, indexKey, newPackId, packKey, type ChunkLocation, type IndexEntry } from './pack-index';
 import type { Sealer } from './sealer';
 import type { BankStore } from './types';
@@ -20,14 +23,18 @@ export interface PackWriterOptions {
 
 interface OpenPack {
   id: string;
-  parts: Buffer[];
+  /** Taken from the pool at the first chunk. */
+  buf?: Buffer;
   entries: IndexEntry[];
   bytes: number;
 }
 
 function emptyPack(): OpenPack {
-  return { id: newPackId(), parts: [], entries: [], bytes: 0 };
+  return { id: newPackId(), entries: [], bytes: 0 };
 }
+
+/** Room for a pack beyond its target: the largest sealed chunk (4 MiB of data + seal overhead). */
+const PACK_SLACK = 4 * 1024 * 1024 + 64 * 1024;
 
 export class PackWriter {
   private filling = emptyPack();
@@ -38,6 +45,7 @@ export class PackWriter {
   private readonly stored = new Map<string, ChunkLocation>();
   private failed: unknown = undefined;
   private readonly maxUploads: number;
+  private readonly buffers: BufferPool<Buffer>;
 
   constructor(
     private readonly store: BankStore,
@@ -45,6 +53,7 @@ export class PackWriter {
     private readonly o: PackWriterOptions,
   ) {
     this.maxUploads = Math.max(1, o.uploading ?? 2);
+    this.buffers = bufferPool(this.maxUploads + 1);
   }
 
   /** True when `id` was added to this writer (it is or will be in one of its packs). */
@@ -65,8 +74,18 @@ export class PackWriter {
     if (this.added.has(id)) return;
     const p = this.filling;
     p.entries.push({ id, offset: p.bytes, length: sealed.length });
-    p.parts.push(sealed);
-    p.bytes += sealed.length;
+    const need = p.bytes + sealed.length;
+    if (!p.buf || p.buf.length < need) {
+      // First chunk, or one larger than the slack allows for: a (bigger) buffer, the bytes so far moved over.
+      const bigger = this.buffers.take(Math.max(need, this.o.targetBytes + PACK_SLACK));
+      if (p.buf) {
+        p.buf.copy(bigger, 0, 0, p.bytes);
+        this.buffers.give(p.buf);
+      }
+      p.buf = bigger;
+    }
+    sealed.copy(p.buf, p.bytes);
+    p.bytes = need;
     this.added.add(id);
     if (p.bytes >= this.o.targetBytes && this.uploads.size < this.maxUploads) this.close();
   }
@@ -90,8 +109,8 @@ export class PackWriter {
     const p = this.filling;
     if (p.entries.length === 0) return;
     this.filling = emptyPack();
-    const body = Buffer.concat(p.parts, p.bytes);
-    p.parts = [];
+    const buf = p.buf!;
+    const body = buf.subarray(0, p.bytes);
     // eslint-disable-next-line prefer-const -- the upload removes itself from the set by this name
     let done: Promise<void> | undefined;
     done = (async () => {
@@ -104,6 +123,8 @@ export class PackWriter {
       } catch (err) {
         this.failed ??= err;
       } finally {
+        // The store is done with the body either way.
+        this.buffers.give(buf);
         this.uploads.delete(done as Promise<void>);
         // A pack that filled while every slot was busy goes now.
         if (this.filling.bytes >= this.o.targetBytes && this.uploads.size < this.maxUploads && this.failed === undefined) this.close();
