@@ -4,8 +4,8 @@
  * At most `sealing` puts seal or upload at once (8), `uploading` of them uploading (4); further
  * puts wait their turn, so sealed bytes in memory stay bounded however many the caller starts.
  */
-import { createHmac } from 'node:crypto';
 import { FerryError } from '../errors';
+import { keyedId } from './seal';
 import type { Sealer } from './sealer';
 import type { BankStore, ChunkStore } from './types';
 
@@ -23,7 +23,7 @@ export function chunkIdOfKey(key: string): string | null {
 }
 
 export function chunkId(idKey: Buffer, plain: Buffer): string {
-  return createHmac('sha256', idKey).update(plain).digest('hex');
+  return keyedId(idKey, plain);
 }
 
 /** A counting semaphore: at most `n` holders. */
@@ -124,12 +124,14 @@ export class BankChunks implements ChunkStore {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url}; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
     }
     let plain: Buffer;
+    let hash: string;
     try {
-      plain = await this.sealer.open(sealed, key);
+      // The id is checked from the hash worked out where the chunk is opened (a seal thread), not here.
+      ({ plain, id: hash } = await this.sealer.openAndHash(sealed, key, this.idKey));
     } catch (err) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not open (damaged, or not sealed with this bank's key); run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
     }
-    if (chunkId(this.idKey, plain) !== id) {
+    if (hash !== id) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not hash to its id; run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'corrupt' } });
     }
     return plain;

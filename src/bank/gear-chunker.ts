@@ -42,10 +42,12 @@ export function checkChunkerParams(p: ChunkerParams): void {
 }
 
 /**
- * A streaming FastCDC cutter. Bytes are copied once into a buffer of `max` bytes; each push scans
- * what it added (never rescanning), so a cut is found at the same place however the stream is split.
+ * A streaming FastCDC cutter. Bytes are copied once into a buffer of twice `max` bytes; each push
+ * scans what it added (never rescanning), so a cut is found at the same place however the stream is
+ * split. pushViews hands out views of that buffer (no allocation per chunk); push copies them.
  */
 export class GearChunker implements ChunkCutter {
+  readonly maxChunk: number;
   private readonly gear: Int32Array;
   private readonly min: number;
   private readonly avg: number;
@@ -53,9 +55,10 @@ export class GearChunker implements ChunkCutter {
   private readonly maskS: number;
   private readonly maskL: number;
   private readonly buf: Buffer;
-  /** Bytes pending in `buf` (the current chunk so far). */
+  /** The current chunk is buf[start, fill); views handed out lie before `start`. */
+  private start = 0;
   private fill = 0;
-  /** Next position of `buf` to hash; the hash starts at `min` (nothing is cut before it). */
+  /** Next position of `buf` to hash; the hash starts `min` bytes into a chunk (nothing is cut before). */
   private scan: number;
   private hash = 0;
 
@@ -65,68 +68,89 @@ export class GearChunker implements ChunkCutter {
     this.min = params.min;
     this.avg = params.avg;
     this.max = params.max;
+    this.maxChunk = params.max;
     const bits = Math.round(Math.log2(params.avg));
     this.maskS = topMask(bits + 2);
     this.maskL = topMask(bits - 2);
-    this.buf = Buffer.allocUnsafe(params.max);
+    // Pending bytes stay under `max` between calls, and a call adds at most `max`.
+    this.buf = Buffer.allocUnsafe(2 * params.max);
     this.scan = params.min;
   }
 
   push(data: Buffer): Buffer[] {
     const out: Buffer[] = [];
-    let at = 0;
-    while (at < data.length) {
-      const n = Math.min(data.length - at, this.max - this.fill);
-      data.copy(this.buf, this.fill, at, at + n);
-      this.fill += n;
-      at += n;
-      // Each cut found frees room; cut again in what is already there before copying more.
-      for (;;) {
-        const cut = this.findCut();
-        if (cut < 0) break;
-        out.push(this.take(cut));
-      }
+    for (let at = 0; at < data.length; at += this.max) {
+      for (const view of this.pushViews(data.subarray(at, at + this.max))) out.push(Buffer.from(view));
     }
     return out;
   }
 
   end(): Buffer | null {
+    const view = this.endView();
+    return view && Buffer.from(view);
+  }
+
+  pushViews(data: Buffer): Buffer[] {
+    if (data.length > this.max) throw new RangeError(`pushViews takes at most ${this.max} bytes at a time, not ${data.length}`);
+    this.compact();
+    data.copy(this.buf, this.fill);
+    this.fill += data.length;
+    const out: Buffer[] = [];
+    for (;;) {
+      const cut = this.findCut();
+      if (cut < 0) break;
+      out.push(this.take(cut));
+    }
+    return out;
+  }
+
+  endView(): Buffer | null {
+    this.compact();
     if (this.fill === 0) return null;
-    // push left no boundary in what is pending (it scanned all of it): the rest is one last chunk.
+    // pushViews left no boundary in what is pending (it scanned all of it): the rest is one last chunk.
     return this.take(this.fill);
   }
 
-  /** Scans from `scan` to `fill`; the cut position (chunk length) or -1 when none yet. */
+  /** Moves the pending bytes to the front of `buf` (views handed out before are then stale). */
+  private compact(): void {
+    if (this.start === 0) return;
+    this.buf.copyWithin(0, this.start, this.fill);
+    this.fill -= this.start;
+    this.scan -= this.start;
+    this.start = 0;
+  }
+
+  /** Scans from `scan` on; the cut position (chunk length) or -1 when none yet. */
   private findCut(): number {
-    const fill = this.fill;
-    if (fill < this.min) return -1;
+    const s = this.start;
+    const len = this.fill - s;
+    if (len < this.min) return -1;
     const buf = this.buf;
     const gear = this.gear;
     let h = this.hash;
     let i = this.scan;
-    const endS = fill < this.avg ? fill : this.avg;
+    const endS = s + (len < this.avg ? len : this.avg);
     const maskS = this.maskS;
     for (; i < endS; i++) {
       h = ((h << 1) + gear[buf[i]]) | 0;
-      if ((h & maskS) === 0) return i + 1;
+      if ((h & maskS) === 0) return i + 1 - s;
     }
+    const endL = s + (len < this.max ? len : this.max);
     const maskL = this.maskL;
-    for (; i < fill; i++) {
+    for (; i < endL; i++) {
       h = ((h << 1) + gear[buf[i]]) | 0;
-      if ((h & maskL) === 0) return i + 1;
+      if ((h & maskL) === 0) return i + 1 - s;
     }
     this.hash = h;
     this.scan = i;
-    return fill === this.max ? this.max : -1;
+    return len >= this.max ? this.max : -1;
   }
 
-  /** The first `len` pending bytes as a chunk of their own; the rest moves to the front. */
+  /** The first `len` pending bytes as a chunk (a view of `buf`); the next chunk starts after them. */
   private take(len: number): Buffer {
-    const chunk = Buffer.allocUnsafe(len);
-    this.buf.copy(chunk, 0, 0, len);
-    if (len < this.fill) this.buf.copyWithin(0, len, this.fill);
-    this.fill -= len;
-    this.scan = this.min;
+    const chunk = this.buf.subarray(this.start, this.start + len);
+    this.start += len;
+    this.scan = this.start + this.min;
     this.hash = 0;
     return chunk;
   }

@@ -21,7 +21,7 @@ interface Thread {
 
 export class SealPool implements Sealer {
   private threads: Thread[] = [];
-  private readonly waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void; thread: Thread }>();
+  private readonly waiting = new Map<number, { resolve: (r: { body: Buffer; hash?: string }) => void; reject: (e: Error) => void; thread: Thread }>();
   private nextId = 1;
   private closed = false;
   /**
@@ -33,12 +33,17 @@ export class SealPool implements Sealer {
   /** `size` threads (default: one per core, at most 4: the event loop only cuts and hashes, about a third of the work). */
   constructor(private readonly key: Buffer, private readonly url: string, private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
 
-  seal(plain: Buffer, ad: string): Promise<Buffer> {
-    return this.run('seal', plain, ad);
+  async seal(plain: Buffer, ad: string): Promise<Buffer> {
+    return (await this.run('seal', plain, ad)).body;
   }
 
-  open(sealed: Buffer, ad: string): Promise<Buffer> {
-    return this.run('open', sealed, ad);
+  async open(sealed: Buffer, ad: string): Promise<Buffer> {
+    return (await this.run('open', sealed, ad)).body;
+  }
+
+  async openAndHash(sealed: Buffer, ad: string, idKey: Buffer): Promise<{ plain: Buffer; id: string }> {
+    const r = await this.run('open', sealed, ad, idKey);
+    return { plain: r.body, id: r.hash ?? '' };
   }
 
   async close(): Promise<void> {
@@ -48,18 +53,18 @@ export class SealPool implements Sealer {
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
-  private run(op: SealRequest['op'], body: Buffer, ad: string): Promise<Buffer> {
+  private run(op: SealRequest['op'], body: Buffer, ad: string, idKey?: Buffer): Promise<{ body: Buffer; hash?: string }> {
     if (this.closed) return Promise.reject(new FerryError('INTERNAL', `the sealer of bank ${this.url} was used after the bank was closed`));
     const thread = this.pick();
     const id = this.nextId++;
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<{ body: Buffer; hash?: string }>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, thread });
       if (thread.busy++ === 0) thread.worker.ref();
       // The caller keeps its buffer: the thread gets a copy of just these bytes (a view's whole
       // ArrayBuffer would be cloned otherwise), handed over without a second copy.
       const input = body.length <= INPUT_BYTES ? (this.spare.pop() ?? new ArrayBuffer(INPUT_BYTES)) : new ArrayBuffer(body.length);
       body.copy(new Uint8Array(input));
-      thread.worker.postMessage({ id, op, input, length: body.length, ad } satisfies SealRequest, [input]);
+      thread.worker.postMessage({ id, op, input, length: body.length, ad, idKey: idKey && new Uint8Array(idKey) } satisfies SealRequest, [input]);
     });
   }
 
@@ -81,7 +86,7 @@ export class SealPool implements Sealer {
       this.waiting.delete(r.id);
       if (--thread.busy === 0) worker.unref();
       if (r.input.byteLength === INPUT_BYTES && this.spare.length < SPARE_INPUTS) this.spare.push(r.input);
-      if (r.ok) w.resolve(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
+      if (r.ok) w.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), hash: r.hash });
       else w.reject(new FerryError(r.code as ErrorCode, r.message));
     });
     worker.on('error', (err) => this.fail(thread, err));

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isFerryError } from '../errors';
-import { openSealed, seal } from './seal';
+import { keyedId, openSealed, seal } from './seal';
 
 /** A request to the thread: `length` bytes at the start of `input` (transferred, and handed back). */
 export interface SealRequest {
@@ -13,10 +13,12 @@ export interface SealRequest {
   input: ArrayBuffer;
   length: number;
   ad: string;
+  /** open: also hash the plaintext under this key (the reply's `id`). */
+  idKey?: Uint8Array;
 }
 
 /** Its answer; `body` and `input` are transferred, not copied. */
-export type SealReply = { id: number; input: ArrayBuffer } & ({ ok: true; body: Uint8Array } | { ok: false; code: string; message: string });
+export type SealReply = { id: number; input: ArrayBuffer } & ({ ok: true; body: Uint8Array; hash?: string } | { ok: false; code: string; message: string });
 
 const { key, url } = workerData as { key: Uint8Array; url: string };
 const sealKey = Buffer.from(key);
@@ -28,7 +30,8 @@ parentPort?.on('message', (req: SealRequest) => {
     const out = req.op === 'seal' ? seal(sealKey, input, req.ad) : openSealed(sealKey, input, req.ad, url);
     // Give the thread's result its own ArrayBuffer, so it can be transferred whole.
     const own = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : Buffer.from(out);
-    reply = { id: req.id, input: req.input, ok: true, body: own };
+    const hash = req.idKey ? keyedId(Buffer.from(req.idKey.buffer, req.idKey.byteOffset, req.idKey.byteLength), out) : undefined;
+    reply = { id: req.id, input: req.input, ok: true, body: own, hash };
     parentPort?.postMessage(reply, [own.buffer as ArrayBuffer, req.input]);
     return;
   } catch (err) {

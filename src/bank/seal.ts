@@ -4,7 +4,7 @@
  * plaintext is `[0x00 raw | 0x01 zstd] + payload`: zstd level 3, kept raw unless it saves 2%.
  * Synchronous and pure but for the nonce; `seal-pool.ts` runs these in worker threads.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { decompress } from 'zstd-napi';
 import { CCtx, compressBound } from 'zstd-napi/binding';
 import { FerryError } from '../errors';
@@ -26,12 +26,30 @@ export const SEAL_OVERHEAD = 1 + NONCE + 1 + TAG;
 let cctx: CCtx | undefined;
 let scratch = Buffer.alloc(0);
 
+/** Bytes of each of the three samples `looksIncompressible` tries. */
+const SAMPLE = 16 * 1024;
+
+/**
+ * True when samples at the start, middle and end of `plain` each save under 2% with zstd: media,
+ * archives and encrypted files, which zstd would otherwise scan whole for nothing (more than half
+ * of a typical volume's bytes). A chunk with any compressible sample is compressed whole.
+ */
+export function looksIncompressible(plain: Buffer, ctx: CCtx, out: Buffer): boolean {
+  if (plain.length < 8 * SAMPLE) return false;
+  for (const at of [0, (plain.length - SAMPLE) >> 1, plain.length - SAMPLE]) {
+    const n = ctx.compress(out, plain.subarray(at, at + SAMPLE), 1);
+    if (n <= SAMPLE * 0.98) return false;
+  }
+  return true;
+}
+
 /** `[flag] + payload` as the AEAD's plaintext: zstd unless that saves less than 2%. */
 function frame(plain: Buffer): Buffer[] {
   if (plain.length >= 64) {
     const bound = compressBound(plain.length) + 1;
     if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 4 * 1024 * 1024 + 65536));
     cctx ??= new CCtx();
+    if (looksIncompressible(plain, cctx, scratch)) return [Buffer.from([RAW]), plain];
     const n = cctx.compress(scratch.subarray(1), plain, ZSTD_LEVEL);
     if (n <= plain.length * 0.98) {
       scratch[0] = ZSTD;
@@ -39,6 +57,11 @@ function frame(plain: Buffer): Buffer[] {
     }
   }
   return [Buffer.from([RAW]), plain];
+}
+
+/** A chunk's id: HMAC-SHA256 of its plaintext under the bank's chunk-id key, hex. */
+export function keyedId(idKey: Buffer, plain: Buffer): string {
+  return createHmac('sha256', idKey).update(plain).digest('hex');
 }
 
 /** Seals `plain` for the object key `ad` with the bank's seal key. */

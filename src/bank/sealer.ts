@@ -2,13 +2,15 @@
  * Seals and opens objects for one bank's seal key. `InlineSealer` does it on the calling thread;
  * `seal-pool.ts` spreads the work over worker threads (zstd and AES-GCM off the event loop).
  */
-import { openSealed, seal } from './seal';
+import { keyedId, openSealed, seal } from './seal';
 
 export interface Sealer {
   /** `plain` sealed for object key `ad`. */
   seal(plain: Buffer, ad: string): Promise<Buffer>;
   /** The plaintext of a sealed object of key `ad`; BANK_CORRUPT when it does not open. */
   open(sealed: Buffer, ad: string): Promise<Buffer>;
+  /** Like open, with the plaintext's keyed id (HMAC-SHA256 under `idKey`, hex) worked out beside it: the caller checks it. */
+  openAndHash(sealed: Buffer, ad: string, idKey: Buffer): Promise<{ plain: Buffer; id: string }>;
   /** Frees threads, if any. */
   close(): Promise<void>;
 }
@@ -20,6 +22,10 @@ export class InlineSealer implements Sealer {
   }
   async open(sealed: Buffer, ad: string): Promise<Buffer> {
     return openSealed(this.key, sealed, ad, this.url);
+  }
+  async openAndHash(sealed: Buffer, ad: string, idKey: Buffer): Promise<{ plain: Buffer; id: string }> {
+    const plain = openSealed(this.key, sealed, ad, this.url);
+    return { plain, id: keyedId(idKey, plain) };
   }
   async close(): Promise<void> {}
 }

@@ -5,11 +5,12 @@
  * (up to PUTS_IN_FLIGHT at once) and the files whose bytes it holds get their extents
  * (tree-extents.ts). restoreTree (tree-restore.ts) writes such a tree back.
  */
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { ProcessRunner, type Runner } from '../exec/runner';
 import { silentLogger, type Logger } from '../log';
 import { ExtentLedger, type PlacedExtent } from './tree-extents';
 import { dataRuns, looksSparse } from './sparse';
+import { turns } from './event-loop-turns';
 import { walkTree } from './tree-walk';
 import { readXattrs } from './xattrs';
 import type { ChunkCutter, ChunkStore, ProgressSink, TreeEntry } from './types';
@@ -114,12 +115,21 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   const placed: PlacedExtent[] = [];
   const ids: string[] = [];
   const inFlight: Array<Promise<void>> = [];
-  const emit = async (chunk: Buffer): Promise<void> => {
-    const cut = ledger.cut(chunk.length);
+  // The cutter's chunks are views of its buffer: each is copied into a buffer of this pool for its
+  // put, and the buffer comes back when the put settles (at most PUTS_IN_FLIGHT + 1 of them). Fresh
+  // buffers per chunk cost page faults and, on the event loop, full garbage collections.
+  const spare: Buffer[] = [];
+  const emit = async (view: Buffer): Promise<void> => {
+    const cut = ledger.cut(view.length);
     placed.push(...cut.extents);
-    const put = o.chunks.put(chunk).then((id) => {
+    let own = spare.pop();
+    if (!own || own.length < view.length) own = Buffer.allocUnsafe(Math.max(view.length, o.cutter.maxChunk));
+    view.copy(own);
+    const held = own;
+    const put = o.chunks.put(own.subarray(0, view.length)).then((id) => {
       ids[cut.chunk] = id;
     });
+    put.finally(() => spare.push(held)).catch(() => undefined);
     // Marked handled now; the rejection still reaches whoever awaits it below.
     put.catch(() => undefined);
     inFlight.push(put);
@@ -127,18 +137,22 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   };
 
   let readBytes = 0;
-  // One read buffer for the whole walk: the cutter copies what it is given (ChunkCutter.push), and a
-  // fresh buffer per read costs page faults on every byte read.
+  // One read buffer for the whole walk: the cutter copies what it is given (ChunkCutter.pushViews),
+  // and a fresh buffer per read costs page faults on every byte read.
   const readBuf = Buffer.allocUnsafe(READ_BYTES);
+  // Files are opened and read synchronously (most are small, and a thread-pool trip per open, read
+  // and close cost more than the calls); the event loop runs at least every 8 reads.
+  const turn = turns(8);
   for (const i of toRead) {
     const w = walked[i];
     const size = w.entry.size ?? 0;
     const sparse = looksSparse(size, w.blocks);
-    const fh = await open(w.abs, 'r');
+    const fd = openSync(w.abs, 'r');
     try {
       let at = 0;
       while (at < size) {
-        const { bytesRead } = await fh.read(readBuf, 0, Math.min(READ_BYTES, size - at), at);
+        await turn();
+        const bytesRead = readSync(fd, readBuf, 0, Math.min(READ_BYTES, size - at), at);
         if (bytesRead === 0) {
           log.warn({ path: w.abs, size, read: at }, 'file shrank while it was read: the rest is restored as zeros');
           break;
@@ -147,7 +161,10 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
         const runs = sparse ? dataRuns(data, at) : [{ at, start: 0, end: bytesRead }];
         for (const run of runs) {
           ledger.add({ file: i, at: run.at, length: run.end - run.start });
-          for (const chunk of o.cutter.push(data.subarray(run.start, run.end))) await emit(chunk);
+          for (let from = run.start; from < run.end; from += o.cutter.maxChunk) {
+            const views = o.cutter.pushViews(data.subarray(from, Math.min(run.end, from + o.cutter.maxChunk)));
+            for (const view of views) await emit(view);
+          }
         }
         at += bytesRead;
         doneBytes += bytesRead;
@@ -155,10 +172,10 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
         report(false);
       }
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
-  const last = o.cutter.end();
+  const last = o.cutter.endView();
   if (last) await emit(last);
   while (inFlight.length > 0) await inFlight.shift();
   if (ledger.pendingBytes() !== 0) throw new Error(`chunker kept ${ledger.pendingBytes()} bytes after end()`);

@@ -6,23 +6,24 @@
  * then the directories' owner, mode and mtime, deepest first (writing into a directory moves its mtime).
  * A manifest is trusted only after its AEAD check, but no entry is ever written outside `into`.
  */
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { chmodSync, closeSync, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../errors';
 import { ProcessRunner, type Runner } from '../exec/runner';
 import { silentLogger, type Logger } from '../log';
+import { turns } from './event-loop-turns';
 import { applyXattrs } from './xattrs';
 import type { ChunkStore, ProgressSink, TreeEntry } from './types';
 
 /**
  * Chunks kept after use (a chunk often holds many small files), distinct chunks fetched ahead of the
- * file being started (opening runs on the seal threads meanwhile), and files written at once (each
- * file is a handful of syscalls, each a trip to libuv's pool: alone they leave the disk and the
- * seal threads idle).
+ * file being started (opening runs on the seal threads meanwhile), and files written at once (a file
+ * waits for its chunks while others are written).
  */
-const CACHE_CHUNKS = 8;
+const CACHE_CHUNKS = 12;
 const HELD_MAX = 32;
-const FETCH_AHEAD = 4;
+const FETCH_AHEAD = 8;
 const FILES_AT_ONCE = 8;
 const PROGRESS_EVERY_MS = 200;
 /** A fresh ext4/xfs volume's root may hold this and still count as empty. */
@@ -216,11 +217,15 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   };
   report(true);
 
+  // A file's creation, writes and metadata are synchronous calls: a few each per file, and a trip
+  // through libuv's thread pool per call cost more than the calls. The event loop runs every 16 files.
+  const turn = turns(16);
   const writeFileData = async (e: TreeEntry, to: string): Promise<void> => {
     // Each chunk is asked for once, in order, FETCH_AHEAD ahead of the one a file is about to use.
     let idx = (startOf.get(e.path) ?? 0) - 1;
     let prev: string | undefined;
-    const fh = await open(to, 'wx', 0o600);
+    await turn();
+    const fd = openSync(to, 'wx', 0o600);
     try {
       for (const x of e.extents ?? []) {
         if (x.id !== prev) idx++;
@@ -230,24 +235,24 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
         if (x.offset + x.length > chunk.length) {
           throw new FerryError('BANK_CORRUPT', `chunk ${x.id} holds ${chunk.length} bytes, but ${e.path} needs bytes ${x.offset}..${x.offset + x.length} of it; run ferry bank check`);
         }
-        await fh.write(chunk, x.offset, x.length, x.at);
+        for (let off = 0; off < x.length; ) off += writeSync(fd, chunk, x.offset + off, x.length - off, x.at + off);
         cache.done(x.id);
       }
       // Holes between and after the extents stay holes.
-      await fh.truncate(e.size ?? 0);
+      ftruncateSync(fd, e.size ?? 0);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     doneBytes += e.size ?? 0;
     files++;
     report(false);
   };
-  const setMeta = async (e: TreeEntry, at: string): Promise<void> => {
-    await lchown(at, e.uid, e.gid);
+  const setMeta = (e: TreeEntry, at: string): void => {
+    lchownSync(at, e.uid, e.gid);
     // After chown, which clears setuid/setgid.
-    if (e.type !== 'symlink') await chmod(at, e.mode);
+    if (e.type !== 'symlink') chmodSync(at, e.mode);
     const t = nsToSeconds(e.mtimeNs);
-    await lutimes(at, t, t);
+    lutimesSync(at, t, t);
   };
 
   // Tree path of an inode's first name (file, fifo, device) → where it is being made, for the hard links that follow.
@@ -260,7 +265,7 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
       const [major, minor] = splitRdev(e.rdev ?? 0);
       await runner.run(['mknod', to, e.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
     }
-    await setMeta(e, to);
+    setMeta(e, to);
     return to;
   };
   // Nodes are made FILES_AT_ONCE at a time; the first failure stops the walk and is thrown once the rest settle.
@@ -295,10 +300,12 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     switch (e.type) {
       case 'dir':
         if (e.path !== '' && !(e.path === only && dirs.has(e.path))) {
-          await mkdir(to, 0o700).catch((err: NodeJS.ErrnoException) => {
+          try {
+            mkdirSync(to, 0o700);
+          } catch (err) {
             // A fresh filesystem's own lost+found is reused.
-            if (err.code !== 'EEXIST' || e.path !== FRESH_FS_DIR) throw err;
-          });
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || e.path !== FRESH_FS_DIR) throw err;
+          }
         }
         dirs.add(e.path);
         madeDirs.push(e);
@@ -316,7 +323,7 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
         }
         const made = madeNodes.get(first.path);
         if (made) {
-          await link(await made, to);
+          linkSync(await made, to);
           break;
         }
         // Its first name is outside what --path selected: this one is made as the inode.
@@ -325,8 +332,8 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
         continue;
       }
       case 'symlink':
-        await symlink(e.target ?? '', to);
-        await setMeta(e, to);
+        symlinkSync(e.target ?? '', to);
+        setMeta(e, to);
         break;
     }
     if (e.xattrs && e.type !== 'hardlink') xattrItems.push({ abs: to, xattrs: e.xattrs });
@@ -339,7 +346,7 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   await settle();
   await applyXattrs(runner, xattrItems);
   // Walk order is depth-first pre-order: reversed, every directory comes after all it holds.
-  for (const d of madeDirs.reverse()) await setMeta(d, abs(d.path));
+  for (const d of madeDirs.reverse()) setMeta(d, abs(d.path));
   report(true);
   log.info({ into, path: only, files, bytes: doneBytes }, 'tree restored');
   return { files, bytes: doneBytes };

@@ -3,9 +3,10 @@
  * tree gives the same entries), lstat'ed, as TreeEntry metadata (no data yet). Hard links after the
  * first become `hardlink` entries naming the first path; sockets are skipped (they are not data).
  */
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log';
+import { turns } from './event-loop-turns';
 import type { TreeEntry } from './types';
 
 /** One walked entry: its tree entry, where it is, and what the data pass needs of its stat. */
@@ -39,13 +40,17 @@ export async function walkTree(root: string, log: Logger): Promise<WalkedEntry[]
   // dev:ino → first path, for inodes with more than one link.
   const firstPaths = new Map<string, string>();
   let sockets = 0;
+  // lstat and readdir synchronously (a thread-pool trip each costs more than the call), letting the
+  // event loop run every 256 entries.
+  const turn = turns(256);
 
   const visit = async (rel: string, abs: string): Promise<void> => {
-    const st = await lstat(abs, { bigint: true });
+    await turn();
+    const st = lstatSync(abs, { bigint: true });
     const base = baseEntry(rel, st);
     if (st.isDirectory()) {
       out.push({ entry: { ...base, type: 'dir' }, abs, blocks: 0 });
-      const names = (await readdir(abs, { encoding: 'buffer' })).sort(Buffer.compare);
+      const names = readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
       for (const raw of names) {
         const name = utf8Name(raw);
         if (name === undefined) {
@@ -69,7 +74,7 @@ export async function walkTree(root: string, log: Logger): Promise<WalkedEntry[]
       const entry: TreeEntry = { ...base, type: 'file', size: Number(st.size), extents: [], ino: Number(st.ino), ctimeNs: st.ctimeNs.toString() };
       out.push({ entry, abs, blocks: Number(st.blocks) });
     } else if (st.isSymbolicLink()) {
-      const target = utf8Name(await readlink(abs, { encoding: 'buffer' }));
+      const target = utf8Name(readlinkSync(abs, { encoding: 'buffer' }));
       if (target === undefined) {
         log.warn({ path: abs }, 'symlink skipped: its target is not UTF-8');
         return;

@@ -128,11 +128,23 @@ export interface ChunkCutter {
   push(data: Buffer): Buffer[];
   /** The last, short chunk (null when nothing is pending); the cutter is then empty again. */
   end(): Buffer | null;
+  /**
+   * Like push, without a copy per chunk: the chunks are views of the cutter's own buffer, valid only
+   * until the next call to the cutter (use or copy them first). At most `maxChunk` bytes a call.
+   */
+  pushViews(data: Buffer): Buffer[];
+  /** Like end, as a view (valid until the next call). */
+  endView(): Buffer | null;
+  /** The largest chunk it cuts, and the most pushViews takes at once. */
+  readonly maxChunk: number;
 }
 
 /** A bank's chunks, by id: put seals and uploads a chunk unless the bank has it already. */
 export interface ChunkStore {
-  /** The chunk's id (keyed HMAC of `plain`); uploads it sealed unless it is known to the bank. */
+  /**
+   * The chunk's id (keyed HMAC of `plain`); uploads it sealed unless it is known to the bank. It may
+   * read `plain` until its promise settles, never after: the caller then reuses the buffer.
+   */
   put(plain: Buffer): Promise<string>;
   /** The plaintext of chunk `id`; BANK_CORRUPT when missing, unreadable or not hashing to `id`. */
   get(id: string): Promise<Buffer>;

@@ -171,6 +171,7 @@ describe('bank: chunk store limits', () => {
             return out;
           },
           open: (b: Buffer, ad: string) => inline.open(b, ad),
+          openAndHash: (b: Buffer, ad: string, idKey: Buffer) => inline.openAndHash(b, ad, idKey),
           close: () => inline.close(),
         };
       },

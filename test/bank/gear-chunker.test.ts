@@ -113,4 +113,28 @@ describe('bank: gear chunker (FastCDC)', () => {
     c.end();
     expect(first.map((b, i) => b.equals(copy[i]))).to.not.include(false);
   });
+
+  it('hands out views with the same boundaries and bytes as push, whatever the split, without a copy per chunk', () => {
+    const part = data.subarray(0, 3 << 20);
+    const expected = hashes(cutAll(new GearChunker(gear, SMALL), part));
+    for (const piece of [1, 4096, 32768]) {
+      const c = new GearChunker(gear, SMALL);
+      const got: string[] = [];
+      for (let at = 0; at < part.length; at += piece) {
+        const views = c.pushViews(part.subarray(at, at + piece));
+        // Views share one buffer (none is a fresh allocation), and are used before the next call.
+        for (const v of views) expect(v.buffer).to.equal(views[0].buffer);
+        got.push(...hashes(views));
+      }
+      const last = c.endView();
+      if (last) got.push(...hashes([last]));
+      expect(got, `pushes of ${piece} bytes`).to.deep.equal(expected);
+    }
+  });
+
+  it('refuses a pushViews larger than its largest chunk (the caller slices)', () => {
+    const c = new GearChunker(gear, SMALL);
+    expect(() => c.pushViews(Buffer.alloc(SMALL.max + 1))).to.throw(RangeError, /at most 32768 bytes/);
+    expect(c.pushViews(Buffer.alloc(SMALL.max))).to.have.length(1);
+  });
 });

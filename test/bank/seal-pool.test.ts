@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { openSealed, seal } from '../../src/bank/seal';
+import { keyedId, openSealed, seal } from '../../src/bank/seal';
+import { InlineSealer } from '../../src/bank/sealer';
 import { SealPool } from '../../src/bank/seal-pool';
 import { isFerryError } from '../../src/errors';
 
@@ -35,6 +36,17 @@ describe('bank: seal pool (worker threads)', () => {
       expect(isFerryError(err, 'BANK_CORRUPT'), String(err)).to.equal(true);
       expect((err as Error).message).to.include('object b');
     }
+  });
+
+  it('opens and hashes on the thread: the id of the plaintext under the key given, as inline', async () => {
+    const idKey = randomBytes(32);
+    const plain = randomBytes(300_000);
+    const s = seal(key, plain, 'chunks/ab/x');
+    const got = await pool.openAndHash(s, 'chunks/ab/x', idKey);
+    expect(got.plain.equals(plain)).to.equal(true);
+    expect(got.id).to.equal(keyedId(idKey, plain));
+    expect(got.id).to.not.equal(keyedId(randomBytes(32), plain));
+    expect(await new InlineSealer(key, 'mem://b').openAndHash(s, 'chunks/ab/x', idKey)).to.deep.equal(got);
   });
 
   it('refuses work after close', async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { openSealed, seal, SEAL_OVERHEAD } from '../../src/bank/seal';
+import { CCtx } from 'zstd-napi/binding';
+import { looksIncompressible, openSealed, seal, SEAL_OVERHEAD } from '../../src/bank/seal';
 import { isFerryError } from '../../src/errors';
 
 const KEY = randomBytes(32);
@@ -55,5 +56,28 @@ describe('bank: seal', () => {
     const v2 = Buffer.from(sealed);
     v2[0] = 2;
     expectCorrupt(() => openSealed(KEY, v2, 'chunks/aa/aa01', 'mem://b'), 'version');
+  });
+
+  describe('incompressible chunks skip zstd (samples at the start, middle and end)', () => {
+    const ctx = new CCtx();
+    const out = Buffer.allocUnsafe(1 << 20);
+    const text = (n: number): Buffer => Buffer.from('INFO a log line that repeats itself\n'.repeat(Math.ceil(n / 36))).subarray(0, n);
+    const table: Array<{ name: string; plain: Buffer; skip: boolean }> = [
+      { name: 'random 1 MiB', plain: randomBytes(1 << 20), skip: true },
+      { name: 'text 1 MiB', plain: text(1 << 20), skip: false },
+      { name: 'random, then text in its last quarter', plain: Buffer.concat([randomBytes(768 << 10), text(256 << 10)]), skip: false },
+      { name: 'text, then random', plain: Buffer.concat([text(64 << 10), randomBytes(960 << 10)]), skip: false },
+      { name: 'random but small (under 8 samples): zstd decides', plain: randomBytes(100_000), skip: false },
+    ];
+    for (const t of table) {
+      it(`${t.name}: ${t.skip ? 'stored raw without trying' : 'tried with zstd'}`, () => {
+        expect(looksIncompressible(t.plain, ctx, out)).to.equal(t.skip);
+        expect(openSealed(KEY, seal(KEY, t.plain, 'k'), 'k', 'b').equals(t.plain)).to.equal(true);
+      });
+    }
+    it('a raw random chunk costs only the seal overhead', () => {
+      const plain = randomBytes(1 << 20);
+      expect(seal(KEY, plain, 'k').length).to.equal(plain.length + SEAL_OVERHEAD);
+    });
   });
 });

@@ -30,8 +30,20 @@ export class TestCutter implements ChunkCutter {
   private pendingLen = 0;
   private hash = 0;
 
+  readonly maxChunk: number;
+
   constructor(private readonly sizes = { min: 8 * 1024, avg: 32 * 1024, max: 128 * 1024 }) {
     this.mask = sizes.avg - 1;
+    this.maxChunk = sizes.max;
+  }
+
+  /** Its chunks are copies, which serve as views too. */
+  pushViews(data: Buffer): Buffer[] {
+    return this.push(data);
+  }
+
+  endView(): Buffer | null {
+    return this.end();
   }
 
   push(data: Buffer): Buffer[] {
