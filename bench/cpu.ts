@@ -61,7 +61,20 @@ export function pidsWithArgs(...words: string[]): number[] {
     }
     if (words.every((w) => argv.includes(w))) out.push(Number(entry));
   }
-  return out;
+  // A child the process has forked to spawn a command shows the parent's argv until it execs
+  // (Node forks the agent for every btrfs call): a match whose parent matched too is such a child.
+  const found = new Set(out);
+  return out.filter((pid) => !found.has(parentOf(pid)));
+}
+
+/** The parent pid of `pid`; 0 when it is gone. */
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
 }
 
 /** Samples the CPU times of named processes, so that a phase can be charged to each of them. */
