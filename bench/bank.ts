@@ -88,14 +88,17 @@ async function startSwift(dir: string, bucket: string): Promise<Swift> {
 const SEED = 8;
 const RESTIC_PASSWORD = 'ferry-bench-restic';
 /**
- * The V8 flags the agent runs with (bin/ferry's first line, their one place): the worker is the
- * agent's backup runner without the agent around it, so it runs as the agent would.
+ * How the agent's node runs (bin/ferry's first line, the one place for it): the environment it sets
+ * (glibc's malloc) and the V8 flags. The worker is the agent's backup runner without the agent
+ * around it, so it runs as the agent would.
  */
-const AGENT_NODE_FLAGS = ((): string[] => {
+const AGENT_NODE = ((): { env: Record<string, string>; flags: string[] } => {
   const shebang = readFileSync(join(__dirname, '../../bin/ferry'), 'utf8').split('\n')[0];
-  const m = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang);
-  if (!m) throw new Error(`bin/ferry's first line names no node flags: ${shebang}`);
-  return m[1].trim().split(/\s+/).filter(Boolean);
+  const words = shebang.replace(/^#!\S*env\s+-S\s+/, '').trim().split(/\s+/);
+  const at = words.indexOf('node');
+  if (!shebang.startsWith('#!') || at < 0) throw new Error(`bin/ferry's first line does not start node through env -S: ${shebang}`);
+  const env = Object.fromEntries(words.slice(0, at).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  return { env, flags: words.slice(at + 1) };
 })();
 
 export interface ToolRun {
@@ -210,7 +213,7 @@ export class BankBench {
     const restic = (repo: string, args: string[]): Promise<Timed> =>
       timedOk(['restic', '-r', repo, '--cache-dir', join(d, 'restic-cache'), '--cacert', front.cert, ...args], { RESTIC_PASSWORD, ...s3Env });
     const ferry = async (job: Omit<WorkerJob, 'keyFile' | 'volume'>): Promise<Timed & { result: WorkerResult }> => {
-      const r = await timedOk([process.execPath, ...AGENT_NODE_FLAGS, join(__dirname, 'bank-worker.js'), JSON.stringify({ ...job, keyFile, volume: 'bench' })], { NODE_EXTRA_CA_CERTS: front.cert });
+      const r = await timedOk([process.execPath, ...AGENT_NODE.flags, join(__dirname, 'bank-worker.js'), JSON.stringify({ ...job, keyFile, volume: 'bench' })], { ...AGENT_NODE.env, NODE_EXTRA_CA_CERTS: front.cert });
       return { ...r, result: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as WorkerResult };
     };
     const run = (t: Timed): ToolRun => ({ ms: t.ms, maxRssKiB: t.maxRssKiB });
