@@ -1,4 +1,5 @@
 import type { Bank } from '../bank/bank';
+import type { GcResult as BankGcResult } from '../bank/bank-gc';
 import type { BankLocation, BankStore, ChunkCutter, ChunkStore, CheckpointSummary, ProgressSink, TreeEntry } from '../bank/types';
 
 /**
@@ -26,12 +27,8 @@ export interface OpenBank {
   close(): Promise<void>;
 }
 
-/** What `ferry bank gc` answers. */
-export interface GcResult {
-  removed: number;
-  removedBytes: number;
-  kept: number;
-}
+/** What `ferry bank gc` answers (the bank's own record: chunks and packs removed, repacked, kept). */
+export type GcResult = BankGcResult;
 
 /** What `ferry bank check` answers: problems name the chunk and the checkpoints it breaks. */
 export interface CheckResult {

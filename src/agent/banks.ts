@@ -163,7 +163,7 @@ export class Banks {
       Banks.writable(record, 'be garbage-collected');
       return bank.gc({ host: this.node, ...(progress ? { progress } : {}) });
     });
-    await this.event('bank-gc', `bank ${name}: ${r.removed} chunks no checkpoint uses removed (${formatSize(r.removedBytes)}), ${r.kept} kept, in ${secondsSince(started)} s`);
+    await this.event('bank-gc', `bank ${name}: ${r.removed} chunks no checkpoint uses removed (${formatSize(r.removedBytes)}; ${r.packsRemoved} packs removed, ${r.packsRepacked} repacked), ${r.kept} kept${r.unusedKept > 0 ? ` and ${r.unusedKept} unused left in mostly-live packs` : ''}, in ${secondsSince(started)} s`);
     return r;
   }
 

@@ -169,8 +169,9 @@ export function bankCommands(program: Command, api: () => string): void {
     .option('--json', 'print JSON')
     .action(async (name: string, o: { json?: boolean }) => {
       const bar = progressFeed(`${name}: gc`, !!o.json);
-      const r = await apiStream<{ removed: number; removedBytes: number; kept: number }>(api(), 'POST', `${path(name)}/gc`, {}, bar.feed).finally(bar.stop);
-      console.log(o.json ? JSON.stringify(r, null, 2) : `bank ${name}: ${r.removed} chunks removed (${formatSize(r.removedBytes)}), ${r.kept} kept`);
+      const r = await apiStream<{ removed: number; removedBytes: number; kept: number; unusedKept: number; packsRemoved: number; packsRepacked: number }>(api(), 'POST', `${path(name)}/gc`, {}, bar.feed).finally(bar.stop);
+      const unused = r.unusedKept > 0 ? `, ${r.unusedKept} unused left in mostly-live packs (they go when more of their pack is unused)` : '';
+      console.log(o.json ? JSON.stringify(r, null, 2) : `bank ${name}: ${r.removed} chunks removed (${formatSize(r.removedBytes)}; ${r.packsRemoved} packs removed, ${r.packsRepacked} repacked), ${r.kept} kept${unused}`);
     });
   bank
     .command('check <name>')
