@@ -30,10 +30,6 @@ export function chunkIdOfKey(key: string): string | null {
   return m && m[2].startsWith(m[1]) ? m[2] : null;
 }
 
-export function chunkId(idKey: Buffer, plain: Buffer): string {
-  return keyedId(idKey, plain);
-}
-
 /** A counting semaphore: at most `n` holders. */
 class Slots {
   private free: number;
@@ -120,7 +116,7 @@ export class BankChunks implements ChunkStore {
   }
 
   async put(plain: Buffer): Promise<string> {
-    const id = chunkId(this.idKey, plain);
+    const id = keyedId(this.idKey, plain);
     if (this.trusted?.has(id) || this.writer.has(id)) return id;
     const under = this.pending.get(id);
     if (under) {
