@@ -93,28 +93,8 @@ export interface TreeEntry {
   ctimeNs?: string;
 }
 
-/** A checkpoint as `backup ls` shows it (decrypted from its manifest). */
-export interface CheckpointSummary {
-  /** Sortable by time: yyyymmddThhmmssZ-<8 hex>. */
-  id: string;
-  volume: string;
-  /** ISO-8601 UTC */
-  time: string;
-  host: string;
-  /** The source volume's backend, size limit and fs, as a restore's defaults. */
-  backend: string;
-  sizeBytes?: number;
-  fs?: string;
-  /** Bytes of file data in the tree (logical), files counted. */
-  dataBytes: number;
-  files: number;
-  /** Bytes this checkpoint added to the bank (new chunks, sealed). */
-  addedBytes: number;
-  /** The checkpoint whose unchanged files this one reused, if any. */
-  parent?: string;
-  /** manual | schedule | drill */
-  origin: string;
-}
+/** A checkpoint as `backup ls` shows it (decrypted from its manifest): one record with the wire's. */
+export type { CheckpointSummary } from '../volume/checkpoint-summary';
 
 /** Counters a long operation reports, for the progress bar and `--json`. */
 export interface BankProgress {

@@ -2,6 +2,7 @@
  * The records control keeps and answers with, as they travel between control, agents and the CLI:
  * plain types, no server code (DESIGN: imports point one way; both sides import this).
  */
+import type { CheckpointSummary } from '../volume/checkpoint-summary';
 
 export type VolumeState = 'creating' | 'ready' | 'deleting';
 
@@ -368,26 +369,9 @@ export interface RemoveStart {
 // --- bank-ops (issue 8): banks that backups go to ---------------------------------------------------
 
 
-/**
- * A checkpoint as `ferry backup ls` lists it: the bank's checkpoint summary (src/bank/types.ts's
- * CheckpointSummary, decrypted from its manifest) with the bank it is in.
- */
-export interface ListedCheckpoint {
+/** A checkpoint as `ferry backup ls` lists it: the bank's checkpoint summary with the bank it is in. */
+export interface ListedCheckpoint extends CheckpointSummary {
   bank: string;
-  /** Sortable by time: yyyymmddThhmmssZ-<8 hex>. */
-  id: string;
-  volume: string;
-  /** ISO-8601 UTC */
-  time: string;
-  host: string;
-  backend: string;
-  sizeBytes?: number;
-  fs?: string;
-  dataBytes: number;
-  files: number;
-  addedBytes: number;
-  parent?: string;
-  origin: string;
 }
 
 /**
