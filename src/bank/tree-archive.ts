@@ -21,8 +21,8 @@ export { restoreTree, type RestoreTreeOptions } from './tree-restore';
 /** Size of each read of a file: big reads, and memory bounded by it plus the chunker's max chunk. */
 export const READ_BYTES = 1024 * 1024;
 /**
- * Chunks being put at once (each up to the chunker's max, 4 MiB): the bank's chunk store seals 8
- * and uploads 4 at a time, so more in flight would only hold memory.
+ * Chunks being put at once (each up to the chunker's max, 4 MiB, in a pooled copy): the bank's
+ * chunk store seals 8 at a time into its packs, so more in flight would only hold memory.
  */
 export const PUTS_IN_FLIGHT = 8;
 /** How often progress is reported at most. */
