@@ -7,7 +7,7 @@
  * A manifest is trusted only after its AEAD check, but no entry is ever written outside `into`.
  */
 import { chmodSync, closeSync, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
-import { lstat, mkdir, readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../errors';
 import { ProcessRunner, type Runner } from '../exec/runner';
@@ -127,6 +127,15 @@ class ChunkCache {
   }
 }
 
+/** Makes directory `at` (tree path `path`); a fresh filesystem's own lost+found is reused. */
+function makeDir(at: string, path: string, mode?: number): void {
+  try {
+    mkdirSync(at, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || path !== FRESH_FS_DIR) throw err;
+  }
+}
+
 /** Refuses a target that is missing, not a directory, or not empty (a fresh filesystem's lost+found aside). */
 async function checkTarget(into: string): Promise<void> {
   let names: string[];
@@ -175,9 +184,7 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     dirs.add('');
     for (let i = 1; i < segs.length; i++) {
       const p = segs.slice(0, i).join('/');
-      await mkdir(abs(p)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST' || p !== FRESH_FS_DIR) throw err;
-      });
+      makeDir(abs(p), p);
       dirs.add(p);
     }
   }
@@ -300,12 +307,7 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     switch (e.type) {
       case 'dir':
         if (e.path !== '' && !(e.path === only && dirs.has(e.path))) {
-          try {
-            mkdirSync(to, 0o700);
-          } catch (err) {
-            // A fresh filesystem's own lost+found is reused.
-            if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || e.path !== FRESH_FS_DIR) throw err;
-          }
+          makeDir(to, e.path, 0o700);
         }
         dirs.add(e.path);
         madeDirs.push(e);
