@@ -427,6 +427,10 @@ describe('cluster: failures during moves', function () {
     });
 
     it(`${RACE_TRIALS} trials: exactly one container gets the volume, the other fails with the Mount error, the data stays whole`, async function () {
+      // Each trial costs the loser's Mount wait (mountWaitSeconds, 5 s) and often the move its Mount
+      // started (128 MiB): about 7 s on a quiet machine (146 s for 20 beside a debootstrap), over
+      // mocha's 180 s on CI's busiest minutes. A budget per trial, not one for the whole test.
+      this.timeout(RACE_TRIALS * 25_000);
       await createWithData(h1, 'race', '128M', WRITE_8M);
       const outcomes: string[] = [];
       const loserErrors = new Map<string, number>();
