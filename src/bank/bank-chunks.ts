@@ -115,8 +115,16 @@ export class BankChunks implements ChunkStore {
     return this.index;
   }
 
-  async put(plain: Buffer): Promise<string> {
-    const id = keyedId(this.idKey, plain);
+  idOf(plain: Buffer): string {
+    return keyedId(this.idKey, plain);
+  }
+
+  holds(id: string): boolean {
+    return this.trusted?.has(id) === true || this.writer.has(id) || this.pending.has(id);
+  }
+
+  async put(plain: Buffer, known?: string): Promise<string> {
+    const id = known ?? keyedId(this.idKey, plain);
     if (this.trusted?.has(id) || this.writer.has(id)) return id;
     const under = this.pending.get(id);
     if (under) {

@@ -42,9 +42,10 @@ export function checkChunkerParams(p: ChunkerParams): void {
 }
 
 /**
- * A streaming FastCDC cutter. Bytes are copied once into a buffer of twice `max` bytes; each push
- * scans what it added (never rescanning), so a cut is found at the same place however the stream is
- * split. pushViews hands out views of that buffer (no allocation per chunk); push copies them.
+ * A streaming FastCDC cutter. Bytes land once in a buffer of twice `max` bytes (copied by
+ * pushViews, or read straight into space() and fed by commitViews); each call scans what it added
+ * (never rescanning), so a cut is found at the same place however the stream is split. Chunks are
+ * handed out as views of that buffer (no allocation per chunk); push copies them.
  */
 export class GearChunker implements ChunkCutter {
   readonly maxChunk: number;
@@ -92,9 +93,21 @@ export class GearChunker implements ChunkCutter {
 
   pushViews(data: Buffer): Buffer[] {
     if (data.length > this.max) throw new RangeError(`pushViews takes at most ${this.max} bytes at a time, not ${data.length}`);
+    data.copy(this.space());
+    return this.commitViews(data.length);
+  }
+
+  space(): Buffer {
     this.compact();
-    data.copy(this.buf, this.fill);
-    this.fill += data.length;
+    // Pending bytes are fewer than `max` after compact, and buf holds 2 x max.
+    return this.buf.subarray(this.fill, this.fill + this.max);
+  }
+
+  commitViews(n: number): Buffer[] {
+    if (!Number.isInteger(n) || n < 0 || n > this.max || this.fill + n > this.buf.length) {
+      throw new RangeError(`commitViews takes the 0..${this.max} bytes written into space(), not ${n}`);
+    }
+    this.fill += n;
     const out: Buffer[] = [];
     for (;;) {
       const cut = this.findCut();

@@ -18,7 +18,7 @@ import type { ChunkCutter, ChunkStore, ProgressSink, TreeEntry } from './types';
 
 export { restoreTree, type RestoreTreeOptions } from './tree-restore';
 
-/** Size of each read of a file: big reads, and memory bounded by it plus the chunker's max chunk. */
+/** Size of each read of a sparse file (others are read straight into the cutter, up to its max chunk at a time). */
 export const READ_BYTES = 1024 * 1024;
 /**
  * Chunks being put at once (each up to the chunker's max, 4 MiB, in a pooled copy): the bank's
@@ -116,17 +116,23 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   const placed: PlacedExtent[] = [];
   const ids: string[] = [];
   const inFlight: Array<Promise<void>> = [];
-  // The cutter's chunks are views of its buffer: each is copied into a buffer of this pool for its
-  // put, and the buffer comes back when the put settles (at most PUTS_IN_FLIGHT + 1 of them). Fresh
-  // buffers per chunk cost page faults and, on the event loop, full garbage collections.
+  // The cutter's chunks are views of its buffer. Each is hashed there; one the bank holds already
+  // (most, after the first backup) needs nothing more. A new one is copied into a buffer of this pool
+  // for its put, and the buffer comes back when the put settles (at most PUTS_IN_FLIGHT + 1 of them).
+  // Fresh buffers per chunk cost page faults and, on the event loop, full garbage collections.
   const spare = bufferPool(PUTS_IN_FLIGHT + 1);
   const emit = async (view: Buffer): Promise<void> => {
     const cut = ledger.cut(view.length);
     placed.push(...cut.extents);
+    const id = o.chunks.idOf(view);
+    if (o.chunks.holds(id)) {
+      ids[cut.chunk] = id;
+      return;
+    }
     const own = spare.take(view.length);
     view.copy(own);
-    const put = o.chunks.put(own.subarray(0, view.length)).then((id) => {
-      ids[cut.chunk] = id;
+    const put = o.chunks.put(own.subarray(0, view.length), id).then((got) => {
+      ids[cut.chunk] = got;
     });
     put.finally(() => spare.give(own)).catch(() => undefined);
     // Marked handled now; the rejection still reaches whoever awaits it below.
@@ -136,8 +142,9 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   };
 
   let readBytes = 0;
-  // One read buffer for the whole walk: the cutter copies what it is given (ChunkCutter.pushViews),
-  // and a fresh buffer per read costs page faults on every byte read.
+  // A file that is not sparse is read straight into the cutter's buffer (ChunkCutter.space): no copy.
+  // A sparse one is read into this buffer, and only its data runs are fed to the cutter. Fresh
+  // buffers per read would cost page faults on every byte read.
   const readBuf = Buffer.allocUnsafe(READ_BYTES);
   // Files are opened and read synchronously (most are small, and a thread-pool trip per open, read
   // and close cost more than the calls); the event loop runs at least every 8 reads.
@@ -151,18 +158,23 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
       let at = 0;
       while (at < size) {
         await turn();
-        const bytesRead = readSync(fd, readBuf, 0, Math.min(READ_BYTES, size - at), at);
+        const room = sparse ? readBuf : o.cutter.space();
+        const bytesRead = readSync(fd, room, 0, Math.min(room.length, size - at), at);
         if (bytesRead === 0) {
           log.warn({ path: w.abs, size, read: at }, 'file shrank while it was read: the rest is restored as zeros');
           break;
         }
-        const data = readBuf.subarray(0, bytesRead);
-        const runs = sparse ? dataRuns(data, at) : [{ at, start: 0, end: bytesRead }];
-        for (const run of runs) {
-          ledger.add({ file: i, at: run.at, length: run.end - run.start });
-          for (let from = run.start; from < run.end; from += o.cutter.maxChunk) {
-            const views = o.cutter.pushViews(data.subarray(from, Math.min(run.end, from + o.cutter.maxChunk)));
-            for (const view of views) await emit(view);
+        if (!sparse) {
+          ledger.add({ file: i, at, length: bytesRead });
+          for (const view of o.cutter.commitViews(bytesRead)) await emit(view);
+        } else {
+          const data = readBuf.subarray(0, bytesRead);
+          for (const run of dataRuns(data, at)) {
+            ledger.add({ file: i, at: run.at, length: run.end - run.start });
+            for (let from = run.start; from < run.end; from += o.cutter.maxChunk) {
+              const views = o.cutter.pushViews(data.subarray(from, Math.min(run.end, from + o.cutter.maxChunk)));
+              for (const view of views) await emit(view);
+            }
           }
         }
         at += bytesRead;

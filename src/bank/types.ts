@@ -123,6 +123,14 @@ export interface ChunkCutter {
   pushViews(data: Buffer): Buffer[];
   /** Like end, as a view (valid until the next call). */
   endView(): Buffer | null;
+  /**
+   * Room in the cutter's own buffer for the next bytes (`maxChunk` of it), to read into instead of
+   * copying: write up to its length, then call commitViews with how many were written. Valid until
+   * the next call to the cutter.
+   */
+  space(): Buffer;
+  /** Feeds the first `n` bytes written into space(); the chunks they complete, as pushViews gives them. */
+  commitViews(n: number): Buffer[];
   /** The largest chunk it cuts, and the most pushViews takes at once. */
   readonly maxChunk: number;
 }
@@ -130,10 +138,18 @@ export interface ChunkCutter {
 /** A bank's chunks, by id: put seals and uploads a chunk unless the bank has it already. */
 export interface ChunkStore {
   /**
-   * The chunk's id (keyed HMAC of `plain`); uploads it sealed unless it is known to the bank. It may
-   * read `plain` until its promise settles, never after: the caller then reuses the buffer.
+   * The chunk's id (keyed HMAC of `plain`, or `id` when the caller worked it out with idOf); uploads
+   * it sealed unless it is known to the bank. It may read `plain` until its promise settles, never
+   * after: the caller then reuses the buffer.
    */
-  put(plain: Buffer): Promise<string>;
+  put(plain: Buffer, id?: string): Promise<string>;
+  /** The id a chunk of these bytes has (the keyed HMAC put works out when not given it). */
+  idOf(plain: Buffer): string;
+  /**
+   * True when a put of chunk `id` would store nothing: the bank is known to have it, or a put of it
+   * is under way. The caller may then skip the put (and the copy of its bytes a put needs).
+   */
+  holds(id: string): boolean;
   /** The plaintext of chunk `id`; BANK_CORRUPT when missing, unreadable or not hashing to `id`. */
   get(id: string): Promise<Buffer>;
   /** Sealed bytes this store uploaded so far (chunks in packs whose index is stored). */

@@ -132,6 +132,33 @@ describe('bank: gear chunker (FastCDC)', () => {
     }
   });
 
+  it('cuts bytes read straight into space() as it cuts the same bytes pushed, whatever the read sizes', () => {
+    const part = data.subarray(0, 3 << 20);
+    const expected = hashes(cutAll(new GearChunker(gear, SMALL), part));
+    for (const piece of [1, 1000, 4096, SMALL.max]) {
+      const c = new GearChunker(gear, SMALL);
+      const got: string[] = [];
+      for (let at = 0; at < part.length; ) {
+        const room = c.space();
+        expect(room.length).to.equal(SMALL.max);
+        const n = part.copy(room, 0, at, Math.min(part.length, at + piece));
+        at += n;
+        got.push(...hashes(c.commitViews(n)));
+      }
+      const last = c.endView();
+      if (last) got.push(...hashes([last]));
+      expect(got, `reads of ${piece} bytes`).to.deep.equal(expected);
+    }
+  });
+
+  it('refuses a commitViews of more than space() gave', () => {
+    const c = new GearChunker(gear, SMALL);
+    c.space();
+    expect(() => c.commitViews(SMALL.max + 1)).to.throw(RangeError, /0\.\.32768 bytes/);
+    expect(() => c.commitViews(-1)).to.throw(RangeError);
+    expect(c.commitViews(0)).to.deep.equal([]);
+  });
+
   it('refuses a pushViews larger than its largest chunk (the caller slices)', () => {
     const c = new GearChunker(gear, SMALL);
     expect(() => c.pushViews(Buffer.alloc(SMALL.max + 1))).to.throw(RangeError, /at most 32768 bytes/);

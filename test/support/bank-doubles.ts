@@ -46,6 +46,17 @@ export class TestCutter implements ChunkCutter {
     return this.end();
   }
 
+  private room = Buffer.alloc(0);
+
+  space(): Buffer {
+    if (this.room.length !== this.maxChunk) this.room = Buffer.alloc(this.maxChunk);
+    return this.room;
+  }
+
+  commitViews(n: number): Buffer[] {
+    return this.push(this.room.subarray(0, n));
+  }
+
   push(data: Buffer): Buffer[] {
     const out: Buffer[] = [];
     let from = 0;
@@ -85,9 +96,17 @@ export class MemoryChunks implements ChunkStore {
   gets = 0;
   private uploaded = 0;
 
-  async put(plain: Buffer): Promise<string> {
+  idOf(plain: Buffer): string {
+    return createHash('sha256').update(plain).digest('hex');
+  }
+
+  holds(id: string): boolean {
+    return this.stored.has(id);
+  }
+
+  async put(plain: Buffer, known?: string): Promise<string> {
     this.puts++;
-    const id = createHash('sha256').update(plain).digest('hex');
+    const id = known ?? this.idOf(plain);
     if (!this.stored.has(id)) {
       this.stored.set(id, Buffer.from(plain));
       this.uploaded += plain.length;
