@@ -101,10 +101,15 @@ export class Backups {
       await backend.mount(work.scratch, work.mountpoint, { readOnly: true });
       const lock = await bank.lock('backup', this.node, { onWait: (msg) => o.progress?.({ phase: `waiting: ${msg}`, doneBytes: 0, totalBytes: 0 }) });
       try {
-        const trusted = await bank.knownChunks();
+        // The bank's indexes and the parent's manifest are read at once (each a wait on the store).
+        const [trusted, { parent, parentEntries }] = await Promise.all([
+          bank.knownChunks(),
+          (async (): Promise<{ parent?: CheckpointSummary; parentEntries?: TreeEntry[] }> => {
+            const parent = (await bank.listCheckpoints(v.name)).at(-1);
+            return { parent, parentEntries: parent ? (await bank.readCheckpoint(parent.id)).entries : undefined };
+          })(),
+        ]);
         const chunks = bank.chunks({ trusted });
-        const parent = (await bank.listCheckpoints(v.name)).at(-1);
-        const parentEntries: TreeEntry[] | undefined = parent ? (await bank.readCheckpoint(parent.id)).entries : undefined;
         const tree = await (
           await this.banks.kit()
         ).backupTree(work.mountpoint, {

@@ -75,8 +75,11 @@ export function unchanged(now: TreeEntry, before: TreeEntry | undefined): boolea
 export async function backupTree(root: string, o: BackupTreeOptions): Promise<BackupTreeResult> {
   const log = o.log ?? silentLogger();
   const runner = o.runner ?? new ProcessRunner(log);
+  // getfattr runs (another process, another core) while the walk lstats.
+  const reading = readXattrs(runner, root);
+  reading.catch(() => undefined); // a walk that fails first leaves it unawaited
   const walked = await walkTree(root, log);
-  const xattrs = await readXattrs(runner, root);
+  const xattrs = await reading;
   const parentByPath = new Map((o.parent ?? []).map((e) => [e.path, e]));
 
   const entries = walked.map((w) => w.entry);

@@ -17,17 +17,6 @@ export interface WalkedEntry {
   blocks: number;
 }
 
-/** Entry fields every kind shares, from an lstat with bigint times. */
-function baseEntry(path: string, st: import('node:fs').BigIntStats): Omit<TreeEntry, 'type'> {
-  return {
-    path,
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    mtimeNs: st.mtimeNs.toString(),
-  };
-}
-
 /** A name as the archive can keep it: readdir's bytes that are valid UTF-8, else undefined. */
 function utf8Name(raw: Buffer): string | undefined {
   const s = raw.toString('utf8');
@@ -41,56 +30,61 @@ export async function walkTree(root: string, log: Logger): Promise<WalkedEntry[]
   const firstPaths = new Map<string, string>();
   let sockets = 0;
   // lstat and readdir synchronously (a thread-pool trip each costs more than the call), letting the
-  // event loop run every 256 entries.
+  // event loop run every 256 entries. Paths still to visit, the next one last (a stack, not
+  // recursion: no promise per entry).
   const turn = turns(256);
-
-  const visit = async (rel: string, abs: string): Promise<void> => {
-    await turn();
+  const todo: Array<[rel: string, abs: string]> = [['', root]];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    const pause = turn();
+    if (pause) await pause;
+    const [rel, abs] = next;
     const st = lstatSync(abs, { bigint: true });
-    const base = baseEntry(rel, st);
+    const mode = Number(st.mode & 0o7777n);
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    const mtimeNs = st.mtimeNs.toString();
     if (st.isDirectory()) {
-      out.push({ entry: { ...base, type: 'dir' }, abs, blocks: 0 });
+      out.push({ entry: { path: rel, mode, uid, gid, mtimeNs, type: 'dir' }, abs, blocks: 0 });
       const names = readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
-      for (const raw of names) {
-        const name = utf8Name(raw);
+      // Pushed last to first, so that the first name is visited next.
+      for (let i = names.length - 1; i >= 0; i--) {
+        const name = utf8Name(names[i]);
         if (name === undefined) {
-          log.warn({ dir: abs, name: raw.toString('hex') }, 'tree entry skipped: its name is not UTF-8');
+          log.warn({ dir: abs, name: names[i].toString('hex') }, 'tree entry skipped: its name is not UTF-8');
           continue;
         }
-        await visit(rel === '' ? name : `${rel}/${name}`, join(abs, name));
+        todo.push([rel === '' ? name : `${rel}/${name}`, join(abs, name)]);
       }
-      return;
+      continue;
     }
     if (st.nlink > 1n && !st.isSymbolicLink()) {
       const key = `${st.dev}:${st.ino}`;
       const first = firstPaths.get(key);
       if (first !== undefined) {
-        out.push({ entry: { ...base, type: 'hardlink', target: first }, abs, blocks: 0 });
-        return;
+        out.push({ entry: { path: rel, mode, uid, gid, mtimeNs, type: 'hardlink', target: first }, abs, blocks: 0 });
+        continue;
       }
       firstPaths.set(key, rel);
     }
     if (st.isFile()) {
-      const entry: TreeEntry = { ...base, type: 'file', size: Number(st.size), extents: [], ino: Number(st.ino), ctimeNs: st.ctimeNs.toString() };
+      const entry: TreeEntry = { path: rel, mode, uid, gid, mtimeNs, type: 'file', size: Number(st.size), extents: [], ino: Number(st.ino), ctimeNs: st.ctimeNs.toString() };
       out.push({ entry, abs, blocks: Number(st.blocks) });
     } else if (st.isSymbolicLink()) {
       const target = utf8Name(readlinkSync(abs, { encoding: 'buffer' }));
       if (target === undefined) {
         log.warn({ path: abs }, 'symlink skipped: its target is not UTF-8');
-        return;
+        continue;
       }
-      out.push({ entry: { ...base, type: 'symlink', target }, abs, blocks: 0 });
+      out.push({ entry: { path: rel, mode, uid, gid, mtimeNs, type: 'symlink', target }, abs, blocks: 0 });
     } else if (st.isFIFO()) {
-      out.push({ entry: { ...base, type: 'fifo' }, abs, blocks: 0 });
+      out.push({ entry: { path: rel, mode, uid, gid, mtimeNs, type: 'fifo' }, abs, blocks: 0 });
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      out.push({ entry: { ...base, type: st.isCharacterDevice() ? 'chardev' : 'blockdev', rdev: Number(st.rdev) }, abs, blocks: 0 });
+      out.push({ entry: { path: rel, mode, uid, gid, mtimeNs, type: st.isCharacterDevice() ? 'chardev' : 'blockdev', rdev: Number(st.rdev) }, abs, blocks: 0 });
     } else if (st.isSocket()) {
       sockets++;
       log.debug({ path: abs }, 'socket skipped');
     }
-  };
-
-  await visit('', root);
+  }
   if (sockets > 0) log.info({ root, sockets }, 'sockets skipped: a socket holds no data, whoever listens on it makes it again');
   return out;
 }
