@@ -59,16 +59,15 @@ async function restore(bank: Bank, job: WorkerJob): Promise<WorkerResult> {
 async function backup(bank: Bank, job: WorkerJob): Promise<WorkerResult> {
   const lock = await bank.lock('backup', hostname());
   try {
-    // As the agent's backup runner does: the indexes and the parent's manifest read at once.
-    const [trusted, { parent, parentEntries }] = await Promise.all([
-      bank.knownChunks(),
-      (async () => {
-        const parent = (await bank.listCheckpoints(job.volume)).at(-1);
-        return { parent, parentEntries: parent ? (await bank.readCheckpoint(parent.id)).entries : undefined };
-      })(),
-    ]);
-    const chunks = bank.chunks({ trusted });
-    const r = await backupTree(job.dir, { cutter: bank.cutter(), chunks, parent: parentEntries, stableInodes: job.stableInodes ?? true });
+    // As the agent's backup runner does: the indexes and the parent's manifest read while the tree is walked.
+    const found = (async () => {
+      const parent = (await bank.listCheckpoints(job.volume)).at(-1);
+      return { parent, parentEntries: parent ? (await bank.readCheckpoint(parent.id)).entries : undefined };
+    })();
+    found.catch(() => undefined);
+    const chunks = bank.chunks({ trusted: bank.knownChunks() });
+    const r = await backupTree(job.dir, { cutter: bank.cutter(), chunks, parent: found.then((f) => f.parentEntries), stableInodes: job.stableInodes ?? true });
+    const { parent } = await found;
     const summary = await bank.writeCheckpoint(
       { volume: job.volume, time: new Date().toISOString(), host: hostname(), backend: 'directory', dataBytes: r.dataBytes, files: r.files, parent: parent?.id, origin: 'manual' },
       r.entries,

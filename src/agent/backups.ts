@@ -101,25 +101,25 @@ export class Backups {
       await backend.mount(work.scratch, work.mountpoint, { readOnly: true });
       const lock = await bank.lock('backup', this.node, { onWait: (msg) => o.progress?.({ phase: `waiting: ${msg}`, doneBytes: 0, totalBytes: 0 }) });
       try {
-        // The bank's indexes and the parent's manifest are read at once (each a wait on the store).
-        const [trusted, { parent, parentEntries }] = await Promise.all([
-          bank.knownChunks(),
-          (async (): Promise<{ parent?: CheckpointSummary; parentEntries?: TreeEntry[] }> => {
-            const parent = (await bank.listCheckpoints(v.name)).at(-1);
-            return { parent, parentEntries: parent ? (await bank.readCheckpoint(parent.id)).entries : undefined };
-          })(),
-        ]);
-        const chunks = bank.chunks({ trusted });
+        // The bank's indexes and the parent's manifest are read (each a wait on the store) while the
+        // tree is walked: backupTree awaits the parent after its walk, the chunks' puts the indexes.
+        const found = (async (): Promise<{ parent?: CheckpointSummary; parentEntries?: TreeEntry[] }> => {
+          const parent = (await bank.listCheckpoints(v.name)).at(-1);
+          return { parent, parentEntries: parent ? (await bank.readCheckpoint(parent.id)).entries : undefined };
+        })();
+        found.catch(() => undefined); // awaited below, unless the backup failed before
+        const chunks = bank.chunks({ trusted: bank.knownChunks() });
         const tree = await (
           await this.banks.kit()
         ).backupTree(work.mountpoint, {
           cutter: bank.cutter(),
           chunks,
-          ...(parentEntries ? { parent: parentEntries } : {}),
+          parent: found.then((f) => f.parentEntries),
           stableInodes: STABLE_INODES.has(v.backend),
           ...(o.progress ? { progress: o.progress } : {}),
         });
         o.progress?.({ phase: 'manifest', doneBytes: tree.dataBytes, totalBytes: tree.dataBytes, files: tree.files, uploadedBytes: chunks.uploadedBytes() });
+        const { parent } = await found;
         return await bank.writeCheckpoint(
           {
             volume: v.name,

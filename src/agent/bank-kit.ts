@@ -13,7 +13,7 @@ export interface OpenBank {
   readonly id: string;
   readonly store: BankStore;
   cutter(): ChunkCutter;
-  chunks(o?: { trusted?: Set<string>; onUpload?: (bytes: number) => void }): ChunkStore;
+  chunks(o?: { trusted?: Set<string> | Promise<Set<string>>; onUpload?: (bytes: number) => void }): ChunkStore;
   knownChunks(): Promise<Set<string>>;
   writeCheckpoint(summary: Omit<CheckpointSummary, 'id' | 'addedBytes'> & { id?: string }, entries: TreeEntry[], chunks: ChunkStore): Promise<CheckpointSummary>;
   readCheckpoint(id: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] }>;
@@ -42,7 +42,7 @@ export interface CheckResult {
 export interface TreeArchive {
   backupTree(
     root: string,
-    o: { cutter: ChunkCutter; chunks: ChunkStore; parent?: TreeEntry[]; stableInodes: boolean; progress?: ProgressSink },
+    o: { cutter: ChunkCutter; chunks: ChunkStore; parent?: TreeEntry[] | Promise<TreeEntry[] | undefined>; stableInodes: boolean; progress?: ProgressSink },
   ): Promise<{ entries: TreeEntry[]; dataBytes: number; files: number }>;
   restoreTree(entries: TreeEntry[], into: string, o: { chunks: ChunkStore; path?: string; progress?: ProgressSink }): Promise<{ files: number; bytes: number }>;
 }

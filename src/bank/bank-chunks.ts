@@ -52,8 +52,13 @@ class Slots {
 }
 
 export interface BankChunksOptions {
-  /** Ids the bank is known to hold (a backup reads the index once under its lock); put skips them and adds what it stores. Without it, put looks ids up in the bank's index. */
-  trusted?: Set<string>;
+  /**
+   * Ids the bank is known to hold (a backup reads the index once under its lock); put skips them and
+   * adds what it stores. Without it, put looks ids up in the bank's index. A promise of the set lets
+   * the caller work (walk the tree) while the indexes are read: puts wait for it, holds() answers
+   * from what is being stored until it comes.
+   */
+  trusted?: Set<string> | Promise<Set<string>>;
   /** Told the sealed size of each chunk stored, once its pack and index are. */
   onUpload?: (bytes: number) => void;
   /** Puts sealing at once (default 8). */
@@ -67,7 +72,9 @@ export interface BankChunksOptions {
 }
 
 export class BankChunks implements ChunkStore {
-  private readonly trusted: Set<string> | undefined;
+  private trusted: Set<string> | undefined;
+  /** The trusted set, while it is being read (then undefined). */
+  private trustedLoading: Promise<void> | undefined;
   /** Puts of an id under way: a second put of it waits for the first. */
   private readonly pending = new Map<string, Promise<void>>();
   private readonly sealSlots: Slots;
@@ -91,7 +98,15 @@ export class BankChunks implements ChunkStore {
     targetBytes: number,
     private readonly o: BankChunksOptions = {},
   ) {
-    this.trusted = o.trusted;
+    if (o.trusted instanceof Set) this.trusted = o.trusted;
+    else if (o.trusted) {
+      const loading = o.trusted.then((set) => {
+        this.trusted = set;
+        this.trustedLoading = undefined;
+      });
+      loading.catch(() => undefined); // a put awaits it and throws its error
+      this.trustedLoading = loading;
+    }
     this.sealSlots = new Slots(o.sealing ?? 8);
     if (o.index) this.index = Promise.resolve(o.index);
     this.writer = new PackWriter(store, sealer, {
@@ -125,6 +140,7 @@ export class BankChunks implements ChunkStore {
 
   async put(plain: Buffer, known?: string): Promise<string> {
     const id = known ?? keyedId(this.idKey, plain);
+    if (this.trustedLoading) await this.trustedLoading;
     if (this.trusted?.has(id) || this.writer.has(id)) return id;
     const under = this.pending.get(id);
     if (under) {

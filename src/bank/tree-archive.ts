@@ -33,8 +33,11 @@ export interface BackupTreeOptions {
   cutter: ChunkCutter;
   /** Where chunks go (Bank.chunks()); put dedups against the chunks the bank has. */
   chunks: ChunkStore;
-  /** The parent checkpoint's entries: unchanged files reuse their extents (with stableInodes). */
-  parent?: TreeEntry[];
+  /**
+   * The parent checkpoint's entries: unchanged files reuse their extents (with stableInodes). A
+   * promise of them is awaited after the walk (the caller reads the manifest meanwhile).
+   */
+  parent?: TreeEntry[] | Promise<TreeEntry[] | undefined>;
   /** True when ino and ctime survive the backend's snapshot clones (btrfs, zfs, lvm, loop), so they can prove a file unchanged. */
   stableInodes: boolean;
   progress?: ProgressSink;
@@ -78,9 +81,10 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   // getfattr runs (another process, another core) while the walk lstats.
   const reading = readXattrs(runner, root);
   reading.catch(() => undefined); // a walk that fails first leaves it unawaited
+  if (o.parent instanceof Promise) o.parent.catch(() => undefined); // the same
   const walked = await walkTree(root, log);
   const xattrs = await reading;
-  const parentByPath = new Map((o.parent ?? []).map((e) => [e.path, e]));
+  const parentByPath = new Map(((await o.parent) ?? []).map((e) => [e.path, e]));
 
   const entries = walked.map((w) => w.entry);
   const toRead: number[] = [];
