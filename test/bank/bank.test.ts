@@ -4,7 +4,7 @@ import { Bank } from '../../src/bank/bank';
 import { chunkKey } from '../../src/bank/bank-chunks';
 import { packKey } from '../../src/bank/pack-index';
 import type { TreeEntry } from '../../src/bank/types';
-import { isFerryError, type ErrorCode } from '../../src/errors';
+import { FerryError, isFerryError, type ErrorCode } from '../../src/errors';
 import { InlineSealer } from '../../src/bank/sealer';
 import { waitFor } from '../support/docker';
 import { MemoryBankStore } from '../support/memory-bank-store';
@@ -65,6 +65,33 @@ describe('bank: Bank', () => {
     store.objects.set('config', { body: Buffer.from(JSON.stringify({ ...config, version: 1 })), modifiedMs: 0 });
     const err = await expectCode(Bank.open(store, key), 'BANK_CORRUPT');
     expect(err.message).to.include('file:///srv/old').and.include('version 1').and.include('earlier build').and.include('add a new bank');
+  });
+
+  it('chunks: a trusted set still being read — holds() answers from what is stored, puts wait for the set, its failure reaches the put', async () => {
+    const store = new MemoryBankStore();
+    const bank = await Bank.create(store, key);
+    const plain = Buffer.from('known chunk '.repeat(500));
+    const first = bank.chunks({ trusted: await bank.knownChunks() });
+    const id = await first.put(plain);
+    await first.flush();
+    let arrive!: (s: Set<string>) => void;
+    const later = bank.chunks({ trusted: new Promise<Set<string>>((resolve) => (arrive = resolve)) });
+    expect(later.idOf(plain)).to.equal(id);
+    expect(later.holds(id), 'not known before the set arrives').to.equal(false);
+    let settled = false;
+    const put = later.put(plain, id).then((got) => {
+      settled = true;
+      return got;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled, 'the put waits for the set').to.equal(false);
+    arrive(await bank.knownChunks());
+    expect(await put).to.equal(id);
+    expect(later.holds(id)).to.equal(true);
+    await later.flush();
+    expect(later.uploadedBytes(), 'the bank had it: nothing uploaded').to.equal(0);
+    const failing = bank.chunks({ trusted: Promise.reject(new FerryError('BANK_UNAVAILABLE', 'index listing failed')) });
+    await expectCode(failing.put(Buffer.from('new bytes')), 'BANK_UNAVAILABLE');
   });
 
   it('chunks: put seals into a pack, flush stores it and its index; dedups on trusted; get returns the plaintext', async () => {
