@@ -121,9 +121,7 @@ export class S3Store implements BankStore {
     checkKey(key);
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.base + key }));
-      if (!res.Body) return Buffer.alloc(0);
-      const bytes = await res.Body.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return await bodyBytes(res.Body, res.ContentLength);
     } catch (err) {
       if (errorCode(err) === 'NoSuchKey' || status(err) === 404 && errorCode(err) !== 'NoSuchBucket') return null;
       throw this.mapped(err, 'get', key);
@@ -138,8 +136,7 @@ export class S3Store implements BankStore {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.base + key, Range: `bytes=${offset}-${offset + length - 1}` }),
       );
-      const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
-      body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      body = await bodyBytes(res.Body, res.ContentLength);
     } catch (err) {
       if (errorCode(err) === 'NoSuchKey' || status(err) === 404 && errorCode(err) !== 'NoSuchBucket') return null;
       // A range starting at or past the end: the object is shorter than the index says.
@@ -296,4 +293,32 @@ function status(err: unknown): number | undefined {
 
 function messageOf(err: unknown): string {
   return (err as SdkError)?.message ?? String(err);
+}
+
+/**
+ * An object's body in one buffer, each piece copied once into a buffer of the announced length as
+ * it arrives (the SDK's transformToByteArray keeps every piece, then copies them all into a new
+ * array: twice the memory and copies on a restore's hot path). Without a length, or when the body
+ * runs past it, the pieces are joined at the end.
+ */
+async function bodyBytes(body: unknown, contentLength: number | undefined): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0);
+  const pieces = body as AsyncIterable<Uint8Array>;
+  if (contentLength === undefined || !Number.isSafeInteger(contentLength) || contentLength < 0) {
+    const parts: Buffer[] = [];
+    for await (const p of pieces) parts.push(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+    return Buffer.concat(parts);
+  }
+  const out = Buffer.allocUnsafe(contentLength);
+  let at = 0;
+  const extra: Buffer[] = [];
+  for await (const p of pieces) {
+    const piece = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    const fits = Math.min(piece.length, contentLength - at);
+    piece.copy(out, at, 0, fits);
+    at += fits;
+    if (fits < piece.length) extra.push(piece.subarray(fits));
+  }
+  if (extra.length > 0) return Buffer.concat([out, ...extra]);
+  return at === contentLength ? out : out.subarray(0, at);
 }
