@@ -9,6 +9,7 @@
 import { FerryError } from '../errors';
 import { packKey, type BankIndex, type ChunkLocation, type IndexEntry } from './pack-index';
 import { PackWriter } from './pack-writer';
+import { bufferPool } from './buffer-pool';
 import { keyedId } from './seal';
 import type { Sealer } from './sealer';
 import type { BankStore, ChunkStore } from './types';
@@ -81,8 +82,17 @@ export class BankChunks implements ChunkStore {
   private readonly writer: PackWriter;
   private uploaded = 0;
   private index: Promise<BankIndex> | undefined;
-  /** Sealed chunks read ahead with an earlier get's range, by id, until asked for (oldest first). */
-  private readonly ahead = new Map<string, { sealed: Promise<Buffer>; length: number }>();
+  /**
+   * Sealed chunks read ahead with an earlier get's range, by id, until asked for (oldest first). Each
+   * is a view of its range's buffer; `release` says this chunk is done with it.
+   */
+  private readonly ahead = new Map<string, { sealed: Promise<Buffer>; length: number; release: () => void }>();
+  /**
+   * Buffers ranges are read into, reused once every chunk of a range was handed to the sealer (which
+   * copies what it opens): a fresh buffer per range and a copy per chunk cost page faults, and their
+   * garbage, freed late, most of a restore's memory.
+   */
+  private readonly rangeBuffers = bufferPool(Math.ceil(READ_AHEAD_HELD / READ_AHEAD_BYTES) + 2);
   private aheadBytes = 0;
   /** Ids a get returned: asked again (a restore's cache dropped it), a chunk is read alone. */
   private readonly served = new Set<string>();
@@ -187,20 +197,25 @@ export class BankChunks implements ChunkStore {
     // From here until its range is asked for, a get does not await: gets started together see each
     // other's ranges and ask for none twice.
     const held = this.ahead.get(id);
-    let sealed: Buffer | null = null;
+    let got: { sealed: Buffer; release: () => void } | undefined;
     if (held) {
       this.ahead.delete(id);
       this.aheadBytes -= held.length;
       // A shared range that failed is read again alone, so the error names this chunk.
-      sealed = await held.sealed.catch(() => null);
+      const sealed = await held.sealed.catch(() => null);
+      if (sealed) got = { sealed, release: held.release };
+      else held.release();
     }
-    if (!sealed) sealed = await this.read(id, index);
+    got ??= await this.read(id, index);
     const key = chunkKey(id);
     let plain: Buffer;
     let hash: string;
     try {
       // The id is checked from the hash worked out where the chunk is opened (a seal thread), not here.
-      ({ plain, id: hash } = await this.sealer.openAndHash(sealed, key, this.idKey));
+      const opening = this.sealer.openAndHash(got.sealed, key, this.idKey);
+      // The sealer is done with the sealed bytes once the call returns (Sealer.openAndHash): the range's buffer may be reused.
+      got.release();
+      ({ plain, id: hash } = await opening);
     } catch (err) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not open (damaged, or not sealed with this bank's key); run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
     }
@@ -221,7 +236,7 @@ export class BankChunks implements ChunkStore {
    * backup stored them, so one request serves several gets, and a store's per-request cost (Swift)
    * is paid once per range, not per chunk.
    */
-  private async read(id: string, index: BankIndex): Promise<Buffer> {
+  private async read(id: string, index: BankIndex): Promise<{ sealed: Buffer; release: () => void }> {
     const missing = (where: string): FerryError =>
       new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (${where}); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
     const loc = this.writer.locate(id) ?? index.chunks.get(id);
@@ -229,35 +244,53 @@ export class BankChunks implements ChunkStore {
     // A chunk asked for again: its neighbours were most likely served already too.
     const follow = this.o.readAhead === false || this.served.has(id) ? [] : this.following(id, loc, index);
     const end = follow.length > 0 ? follow[follow.length - 1].offset + follow[follow.length - 1].length : loc.offset + loc.length;
-    const range = this.store.getRange(packKey(loc.pack), loc.offset, end - loc.offset);
+    // The range is read into a pooled buffer, given back once this chunk and each one read ahead
+    // with it has let go of it (each release once) — never before the read has settled, since this
+    // get holds its own share until then.
+    const into = this.rangeBuffers.take(end - loc.offset);
+    let shares = 1 + follow.length;
+    const share = (): (() => void) => {
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        if (--shares === 0) this.rangeBuffers.give(into);
+      };
+    };
+    const mine = share();
+    const range = this.store.getRange(packKey(loc.pack), loc.offset, end - loc.offset, into);
     for (const e of follow) {
       const sealed = range.then((b) => {
         if (!b) throw missing(`its pack ${loc.pack} is gone`);
-        // A copy: a slice would keep the whole range alive as long as any one chunk of it is held.
-        return Buffer.from(b.subarray(e.offset - loc.offset, e.offset - loc.offset + e.length));
+        return b.subarray(e.offset - loc.offset, e.offset - loc.offset + e.length);
       });
       sealed.catch(() => undefined); // nobody may ask for it; a get that does reads it again alone
-      this.ahead.set(e.id, { sealed, length: e.length });
+      this.ahead.set(e.id, { sealed, length: e.length, release: share() });
       this.aheadBytes += e.length;
     }
     for (const [old, h] of this.ahead) {
       if (this.aheadBytes <= READ_AHEAD_HELD) break;
       this.ahead.delete(old);
       this.aheadBytes -= h.length;
+      h.release();
     }
     let body: Buffer | null;
     try {
       body = await range;
     } catch (err) {
+      mine();
       // A pack shorter than its index says: the chunk's bytes are not all there.
       if (err instanceof FerryError && err.code === 'BANK_CORRUPT') {
-        if (follow.length > 0) return this.readAlone(id, loc);
+        if (follow.length > 0) return { sealed: await this.readAlone(id, loc), release: () => undefined };
         throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} is cut short in pack ${loc.pack}; run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
       }
       throw err;
     }
-    if (!body) throw missing(`its pack ${loc.pack} is gone`);
-    return body.subarray(0, loc.length);
+    if (!body) {
+      mine();
+      throw missing(`its pack ${loc.pack} is gone`);
+    }
+    return { sealed: body.subarray(0, loc.length), release: mine };
   }
 
   /** One chunk's bytes alone (after a longer range failed). */

@@ -63,7 +63,7 @@ export class FileStore implements BankStore {
     }
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer | null> {
+  async getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer | null> {
     checkRange(this.url, key, offset, length);
     let fh;
     try {
@@ -76,7 +76,7 @@ export class FileStore implements BankStore {
       throw await this.failure(err, 'read', key);
     }
     try {
-      const out = Buffer.allocUnsafe(length);
+      const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
       let got = 0;
       // pread until `length` bytes or the end of the file.
       while (got < length) {

@@ -128,7 +128,7 @@ export class S3Store implements BankStore {
     }
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer | null> {
+  async getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer | null> {
     checkKey(key);
     checkRange(this.url, key, offset, length);
     let body: Buffer;
@@ -136,7 +136,7 @@ export class S3Store implements BankStore {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.base + key, Range: `bytes=${offset}-${offset + length - 1}` }),
       );
-      body = await bodyBytes(res.Body, res.ContentLength);
+      body = await bodyBytes(res.Body, res.ContentLength, into);
     } catch (err) {
       if (errorCode(err) === 'NoSuchKey' || status(err) === 404 && errorCode(err) !== 'NoSuchBucket') return null;
       // A range starting at or past the end: the object is shorter than the index says.
@@ -296,12 +296,12 @@ function messageOf(err: unknown): string {
 }
 
 /**
- * An object's body in one buffer, each piece copied once into a buffer of the announced length as
- * it arrives (the SDK's transformToByteArray keeps every piece, then copies them all into a new
+ * An object's body in one buffer, each piece copied once into a buffer of the announced length (or
+ * `into`, when it is long enough) as it arrives (the SDK's transformToByteArray keeps every piece, then copies them all into a new
  * array: twice the memory and copies on a restore's hot path). Without a length, or when the body
  * runs past it, the pieces are joined at the end.
  */
-async function bodyBytes(body: unknown, contentLength: number | undefined): Promise<Buffer> {
+async function bodyBytes(body: unknown, contentLength: number | undefined, into?: Buffer): Promise<Buffer> {
   if (!body) return Buffer.alloc(0);
   const pieces = body as AsyncIterable<Uint8Array>;
   if (contentLength === undefined || !Number.isSafeInteger(contentLength) || contentLength < 0) {
@@ -309,7 +309,7 @@ async function bodyBytes(body: unknown, contentLength: number | undefined): Prom
     for await (const p of pieces) parts.push(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
     return Buffer.concat(parts);
   }
-  const out = Buffer.allocUnsafe(contentLength);
+  const out = into && into.length >= contentLength ? into.subarray(0, contentLength) : Buffer.allocUnsafe(contentLength);
   let at = 0;
   const extra: Buffer[] = [];
   for await (const p of pieces) {

@@ -91,25 +91,30 @@ export function openSealed(key: Buffer, sealed: Buffer, ad: string, where: strin
   );
   if (sealed.length < 1 + NONCE + TAG + 1) throw corrupt(`${sealed.length} bytes is too short`);
   if (sealed[0] !== VERSION) throw corrupt(`unknown seal version ${sealed[0]}`);
-  let inner: Buffer;
+  let flag: number;
+  let payload: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 1 + NONCE));
     decipher.setAAD(Buffer.from(ad, 'utf8'));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
-    const head = decipher.update(sealed.subarray(1 + NONCE, sealed.length - TAG));
+    // The flag byte apart from the payload (GCM is a stream cipher: byte for byte), so that the
+    // payload is a buffer of its own: a raw chunk is returned as it is, not copied out of a view, and
+    // can be handed to another thread whole.
+    flag = decipher.update(sealed.subarray(1 + NONCE, 2 + NONCE))[0];
+    const head = decipher.update(sealed.subarray(2 + NONCE, sealed.length - TAG));
     const tail = decipher.final();
     // GCM's final() adds nothing: skip a copy of the whole object.
-    inner = tail.length === 0 ? head : Buffer.concat([head, tail]);
+    payload = tail.length === 0 ? head : Buffer.concat([head, tail]);
   } catch (err) {
     throw corrupt('it fails authentication: damaged, moved from another key, or sealed with another key', err);
   }
-  if (inner[0] === RAW) return inner.subarray(1);
-  if (inner[0] === ZSTD) {
+  if (flag === RAW) return payload;
+  if (flag === ZSTD) {
     try {
-      return decompress(inner.subarray(1));
+      return decompress(payload);
     } catch (err) {
       throw corrupt('its zstd payload does not decompress', err);
     }
   }
-  throw corrupt(`unknown payload flag ${inner[0]}`);
+  throw corrupt(`unknown payload flag ${flag}`);
 }

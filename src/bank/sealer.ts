@@ -9,7 +9,11 @@ export interface Sealer {
   seal(plain: Buffer, ad: string): Promise<Buffer>;
   /** The plaintext of a sealed object of key `ad`; BANK_CORRUPT when it does not open. */
   open(sealed: Buffer, ad: string): Promise<Buffer>;
-  /** Like open, with the plaintext's keyed id (HMAC-SHA256 under `idKey`, hex) worked out beside it: the caller checks it. */
+  /**
+   * Like open, with the plaintext's keyed id (HMAC-SHA256 under `idKey`, hex) worked out beside it:
+   * the caller checks it. It reads `sealed` only during the call (a copy goes to a thread, or it is
+   * opened at once): the caller may reuse that buffer as soon as the call returns.
+   */
   openAndHash(sealed: Buffer, ad: string, idKey: Buffer): Promise<{ plain: Buffer; id: string }>;
   /** Frees threads, if any. */
   close(): Promise<void>;

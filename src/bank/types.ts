@@ -37,9 +37,11 @@ export interface BankStore {
   get(key: string): Promise<Buffer | null>;
   /**
    * `length` bytes of the object from `offset` (a chunk inside a pack), or null when there is no
-   * such key; BANK_CORRUPT when the object ends before offset + length.
+   * such key; BANK_CORRUPT when the object ends before offset + length. With `into` (at least
+   * `length` bytes) the bytes may be read into it and a view of it returned, sparing a fresh buffer;
+   * the store writes nothing into it once the promise has settled.
    */
-  getRange(key: string, offset: number, length: number): Promise<Buffer | null>;
+  getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer | null>;
   /** True when the key exists. */
   has(key: string): Promise<boolean>;
   /** Every object whose key starts with `prefix`, in key order (all pages). */

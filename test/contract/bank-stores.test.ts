@@ -84,6 +84,19 @@ export function storeContract(kind: StoreKind): void {
         expect(got, `${offset}+${length}`).to.not.equal(null);
         expect(got!.equals(body.subarray(offset, offset + length)), `${offset}+${length}`).to.equal(true);
       }
+      // Into a buffer of the caller's (a restore's pooled range buffers): the same bytes, read into it.
+      const into = Buffer.alloc(3 * 1024 * 1024, 0xee);
+      for (const [offset, length] of [[0, 300], [1024 * 1024 - 5, 2 * 1024 * 1024], [body.length - 1, 1]]) {
+        const got = await store.getRange(key, offset, length, into);
+        expect(got!.length, `${offset}+${length} into`).to.equal(length);
+        expect(got!.equals(body.subarray(offset, offset + length)), `${offset}+${length} into`).to.equal(true);
+        expect(got!.buffer, `${offset}+${length}: read into the given buffer`).to.equal(into.buffer);
+      }
+      // One too short for the range is not written past: the store reads into a buffer of its own.
+      const small = Buffer.alloc(10);
+      const whole = await store.getRange(key, 0, 300, small);
+      expect(whole!.equals(body.subarray(0, 300))).to.equal(true);
+      expect(small.equals(Buffer.alloc(10))).to.equal(true);
       expect(await store.getRange(`packs/cd/${'cd'.repeat(32)}`, 0, 10)).to.equal(null);
       for (const [offset, length] of [[body.length - 10, 11], [body.length, 1], [body.length + 100, 5]]) {
         const err = await rejection(store.getRange(key, offset, length));
