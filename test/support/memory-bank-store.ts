@@ -35,13 +35,18 @@ export class MemoryBankStore implements BankStore {
     return o ? Buffer.from(o.body) : null;
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer | null> {
+  async getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer | null> {
     this.check(false);
     this.calls.getRange++;
     this.gets.push(key);
     const o = this.objects.get(key);
     if (!o) return null;
     if (offset + length > o.body.length) throw new FerryError('BANK_CORRUPT', `object ${key} of bank ${this.url} ends before byte ${offset + length}`);
+    // Into the caller's buffer when it is given, as the real stores do: reuse of it is then tested too.
+    if (into && into.length >= length) {
+      o.body.copy(into, 0, offset, offset + length);
+      return into.subarray(0, length);
+    }
     return Buffer.from(o.body.subarray(offset, offset + length));
   }
 
