@@ -148,34 +148,33 @@ export class BankChunks implements ChunkStore {
     return this.trusted?.has(id) === true || this.writer.has(id) || this.pending.has(id);
   }
 
-  async put(plain: Buffer, known?: string): Promise<string> {
+  put(plain: Buffer, known?: string): Promise<string> {
+    // Not async: `plain` is read (hashed, and copied into a buffer the sealer takes) before this
+    // returns, so the caller may reuse it at once (ChunkStore.put).
     const id = known ?? keyedId(this.idKey, plain);
-    if (this.trustedLoading) await this.trustedLoading;
-    if (this.trusted?.has(id) || this.writer.has(id)) return id;
+    if (this.trusted?.has(id) || this.writer.has(id)) return Promise.resolve(id);
     const under = this.pending.get(id);
-    if (under) {
-      await under;
-      return id;
-    }
-    const done = this.add(id, plain);
+    if (under) return under.then(() => id);
+    const input = this.sealer.takeInput(plain.length);
+    plain.copy(input);
+    const done = this.add(id, input, plain.length);
     this.pending.set(id, done);
-    try {
-      await done;
-    } finally {
-      this.pending.delete(id);
-    }
-    return id;
+    return done.finally(() => this.pending.delete(id)).then(() => id);
   }
 
-  private async add(id: string, plain: Buffer): Promise<void> {
+  private async add(id: string, input: Buffer, length: number): Promise<void> {
     // A put holds its sealing slot until its chunk is in a pack: at most `sealing` sealed chunks
     // wait outside the packs, however many puts the caller starts.
+    let mine = true; // `input` goes to the sealer, or back to it
     await this.sealSlots.take();
     try {
-      if (!this.trusted && (await this.bankIndex()).chunks.has(id)) return;
-      const sealed = await this.sealer.seal(plain, chunkKey(id));
+      if (this.trustedLoading) await this.trustedLoading;
+      if (this.trusted ? this.trusted.has(id) : (await this.bankIndex()).chunks.has(id)) return;
+      mine = false;
+      const sealed = await this.sealer.sealInput(input, length, chunkKey(id));
       await this.writer.add(id, sealed);
     } finally {
+      if (mine) this.sealer.giveInput(input);
       this.sealSlots.give();
     }
   }

@@ -11,8 +11,11 @@ import { BufferPool } from './buffer-pool';
 import type { Sealer } from './sealer';
 import type { SealReply, SealRequest } from './seal-worker';
 
-/** Input buffers kept for reuse: as many as puts seal at once. */
-const SPARE_INPUTS = 8;
+/**
+ * Input buffers kept for reuse: as many as a backup has chunks in flight (8 puts, each holding its
+ * chunk's bytes in one of these from the put's call until sealed), and one more.
+ */
+const SPARE_INPUTS = 10;
 
 interface Thread {
   worker: Worker;
@@ -37,6 +40,19 @@ export class SealPool implements Sealer {
     return (await this.run('seal', plain, ad)).body;
   }
 
+  takeInput(bytes: number): Buffer {
+    return Buffer.from(this.spare.take(bytes));
+  }
+
+  async sealInput(input: Buffer, length: number, ad: string): Promise<Buffer> {
+    if (input.byteOffset !== 0 || input.buffer.byteLength < length) throw new FerryError('INTERNAL', `sealInput takes a buffer from takeInput, not a view`);
+    return (await this.post('seal', input.buffer as ArrayBuffer, length, ad)).body;
+  }
+
+  giveInput(input: Buffer): void {
+    if (input.byteOffset === 0) this.spare.give(input.buffer as ArrayBuffer);
+  }
+
   async open(sealed: Buffer, ad: string): Promise<Buffer> {
     return (await this.run('open', sealed, ad)).body;
   }
@@ -54,17 +70,25 @@ export class SealPool implements Sealer {
   }
 
   private run(op: SealRequest['op'], body: Buffer, ad: string, idKey?: Buffer): Promise<{ body: Buffer; hash?: string }> {
-    if (this.closed) return Promise.reject(new FerryError('INTERNAL', `the sealer of bank ${this.url} was used after the bank was closed`));
+    // The caller keeps its buffer: the thread gets a copy of just these bytes (a view's whole
+    // ArrayBuffer would be cloned otherwise), handed over without a second copy.
+    const input = this.spare.take(body.length);
+    body.copy(new Uint8Array(input));
+    return this.post(op, input, body.length, ad, idKey);
+  }
+
+  /** Sends the first `length` bytes of `input` (transferred; it comes back to the spares with the answer) to a thread. */
+  private post(op: SealRequest['op'], input: ArrayBuffer, length: number, ad: string, idKey?: Buffer): Promise<{ body: Buffer; hash?: string }> {
+    if (this.closed) {
+      this.spare.give(input);
+      return Promise.reject(new FerryError('INTERNAL', `the sealer of bank ${this.url} was used after the bank was closed`));
+    }
     const thread = this.pick();
     const id = this.nextId++;
     return new Promise<{ body: Buffer; hash?: string }>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, thread });
       if (thread.busy++ === 0) thread.worker.ref();
-      // The caller keeps its buffer: the thread gets a copy of just these bytes (a view's whole
-      // ArrayBuffer would be cloned otherwise), handed over without a second copy.
-      const input = this.spare.take(body.length);
-      body.copy(new Uint8Array(input));
-      thread.worker.postMessage({ id, op, input, length: body.length, ad, idKey: idKey && new Uint8Array(idKey) } satisfies SealRequest, [input]);
+      thread.worker.postMessage({ id, op, input, length, ad, idKey: idKey && new Uint8Array(idKey) } satisfies SealRequest, [input]);
     });
   }
 

@@ -7,6 +7,15 @@ import { keyedId, openSealed, seal } from './seal';
 export interface Sealer {
   /** `plain` sealed for object key `ad`. */
   seal(plain: Buffer, ad: string): Promise<Buffer>;
+  /** A buffer of at least `bytes` to fill and give to sealInput (reused memory). */
+  takeInput(bytes: number): Buffer;
+  /**
+   * Like seal, for the first `length` bytes of `input`, a buffer from takeInput that the sealer owns
+   * from now on (the caller never touches it again): it goes to a thread without a copy.
+   */
+  sealInput(input: Buffer, length: number, ad: string): Promise<Buffer>;
+  /** Gives back a buffer from takeInput that was not sealed after all. */
+  giveInput(input: Buffer): void;
   /** The plaintext of a sealed object of key `ad`; BANK_CORRUPT when it does not open. */
   open(sealed: Buffer, ad: string): Promise<Buffer>;
   /**
@@ -24,6 +33,13 @@ export class InlineSealer implements Sealer {
   async seal(plain: Buffer, ad: string): Promise<Buffer> {
     return seal(this.key, plain, ad);
   }
+  takeInput(bytes: number): Buffer {
+    return Buffer.allocUnsafe(bytes);
+  }
+  async sealInput(input: Buffer, length: number, ad: string): Promise<Buffer> {
+    return seal(this.key, input.subarray(0, length), ad);
+  }
+  giveInput(): void {}
   async open(sealed: Buffer, ad: string): Promise<Buffer> {
     return openSealed(this.key, sealed, ad, this.url);
   }

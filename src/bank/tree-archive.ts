@@ -10,7 +10,6 @@ import { ProcessRunner, type Runner } from '../exec/runner';
 import { silentLogger, type Logger } from '../log';
 import { ExtentLedger, type PlacedExtent } from './tree-extents';
 import { dataRuns, looksSparse } from './sparse';
-import { bufferPool } from './buffer-pool';
 import { turns } from './event-loop-turns';
 import { walkTree } from './tree-walk';
 import { readXattrs } from './xattrs';
@@ -21,8 +20,8 @@ export { restoreTree, type RestoreTreeOptions } from './tree-restore';
 /** Size of each read of a sparse file (others are read straight into the cutter, up to its max chunk at a time). */
 export const READ_BYTES = 1024 * 1024;
 /**
- * Chunks being put at once (each up to the chunker's max, 4 MiB, in a pooled copy): the bank's
- * chunk store seals 8 at a time into its packs, so more in flight would only hold memory.
+ * Chunks being put at once (each up to the chunker's max, 4 MiB, in the chunk store's copy): the
+ * bank's chunk store seals 8 at a time into its packs, so more in flight would only hold memory.
  */
 export const PUTS_IN_FLIGHT = 8;
 /** How often progress is reported at most. */
@@ -124,10 +123,8 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
   const ids: string[] = [];
   const inFlight: Array<Promise<void>> = [];
   // The cutter's chunks are views of its buffer. Each is hashed there; one the bank holds already
-  // (most, after the first backup) needs nothing more. A new one is copied into a buffer of this pool
-  // for its put, and the buffer comes back when the put settles (at most PUTS_IN_FLIGHT + 1 of them).
-  // Fresh buffers per chunk cost page faults and, on the event loop, full garbage collections.
-  const spare = bufferPool(PUTS_IN_FLIGHT + 1);
+  // (most, after the first backup) needs nothing more. A new one is put: the chunk store copies it
+  // before put returns (into a buffer its sealer takes), so the view may go stale right after.
   const emit = async (view: Buffer): Promise<void> => {
     const cut = ledger.cut(view.length);
     placed.push(...cut.extents);
@@ -136,12 +133,9 @@ export async function backupTree(root: string, o: BackupTreeOptions): Promise<Ba
       ids[cut.chunk] = id;
       return;
     }
-    const own = spare.take(view.length);
-    view.copy(own);
-    const put = o.chunks.put(own.subarray(0, view.length), id).then((got) => {
+    const put = o.chunks.put(view, id).then((got) => {
       ids[cut.chunk] = got;
     });
-    put.finally(() => spare.give(own)).catch(() => undefined);
     // Marked handled now; the rejection still reaches whoever awaits it below.
     put.catch(() => undefined);
     inFlight.push(put);

@@ -141,8 +141,8 @@ export interface ChunkCutter {
 export interface ChunkStore {
   /**
    * The chunk's id (keyed HMAC of `plain`, or `id` when the caller worked it out with idOf); uploads
-   * it sealed unless it is known to the bank. It may read `plain` until its promise settles, never
-   * after: the caller then reuses the buffer.
+   * it sealed unless it is known to the bank. It reads `plain` only during the call (the bytes are
+   * copied, or known to the bank, before it returns): the caller may reuse the buffer at once.
    */
   put(plain: Buffer, id?: string): Promise<string>;
   /** The id a chunk of these bytes has (the keyed HMAC put works out when not given it). */

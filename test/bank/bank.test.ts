@@ -67,6 +67,29 @@ describe('bank: Bank', () => {
     expect(err.message).to.include('file:///srv/old').and.include('version 1').and.include('earlier build').and.include('add a new bank');
   });
 
+  it('chunks: put reads the bytes only during the call — the caller may overwrite them at once (a cutter reuses its buffer)', async () => {
+    const store = new MemoryBankStore();
+    const bank = await Bank.create(store, key);
+    try {
+      const chunks = bank.chunks({ trusted: await bank.knownChunks() });
+      const buf = Buffer.alloc(300_000);
+      const originals: Buffer[] = [];
+      const puts: Array<Promise<string>> = [];
+      for (let i = 0; i < 12; i++) {
+        randomBytes(buf.length).copy(buf);
+        originals.push(Buffer.from(buf));
+        puts.push(chunks.put(buf));
+        buf.fill(0xab); // the next chunk lands where this one was
+      }
+      const ids = await Promise.all(puts);
+      await chunks.flush();
+      const reader = bank.chunks();
+      for (const [i, id] of ids.entries()) expect((await reader.get(id)).equals(originals[i]), `chunk ${i}`).to.equal(true);
+    } finally {
+      await bank.close();
+    }
+  });
+
   it('chunks: gets read ranges ahead into reused buffers, and every chunk comes back whole, in order, out of order and eight at once', async () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, key);
@@ -294,13 +317,16 @@ describe('bank: chunk store limits', () => {
       packBytes: 64 * 1024,
       sealer: (k, u) => {
         const inline = new InlineSealer(k, u);
+        const counted = (out: Buffer, ad: string): Buffer => {
+          if (ad.startsWith('chunks/')) sealed++;
+          mostHeld = Math.max(mostHeld, sealed - storedEntries);
+          return out;
+        };
         return {
-          seal: async (p: Buffer, ad: string) => {
-            const out = await inline.seal(p, ad);
-            if (ad.startsWith('chunks/')) sealed++;
-            mostHeld = Math.max(mostHeld, sealed - storedEntries);
-            return out;
-          },
+          seal: async (p: Buffer, ad: string) => counted(await inline.seal(p, ad), ad),
+          takeInput: (n: number) => inline.takeInput(n),
+          sealInput: async (b: Buffer, n: number, ad: string) => counted(await inline.sealInput(b, n, ad), ad),
+          giveInput: () => undefined,
           open: (b: Buffer, ad: string) => inline.open(b, ad),
           openAndHash: (b: Buffer, ad: string, idKey: Buffer) => inline.openAndHash(b, ad, idKey),
           close: () => inline.close(),
