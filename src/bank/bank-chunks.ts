@@ -171,8 +171,12 @@ export class BankChunks implements ChunkStore {
       if (this.trustedLoading) await this.trustedLoading;
       if (this.trusted ? this.trusted.has(id) : (await this.bankIndex()).chunks.has(id)) return;
       mine = false;
-      const sealed = await this.sealer.sealInput(input, length, chunkKey(id));
-      await this.writer.add(id, sealed);
+      const { sealed, release } = await this.sealer.sealInput(input, length, chunkKey(id));
+      try {
+        await this.writer.add(id, sealed);
+      } finally {
+        release();
+      }
     } finally {
       if (mine) this.sealer.giveInput(input);
       this.sealSlots.give();

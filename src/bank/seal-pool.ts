@@ -24,7 +24,7 @@ interface Thread {
 
 export class SealPool implements Sealer {
   private threads: Thread[] = [];
-  private readonly waiting = new Map<number, { resolve: (r: { body: Buffer; hash?: string }) => void; reject: (e: Error) => void; thread: Thread }>();
+  private readonly waiting = new Map<number, { resolve: (r: { body: Buffer; hash?: string; input?: ArrayBuffer }) => void; reject: (e: Error) => void; thread: Thread }>();
   private nextId = 1;
   private closed = false;
   /**
@@ -44,9 +44,12 @@ export class SealPool implements Sealer {
     return Buffer.from(this.spare.take(bytes));
   }
 
-  async sealInput(input: Buffer, length: number, ad: string): Promise<Buffer> {
+  async sealInput(input: Buffer, length: number, ad: string): Promise<{ sealed: Buffer; release: () => void }> {
     if (input.byteOffset !== 0 || input.buffer.byteLength < length) throw new FerryError('INTERNAL', `sealInput takes a buffer from takeInput, not a view`);
-    return (await this.post('seal', input.buffer as ArrayBuffer, length, ad)).body;
+    const r = await this.post('seal', input.buffer as ArrayBuffer, length, ad);
+    // Sealed over its input: that buffer goes back to the spares only once the caller is done.
+    const held = r.input;
+    return { sealed: r.body, release: held ? () => this.spare.give(held) : () => undefined };
   }
 
   giveInput(input: Buffer): void {
@@ -78,14 +81,14 @@ export class SealPool implements Sealer {
   }
 
   /** Sends the first `length` bytes of `input` (transferred; it comes back to the spares with the answer) to a thread. */
-  private post(op: SealRequest['op'], input: ArrayBuffer, length: number, ad: string, idKey?: Buffer): Promise<{ body: Buffer; hash?: string }> {
+  private post(op: SealRequest['op'], input: ArrayBuffer, length: number, ad: string, idKey?: Buffer): Promise<{ body: Buffer; hash?: string; input?: ArrayBuffer }> {
     if (this.closed) {
       this.spare.give(input);
       return Promise.reject(new FerryError('INTERNAL', `the sealer of bank ${this.url} was used after the bank was closed`));
     }
     const thread = this.pick();
     const id = this.nextId++;
-    return new Promise<{ body: Buffer; hash?: string }>((resolve, reject) => {
+    return new Promise<{ body: Buffer; hash?: string; input?: ArrayBuffer }>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, thread });
       if (thread.busy++ === 0) thread.worker.ref();
       thread.worker.postMessage({ id, op, input, length, ad, idKey: idKey && new Uint8Array(idKey) } satisfies SealRequest, [input]);
@@ -109,8 +112,14 @@ export class SealPool implements Sealer {
       if (!w) return;
       this.waiting.delete(r.id);
       if (--thread.busy === 0) worker.unref();
+      if (r.ok && r.inInput !== undefined) {
+        // The body lies in the input buffer, which the caller holds until it is done (sealInput).
+        w.resolve({ body: Buffer.from(r.input, 0, r.inInput), input: r.input });
+        return;
+      }
       this.spare.give(r.input);
-      if (r.ok) w.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), hash: r.hash });
+      if (r.ok && r.body) w.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), hash: r.hash });
+      else if (r.ok) w.reject(new FerryError('INTERNAL', `seal thread of bank ${this.url} answered without a body`));
       else w.reject(new FerryError(r.code as ErrorCode, r.message));
     });
     worker.on('error', (err) => this.fail(thread, err));

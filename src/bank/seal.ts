@@ -64,8 +64,12 @@ export function keyedId(idKey: Buffer, plain: Buffer): string {
   return createHmac('sha256', idKey).update(plain).digest('hex');
 }
 
-/** Seals `plain` for the object key `ad` with the bank's seal key. */
-export function seal(key: Buffer, plain: Buffer, ad: string): Buffer {
+/**
+ * Seals `plain` for the object key `ad` with the bank's seal key. With `into` long enough, the sealed
+ * object is written into it (a view of it is returned), else into a new buffer; `into` may be the
+ * very buffer `plain` lies in: every ciphertext piece is made before anything is written.
+ */
+export function seal(key: Buffer, plain: Buffer, ad: string, into?: Buffer): Buffer {
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(Buffer.from(ad, 'utf8'));
@@ -73,7 +77,7 @@ export function seal(key: Buffer, plain: Buffer, ad: string): Buffer {
   body.push(cipher.final());
   const tag = cipher.getAuthTag();
   const size = 1 + NONCE + body.reduce((n, b) => n + b.length, 0) + TAG;
-  const out = Buffer.allocUnsafe(size);
+  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   out[0] = VERSION;
   nonce.copy(out, 1);
   let at = 1 + NONCE;

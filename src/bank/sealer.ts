@@ -11,9 +11,10 @@ export interface Sealer {
   takeInput(bytes: number): Buffer;
   /**
    * Like seal, for the first `length` bytes of `input`, a buffer from takeInput that the sealer owns
-   * from now on (the caller never touches it again): it goes to a thread without a copy.
+   * from now on (the caller never touches it again): it goes to a thread without a copy, and the
+   * sealed bytes may come back in it. Call `release` once done with `sealed`.
    */
-  sealInput(input: Buffer, length: number, ad: string): Promise<Buffer>;
+  sealInput(input: Buffer, length: number, ad: string): Promise<{ sealed: Buffer; release: () => void }>;
   /** Gives back a buffer from takeInput that was not sealed after all. */
   giveInput(input: Buffer): void;
   /** The plaintext of a sealed object of key `ad`; BANK_CORRUPT when it does not open. */
@@ -36,8 +37,8 @@ export class InlineSealer implements Sealer {
   takeInput(bytes: number): Buffer {
     return Buffer.allocUnsafe(bytes);
   }
-  async sealInput(input: Buffer, length: number, ad: string): Promise<Buffer> {
-    return seal(this.key, input.subarray(0, length), ad);
+  async sealInput(input: Buffer, length: number, ad: string): Promise<{ sealed: Buffer; release: () => void }> {
+    return { sealed: seal(this.key, input.subarray(0, length), ad), release: () => undefined };
   }
   giveInput(): void {}
   async open(sealed: Buffer, ad: string): Promise<Buffer> {

@@ -325,7 +325,10 @@ describe('bank: chunk store limits', () => {
         return {
           seal: async (p: Buffer, ad: string) => counted(await inline.seal(p, ad), ad),
           takeInput: (n: number) => inline.takeInput(n),
-          sealInput: async (b: Buffer, n: number, ad: string) => counted(await inline.sealInput(b, n, ad), ad),
+          sealInput: async (b: Buffer, n: number, ad: string) => {
+            const r = await inline.sealInput(b, n, ad);
+            return { sealed: counted(r.sealed, ad), release: r.release };
+          },
           giveInput: () => undefined,
           open: (b: Buffer, ad: string) => inline.open(b, ad),
           openAndHash: (b: Buffer, ad: string, idKey: Buffer) => inline.openAndHash(b, ad, idKey),

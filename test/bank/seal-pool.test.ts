@@ -27,6 +27,47 @@ describe('bank: seal pool (worker threads)', () => {
     expect(openSealed(key, s, 'k', 'mem://b').equals(view)).to.equal(true);
   });
 
+  it('seals a taken input without a copy: sealed over that buffer when it fits, in a new one when not; the input reused after release', async () => {
+    // Compressible (sealed smaller), incompressible (sealed 30 bytes longer: fits in a 1 MiB step
+    // unless the chunk nearly fills it), and one that fills its buffer exactly (sealed elsewhere).
+    for (const [label, plain] of [
+      ['text', Buffer.from('line of text '.repeat(40_000))],
+      ['random', randomBytes(700_000)],
+      ['full', randomBytes(1024 * 1024)],
+    ] as const) {
+      const input = pool.takeInput(plain.length);
+      plain.copy(input);
+      const { sealed, release } = await pool.sealInput(input, plain.length, `chunks/aa/${label}`);
+      expect(openSealed(key, sealed, `chunks/aa/${label}`, 'mem://b').equals(plain), label).to.equal(true);
+      const inPlace = sealed.buffer.byteLength >= 1024 * 1024 && sealed.byteOffset === 0 && sealed.buffer.byteLength !== sealed.length;
+      expect(inPlace, `${label}: sealed over its input`).to.equal(label !== 'full');
+      release();
+    }
+    // A later input may be the one given back: what was sealed before is no longer read from it.
+    const again = pool.takeInput(1000);
+    expect(again.buffer.byteLength).to.be.at.least(1024 * 1024);
+    pool.giveInput(again);
+  });
+
+  it('seals into the buffer its plaintext lies in (inline), byte for byte as into a new one', () => {
+    const plain = Buffer.from('abc '.repeat(100_000));
+    const buf = Buffer.alloc(plain.length + 100);
+    plain.copy(buf);
+    const out = seal(key, buf.subarray(0, plain.length), 'k', buf);
+    expect(out.buffer).to.equal(buf.buffer);
+    expect(openSealed(key, out, 'k', 'mem://b').equals(plain)).to.equal(true);
+    const raw = randomBytes(50_000);
+    const rbuf = Buffer.alloc(raw.length + 64);
+    raw.copy(rbuf);
+    const rout = seal(key, rbuf.subarray(0, raw.length), 'r', rbuf);
+    expect(rout.buffer).to.equal(rbuf.buffer);
+    expect(openSealed(key, rout, 'r', 'mem://b').equals(raw)).to.equal(true);
+    // Too small: a new buffer, `into` untouched.
+    const small = Buffer.alloc(10);
+    expect(seal(key, raw, 'r', small).buffer).to.not.equal(small.buffer);
+    expect(small.equals(Buffer.alloc(10))).to.equal(true);
+  });
+
   it('answers a damaged object with BANK_CORRUPT from the thread', async () => {
     const s = seal(key, Buffer.from('hello'), 'a');
     try {
