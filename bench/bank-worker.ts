@@ -49,25 +49,21 @@ export async function runJob(job: WorkerJob): Promise<WorkerResult> {
 }
 
 async function restore(bank: Bank, job: WorkerJob): Promise<WorkerResult> {
-  const newest = (await bank.listCheckpoints(job.volume)).at(-1);
+  const newest = await bank.newestCheckpoint(job.volume);
   if (!newest) throw new Error(`no checkpoint of ${job.volume} in ${job.loc.url}`);
-  const { entries } = await bank.readCheckpoint(newest.id);
-  const r = await restoreTree(entries, job.dir, { chunks: bank.chunks() });
-  return { checkpoint: newest.id, files: r.files, dataBytes: r.bytes, uploadedBytes: 0, hwmKiB: hwmKiB() };
+  const r = await restoreTree(newest.entries, job.dir, { chunks: bank.chunks() });
+  return { checkpoint: newest.summary.id, files: r.files, dataBytes: r.bytes, uploadedBytes: 0, hwmKiB: hwmKiB() };
 }
 
 async function backup(bank: Bank, job: WorkerJob): Promise<WorkerResult> {
   const lock = await bank.lock('backup', hostname());
   try {
     // As the agent's backup runner does: the indexes and the parent's manifest read while the tree is walked.
-    const found = (async () => {
-      const parent = (await bank.listCheckpoints(job.volume)).at(-1);
-      return { parent, parentEntries: parent ? (await bank.readCheckpoint(parent.id)).entries : undefined };
-    })();
+    const found = bank.newestCheckpoint(job.volume);
     found.catch(() => undefined);
     const chunks = bank.chunks({ trusted: bank.knownChunks() });
-    const r = await backupTree(job.dir, { cutter: bank.cutter(), chunks, parent: found.then((f) => f.parentEntries), stableInodes: job.stableInodes ?? true });
-    const { parent } = await found;
+    const r = await backupTree(job.dir, { cutter: bank.cutter(), chunks, parent: found.then((p) => p?.entries), stableInodes: job.stableInodes ?? true });
+    const parent = (await found)?.summary;
     const summary = await bank.writeCheckpoint(
       { volume: job.volume, time: new Date().toISOString(), host: hostname(), backend: 'directory', dataBytes: r.dataBytes, files: r.files, parent: parent?.id, origin: 'manual' },
       r.entries,

@@ -103,10 +103,7 @@ export class Backups {
       try {
         // The bank's indexes and the parent's manifest are read (each a wait on the store) while the
         // tree is walked: backupTree awaits the parent after its walk, the chunks' puts the indexes.
-        const found = (async (): Promise<{ parent?: CheckpointSummary; parentEntries?: TreeEntry[] }> => {
-          const parent = (await bank.listCheckpoints(v.name)).at(-1);
-          return { parent, parentEntries: parent ? (await bank.readCheckpoint(parent.id)).entries : undefined };
-        })();
+        const found = bank.newestCheckpoint(v.name);
         found.catch(() => undefined); // awaited below, unless the backup failed before
         const chunks = bank.chunks({ trusted: bank.knownChunks() });
         const tree = await (
@@ -114,12 +111,12 @@ export class Backups {
         ).backupTree(work.mountpoint, {
           cutter: bank.cutter(),
           chunks,
-          parent: found.then((f) => f.parentEntries),
+          parent: found.then((p) => p?.entries),
           stableInodes: STABLE_INODES.has(v.backend),
           ...(o.progress ? { progress: o.progress } : {}),
         });
         o.progress?.({ phase: 'manifest', doneBytes: tree.dataBytes, totalBytes: tree.dataBytes, files: tree.files, uploadedBytes: chunks.uploadedBytes() });
-        const { parent } = await found;
+        const parent = (await found)?.summary;
         return await bank.writeCheckpoint(
           {
             volume: v.name,

@@ -19,6 +19,7 @@ export interface OpenBank {
   readCheckpoint(id: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] }>;
   /** Oldest first. */
   listCheckpoints(volume?: string): Promise<CheckpointSummary[]>;
+  newestCheckpoint(volume: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] } | undefined>;
   removeCheckpoint(id: string): Promise<void>;
   lock(kind: 'backup' | 'gc', host: string, o?: { waitMs?: number; onWait?: (msg: string) => void }): Promise<{ release(): Promise<void> }>;
   gc(o: { host: string; dryRun?: boolean; progress?: ProgressSink }): Promise<GcResult>;
@@ -83,6 +84,7 @@ function asOpenBank(b: Bank): OpenBank {
     writeCheckpoint: (summary, entries, chunks) => b.writeCheckpoint(summary, entries, chunks),
     readCheckpoint: (id) => b.readCheckpoint(id),
     listCheckpoints: (volume) => b.listCheckpoints(volume),
+    newestCheckpoint: (volume) => b.newestCheckpoint(volume),
     removeCheckpoint: (id) => b.removeCheckpoint(id),
     close: () => b.close(),
     lock: (kind, host, o) => b.lock(kind, host, o),

@@ -167,6 +167,12 @@ export class Bank {
     return (await this.listManifests(volume)).map((m) => m.summary);
   }
 
+  /** The newest checkpoint of `volume` with its entries (a backup's parent), or undefined when it has none. */
+  async newestCheckpoint(volume: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] } | undefined> {
+    const newest = (await this.listCheckpoints(volume)).at(-1);
+    return newest ? this.readCheckpoint(newest.id) : undefined;
+  }
+
   /** Deletes the checkpoint's manifest only (its chunks go at the next gc); CHECKPOINT_NOT_FOUND when absent. */
   async removeCheckpoint(id: string): Promise<void> {
     assertCheckpointId(id);
