@@ -110,7 +110,7 @@ export async function runCheck(bank: CheckSubject, o: CheckOptions = {}): Promis
   let read = 0;
   await mapLimit(toRead, 4, async (chunk) => {
     try {
-      await chunks.get(chunk);
+      chunks.release(await chunks.get(chunk));
     } catch (err) {
       if (!isFerryError(err, 'BANK_CORRUPT')) throw err;
       corrupt.add(chunk);

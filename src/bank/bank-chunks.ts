@@ -229,6 +229,10 @@ export class BankChunks implements ChunkStore {
     return plain;
   }
 
+  release(plain: Buffer): void {
+    this.sealer.giveOutput(plain);
+  }
+
   uploadedBytes(): number {
     return this.uploaded;
   }

@@ -137,7 +137,9 @@ export class Bank {
   /** The tree of a manifest, read through its tree chunks. */
   async readTree(m: Manifest, chunks: ChunkStore = this.chunks()): Promise<TreeEntry[]> {
     const parts = await mapLimit(m.treeChunks, 8, (c) => chunks.get(c));
-    return decodeTree(Buffer.concat(parts), m.summary.id, this.store.url);
+    const whole = Buffer.concat(parts);
+    for (const p of parts) chunks.release(p);
+    return decodeTree(whole, m.summary.id, this.store.url);
   }
 
   async readCheckpoint(id: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] }> {

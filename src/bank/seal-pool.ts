@@ -16,6 +16,8 @@ import type { SealReply, SealRequest } from './seal-worker';
  * chunk's bytes in one of these from the put's call until sealed), and one more.
  */
 const SPARE_INPUTS = 10;
+/** Plaintexts given back and not yet sent to a thread, at most (the threads keep their own spares). */
+const SPARE_OUTPUTS_HELD = 16;
 
 interface Thread {
   worker: Worker;
@@ -26,12 +28,16 @@ export class SealPool implements Sealer {
   private threads: Thread[] = [];
   private readonly waiting = new Map<number, { resolve: (r: { body: Buffer; hash?: string; input?: ArrayBuffer }) => void; reject: (e: Error) => void; thread: Thread }>();
   private nextId = 1;
+  /** Buffers of plaintexts the threads opened, until given back (giveOutput takes only these). */
+  private readonly fromThreads = new WeakSet<ArrayBufferLike>();
   private closed = false;
   /**
    * Input buffers the threads handed back. The bytes go to a thread in one of these (copied, the
    * caller keeps its own); reusing them spares a fresh mapping of memory per chunk.
    */
   private readonly spare = new BufferPool<ArrayBuffer>(SPARE_INPUTS, (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer);
+  /** Plaintexts given back (giveOutput), sent to the next thread asked to work: it opens into them. */
+  private outputs: ArrayBuffer[] = [];
 
   /** `size` threads (default: one per core, at most 4: the event loop only cuts and hashes, about a third of the work). */
   constructor(private readonly key: Buffer, private readonly url: string, private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
@@ -65,6 +71,13 @@ export class SealPool implements Sealer {
     return { plain: r.body, id: r.hash ?? '' };
   }
 
+  giveOutput(plain: Buffer): void {
+    // Only a buffer a thread sent, whole (a view of anything else may share its memory).
+    if (!this.fromThreads.has(plain.buffer) || this.outputs.length >= SPARE_OUTPUTS_HELD) return;
+    this.fromThreads.delete(plain.buffer);
+    this.outputs.push(plain.buffer as ArrayBuffer);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const threads = this.threads;
@@ -91,7 +104,9 @@ export class SealPool implements Sealer {
     return new Promise<{ body: Buffer; hash?: string; input?: ArrayBuffer }>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, thread });
       if (thread.busy++ === 0) thread.worker.ref();
-      thread.worker.postMessage({ id, op, input, length, ad, idKey: idKey && new Uint8Array(idKey) } satisfies SealRequest, [input]);
+      const spares = this.outputs;
+      this.outputs = [];
+      thread.worker.postMessage({ id, op, input, length, ad, idKey: idKey && new Uint8Array(idKey), spares } satisfies SealRequest, [input, ...spares]);
     });
   }
 
@@ -118,7 +133,10 @@ export class SealPool implements Sealer {
         return;
       }
       this.spare.give(r.input);
-      if (r.ok && r.body) w.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), hash: r.hash });
+      if (r.ok && r.body) {
+        if (r.hash !== undefined) this.fromThreads.add(r.body.buffer);
+        w.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), hash: r.hash });
+      }
       else if (r.ok) w.reject(new FerryError('INTERNAL', `seal thread of bank ${this.url} answered without a body`));
       else w.reject(new FerryError(r.code as ErrorCode, r.message));
     });

@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isFerryError } from '../errors';
+import { BufferPool } from './buffer-pool';
 import { keyedId, openSealed, seal } from './seal';
 
 /** A request to the thread: `length` bytes at the start of `input` (transferred, and handed back). */
@@ -15,20 +16,32 @@ export interface SealRequest {
   ad: string;
   /** open: also hash the plaintext under this key (the reply's `id`). */
   idKey?: Uint8Array;
+  /** Plaintexts the caller is done with (transferred): an open writes into one of these. */
+  spares?: ArrayBuffer[];
 }
 
 /**
  * Its answer; `body` and `input` are transferred, not copied. With `inInput`, the body is the first
- * `inInput` bytes of `input` (a seal written over its own input) and no `body` is sent.
+ * `inInput` bytes of `input` (a seal written over its own input) and no `body` is sent. An opened
+ * body is a view at the start of a larger buffer (one of the spares, or a new one), sent whole.
  */
 export type SealReply = { id: number; input: ArrayBuffer } & ({ ok: true; body?: Uint8Array; inInput?: number; hash?: string } | { ok: false; code: string; message: string });
 
+/**
+ * Buffers plaintexts are opened into: given back by the caller with later requests. As many as a
+ * restore holds chunks at once (its cache and fetches ahead), spread over the threads.
+ */
+const SPARE_OUTPUTS = 4;
+
 const { key, url } = workerData as { key: Uint8Array; url: string };
 const sealKey = Buffer.from(key);
+const outputs = new BufferPool<ArrayBuffer>(SPARE_OUTPUTS, (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer);
 
 parentPort?.on('message', (req: SealRequest) => {
+  for (const s of req.spares ?? []) outputs.give(s);
   const input = Buffer.from(req.input, 0, req.length);
   let reply: SealReply;
+  let output: ArrayBuffer | undefined;
   try {
     if (req.op === 'seal') {
       // Sealed over its own input when it fits (it does unless the chunk is within a few bytes of the
@@ -43,14 +56,17 @@ parentPort?.on('message', (req: SealRequest) => {
       parentPort?.postMessage(reply, [out.buffer as ArrayBuffer, req.input]);
       return;
     }
-    const out = openSealed(sealKey, input, req.ad, url);
-    // Give the thread's result its own ArrayBuffer, so it can be transferred whole.
-    const own = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : Buffer.from(out);
+    let out = openSealed(sealKey, input, req.ad, url, (n) => Buffer.from((output = outputs.take(n)), 0, n));
+    // A plaintext zstd sized itself (no spare) may be a view of a shared pool: given its own buffer.
+    if (out.buffer !== output && (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength)) out = Buffer.from(out);
     const hash = req.idKey ? keyedId(Buffer.from(req.idKey.buffer, req.idKey.byteOffset, req.idKey.byteLength), out) : undefined;
-    reply = { id: req.id, input: req.input, ok: true, body: own, hash };
-    parentPort?.postMessage(reply, [own.buffer as ArrayBuffer, req.input]);
+    if (out.buffer !== output && output) outputs.give(output);
+    output = undefined;
+    reply = { id: req.id, input: req.input, ok: true, body: out, hash };
+    parentPort?.postMessage(reply, [out.buffer as ArrayBuffer, req.input]);
     return;
   } catch (err) {
+    if (output) outputs.give(output);
     reply = { id: req.id, input: req.input, ok: false, code: isFerryError(err) ? err.code : 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
   }
   parentPort?.postMessage(reply, [req.input]);

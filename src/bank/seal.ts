@@ -6,7 +6,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { decompress } from 'zstd-napi';
-import { CCtx, compressBound } from 'zstd-napi/binding';
+import { CCtx, DCtx, compressBound, getFrameContentSize } from 'zstd-napi/binding';
 import { FerryError } from '../errors';
 
 const VERSION = 0x01;
@@ -86,8 +86,27 @@ export function seal(key: Buffer, plain: Buffer, ad: string, into?: Buffer): Buf
   return out;
 }
 
-/** Opens what `seal` made for the same key `ad`; BANK_CORRUPT (naming `ad` and `where`) when it does not. */
-export function openSealed(key: Buffer, sealed: Buffer, ad: string, where: string): Buffer {
+/** Bytes deciphered per call: small pieces come from malloc's free lists, not fresh mappings per chunk. */
+const PIECE = 64 * 1024;
+/** A zstd payload up to this size is deciphered into the thread's reused buffer before it is decompressed. */
+const SCRATCH_MAX = 8 * 1024 * 1024;
+const MiB = 1024 * 1024;
+let dctx: DCtx | undefined;
+let payloadScratch = Buffer.alloc(0);
+
+/** Where `openSealed` writes a plaintext: `take(n)` gives a buffer of at least n bytes. */
+export type PlainBuffers = (bytes: number) => Buffer;
+
+const freshBuffers: PlainBuffers = (n) => Buffer.allocUnsafe(n);
+
+/**
+ * Opens what `seal` made for the same key `ad`; BANK_CORRUPT (naming `ad` and `where`) when it does
+ * not. The plaintext is written into a buffer from `take` (by default a new one) and returned as a
+ * view of it: a caller that reuses its buffers (a restore's seal threads) makes no fresh memory per
+ * chunk. Decipher and decompress write in small pieces or into reused memory, never a second copy
+ * of the whole object; nothing is returned before the AEAD tag checks.
+ */
+export function openSealed(key: Buffer, sealed: Buffer, ad: string, where: string, take: PlainBuffers = freshBuffers): Buffer {
   const corrupt = (why: string, cause?: unknown): FerryError => new FerryError(
     'BANK_CORRUPT',
     `object ${ad} of bank ${where} does not open (${why}); run ferry bank check to see what it breaks`,
@@ -95,30 +114,57 @@ export function openSealed(key: Buffer, sealed: Buffer, ad: string, where: strin
   );
   if (sealed.length < 1 + NONCE + TAG + 1) throw corrupt(`${sealed.length} bytes is too short`);
   if (sealed[0] !== VERSION) throw corrupt(`unknown seal version ${sealed[0]}`);
+  const payloadLength = sealed.length - SEAL_OVERHEAD;
   let flag: number;
   let payload: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 1 + NONCE));
     decipher.setAAD(Buffer.from(ad, 'utf8'));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
-    // The flag byte apart from the payload (GCM is a stream cipher: byte for byte), so that the
-    // payload is a buffer of its own: a raw chunk is returned as it is, not copied out of a view, and
-    // can be handed to another thread whole.
     flag = decipher.update(sealed.subarray(1 + NONCE, 2 + NONCE))[0];
-    const head = decipher.update(sealed.subarray(2 + NONCE, sealed.length - TAG));
-    const tail = decipher.final();
-    // GCM's final() adds nothing: skip a copy of the whole object.
-    payload = tail.length === 0 ? head : Buffer.concat([head, tail]);
+    // A raw payload is the plaintext: deciphered straight into the caller's buffer. A zstd one goes
+    // to reused scratch memory first (a fresh buffer when it is very large).
+    if (flag === RAW) payload = take(payloadLength).subarray(0, payloadLength);
+    else if (payloadLength <= SCRATCH_MAX) {
+      if (payloadScratch.length < payloadLength) payloadScratch = Buffer.allocUnsafe(Math.ceil(payloadLength / MiB) * MiB);
+      payload = payloadScratch.subarray(0, payloadLength);
+    } else payload = Buffer.allocUnsafe(payloadLength);
+    let at = 0;
+    for (let from = 2 + NONCE, end = sealed.length - TAG; from < end; from += PIECE) {
+      at += decipher.update(sealed.subarray(from, Math.min(end, from + PIECE))).copy(payload, at);
+    }
+    at += decipher.final().copy(payload, at);
+    if (at !== payloadLength) throw new Error(`deciphered ${at} bytes of ${payloadLength}`);
   } catch (err) {
     throw corrupt('it fails authentication: damaged, moved from another key, or sealed with another key', err);
   }
   if (flag === RAW) return payload;
   if (flag === ZSTD) {
+    let size: number | null;
     try {
-      return decompress(payload);
+      size = getFrameContentSize(payload);
+    } catch (err) {
+      throw corrupt('its zstd payload has no frame header', err);
+    }
+    // seal() compresses in one call, which records the size in the frame; without it (or past any
+    // chunk's size), zstd sizes the output itself.
+    if (size === null || size > SCRATCH_MAX) {
+      try {
+        return decompress(payload);
+      } catch (err) {
+        throw corrupt('its zstd payload does not decompress', err);
+      }
+    }
+    const out = take(size).subarray(0, size);
+    let n: number;
+    try {
+      dctx ??= new DCtx();
+      n = dctx.decompress(out, payload);
     } catch (err) {
       throw corrupt('its zstd payload does not decompress', err);
     }
+    if (n !== size) throw corrupt(`its zstd payload holds ${n} bytes, its frame says ${size}`);
+    return out;
   }
   throw corrupt(`unknown payload flag ${flag}`);
 }

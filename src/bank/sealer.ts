@@ -25,6 +25,13 @@ export interface Sealer {
    * opened at once): the caller may reuse that buffer as soon as the call returns.
    */
   openAndHash(sealed: Buffer, ad: string, idKey: Buffer): Promise<{ plain: Buffer; id: string }>;
+  /**
+   * Gives back a plaintext openAndHash returned, once nothing refers to it any more: its memory is
+   * opened into again (a restore's chunks), where it would otherwise wait for the collector. With
+   * threads the buffer is transferred away: a view kept by mistake reads as empty, never as
+   * another chunk's bytes.
+   */
+  giveOutput(plain: Buffer): void;
   /** Frees threads, if any. */
   close(): Promise<void>;
 }
@@ -48,5 +55,6 @@ export class InlineSealer implements Sealer {
     const plain = openSealed(this.key, sealed, ad, this.url);
     return { plain, id: keyedId(idKey, plain) };
   }
+  giveOutput(): void {}
   async close(): Promise<void> {}
 }

@@ -113,8 +113,11 @@ class ChunkCache {
     const left = (this.uses.get(id) ?? 1) - 1;
     if (left > 0) this.uses.set(id, left);
     else {
+      // Its last extent is written: no file reads it again, so its memory goes back to the store.
+      const p = this.held.get(id);
       this.uses.delete(id);
       this.held.delete(id);
+      p?.then((b) => this.chunks.release(b), () => undefined);
     }
   }
 

@@ -154,6 +154,12 @@ export interface ChunkStore {
   holds(id: string): boolean;
   /** The plaintext of chunk `id`; BANK_CORRUPT when missing, unreadable or not hashing to `id`. */
   get(id: string): Promise<Buffer>;
+  /**
+   * Gives back a buffer get returned, once the caller holds no reference to it (nor any view): the
+   * store may open a later chunk into the same memory. Optional for the caller (an unreleased
+   * buffer is collected), fatal to misuse: never release a chunk something may still read.
+   */
+  release(plain: Buffer): void;
   /** Sealed bytes this store uploaded so far (chunks in packs whose index is stored). */
   uploadedBytes(): number;
   /**

@@ -332,6 +332,7 @@ describe('bank: chunk store limits', () => {
           giveInput: () => undefined,
           open: (b: Buffer, ad: string) => inline.open(b, ad),
           openAndHash: (b: Buffer, ad: string, idKey: Buffer) => inline.openAndHash(b, ad, idKey),
+          giveOutput: () => undefined,
           close: () => inline.close(),
         };
       },

@@ -90,6 +90,28 @@ describe('bank: seal pool (worker threads)', () => {
     expect(await new InlineSealer(key, 'mem://b').openAndHash(s, 'chunks/ab/x', idKey)).to.deep.equal(got);
   });
 
+  it('opens into the plaintexts given back: a given-back buffer leaves the caller (reads as empty), the next opens are right', async () => {
+    const idKey = randomBytes(32);
+    const plains = [randomBytes(700_000), Buffer.from('compressible row '.repeat(50_000)), randomBytes(1_500_000)];
+    const sealed = plains.map((p, i) => seal(key, p, `chunks/cd/${i}`));
+    const first = await pool.openAndHash(sealed[0], 'chunks/cd/0', idKey);
+    expect(first.plain.equals(plains[0])).to.equal(true);
+    pool.giveOutput(first.plain);
+    // A buffer that is not a thread's plaintext is never taken (its memory may be shared).
+    const mine = Buffer.from(plains[1]);
+    pool.giveOutput(mine);
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(sealed.map((s, i) => pool.openAndHash(s, `chunks/cd/${i}`, idKey)));
+      got.forEach((g, i) => {
+        expect(g.plain.equals(plains[i]), `round ${round}, chunk ${i}`).to.equal(true);
+        expect(g.id).to.equal(keyedId(idKey, plains[i]));
+      });
+      got.forEach((g) => pool.giveOutput(g.plain));
+    }
+    expect(first.plain.length, 'sent back to a thread: detached here').to.equal(0);
+    expect(mine.equals(plains[1]), 'a buffer the pool did not make is left alone').to.equal(true);
+  });
+
   it('refuses work after close', async () => {
     const p = new SealPool(key, 'mem://b', 1);
     await p.seal(Buffer.from('x'), 'k');

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
+import { Compressor } from 'zstd-napi';
 import { CCtx } from 'zstd-napi/binding';
 import { looksIncompressible, openSealed, seal, SEAL_OVERHEAD } from '../../src/bank/seal';
 import { isFerryError } from '../../src/errors';
@@ -79,5 +81,54 @@ describe('bank: seal', () => {
       const plain = randomBytes(1 << 20);
       expect(seal(KEY, plain, 'k').length).to.equal(plain.length + SEAL_OVERHEAD);
     });
+  });
+});
+
+describe('bank: seal opens into the caller\'s buffers', () => {
+  /** A sealed object by hand: [1][nonce][AES-GCM of flag + payload][tag], as seal() lays it out. */
+  function sealByHand(flag: number, payload: Buffer, ad: string): Buffer {
+    const nonce = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', KEY, nonce);
+    c.setAAD(Buffer.from(ad, 'utf8'));
+    const body = Buffer.concat([c.update(Buffer.from([flag])), c.update(payload), c.final()]);
+    return Buffer.concat([Buffer.from([1]), nonce, body, c.getAuthTag()]);
+  }
+
+  for (const [name, plain] of [
+    ['raw (random, 300 KiB)', randomBytes(300 * 1024)],
+    ['zstd (text, 1.2 MB)', Buffer.from('a line of a log file\n'.repeat(60_000))],
+  ] as const) {
+    it(`${name}: the plaintext is a view at the start of the buffer taken, sized exactly`, () => {
+      const sealed = seal(KEY, plain, 'chunks/ef/x');
+      const asked: number[] = [];
+      const given = Buffer.alloc(2 * 1024 * 1024, 0xee);
+      const out = openSealed(KEY, sealed, 'chunks/ef/x', 'mem://b', (n) => (asked.push(n), given));
+      expect(asked).to.deep.equal([plain.length]);
+      expect(out.buffer).to.equal(given.buffer);
+      expect(out.byteOffset).to.equal(given.byteOffset);
+      expect(out.equals(plain)).to.equal(true);
+    });
+  }
+
+  it('a zstd frame without its size (not what seal writes) still opens, into a buffer of its own', () => {
+    const plain = Buffer.from('no size in this frame '.repeat(10_000));
+    const cmp = new Compressor();
+    cmp.setParameters({ contentSizeFlag: false });
+    const sealed = sealByHand(1, cmp.compress(plain), 'k');
+    let taken = 0;
+    const out = openSealed(KEY, sealed, 'k', 'mem://b', (n) => (taken++, Buffer.alloc(n)));
+    expect(out.equals(plain)).to.equal(true);
+    expect(taken).to.equal(0);
+  });
+
+  it('refuses a frame whose recorded size is not what it holds, and a damaged tag before anything is returned', () => {
+    const plain = Buffer.from('sized '.repeat(20_000));
+    const frame = new Compressor().compress(plain);
+    // Ask for more than the frame holds: decompressing into exactly the recorded size must fail or mismatch.
+    const short = sealByHand(1, frame.subarray(0, frame.length - 8), 'k');
+    expectCorrupt(() => openSealed(KEY, short, 'k', 'mem://b', (n) => Buffer.alloc(n)), 'object k');
+    const sealed = seal(KEY, randomBytes(100_000), 'k');
+    sealed[sealed.length - 1] ^= 1;
+    expectCorrupt(() => openSealed(KEY, sealed, 'k', 'mem://b', (n) => Buffer.alloc(n)), 'fails authentication');
   });
 });

@@ -114,11 +114,33 @@ export class MemoryChunks implements ChunkStore {
     return id;
   }
 
+  /**
+   * A copy of the chunk, as a bank's store hands out memory of its own: release scribbles over it,
+   * so a restore that read a chunk after giving it back would write the wrong bytes.
+   */
   async get(id: string): Promise<Buffer> {
     this.gets++;
     const b = this.stored.get(id);
     if (!b) throw new FerryError('BANK_CORRUPT', `chunk ${id} is missing`);
-    return b;
+    const copy = Buffer.from(b);
+    this.handedOut.add(copy);
+    return copy;
+  }
+
+  /** Buffers get returned and not given back yet. */
+  private readonly handedOut = new Set<Buffer>();
+  released = 0;
+
+  /** Throws on a buffer get never returned or given back twice; scribbles over the one given back. */
+  release(plain: Buffer): void {
+    if (!this.handedOut.delete(plain)) throw new Error('released a buffer that get did not return, or released it twice');
+    plain.fill(0xee);
+    this.released++;
+  }
+
+  /** Buffers get returned that were never given back. */
+  get unreleased(): number {
+    return this.handedOut.size;
   }
 
   /** Nothing waits: every put is stored when it returns. */
