@@ -10,7 +10,9 @@ import { BankChunks } from '../src/bank/bank-chunks';
 import { GearChunker, gearTable } from '../src/bank/gear-chunker';
 import { SealPool } from '../src/bank/seal-pool';
 import { InlineSealer, type Sealer } from '../src/bank/sealer';
-import type { BankStore } from '../src/bank/types';
+import { bufferPool } from '../src/bank/buffer-pool';
+import { collected } from '../src/bank/object-writer';
+import type { BankStore, ObjectWriter } from '../src/bank/types';
 
 const MiB = 1024 * 1024;
 
@@ -49,6 +51,10 @@ class NullStore implements BankStore {
   async put(_key: string, body: Buffer): Promise<void> {
     this.bytes += body.length;
   }
+  create(key: string, sizeHint: number): ObjectWriter {
+    return collected((body) => this.put(key, body), this.bodies, sizeHint);
+  }
+  private readonly bodies = bufferPool(3);
   async get(): Promise<Buffer | null> {
     return null;
   }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FerryError } from '../errors';
-import type { BankStore, StoredObject } from './types';
+import type { BankStore, ObjectWriter, StoredObject } from './types';
 import { checkKey, checkRange, shortRange } from './store-key';
 
 /** A put writes `<key>.tmp-<16 hex>` first; the listing never shows these (a crash may leave one). */
@@ -30,25 +31,67 @@ export class FileStore implements BankStore {
   }
 
   async put(key: string, body: Buffer): Promise<void> {
+    const w = this.create(key, body.length);
+    await w.write(body, 0).catch(async (err: unknown) => {
+      await w.abort();
+      throw err;
+    });
+    await w.commit(body.length);
+  }
+
+  /**
+   * Writes the object's pieces into `<key>.tmp-<hex>` where they belong as they come (a pack
+   * costs no memory here); commit fsyncs it, renames it over the key and fsyncs the directory.
+   */
+  create(key: string, _sizeHint: number): ObjectWriter {
     const path = this.pathOf(key);
     const dir = dirname(path);
     const tmp = `${path}.tmp-${randomBytes(8).toString('hex')}`;
-    try {
-      await this.mkdirs(dir);
-      const fh = await fs.open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(body);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmp, path);
-      // The rename is durable only once its directory is: a manifest must not vanish in a crash.
-      await syncDir(dir);
-    } catch (err) {
+    let opened: Promise<FileHandle> | undefined;
+    const open = (): Promise<FileHandle> =>
+      (opened ??= (async () => {
+        await this.mkdirs(dir);
+        return fs.open(tmp, 'wx', 0o600);
+      })());
+    const drop = async (): Promise<void> => {
+      const fh = await opened?.catch(() => undefined);
+      await fh?.close().catch(() => undefined);
+      opened = Promise.reject(new FerryError('INTERNAL', `object ${key} was written after it was committed or aborted`));
+      opened.catch(() => undefined);
       await fs.rm(tmp, { force: true }).catch(() => undefined);
-      throw await this.failure(err, 'write', key);
-    }
+    };
+    return {
+      write: async (bytes, at) => {
+        try {
+          const fh = await open();
+          for (let done = 0; done < bytes.length; ) done += (await fh.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+        } catch (err) {
+          throw await this.failure(err, 'write', key);
+        }
+      },
+      commit: async (size) => {
+        try {
+          const fh = await open();
+          try {
+            const got = (await fh.stat()).size;
+            if (got !== size) throw new FerryError('INTERNAL', `${tmp} holds ${got} bytes where ${size} were written`);
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+          await fs.rename(tmp, path);
+          // The rename is durable only once its directory is: a manifest must not vanish in a crash.
+          await syncDir(dir);
+        } catch (err) {
+          await fs.rm(tmp, { force: true }).catch(() => undefined);
+          throw await this.failure(err, 'write', key);
+        } finally {
+          opened = Promise.reject(new FerryError('INTERNAL', `object ${key} was written after it was committed`));
+          opened.catch(() => undefined);
+        }
+      },
+      abort: drop,
+    };
   }
 
   async get(key: string): Promise<Buffer | null> {

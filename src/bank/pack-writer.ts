@@ -1,16 +1,16 @@
 /**
  * Fills packs with sealed chunks and stores them: a pack is closed once it passes `targetBytes` (or
- * at flush), then stored, then its index (pack-index.ts), so a pack is never indexed before it is
- * whole. At most `uploading` packs (2) are being stored while one fills; add waits while the filling
- * pack is full and every upload slot is taken. Each sealed chunk is copied into the filling pack's
- * buffer as it comes (buffers from a pool: a fresh 16 MiB per pack costs page faults on every
- * byte). Peak memory: (uploading + 1) pack buffers of targetBytes + the largest sealed chunk
- * (~3 x 21 MiB with the defaults).
+ * at flush), then committed, then its index stored (pack-index.ts), so a pack is never indexed before
+ * it is whole. Each pack is an object written in pieces (BankStore.create): a sealed chunk goes to it
+ * as it comes, at the offset its index records: into the pack's file on a file:// bank (no memory
+ * held), into a pooled buffer put whole at commit on S3. At most `uploading` packs (2) are being
+ * committed while one fills; add waits while the filling pack is full and every slot is taken. Peak
+ * memory on S3: (uploading + 1) pack buffers of targetBytes + the largest sealed chunk (~3 x 21 MiB
+ * with the defaults); on file://, none.
  */
-import { BufferPool, bufferPool } from './buffer-pool';
 import { encodeIndex, indexKey, newPackId, packKey, type ChunkLocation, type IndexEntry } from './pack-index';
 import type { Sealer } from './sealer';
-import type { BankStore } from './types';
+import type { BankStore, ObjectWriter } from './types';
 
 export interface PackWriterOptions {
   /** A pack is closed once it holds this many bytes (the bank's config: pack.targetBytes). */
@@ -23,14 +23,16 @@ export interface PackWriterOptions {
 
 interface OpenPack {
   id: string;
-  /** Taken from the pool at the first chunk. */
-  buf?: Buffer;
+  /** Made at the first chunk. */
+  object?: ObjectWriter;
   entries: IndexEntry[];
   bytes: number;
+  /** Writes of its chunks under way (each settles once the store is done with the chunk's bytes). */
+  writes: Promise<void>[];
 }
 
 function emptyPack(): OpenPack {
-  return { id: newPackId(), entries: [], bytes: 0 };
+  return { id: newPackId(), entries: [], bytes: 0, writes: [] };
 }
 
 /** Room for a pack beyond its target: the largest sealed chunk (4 MiB of data + seal overhead). */
@@ -45,7 +47,6 @@ export class PackWriter {
   private readonly stored = new Map<string, ChunkLocation>();
   private failed: unknown = undefined;
   private readonly maxUploads: number;
-  private readonly buffers: BufferPool<Buffer>;
 
   constructor(
     private readonly store: BankStore,
@@ -53,7 +54,6 @@ export class PackWriter {
     private readonly o: PackWriterOptions,
   ) {
     this.maxUploads = Math.max(1, o.uploading ?? 2);
-    this.buffers = bufferPool(this.maxUploads + 1);
   }
 
   /** True when `id` was added to this writer (it is or will be in one of its packs). */
@@ -66,28 +66,26 @@ export class PackWriter {
     return this.stored.get(id);
   }
 
-  /** Appends sealed chunk `id` to the filling pack (waits while it is full and uploads are busy). */
+  /**
+   * Appends sealed chunk `id` to the filling pack (waits while it is full and uploads are busy);
+   * settles once the store is done with `sealed`.
+   */
   async add(id: string, sealed: Buffer): Promise<void> {
     this.throwIfFailed();
     while (this.filling.bytes >= this.o.targetBytes && this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
     this.throwIfFailed();
     if (this.added.has(id)) return;
     const p = this.filling;
-    p.entries.push({ id, offset: p.bytes, length: sealed.length });
-    const need = p.bytes + sealed.length;
-    if (!p.buf || p.buf.length < need) {
-      // First chunk, or one larger than the slack allows for: a (bigger) buffer, the bytes so far moved over.
-      const bigger = this.buffers.take(Math.max(need, this.o.targetBytes + PACK_SLACK));
-      if (p.buf) {
-        p.buf.copy(bigger, 0, 0, p.bytes);
-        this.buffers.give(p.buf);
-      }
-      p.buf = bigger;
-    }
-    sealed.copy(p.buf, p.bytes);
-    p.bytes = need;
+    p.object ??= this.store.create(packKey(p.id), this.o.targetBytes + PACK_SLACK);
+    // The offset is taken before anything awaits: chunks added together get their own places.
+    const at = p.bytes;
+    p.entries.push({ id, offset: at, length: sealed.length });
+    p.bytes += sealed.length;
     this.added.add(id);
+    const writing = p.object.write(sealed, at);
+    p.writes.push(writing);
     if (p.bytes >= this.o.targetBytes && this.uploads.size < this.maxUploads) this.close();
+    await writing;
   }
 
   /** Closes the filling pack and waits for every pack and index to be stored; throws the first failure. */
@@ -107,24 +105,24 @@ export class PackWriter {
   /** Starts storing the filling pack (the caller checked there is an upload slot). */
   private close(): void {
     const p = this.filling;
-    if (p.entries.length === 0) return;
+    if (p.entries.length === 0 || !p.object) return;
     this.filling = emptyPack();
-    const buf = p.buf!;
-    const body = buf.subarray(0, p.bytes);
+    const object = p.object;
     // eslint-disable-next-line prefer-const -- the upload removes itself from the set by this name
     let done: Promise<void> | undefined;
     done = (async () => {
       try {
-        await this.store.put(packKey(p.id), body);
+        // Every chunk in place first: a write that failed fails the pack.
+        for (const r of await Promise.allSettled(p.writes)) if (r.status === 'rejected') throw r.reason;
+        await object.commit(p.bytes);
         const key = indexKey(p.id);
         await this.store.put(key, await this.sealer.seal(encodeIndex(p.entries), key));
         for (const e of p.entries) this.stored.set(e.id, { pack: p.id, offset: e.offset, length: e.length });
         this.o.onStored?.(p.id, p.entries, p.bytes);
       } catch (err) {
         this.failed ??= err;
+        await object.abort().catch(() => undefined);
       } finally {
-        // The store is done with the body either way.
-        this.buffers.give(buf);
         this.uploads.delete(done as Promise<void>);
         // A pack that filled while every slot was busy goes now.
         if (this.filling.bytes >= this.o.targetBytes && this.uploads.size < this.maxUploads && this.failed === undefined) this.close();

@@ -9,7 +9,9 @@ import {
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { FerryError } from '../errors';
-import type { BankStore, StoredObject } from './types';
+import { bufferPool } from './buffer-pool';
+import { collected } from './object-writer';
+import type { BankStore, ObjectWriter, StoredObject } from './types';
 import { checkKey, checkRange, shortRange } from './store-key';
 
 /** S3's limit on keys per DeleteObjects request. */
@@ -78,6 +80,11 @@ export class S3Store implements BankStore {
   private readonly where: string;
   private readonly pageSize: number | undefined;
   private readonly deleteBatch: number;
+  /**
+   * Bodies of objects written in pieces (packs): as many as a backup has packs open (2 being
+   * stored, 1 filling); a fresh 16 MiB per pack costs page faults on every byte.
+   */
+  private readonly bodies = bufferPool(3);
   /** Set once a request found the bucket: a HEAD's bare 404 then means "no such key". */
   private bucketSeen = false;
 
@@ -115,6 +122,12 @@ export class S3Store implements BankStore {
     } catch (err) {
       throw this.mapped(err, 'put', key);
     }
+  }
+
+  /** Collected in a pooled buffer and put whole at commit (PutObject takes one body). */
+  create(key: string, sizeHint: number): ObjectWriter {
+    checkKey(key);
+    return collected((body) => this.put(key, body), this.bodies, sizeHint);
   }
 
   async get(key: string): Promise<Buffer | null> {

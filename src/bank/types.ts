@@ -33,6 +33,11 @@ export interface BankStore {
   readonly url: string;
   /** Writes the whole object atomically: a reader sees the old object, or none, or all of the new one. */
   put(key: string, body: Buffer): Promise<void>;
+  /**
+   * An object written in pieces (a pack, as its chunks are sealed), seen by readers only once
+   * committed, and then whole, as put. `sizeHint`: about the size it will have.
+   */
+  create(key: string, sizeHint: number): ObjectWriter;
   /** The object's bytes, or null when there is no such key. */
   get(key: string): Promise<Buffer | null>;
   /**
@@ -48,6 +53,19 @@ export interface BankStore {
   list(prefix: string): Promise<StoredObject[]>;
   /** Deletes the keys; a missing key is fine. */
   delete(keys: readonly string[]): Promise<void>;
+}
+
+/** An object being written piece by piece (BankStore.create). */
+export interface ObjectWriter {
+  /**
+   * Writes `bytes` at byte `at` of the object. Pieces may be written concurrently and never overlap;
+   * at commit they cover it from 0 to its size. The store reads `bytes` only until the promise settles.
+   */
+  write(bytes: Buffer, at: number): Promise<void>;
+  /** Stores the object, `size` bytes (every write settled first), under its key: atomically, as put. */
+  commit(size: number): Promise<void>;
+  /** Drops what was written (a failed pack): the key is left as it was. */
+  abort(): Promise<void>;
 }
 
 /** What `bank add` and a backup need to open a store; secrets are file contents, never logged. */

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bank } from '../../src/bank/bank';
+import { bufferPool } from '../../src/bank/buffer-pool';
+import { collected } from '../../src/bank/object-writer';
 import { openStore } from '../../src/bank/open-store';
 import { backupTree, restoreTree } from '../../src/bank/tree-archive';
 import type { BankLocation, BankStore, CheckpointSummary, ChunkStore, TreeEntry } from '../../src/bank/types';
@@ -103,12 +105,14 @@ describe('bank faults (real Swift s3api and file://)', function () {
       let puts = 0;
       let stopping: Promise<void> | undefined;
       const swiftStore = openStore(loc);
+      const gatedPut = async (k: string, b: Buffer): Promise<void> => {
+        await stopping?.catch(() => undefined);
+        return swiftStore.put(k, b);
+      };
       const gated: BankStore = {
         url: swiftStore.url,
-        put: async (k, b) => {
-          await stopping?.catch(() => undefined);
-          return swiftStore.put(k, b);
-        },
+        put: gatedPut,
+        create: (k, n) => collected((b) => gatedPut(k, b), bufferPool(3), n),
         get: (k) => swiftStore.get(k),
         getRange: (k, o, n) => swiftStore.getRange(k, o, n),
         has: (k) => swiftStore.has(k),

@@ -182,6 +182,35 @@ export function storeContract(kind: StoreKind): void {
       expect((await store.list('')).map((o) => o.key)).to.deep.equal(['chunks/ee/ee01']);
     });
 
+    it('writes an object in pieces (a pack as its chunks come): out of order and at once, unseen until committed, nothing left when aborted', async function () {
+      const whole = binaryBody(3 * 1024 * 1024 + 123);
+      const cuts = [0, 700_000, 1_500_000, 1_500_001, 2_900_000, whole.length];
+      const w = store.create('packs/ab/piecewise', 1024 * 1024);
+      // The pieces in reverse order, all started before any settles; each caller's buffer is reused once its write settles.
+      await Promise.all(cuts.slice(0, -1).map((at, i) => {
+        const piece = Buffer.from(whole.subarray(at, cuts[i + 1]));
+        return w.write(piece, at).then(() => piece.fill(0));
+      }).reverse());
+      expect(await store.get('packs/ab/piecewise'), 'not there before commit').to.equal(null);
+      expect((await store.list('packs/')).map((o) => o.key), 'not listed before commit').to.deep.equal([]);
+      await w.commit(whole.length);
+      expect((await store.get('packs/ab/piecewise'))!.equals(whole)).to.equal(true);
+      expect((await store.getRange('packs/ab/piecewise', 1_499_999, 3))!.equals(whole.subarray(1_499_999, 1_500_002))).to.equal(true);
+
+      const dropped = store.create('packs/ab/dropped', 1024);
+      await dropped.write(Buffer.from('half a pack'), 0);
+      await dropped.abort();
+      expect(await store.get('packs/ab/dropped')).to.equal(null);
+      expect((await store.list('packs/')).map((o) => o.key)).to.deep.equal(['packs/ab/piecewise']);
+      // Committing a size other than what was written is refused, and stores nothing.
+      const short = store.create('packs/ab/short', 1024);
+      await short.write(Buffer.from('12345'), 0);
+      expect((await rejection(short.commit(9))).code).to.equal('INTERNAL');
+      expect(await store.get('packs/ab/short')).to.equal(null);
+      // On disk: no temporary file left behind by the abort or the refused commit.
+      if (store instanceof FileStore) expect(readdirSync(join(store.root, 'packs/ab'))).to.deep.equal(['piecewise']);
+    });
+
     it('refuses keys that could leave the bank: INVALID_REQUEST', async function () {
       for (const k of ['', '/config', 'chunks//x', '../config', 'chunks/../../etc', 'a b', 'chunks/x/']) {
         const err = await rejection(store.put(k, Buffer.from('x')));

@@ -1,5 +1,7 @@
 import { FerryError } from '../../src/errors';
-import type { BankStore, StoredObject } from '../../src/bank/types';
+import { bufferPool } from '../../src/bank/buffer-pool';
+import { collected } from '../../src/bank/object-writer';
+import type { BankStore, ObjectWriter, StoredObject } from '../../src/bank/types';
 
 /**
  * An in-memory BankStore for the bank's unit tests (the real file:// and s3:// stores have their own
@@ -11,6 +13,7 @@ export class MemoryBankStore implements BankStore {
   /** Keys read by get, in order. */
   readonly gets: string[] = [];
   readOnly = false;
+  private readonly bodies = bufferPool(3);
   /** When set, every call throws BANK_UNAVAILABLE (a store that went away). */
   down = false;
 
@@ -25,6 +28,11 @@ export class MemoryBankStore implements BankStore {
     this.check(true);
     this.calls.put++;
     this.objects.set(key, { body: Buffer.from(body), modifiedMs: this.now() });
+  }
+
+  /** Pieces collected and put whole at commit (counted as one put). */
+  create(key: string, sizeHint: number): ObjectWriter {
+    return collected((body) => this.put(key, body), this.bodies, sizeHint);
   }
 
   async get(key: string): Promise<Buffer | null> {
