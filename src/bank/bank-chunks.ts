@@ -4,7 +4,7 @@
  * every index. get: locate the chunk in the bank's index, a ranged read of its pack, open, and check
  * the HMAC again. At most `sealing` puts seal at once (8); further puts wait their turn, and the pack
  * writer holds puts back while its uploads are busy, so memory stays bounded however many the
- * caller starts (8 sealed chunks + 3 packs: about 100 MiB at the most with the default sizes).
+ * caller starts (8 sealed chunks, and on S3 3 pack buffers: about 100 MiB at the most with the default sizes).
  */
 import { FerryError } from '../errors';
 import { packKey, type BankIndex, type ChunkLocation, type IndexEntry } from './pack-index';
