@@ -1,8 +1,8 @@
 import { dirname } from 'node:path';
 import type { Config } from '../config/config';
-import { clockCheck, controlCheck, peerCheck, poolCheck, staleLoops, staleLoopsCheck, staleMounts, staleMountsCheck } from '../doctor/checks';
+import { BANK_TOOLS, bankToolsCheck, clockCheck, controlCheck, peerCheck, poolCheck, staleLoops, staleLoopsCheck, staleMounts, staleMountsCheck } from '../doctor/checks';
 import { dockerChecks } from '../doctor/docker-probes';
-import { backendToolChecks, loopDevices } from '../doctor/host-probes';
+import { backendToolChecks, hasTool, loopDevices } from '../doctor/host-probes';
 import { toFerryError } from '../errors';
 import type { ControlClient } from '../wire/control-client';
 import type { DoctorCheck, DoctorReport, NodeRecord } from '../wire/records';
@@ -53,6 +53,8 @@ export class HostDoctor {
     for (const v of here) if (v.fs) inUse.add(`${v.backend}:fs=${v.fs}`);
     if (this.config.defaults.fs) inUse.add(`${this.config.defaults.backend}:fs=${this.config.defaults.fs}`);
     checks.push(...backendToolChecks(inUse));
+    const banks = controlProbe.ok ? await this.control.listBanks().catch(() => []) : [];
+    checks.push(bankToolsCheck({ missingTools: BANK_TOOLS.filter((t) => !hasTool(t)), banks: banks.length }));
     checks.push(...(await dockerChecks(this.config.dockerSocket, this.config.pluginSocket)));
 
     for (const [kind, slot] of this.backends.entries()) {

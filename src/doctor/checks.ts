@@ -34,6 +34,21 @@ export function toolsCheck(f: { label: string; missingTools: string[]; missingFi
   return fail(check, `backend ${f.label} lacks ${what}`, fixes.join('; then '));
 }
 
+/** The commands a backup or restore runs on a host: getfattr and setfattr (xattrs, ACLs), mknod (fifos, devices). */
+export const BANK_TOOLS = ['getfattr', 'setfattr', 'mknod'] as const;
+
+/**
+ * Whether this host can back volumes up and restore them: the commands BANK_TOOLS lists. Fails
+ * only once the cluster has a bank (before that, nothing here would run them).
+ */
+export function bankToolsCheck(f: { missingTools: string[]; banks: number }): DoctorCheck {
+  const check = 'tools:bank';
+  if (!f.missingTools.length) return pass(check, `${BANK_TOOLS.join(', ')} are here (backups keep xattrs, ACLs, fifos and devices)`);
+  const what = f.missingTools.join(', ');
+  if (f.banks === 0) return pass(check, `backups and restores would fail here (no ${what}); the cluster has no bank yet`);
+  return fail(check, `backups and restores on this host would fail: it lacks ${what}`, `install Debian's attr package (getfattr, setfattr) and coreutils (mknod): apt-get install attr coreutils`);
+}
+
 /** Whether dockerd answers on its socket. */
 export function dockerdCheck(socket: string, r: { version?: string; error?: string }): DoctorCheck {
   if (r.version) return pass('dockerd', `dockerd ${r.version} answers at ${socket}`);

@@ -16,6 +16,7 @@ import {
   staleMounts,
   staleMountsCheck,
   toolsCheck,
+  bankToolsCheck,
 } from '../../src/doctor/checks';
 import { backendToolChecks } from '../../src/doctor/host-probes';
 import { doctorCheckShape } from '../../src/wire/shapes';
@@ -28,6 +29,9 @@ const TABLE: [string, DoctorCheck, boolean, string?, string?][] = [
   ['tools all there', toolsCheck({ label: 'btrfs', missingTools: [], missingFilesystems: [], required: true }), true],
   ['tools missing, backend used', toolsCheck({ label: 'btrfs', missingTools: ['mkfs.btrfs'], missingFilesystems: ['btrfs'] , required: true }), false, 'lacks the command mkfs.btrfs, the btrfs filesystem', 'modprobe btrfs'],
   ['tools missing, backend unused', toolsCheck({ label: 'loop:fs=xfs', missingTools: ['mkfs.xfs'], missingFilesystems: [], required: false }), true],
+  ['bank tools all there', bankToolsCheck({ missingTools: [], banks: 2 }), true],
+  ['bank tools missing, a bank added', bankToolsCheck({ missingTools: ['getfattr', 'setfattr'], banks: 1 }), false, 'lacks getfattr, setfattr', 'apt-get install attr'],
+  ['bank tools missing, no bank yet', bankToolsCheck({ missingTools: ['setfattr'], banks: 0 }), true],
   ['dockerd answers', dockerdCheck('/run/docker.sock', { version: '27.0' }), true],
   ['dockerd silent', dockerdCheck('/run/docker.sock', { error: 'ECONNREFUSED' }), false, 'does not answer at /run/docker.sock', 'start it'],
   ['legacy plugin activated', pluginActivatedCheck({ driver: 'ferry', volumeDrivers: ['local', 'ferry'], managed: [] }), true],

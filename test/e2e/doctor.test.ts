@@ -92,11 +92,12 @@ describe('ferry doctor, JSON and used bytes on a real host (ferry serve + docker
     expect(code).to.equal(0);
     expect(report.node).to.equal('e2e');
     const names = report.checks.map((c) => c.check);
-    expect(names).to.include.members(['ferry-api', 'tools:btrfs', 'tools:loop', 'tools:directory', 'dockerd', 'plugin-activated', 'plugin-socket', 'pool:btrfs', 'pool:directory', 'control', 'clock', 'stale-mounts', 'stale-loop-devices']);
+    expect(names).to.include.members(['ferry-api', 'tools:btrfs', 'tools:loop', 'tools:directory', 'tools:bank', 'dockerd', 'plugin-activated', 'plugin-socket', 'pool:btrfs', 'pool:directory', 'control', 'clock', 'stale-mounts', 'stale-loop-devices']);
     const text = ferry.cli(['doctor', '--plugin-socket', PLUGIN_SOCKET]);
     expect(text.code).to.equal(0);
     expect(text.stdout).to.match(/^ok +plugin-socket +\/run\/docker\/plugins\/ferry-doctor\.sock answers as a VolumeDriver$/m);
     expect(text.stdout).to.match(/all \d+ checks passed on e2e/);
+    expect(byCheck(report, 'tools:bank').detail, 'this host has what backups run').to.include('getfattr, setfattr, mknod are here');
   });
 
   it('every listing and inspect prints its documented JSON shape; -q prints names; exit codes', function () {
