@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CheckpointSummary, ProgressSink, TreeEntry } from '../bank/types';
 import { FerryError, toFerryError } from '../errors';
 import type { Logger } from '../log';
+import { writeFileAtomic } from './atomic-file';
 import { LATEST, restoringValue } from '../volume/backup-refs';
 import { restoreCreateOptions } from '../volume/restore-options';
 import { formatSize } from '../volume/size';
@@ -270,9 +271,7 @@ export class Backups {
 
   private async remember(work: WorkRecord): Promise<void> {
     await mkdir(this.workDir, { recursive: true, mode: 0o700 });
-    const file = join(this.workDir, `${work.id}.json`);
-    await writeFile(`${file}.tmp`, JSON.stringify(work));
-    await rename(`${file}.tmp`, file);
+    writeFileAtomic(join(this.workDir, `${work.id}.json`), JSON.stringify(work));
   }
 
   /** Each step undone (idempotent); the work record goes once all are. `strict`: throw the first failure (start-up). */

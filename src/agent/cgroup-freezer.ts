@@ -1,8 +1,9 @@
-import { existsSync, readFileSync, renameSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../errors';
 import type { Logger } from '../log';
+import { writeFileAtomic } from './atomic-file';
 
 /** A container's freezer: cgroup v2's `cgroup.freeze`, or cgroup v1's `freezer.state`. */
 export interface FreezerDir {
@@ -150,8 +151,6 @@ export class CgroupFreezer {
 
   /** The journal, written whole and renamed in place (a crash leaves the old or the new, never half). */
   private save(): void {
-    const tmp = `${this.journal}.tmp`;
-    writeFileSync(tmp, JSON.stringify([...this.frozen.values()]));
-    renameSync(tmp, this.journal);
+    writeFileAtomic(this.journal, JSON.stringify([...this.frozen.values()]));
   }
 }

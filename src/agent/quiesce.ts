@@ -9,7 +9,6 @@ import {
   postHookTargets,
   planQuiesce,
   quiesceOutcome,
-  type HookRun,
   type HostContainer,
   type QuiesceMode,
   type QuiesceReport,

@@ -5,7 +5,7 @@ import { NO_METRICS, type MetricsSink } from '../metrics/sink';
 import { streamBuffers } from '../stream/buffer-size';
 import { throttle } from '../stream/token-bucket';
 import type { Peer } from '../transfer/client';
-import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshotAt, replicationTimeOf } from '../volume/replication-names';
+import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshotAt } from '../volume/replication-names';
 import type { ControlClient } from '../wire/control-client';
 import { isActiveMove } from '../control/move-states';
 import type { ReplicationDuty } from '../wire/records';

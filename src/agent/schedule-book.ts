@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from '../log';
+import { writeFileAtomic } from './atomic-file';
 import type { SnapshotReport } from '../wire/control-client';
 import type { PolicyRecord } from '../wire/records';
 
@@ -33,20 +33,6 @@ interface BookFile {
 }
 
 const EMPTY: BookFile = { version: 1, heardAt: null, policies: {}, volumes: [], lastRuns: {}, pending: [], backupRuns: {}, drills: {}, scratch: [] };
-
-/** Writes `text` to `file` so that a crash leaves the old or the new content, never a torn one. */
-export function writeFileAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
 
 /**
  * What the scheduler of this host knows, kept on local disk (`<dataDir>/schedules.json`, written

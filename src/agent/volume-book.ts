@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from '../log';
+import { writeFileAtomic } from './atomic-file';
 import type { VolumeView } from '../wire/records';
 
 /** A lease change made while control was unreachable, to tell control once it answers again. */
@@ -69,16 +69,7 @@ export class VolumeBook {
   private save(): void {
     const text = JSON.stringify(this.data);
     if (text === this.written) return;
-    mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, text);
     this.written = text;
   }
 

@@ -42,7 +42,6 @@ import type {
   HostReport,
   Lease,
   MoveRecord,
-  MoveState,
   NodeRecord,
   PolicyRecord,
   RemovedVolume,

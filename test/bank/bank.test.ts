@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { Bank } from '../../src/bank/bank';
-import { chunkKey } from '../../src/bank/bank-chunks';
 import { packKey } from '../../src/bank/pack-index';
 import type { TreeEntry } from '../../src/bank/types';
 import { FerryError, isFerryError, type ErrorCode } from '../../src/errors';
