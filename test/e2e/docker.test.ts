@@ -108,6 +108,7 @@ describe('end to end on a real dockerd', function () {
   });
 
   it('works from docker-compose with driver and driver_opts', function () {
+    this.timeout(420_000); // see composeEnv below
     requireRootAndTools('docker-compose');
     const project = join(dir, 'compose');
     require('node:fs').mkdirSync(project);
@@ -130,16 +131,22 @@ describe('end to end on a real dockerd', function () {
         '',
       ].join('\n'),
     );
+    // dockerd keeps every legacy volume plugin it has used (the earlier suites' ferry-e2e-* drivers,
+    // whose sockets are gone) and asks each, retrying for about 15 s, before it creates a volume of
+    // a new name: with five such drivers a create takes over compose's default 60 s HTTP timeout
+    // (CI: 93.8 s once, a timeout another time). That wait is the harness's, not ferry's.
+    const composeEnv = { ...process.env, COMPOSE_HTTP_TIMEOUT: '300' };
     const up = require('node:child_process').spawnSync('docker-compose', ['-p', 'ferrye2e', 'up', '--abort-on-container-exit'], {
       cwd: project,
       encoding: 'utf8',
+      env: composeEnv,
     });
     expect(up.status, up.stderr + up.stdout).to.equal(0);
     const v = inspect('ferrye2e_appdata');
     expect(v.Status).to.deep.include({ backend: 'loop', fs: 'ext4', size: '96.0 MiB' });
     const r = run(['-v', 'ferrye2e_appdata:/data'], 'cat /data/c');
     expect(r.stdout).to.equal('from-compose');
-    const down = require('node:child_process').spawnSync('docker-compose', ['-p', 'ferrye2e', 'down', '-v'], { cwd: project, encoding: 'utf8' });
+    const down = require('node:child_process').spawnSync('docker-compose', ['-p', 'ferrye2e', 'down', '-v'], { cwd: project, encoding: 'utf8', env: composeEnv });
     expect(down.status, down.stderr).to.equal(0);
     expect(docker(['volume', 'inspect', 'ferrye2e_appdata']).code).to.not.equal(0);
   });
