@@ -53,11 +53,15 @@ export class FileStore implements BankStore {
         await this.mkdirs(dir);
         return fs.open(tmp, 'wx', 0o600);
       })());
+    /** After commit or abort, a write is a caller's mistake: it fails instead of reopening the file. */
+    const finish = (): void => {
+      opened = Promise.reject(new FerryError('INTERNAL', `object ${key} was written after it was committed or aborted`));
+      opened.catch(() => undefined);
+    };
     const drop = async (): Promise<void> => {
       const fh = await opened?.catch(() => undefined);
       await fh?.close().catch(() => undefined);
-      opened = Promise.reject(new FerryError('INTERNAL', `object ${key} was written after it was committed or aborted`));
-      opened.catch(() => undefined);
+      finish();
       await fs.rm(tmp, { force: true }).catch(() => undefined);
     };
     return {
@@ -86,8 +90,7 @@ export class FileStore implements BankStore {
           await fs.rm(tmp, { force: true }).catch(() => undefined);
           throw await this.failure(err, 'write', key);
         } finally {
-          opened = Promise.reject(new FerryError('INTERNAL', `object ${key} was written after it was committed`));
-          opened.catch(() => undefined);
+          finish();
         }
       },
       abort: drop,
