@@ -15,6 +15,7 @@ import { Membership } from './membership';
 import type { ControlAway } from './control-away';
 import type { FailoverDuties } from './failover-duties';
 import { PrimaryLease } from './primary-lease';
+import { KeyedLock } from './keyed-lock';
 import type { MoveSource } from './move-sides';
 import { Mover, type TargetSide } from './mover';
 import { SourceTransferHandler } from './transfer-handler';
@@ -34,12 +35,15 @@ export interface ClusterSide {
   lease: PrimaryLease;
   /** How long a Mount waits for a move before it answers with its progress. */
   mountWaitMs: number;
+  /** One stream into a volume's pool here at a time: a move's pre-copy or a replication round. */
+  incoming: KeyedLock;
 }
 
 export function clusterSide(config: Config, target: TargetSide, control: ControlClient, log: Logger, metrics: MetricsSink): ClusterSide {
   const key = loadOrCreateKey(config.transfer.keyFile);
-  const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves, undefined, metrics);
-  return { key, mover, lease: new PrimaryLease(config.control.leaseSeconds * 1000), mountWaitMs: config.moves.mountWaitSeconds * 1000 };
+  const incoming = new KeyedLock();
+  const mover = new Mover(target, control, key.privateKey, log.child({ component: 'mover' }), config.moves, undefined, metrics, incoming);
+  return { key, mover, lease: new PrimaryLease(config.control.leaseSeconds * 1000), mountWaitMs: config.moves.mountWaitSeconds * 1000, incoming };
 }
 
 /**
@@ -88,6 +92,8 @@ export async function joinCluster(
     (peer) => TransferClient.connect(peer, side.key.privateKey),
     log.child({ component: 'replicator' }),
     metrics,
+    Date.now,
+    side.incoming,
   );
   replicator.start();
   return {

@@ -12,6 +12,7 @@ import { moveFinalSnapshot, moveOfSnapshot, moveRoundSnapshot } from '../volume/
 import type { MovableBackend } from './backends/backend';
 import { streamBuffers } from '../stream/buffer-size';
 import { sendChain } from './snapshot-chain';
+import { KeyedLock } from './keyed-lock';
 import { newestCommonBase } from '../volume/replication-names';
 
 /** Stop pre-copying once an increment is this small: the final one will be as quick. */
@@ -77,7 +78,8 @@ export class Mover {
 
   /** One step per active state: each does its work, records the event in control, and returns the next state. */
   private readonly steps: Record<ActiveMoveState, (run: MoveRun) => Promise<MoveState>> = {
-    precopy: (run) => this.precopy(run),
+    // One stream into a volume's pool here at a time: a replication round under way ends first.
+    precopy: (run) => this.incoming.run(run.m.volume, () => this.precopy(run)),
     releasing: (run) => this.releasing(run),
     final: (run) => this.finalSync(run),
     switched: (run) => this.complete(run),
@@ -91,6 +93,8 @@ export class Mover {
     private readonly opts: { stepDelayMs: number } = { stepDelayMs: 0 },
     connect?: SourceConnector,
     private readonly metrics: MetricsSink = NO_METRICS,
+    /** Shared with the Replicator: a move's pre-copy and a replication round of one volume never receive at once. */
+    private readonly incoming: KeyedLock = new KeyedLock(),
   ) {
     this.connect = connect ?? ((peer) => TransferClient.connect(peer, privateKey));
   }

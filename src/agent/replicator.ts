@@ -11,6 +11,7 @@ import { isActiveMove } from '../control/move-states';
 import type { ReplicationDuty } from '../wire/records';
 import type { MovableBackend } from './backends/backend';
 import type { MoveSource, SourceConnector } from './mover';
+import { KeyedLock } from './keyed-lock';
 import type { Snapshots } from './snapshots';
 
 /** How often the replicator asks control what this host keeps standbys of. */
@@ -78,6 +79,8 @@ export class Replicator {
     private readonly log: Logger,
     private readonly metrics: MetricsSink = NO_METRICS,
     private readonly now: () => number = Date.now,
+    /** Shared with the Mover (see round). */
+    private readonly incoming: KeyedLock = new KeyedLock(),
   ) {}
 
   start(): void {
@@ -139,8 +142,16 @@ export class Replicator {
     this.running.set(volume, r);
   }
 
-  /** One replication round of `d.volume` from its primary to this host. */
-  async round(d: ReplicationDuty): Promise<RoundResult> {
+  /**
+   * One replication round of `d.volume` from its primary to this host; undefined when a move of the
+   * volume is under way (control gives no duty then, but this round may have been due before it began).
+   * Under the lock a move's pre-copy takes here: the two would both receive the round's snapshot.
+   */
+  async round(d: ReplicationDuty): Promise<RoundResult | undefined> {
+    return this.incoming.run(d.volume, async () => ((await this.moving(d.volume)) ? undefined : this.roundNow(d)));
+  }
+
+  private async roundNow(d: ReplicationDuty): Promise<RoundResult> {
     const started = this.now();
     const log = this.log.child({ volume: d.volume, primary: d.primary, op: 'replicate' });
     const backend = await this.side.backendOf(d.volume);
@@ -163,13 +174,16 @@ export class Replicator {
       }
       // The lag restarts from when this host asked: the primary took the snapshot right after.
       const { oldestBase } = await this.control.standbyReplicated({ volume: d.volume, node: this.side.node, snapshot, bytes, takenAt: askedAt.toISOString() });
+      // Recorded before the round lets go of the volume: a move that waited for it finds the copy here a safe base.
+      // A received copy: `from` names the host it came from (the registry takes a name on a second host only so).
+      await this.control.recordSnapshot({ volume: d.volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: askedAt.toISOString(), from: d.primary });
       this.lastBase.set(d.volume, snapshot);
       const durationMs = this.now() - started;
       log.info({ snapshot, base, bytes, durationMs, lagMs: this.now() - askedAt.getTime() }, 'replication round done');
-      // The registry and the old snapshots on both hosts are tidied beside the next round.
+      // The old snapshots on both hosts are tidied beside the next round.
       if (!this.pruning.has(d.volume)) {
         closeLater = true;
-        const p = this.tidy(d.volume, d.primary, backend, client, snapshot, askedAt, oldestBase, log).finally(() => {
+        const p = this.tidy(d.volume, backend, client, snapshot, oldestBase, log).finally(() => {
           this.pruning.delete(d.volume);
           client.close();
         });
@@ -182,23 +196,19 @@ export class Replicator {
   }
 
   /**
-   * After a round: records this host's copy in control's registry, deletes the older replication
-   * snapshots here (the new one is the next base) and asks the primary to delete those that no
-   * standby needs any more. Failures are logged: the next round's tidying tries again.
+   * After a round: deletes the older replication snapshots here (the new one is the next base) and
+   * asks the primary to delete those that no standby needs any more. Failures are logged: the next
+   * round's tidying tries again.
    */
   private async tidy(
     volume: string,
-    primary: string,
     backend: MovableBackend,
     client: MoveSource,
     snapshot: string,
-    takenAt: Date,
     oldestBase: string | null,
     log: Logger,
   ): Promise<void> {
     try {
-      // A received copy: `from` names the host it came from (the registry takes a name on a second host only so).
-      await this.control.recordSnapshot({ volume, name: snapshot, node: this.side.node, origin: 'replication', createdAt: takenAt.toISOString(), from: primary });
       // A move of the volume may have chosen one of them as its base (the newest both hosts held when
       // it began): nothing is pruned on either host while one is under way; the next round's tidying does it.
       if (await this.moving(volume)) return;

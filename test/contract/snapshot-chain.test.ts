@@ -1,12 +1,14 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasSnapshotSizes, type CloneCapable, type MovableBackend } from '../../src/agent/backends/backend';
 import { BackendSlots } from '../../src/agent/backend-slots';
 import { cloneDataset } from '../../src/agent/clone-dataset';
 import { KeyedLock } from '../../src/agent/keyed-lock';
-import { Mover } from '../../src/agent/mover';
+import { Mover, type SourceConnector } from '../../src/agent/mover';
+import { Replicator } from '../../src/agent/replicator';
 import { sendChain } from '../../src/agent/snapshot-chain';
 import { Snapshots } from '../../src/agent/snapshots';
 import { SourceTransferHandler } from '../../src/agent/transfer-handler';
@@ -39,6 +41,8 @@ interface Host {
   snapshots: Snapshots;
   server: TransferServer;
   mover: Mover;
+  /** A Replicator of this host that reaches its peers through `connect`. */
+  replicator(connect: SourceConnector): Replicator;
   key: { privateKey: string; publicKey: string };
   mnt: string;
 }
@@ -67,26 +71,35 @@ for (const fx of fixtures) {
         const lock = new KeyedLock();
         const slots = new BackendSlots(name, control);
         slots.set(fx.kind, { backend });
+        const snapshots = new Snapshots(name, control, slots, lock, log);
         const server = new TransferServer(
           key,
           async () => new Map([[other, keys.get(other)!.publicKey]]),
           new SourceTransferHandler(
             { node: name, backendOf: async () => backend, withVolumeLock: (v, work) => lock.run(v, work), releaseForMove: async () => undefined, destroyCopy: async () => false },
             control,
+            snapshots,
           ),
           log,
         );
         const port = await server.listen(0, '127.0.0.1');
         await control.registerNode({ name, address: `127.0.0.1:${port}`, transferKey: key.publicKey, bootId: 'boot' });
+        // As cluster.ts wires them: the move's pre-copy and replication rounds share one lock per volume.
+        const incoming = new KeyedLock();
         const mover = new Mover(
           { node: name, backendOf: async () => backend, promote: (volume, snap) => backend.rollback(volume, snap, fx.spec), startContainers: async () => undefined },
           control,
           key.privateKey,
           log,
+          undefined,
+          undefined,
+          undefined,
+          incoming,
         );
+        const replicator = (connect: SourceConnector) => new Replicator({ node: name, backendOf: async () => backend }, control, snapshots, connect, log, undefined, undefined, incoming);
         const mnt = join(dir, name, 'mnt');
         mkdirSync(mnt, { recursive: true });
-        hosts.push({ name, backend, snapshots: new Snapshots(name, control, slots, lock, log), server, mover, key, mnt });
+        hosts.push({ name, backend, snapshots, server, mover, replicator, key, mnt });
       }
     });
     after(async function () {
@@ -210,6 +223,47 @@ for (const fx of fixtures) {
       expect((await control.snapshotsOf('db')).find((s) => s.name === rep.name)).to.include({ origin: 'replication' }).and.have.property('hosts').that.deep.equals(['h1', 'h2']);
       await h2.backend.clone('db', rep.name, 'standbycheck', fx.spec);
       expect(await files(h2, 'standbycheck')).to.deep.equal({ a: 'six', b: 'two', c: 'three', e: 'five' });
+    });
+
+    it('a move to a standby waits for the replication round under way, and neither receives a snapshot twice', async function () {
+      const [h1, h2] = hosts;
+      await write(h1, 'b', 'seven');
+      // The round's stream from the primary is held until `open`: the primary has taken (and recorded)
+      // its snapshot, and the standby has not received it yet, when the move begins.
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const replicator = h2.replicator(async (peer) => {
+        const c = await TransferClient.connect(peer, h2.key.privateKey);
+        return {
+          ask: (req) => c.ask(req),
+          close: () => c.close(),
+          request: (req) => {
+            const stream = c.request(req);
+            if (req.op !== 'send') return stream;
+            const held = new PassThrough();
+            stream.on('error', (err) => held.destroy(err));
+            void gate.then(() => stream.pipe(held));
+            return held;
+          },
+        };
+      });
+      const v = (await control.getVolume('db'))!;
+      const duty = { volume: 'db', backend: fx.kind, sizeBytes: v.sizeBytes, fs: v.fs, primary: 'h1', generation: v.generation, rpoSeconds: 10, bandwidthBytes: null, oldestBase: null };
+      const round = replicator.round(duty);
+      const fresh = async () => (await control.snapshotsOf('db')).find((s) => /^_replication\.\d{8}T\d{6}Z$/.test(s.name));
+      await waitFor('the primary to take the round\'s snapshot', async () => (await fresh()) !== undefined, 30_000, 50);
+      const taken = (await fresh())!.name;
+      const m = await control.requestMove('db', 'h2');
+      const moved = h2.mover.ensure(m);
+      // Long enough for a move that did not wait to list the standby's snapshots and ask for this one.
+      await new Promise((r) => setTimeout(r, 1000));
+      open();
+      const [r] = await Promise.all([round, moved]);
+      await replicator.stop();
+      expect(r, 'the round that was under way ran to its end').to.include({ snapshot: taken });
+      expect((await control.getMove(m.id))!.state).to.equal('done');
+      expect((await control.snapshotsOf('db')).find((s) => s.name === taken)!.hosts).to.deep.equal(['h1', 'h2']);
+      expect(await files(h2)).to.deep.equal({ a: 'six', b: 'seven', c: 'three', e: 'five' });
     });
   });
 }
