@@ -3,12 +3,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterEvent } from '../../src/wire/records';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
-import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor } from '../support/docker';
+import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor, E2E_DRIVER, E2E_PLUGIN_SOCKET } from '../support/docker';
 import { FerryProcess, REPO_ROOT } from './ferry-process';
 
-// Its own plugin name, so that the tests never touch a ferry that serves this host for real.
-const DRIVER = 'ferry-e2e-bpol';
-const PLUGIN_SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
+const [DRIVER, PLUGIN_SOCKET] = [E2E_DRIVER, E2E_PLUGIN_SOCKET];
 
 interface LogLine {
   msg: string;

@@ -2,13 +2,11 @@ import { expect } from 'chai';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
-import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE } from '../support/docker';
+import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, E2E_DRIVER, E2E_PLUGIN_SOCKET } from '../support/docker';
 import { bankListShape, checkpointListShape, checkpointShape } from '../../src/wire/shapes';
 import { FerryProcess, REPO_ROOT } from './ferry-process';
 
-// Its own plugin name, so that the tests never touch a ferry that serves this host for real.
-const DRIVER = 'ferry-e2e-backup';
-const PLUGIN_SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
+const [DRIVER, PLUGIN_SOCKET] = [E2E_DRIVER, E2E_PLUGIN_SOCKET];
 const MiB = 1024 * 1024;
 /** Every file under /data with its sha256, sorted: what a container reads. */
 const SUMS = 'cd /data && find . -type f | sort | xargs sha256sum';

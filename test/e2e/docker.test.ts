@@ -3,12 +3,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMountPoint } from '../../src/agent/mount-table';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
-import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, restartDockerd, TEST_IMAGE, waitFor } from '../support/docker';
+import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, restartDockerd, TEST_IMAGE, waitFor, E2E_DRIVER, E2E_PLUGIN_SOCKET } from '../support/docker';
 import { FerryProcess, REPO_ROOT } from './ferry-process';
 
-// Its own plugin name, so that the tests never touch a ferry that serves this host for real.
-const DRIVER = 'ferry-e2e';
-const PLUGIN_SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
+const [DRIVER, PLUGIN_SOCKET] = [E2E_DRIVER, E2E_PLUGIN_SOCKET];
 
 function run(volumeArgs: string[], script: string): ReturnType<typeof docker> {
   return docker(['run', '--rm', '--label', E2E_LABEL, ...volumeArgs, TEST_IMAGE, 'sh', '-c', script]);
@@ -108,7 +106,6 @@ describe('end to end on a real dockerd', function () {
   });
 
   it('works from docker-compose with driver and driver_opts', function () {
-    this.timeout(420_000); // see composeEnv below
     requireRootAndTools('docker-compose');
     const project = join(dir, 'compose');
     require('node:fs').mkdirSync(project);
@@ -131,22 +128,16 @@ describe('end to end on a real dockerd', function () {
         '',
       ].join('\n'),
     );
-    // dockerd keeps every legacy volume plugin it has used (the earlier suites' ferry-e2e-* drivers,
-    // whose sockets are gone) and asks each, retrying for about 15 s, before it creates a volume of
-    // a new name: with five such drivers a create takes over compose's default 60 s HTTP timeout
-    // (CI: 93.8 s once, a timeout another time). That wait is the harness's, not ferry's.
-    const composeEnv = { ...process.env, COMPOSE_HTTP_TIMEOUT: '300' };
     const up = require('node:child_process').spawnSync('docker-compose', ['-p', 'ferrye2e', 'up', '--abort-on-container-exit'], {
       cwd: project,
       encoding: 'utf8',
-      env: composeEnv,
     });
     expect(up.status, up.stderr + up.stdout).to.equal(0);
     const v = inspect('ferrye2e_appdata');
     expect(v.Status).to.deep.include({ backend: 'loop', fs: 'ext4', size: '96.0 MiB' });
     const r = run(['-v', 'ferrye2e_appdata:/data'], 'cat /data/c');
     expect(r.stdout).to.equal('from-compose');
-    const down = require('node:child_process').spawnSync('docker-compose', ['-p', 'ferrye2e', 'down', '-v'], { cwd: project, encoding: 'utf8', env: composeEnv });
+    const down = require('node:child_process').spawnSync('docker-compose', ['-p', 'ferrye2e', 'down', '-v'], { cwd: project, encoding: 'utf8' });
     expect(down.status, down.stderr).to.equal(0);
     expect(docker(['volume', 'inspect', 'ferrye2e_appdata']).code).to.not.equal(0);
   });

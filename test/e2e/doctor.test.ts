@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { doctorReportShape, nodeListShape, statusShape, volumeInspectShape, volumeListShape } from '../../src/wire/shapes';
 import type { DoctorReport } from '../../src/wire/records';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
-import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor } from '../support/docker';
+import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor, E2E_DRIVER, E2E_PLUGIN_SOCKET } from '../support/docker';
 import { unixRequest } from '../support/unix-http';
 import { FERRY, FerryProcess, REPO_ROOT } from './ferry-process';
 
@@ -32,8 +32,7 @@ function failed(r: DoctorReport): string {
 }
 
 describe('ferry doctor, JSON and used bytes on a real host (ferry serve + dockerd)', function () {
-  const DRIVER = 'ferry-doctor';
-  const PLUGIN_SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
+  const [DRIVER, PLUGIN_SOCKET] = [E2E_DRIVER, E2E_PLUGIN_SOCKET];
   let dir: string;
   let small: string;
   let ferry: FerryProcess;
@@ -95,7 +94,7 @@ describe('ferry doctor, JSON and used bytes on a real host (ferry serve + docker
     expect(names).to.include.members(['ferry-api', 'tools:btrfs', 'tools:loop', 'tools:directory', 'tools:bank', 'dockerd', 'plugin-activated', 'plugin-socket', 'pool:btrfs', 'pool:directory', 'control', 'clock', 'stale-mounts', 'stale-loop-devices']);
     const text = ferry.cli(['doctor', '--plugin-socket', PLUGIN_SOCKET]);
     expect(text.code).to.equal(0);
-    expect(text.stdout).to.match(/^ok +plugin-socket +\/run\/docker\/plugins\/ferry-doctor\.sock answers as a VolumeDriver$/m);
+    expect(text.stdout).to.match(new RegExp(`^ok +plugin-socket +${PLUGIN_SOCKET.replace(/[./]/g, '\\$&')} answers as a VolumeDriver$`, 'm'));
     expect(text.stdout).to.match(/all \d+ checks passed on e2e/);
     expect(byCheck(report, 'tools:bank').detail, 'this host has what backups run').to.include('getfattr, setfattr, mknod are here');
   });

@@ -4,12 +4,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removedListShape, volumeViewShape } from '../../src/wire/shapes';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
-import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor } from '../support/docker';
+import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor, E2E_DRIVER, E2E_PLUGIN_SOCKET } from '../support/docker';
 import { FerryProcess, REPO_ROOT } from './ferry-process';
 
-// Its own plugin name and label: the prune below touches only this test's volumes on the shared dockerd.
-const DRIVER = 'ferry-e2e-reclaim';
-const PLUGIN_SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
+// The suites' one plugin name; a label of its own: the prune below touches only this test's volumes on the shared dockerd.
+const [DRIVER, PLUGIN_SOCKET] = [E2E_DRIVER, E2E_PLUGIN_SOCKET];
 const LABEL = 'ferry-e2e-reclaim';
 
 /** Each backend the issue asks for, with the Create options it needs. */

@@ -1,13 +1,11 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { cleanupDir, makeTempDir, requireRootAndTools } from '../support/host';
-import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor } from '../support/docker';
+import { docker, dockerOk, E2E_LABEL, removeE2eLeftovers, requireDockerd, TEST_IMAGE, waitFor, E2E_DRIVER, E2E_PLUGIN_SOCKET } from '../support/docker';
 import { snapshotListShape } from '../../src/wire/shapes';
 import { FerryProcess, REPO_ROOT } from './ferry-process';
 
-// Its own plugin name, so that the tests never touch a ferry that serves this host for real.
-const DRIVER = 'ferry-e2e-snap';
-const PLUGIN_SOCKET = `/run/docker/plugins/${DRIVER}.sock`;
+const [DRIVER, PLUGIN_SOCKET] = [E2E_DRIVER, E2E_PLUGIN_SOCKET];
 
 function run(volumeArgs: string[], script: string): ReturnType<typeof docker> {
   return docker(['run', '--rm', '--label', E2E_LABEL, ...volumeArgs, TEST_IMAGE, 'sh', '-c', script]);

@@ -4,6 +4,14 @@ import { join } from 'node:path';
 
 export const TEST_IMAGE = 'ferry-test/busybox:latest';
 export const E2E_LABEL = 'ferry-e2e';
+/**
+ * The one plugin name (and socket) of every single-host end-to-end suite's `ferry serve`, never that
+ * of a ferry serving the host for real. One name, not one per suite: dockerd keeps every legacy
+ * volume plugin it has used until it restarts, and asks each, dead ones too (about 15 s of retries
+ * each), before it creates or finds a volume of a new name.
+ */
+export const E2E_DRIVER = 'ferry-e2e';
+export const E2E_PLUGIN_SOCKET = `/run/docker/plugins/${E2E_DRIVER}.sock`;
 
 export interface Run {
   code: number;
