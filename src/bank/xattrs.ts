@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Runner } from '../exec/runner';
+import { CommandFailedError, type Runner } from '../exec/runner';
 
 /** argv of the dump of every xattr under `root` (package `attr`). */
 export function getfattrArgv(root: string): string[] {
@@ -90,10 +90,22 @@ export function formatSetfattrDump(items: ReadonlyArray<{ abs: string; xattrs: R
   return out;
 }
 
-/** Every xattr under `root`, by relative path (one getfattr run). */
+/**
+ * Every xattr under `root`, by relative path (one getfattr run). A filesystem that keeps no xattrs
+ * (zfs-fuse, ZFS with xattr=off, some NFS mounts) has none to back up: getfattr exits 1 there saying
+ * "Operation not supported" for each file, which is no failure; any other complaint still is.
+ */
 export async function readXattrs(runner: Runner, root: string): Promise<Map<string, Record<string, string>>> {
-  const r = await runner.run(getfattrArgv(root));
+  const argv = getfattrArgv(root);
+  const r = await runner.run(argv, { okExitCodes: [1] });
+  if (r.exitCode === 1 && !onlyUnsupported(r.stderr)) throw new CommandFailedError(argv, 1, r.stderr);
   return parseGetfattrDump(r.stdout, root);
+}
+
+/** Whether every complaint of getfattr is that the filesystem keeps no xattrs (pure). */
+export function onlyUnsupported(stderr: string): boolean {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  return lines.length > 0 && lines.every((l) => l.endsWith(': Operation not supported'));
 }
 
 /** Sets the xattrs of every item (absolute paths) with one `setfattr --restore`; nothing to do → no process. */

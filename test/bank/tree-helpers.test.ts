@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataRuns, looksSparse, HOLE_BLOCK } from '../../src/bank/sparse';
-import { formatSetfattrDump, getfattrArgv, parseGetfattrDump, quoteName, unquoteName } from '../../src/bank/xattrs';
+import { formatSetfattrDump, getfattrArgv, onlyUnsupported, parseGetfattrDump, quoteName, unquoteName } from '../../src/bank/xattrs';
 import { nsToSeconds, splitRdev, treePathSegments } from '../../src/bank/tree-restore';
 import { unchanged } from '../../src/bank/tree-archive';
 import type { TreeEntry } from '../../src/bank/types';
@@ -51,6 +51,17 @@ describe('bank tree helpers', () => {
       for (const n of ['plain', 'a b', 'nl\nx', 'back\\slash', 'tab\there', 'é=ü', '日本語', 'del\x7f']) expect(unquoteName(quoteName(n))).to.equal(n);
       expect(quoteName('a\nb\\c')).to.equal('a\\012b\\134c');
     });
+    const unsupported: Array<[string, string, boolean]> = [
+      ['a filesystem without xattrs (zfs-fuse)', 'getfattr: /v/a: Operation not supported\ngetfattr: /v/b c: Operation not supported\n', true],
+      ['nothing said', '', false],
+      ['a file it may not read', 'getfattr: /v/a: Permission denied\n', false],
+      ['one unsupported, one I/O error', 'getfattr: /v/a: Operation not supported\ngetfattr: /v/b: Input/output error\n', false],
+    ];
+    for (const [what, stderr, ok] of unsupported) {
+      it(`an exit 1 of getfattr is no xattrs only when every complaint is "not supported": ${what}`, () => {
+        expect(onlyUnsupported(stderr)).to.equal(ok);
+      });
+    }
     it('formats the dump setfattr --restore reads', () => {
       expect(formatSetfattrDump([{ abs: '/t/a\nb', xattrs: { 'user.k': 'aGk=', 'user.e': '' } }])).to.equal('# file: /t/a\\012b\nuser.k=0saGk=\nuser.e=0s\n\n');
     });

@@ -81,7 +81,7 @@ export function touchNs(path: string, stamp: string): void {
  * device, a socket (the archive skips it), odd names, owners, setuid/setgid/sticky, xattrs and
  * POSIX ACLs, exact mtimes. Returns the paths the tests look at.
  */
-export function writeRichTree(root: string, o: { smallFiles?: number; bigBytes?: number } = {}): { sparse: string; socket: string } {
+export function writeRichTree(root: string, o: { smallFiles?: number; bigBytes?: number; xattrs?: boolean } = {}): { sparse: string; socket: string } {
   mkdirSync(join(root, 'data/sub/deep'), { recursive: true });
   mkdirSync(join(root, 'empty dir'));
   mkdirSync(join(root, 'other'));
@@ -122,13 +122,15 @@ export function writeRichTree(root: string, o: { smallFiles?: number; bigBytes?:
   chmodSync(join(root, 'other'), 0o2750);
   chmodSync(join(root, 'empty dir'), 0o1777);
   lchownSync(join(root, 'data/to-big'), 42, 43);
-  // xattrs: user.* on a file and a directory, an access ACL, a default ACL.
-  sh(['setfattr', '-n', 'user.note', '-v', 'kept', join(root, 'data/small-003')]);
-  sh(['setfattr', '-n', 'user.bin', '-v', '0x00ff10', join(root, 'data/sub')]);
-  sh(['setfattr', '-n', 'user.empty', join(root, 'other/with space')]);
-  sh(['setfacl', '-m', 'u:1234:rw,g:99:r', join(root, 'data/small-004')]);
-  sh(['setfacl', '-d', '-m', 'u:1234:rx', join(root, 'data/sub/deep')]);
-  sh(['setfattr', '-n', 'user.linked', '-v', 'once', join(root, 'data/linked')]);
+  // xattrs: user.* on a file and a directory, an access ACL, a default ACL (unless the filesystem has none).
+  if (o.xattrs !== false) {
+    sh(['setfattr', '-n', 'user.note', '-v', 'kept', join(root, 'data/small-003')]);
+    sh(['setfattr', '-n', 'user.bin', '-v', '0x00ff10', join(root, 'data/sub')]);
+    sh(['setfattr', '-n', 'user.empty', join(root, 'other/with space')]);
+    sh(['setfacl', '-m', 'u:1234:rw,g:99:r', join(root, 'data/small-004')]);
+    sh(['setfacl', '-d', '-m', 'u:1234:rx', join(root, 'data/sub/deep')]);
+    sh(['setfattr', '-n', 'user.linked', '-v', 'once', join(root, 'data/linked')]);
+  }
   // Exact mtimes, files and then directories (writing into a directory moves its mtime).
   touchNs(join(root, 'data/small-005'), '1600000000.123456789');
   touchNs(join(root, 'data/to-big'), '1500000000.5');
