@@ -9,7 +9,7 @@
 import { FerryError } from '../errors';
 import { packKey, type BankIndex, type ChunkLocation, type IndexEntry } from './pack-index';
 import { PackWriter } from './pack-writer';
-import { bufferPool } from './buffer-pool';
+import { sharedBufferPool } from './buffer-pool';
 import { keyedId } from './seal';
 import type { Sealer } from './sealer';
 import type { BankStore, ChunkStore } from './types';
@@ -92,7 +92,7 @@ export class BankChunks implements ChunkStore {
    * copies what it opens): a fresh buffer per range and a copy per chunk cost page faults, and their
    * garbage, freed late, most of a restore's memory.
    */
-  private readonly rangeBuffers = bufferPool(Math.ceil(READ_AHEAD_HELD / READ_AHEAD_BYTES) + 2);
+  private readonly rangeBuffers = sharedBufferPool(Math.ceil(READ_AHEAD_HELD / READ_AHEAD_BYTES) + 2);
   private aheadBytes = 0;
   /** Ids a get returned: asked again (a restore's cache dropped it), a chunk is read alone. */
   private readonly served = new Set<string>();
@@ -215,10 +215,8 @@ export class BankChunks implements ChunkStore {
     let hash: string;
     try {
       // The id is checked from the hash worked out where the chunk is opened (a seal thread), not here.
-      const opening = this.sealer.openAndHash(got.sealed, key, this.idKey);
-      // The sealer is done with the sealed bytes once the call returns (Sealer.openAndHash): the range's buffer may be reused.
-      got.release();
-      ({ plain, id: hash } = await opening);
+      // A thread reads the sealed bytes in the range's shared buffer until the open settles.
+      ({ plain, id: hash } = await this.sealer.openAndHash(got.sealed, key, this.idKey).finally(got.release));
     } catch (err) {
       throw new FerryError('BANK_CORRUPT', `chunk ${id} of bank ${this.store.url} does not open (damaged, or not sealed with this bank's key); run ferry bank check to see which checkpoints it breaks`, { cause: err, details: { chunk: id, problem: 'corrupt' } });
     }

@@ -43,3 +43,11 @@ export class BufferPool<T extends { readonly byteLength: number }> {
 export function bufferPool(keep: number): BufferPool<Buffer> {
   return new BufferPool(keep, (n) => Buffer.allocUnsafeSlow(n));
 }
+
+/**
+ * A pool of Buffers over SharedArrayBuffers: a seal thread reads the bytes where they lie, with no
+ * copy and no transfer (a restore's ranges: several chunks opened on two threads from one buffer).
+ */
+export function sharedBufferPool(keep: number): BufferPool<Buffer> {
+  return new BufferPool(keep, (n) => Buffer.from(new SharedArrayBuffer(n)));
+}

@@ -86,6 +86,8 @@ export class SealPool implements Sealer {
   }
 
   private run(op: SealRequest['op'], body: Buffer, ad: string, idKey?: Buffer): Promise<{ body: Buffer; hash?: string }> {
+    // Bytes in shared memory (a restore's ranges) are read by the thread where they lie.
+    if (op === 'open' && body.buffer instanceof SharedArrayBuffer) return this.post(op, { shared: body.buffer, offset: body.byteOffset }, body.length, ad, idKey);
     // The caller keeps its buffer: the thread gets a copy of just these bytes (a view's whole
     // ArrayBuffer would be cloned otherwise), handed over without a second copy.
     const input = this.spare.take(body.length);
@@ -93,10 +95,19 @@ export class SealPool implements Sealer {
     return this.post(op, input, body.length, ad, idKey);
   }
 
-  /** Sends the first `length` bytes of `input` (transferred; it comes back to the spares with the answer) to a thread. */
-  private post(op: SealRequest['op'], input: ArrayBuffer, length: number, ad: string, idKey?: Buffer): Promise<{ body: Buffer; hash?: string; input?: ArrayBuffer }> {
+  /**
+   * Sends `length` bytes to a thread: the start of `input` (transferred; it comes back to the spares
+   * with the answer), or bytes of a SharedArrayBuffer (shared, not copied).
+   */
+  private post(
+    op: SealRequest['op'],
+    input: ArrayBuffer | { shared: SharedArrayBuffer; offset: number },
+    length: number,
+    ad: string,
+    idKey?: Buffer,
+  ): Promise<{ body: Buffer; hash?: string; input?: ArrayBuffer }> {
     if (this.closed) {
-      this.spare.give(input);
+      if (input instanceof ArrayBuffer) this.spare.give(input);
       return Promise.reject(new FerryError('INTERNAL', `the sealer of bank ${this.url} was used after the bank was closed`));
     }
     const thread = this.pick();
@@ -106,7 +117,8 @@ export class SealPool implements Sealer {
       if (thread.busy++ === 0) thread.worker.ref();
       const spares = this.outputs;
       this.outputs = [];
-      thread.worker.postMessage({ id, op, input, length, ad, idKey: idKey && new Uint8Array(idKey), spares } satisfies SealRequest, [input, ...spares]);
+      const req: SealRequest = { id, op, length, ad, idKey: idKey && new Uint8Array(idKey), spares, ...(input instanceof ArrayBuffer ? { input } : input) };
+      thread.worker.postMessage(req, input instanceof ArrayBuffer ? [input, ...spares] : spares);
     });
   }
 
@@ -127,12 +139,12 @@ export class SealPool implements Sealer {
       if (!w) return;
       this.waiting.delete(r.id);
       if (--thread.busy === 0) worker.unref();
-      if (r.ok && r.inInput !== undefined) {
+      if (r.ok && r.inInput !== undefined && r.input) {
         // The body lies in the input buffer, which the caller holds until it is done (sealInput).
         w.resolve({ body: Buffer.from(r.input, 0, r.inInput), input: r.input });
         return;
       }
-      this.spare.give(r.input);
+      if (r.input) this.spare.give(r.input);
       if (r.ok && r.body) {
         if (r.hash !== undefined) this.fromThreads.add(r.body.buffer);
         w.resolve({ body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), hash: r.hash });

@@ -21,8 +21,8 @@ export interface Sealer {
   open(sealed: Buffer, ad: string): Promise<Buffer>;
   /**
    * Like open, with the plaintext's keyed id (HMAC-SHA256 under `idKey`, hex) worked out beside it:
-   * the caller checks it. It reads `sealed` only during the call (a copy goes to a thread, or it is
-   * opened at once): the caller may reuse that buffer as soon as the call returns.
+   * the caller checks it. It reads `sealed` until the promise settles (a thread reads a shared
+   * buffer where it lies; other bytes it copies at the call): the caller keeps them unchanged till then.
    */
   openAndHash(sealed: Buffer, ad: string, idKey: Buffer): Promise<{ plain: Buffer; id: string }>;
   /**

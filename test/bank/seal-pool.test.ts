@@ -112,6 +112,34 @@ describe('bank: seal pool (worker threads)', () => {
     expect(mine.equals(plains[1]), 'a buffer the pool did not make is left alone').to.equal(true);
   });
 
+  it('opens chunks lying in shared memory where they lie (a restore range): the range stays whole and usable; damage there is found', async () => {
+    const plains = [Buffer.from('row '.repeat(50_000)), randomBytes(300_000), Buffer.from('x')];
+    const sealed = plains.map((p, i) => seal(key, p, `chunks/ab/${i}`));
+    const range = Buffer.from(new SharedArrayBuffer(sealed.reduce((n, b) => n + b.length, 64)));
+    let at = 64;
+    const views = sealed.map((b) => {
+      b.copy(range, at);
+      const v = range.subarray(at, at + b.length);
+      at += b.length;
+      return v;
+    });
+    const idKey = randomBytes(32);
+    const opened = await Promise.all(views.map((v, i) => pool.openAndHash(v, `chunks/ab/${i}`, idKey)));
+    opened.forEach((o, i) => {
+      expect(o.plain.equals(plains[i]), `chunk ${i}`).to.equal(true);
+      expect(o.id).to.equal(keyedId(idKey, plains[i]));
+      expect(o.plain.buffer, 'a plaintext of its own, never a view of the range').not.to.equal(range.buffer);
+    });
+    expect(range.length, 'the range is not handed away').to.equal(at);
+    expect(range.subarray(64, 64 + sealed[0].length).equals(sealed[0])).to.equal(true);
+    range[64 + sealed[0].length + 40] ^= 1;
+    const err = await pool.openAndHash(views[1], 'chunks/ab/1', idKey).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isFerryError(err, 'BANK_CORRUPT'), String(err)).to.equal(true);
+  });
+
   it('refuses work after close', async () => {
     const p = new SealPool(key, 'mem://b', 1);
     await p.seal(Buffer.from('x'), 'k');
