@@ -248,6 +248,18 @@ describe('local API: banks and backups (file:// bank, real backends)', function 
     expect(added.every((n) => n > 5 * MiB), `added per volume: ${added.join(', ')}`).to.equal(true);
   });
 
+  it('a restore into a volume that keeps no xattrs (zfs-fuse) of a checkpoint that has some fails, saying so, and leaves no volume', async function () {
+    if (!zfsPool) this.skip();
+    const { checkpoints } = await call<{ checkpoints: ListedCheckpoint[] }>('GET', '/v1/backups?bank=every&volume=rt-btrfs');
+    expect(checkpoints, 'the round trip above backed up rt-btrfs, xattrs and all').to.have.length(1);
+    const err = await long('POST', '/v1/banks/every/volumes/rt-btrfs/checkpoints/latest/restore', { as: 'rt-noxattr', backend: 'zfs', size: '128M' }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).to.match(/setfattr.*Operation not supported/s);
+    expect(await call<{ volumes: VolumeView[] }>('GET', '/v1/volumes').then((r) => r.volumes.map((v) => v.name))).to.not.include('rt-noxattr');
+  });
+
   it('two volumes holding the same files: the second backup adds almost nothing', async function () {
     const files = Array.from({ length: 24 }, (_, i) => ({ name: `f${i}`, data: randomBytes(MiB / 2 + i * 1000) }));
     for (const name of ['twin-a', 'twin-b']) {
