@@ -17,8 +17,18 @@ import type { BankStore, ChunkStore } from './types';
 const CHUNK_ID = /^[0-9a-f]{64}$/;
 /** A get reads the chunks that follow its own in the pack with it, up to this many bytes in one request. */
 export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
-/** Sealed bytes read ahead and not yet asked for, at most (the oldest are dropped past it). */
+/**
+ * Range buffers holding chunks read ahead and not yet asked for, at most, in bytes (chunks are dropped
+ * oldest first past it). A range's whole buffer counts while any chunk of it waits: a chunk a
+ * restore asks for late would otherwise keep a 4 MiB buffer from reuse for its few hundred KiB.
+ */
 export const READ_AHEAD_HELD = 16 * 1024 * 1024;
+
+/** A range's buffer while chunks read with it wait to be asked for. */
+interface AheadRange {
+  bytes: number;
+  waiting: number;
+}
 
 /** Object key of chunk `id`: `chunks/<id[0..2]>/<id>`. */
 export function chunkKey(id: string): string {
@@ -86,13 +96,14 @@ export class BankChunks implements ChunkStore {
    * Sealed chunks read ahead with an earlier get's range, by id, until asked for (oldest first). Each
    * is a view of its range's buffer; `release` says this chunk is done with it.
    */
-  private readonly ahead = new Map<string, { sealed: Promise<Buffer>; length: number; release: () => void }>();
+  private readonly ahead = new Map<string, { sealed: Promise<Buffer>; release: () => void; range: AheadRange }>();
   /**
    * Buffers ranges are read into, reused once every chunk of a range was handed to the sealer (which
    * copies what it opens): a fresh buffer per range and a copy per chunk cost page faults, and their
    * garbage, freed late, most of a restore's memory.
    */
   private readonly rangeBuffers = sharedBufferPool(Math.ceil(READ_AHEAD_HELD / READ_AHEAD_BYTES) + 2);
+  /** Bytes of the range buffers chunks read ahead are waiting in (READ_AHEAD_HELD at most). */
   private aheadBytes = 0;
   /** Ids a get returned: asked again (a restore's cache dropped it), a chunk is read alone. */
   private readonly served = new Set<string>();
@@ -202,8 +213,7 @@ export class BankChunks implements ChunkStore {
     const held = this.ahead.get(id);
     let got: { sealed: Buffer; release: () => void } | undefined;
     if (held) {
-      this.ahead.delete(id);
-      this.aheadBytes -= held.length;
+      this.leaveAhead(id, held.range);
       // A shared range that failed is read again alone, so the error names this chunk.
       const sealed = await held.sealed.catch(() => null);
       if (sealed) got = { sealed, release: held.release };
@@ -252,7 +262,9 @@ export class BankChunks implements ChunkStore {
     // The range is read into a pooled buffer, given back once this chunk and each one read ahead
     // with it has let go of it (each release once) — never before the read has settled, since this
     // get holds its own share until then.
-    const into = this.rangeBuffers.take(end - loc.offset);
+    // A range with chunks to read ahead takes a whole READ_AHEAD_BYTES buffer, so that any spare fits
+    // the next one (buffers cut to each range's size would rarely be reused).
+    const into = this.rangeBuffers.take(follow.length > 0 ? Math.max(end - loc.offset, READ_AHEAD_BYTES) : end - loc.offset);
     let shares = 1 + follow.length;
     const share = (): (() => void) => {
       let released = false;
@@ -264,19 +276,20 @@ export class BankChunks implements ChunkStore {
     };
     const mine = share();
     const range = this.store.getRange(packKey(loc.pack), loc.offset, end - loc.offset, into);
+    const waits: AheadRange = { bytes: into.buffer.byteLength, waiting: 0 };
+    if (follow.length > 0) this.aheadBytes += waits.bytes;
     for (const e of follow) {
       const sealed = range.then((b) => {
         if (!b) throw missing(`its pack ${loc.pack} is gone`);
         return b.subarray(e.offset - loc.offset, e.offset - loc.offset + e.length);
       });
       sealed.catch(() => undefined); // nobody may ask for it; a get that does reads it again alone
-      this.ahead.set(e.id, { sealed, length: e.length, release: share() });
-      this.aheadBytes += e.length;
+      this.ahead.set(e.id, { sealed, release: share(), range: waits });
+      waits.waiting++;
     }
     for (const [old, h] of this.ahead) {
       if (this.aheadBytes <= READ_AHEAD_HELD) break;
-      this.ahead.delete(old);
-      this.aheadBytes -= h.length;
+      this.leaveAhead(old, h.range);
       h.release();
     }
     let body: Buffer | null;
@@ -296,6 +309,12 @@ export class BankChunks implements ChunkStore {
       throw missing(`its pack ${loc.pack} is gone`);
     }
     return { sealed: body.subarray(0, loc.length), release: mine };
+  }
+
+  /** Chunk `id` no longer waits in the read-ahead (asked for, or dropped); its range stops counting once none does. */
+  private leaveAhead(id: string, range: AheadRange): void {
+    this.ahead.delete(id);
+    if (--range.waiting === 0) this.aheadBytes -= range.bytes;
   }
 
   /** One chunk's bytes alone (after a longer range failed). */

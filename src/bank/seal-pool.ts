@@ -18,6 +18,13 @@ import type { SealReply, SealRequest } from './seal-worker';
 const SPARE_INPUTS = 10;
 /** Plaintexts given back and not yet sent to a thread, at most (the threads keep their own spares). */
 const SPARE_OUTPUTS_HELD = 16;
+/**
+ * Plaintexts sent with each request, at most: an open uses one, the other keeps the thread's pool
+ * stocked. Sending every spare with one request had that thread drop most of them (it keeps a few)
+ * while the other made fresh ones: a 1 GiB restore opened 234 of its 895 chunks into new memory,
+ * 135 this way (and 12 % less system time).
+ */
+const SPARES_PER_REQUEST = 2;
 
 interface Thread {
   worker: Worker;
@@ -115,8 +122,7 @@ export class SealPool implements Sealer {
     return new Promise<{ body: Buffer; hash?: string; input?: ArrayBuffer }>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, thread });
       if (thread.busy++ === 0) thread.worker.ref();
-      const spares = this.outputs;
-      this.outputs = [];
+      const spares = this.outputs.splice(0, SPARES_PER_REQUEST);
       const req: SealRequest = { id, op, length, ad, idKey: idKey && new Uint8Array(idKey), spares, ...(input instanceof ArrayBuffer ? { input } : input) };
       thread.worker.postMessage(req, input instanceof ArrayBuffer ? [input, ...spares] : spares);
     });

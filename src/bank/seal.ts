@@ -26,6 +26,9 @@ export const SEAL_OVERHEAD = 1 + NONCE + 1 + TAG;
 let cctx: CCtx | undefined;
 let scratch = Buffer.alloc(0);
 
+/** Bytes enciphered or deciphered per call: small pieces come from malloc's free lists, not fresh mappings per chunk. */
+const PIECE = 64 * 1024;
+
 /** Bytes of each of the three samples `looksIncompressible` tries. */
 const SAMPLE = 16 * 1024;
 
@@ -67,27 +70,36 @@ export function keyedId(idKey: Buffer, plain: Buffer): string {
 /**
  * Seals `plain` for the object key `ad` with the bank's seal key. With `into` long enough, the sealed
  * object is written into it (a view of it is returned), else into a new buffer; `into` may be the
- * very buffer `plain` lies in: every ciphertext piece is made before anything is written.
+ * very buffer `plain` lies in, from its start. The payload is enciphered in pieces (Node's cipher
+ * returns a fresh buffer per call: a whole chunk's would be a fresh mapping of memory per chunk),
+ * each written only once the piece after it is enciphered, and the header last: a write never
+ * lands on plaintext not yet read.
  */
 export function seal(key: Buffer, plain: Buffer, ad: string, into?: Buffer): Buffer {
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(Buffer.from(ad, 'utf8'));
-  const body = frame(plain).map((part) => cipher.update(part));
-  body.push(cipher.final());
-  const tag = cipher.getAuthTag();
-  const size = 1 + NONCE + body.reduce((n, b) => n + b.length, 0) + TAG;
+  const parts = frame(plain);
+  const size = 1 + NONCE + parts.reduce((n, b) => n + b.length, 0) + TAG;
   const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+  let at = 1 + NONCE;
+  let pending: Buffer | undefined;
+  for (const part of parts) {
+    for (let from = 0; from < part.length; from += PIECE) {
+      const piece = cipher.update(part.subarray(from, Math.min(part.length, from + PIECE)));
+      if (pending) at += pending.copy(out, at);
+      pending = piece;
+    }
+  }
+  if (pending) at += pending.copy(out, at);
+  at += cipher.final().copy(out, at);
+  if (at !== size - TAG) throw new FerryError('INTERNAL', `sealing ${ad} made ${at - 1 - NONCE} bytes of ciphertext for ${size - SEAL_OVERHEAD + 1}`);
   out[0] = VERSION;
   nonce.copy(out, 1);
-  let at = 1 + NONCE;
-  for (const b of body) at += b.copy(out, at);
-  tag.copy(out, at);
+  cipher.getAuthTag().copy(out, at);
   return out;
 }
 
-/** Bytes deciphered per call: small pieces come from malloc's free lists, not fresh mappings per chunk. */
-const PIECE = 64 * 1024;
 /** A zstd payload up to this size is deciphered into the thread's reused buffer before it is decompressed. */
 const SCRATCH_MAX = 8 * 1024 * 1024;
 const MiB = 1024 * 1024;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { Bank } from '../../src/bank/bank';
+import { READ_AHEAD_BYTES } from '../../src/bank/bank-chunks';
 import { packKey } from '../../src/bank/pack-index';
 import type { TreeEntry } from '../../src/bank/types';
 import { FerryError, isFerryError, type ErrorCode } from '../../src/errors';
@@ -110,6 +111,35 @@ describe('bank: Bank', () => {
     const order = [...ids.keys()].reverse().concat([...ids.keys()].filter((i) => i % 3 === 0));
     const got = await Promise.all(order.map((i) => other.get(ids[i]).then((g) => g.equals(plains[i]))));
     expect(got).to.not.include(false);
+  });
+
+  it('chunks: a chunk left waiting in a range read ahead counts its whole range buffer — past READ_AHEAD_HELD the oldest is dropped and read again when asked', async () => {
+    const store = new MemoryBankStore();
+    const bank = await Bank.create(store, key, { packBytes: 64 * 1024 * 1024 });
+    try {
+      const writer = bank.chunks({ trusted: await bank.knownChunks() });
+      const ids: string[] = [];
+      for (let i = 0; i < 230; i++) ids.push(await writer.put(randomBytes(100_000)));
+      await writer.flush();
+      const reader = bank.chunks();
+      const at = new Map<string, number>();
+      for (const id of ids) at.set(id, (await reader.locate(id))!.offset);
+      ids.sort((a, b) => at.get(a)! - at.get(b)!);
+      // One range reads a chunk and the ones after it, up to 4 MiB: 41 of these.
+      const perRange = Math.floor(READ_AHEAD_BYTES / (at.get(ids[1])! - at.get(ids[0])!));
+      expect(perRange).to.equal(41);
+      // Five ranges, each read for its first chunk, all but its last asked for: five chunks of
+      // 100 kB wait, in five 4 MiB buffers (20 MiB, past the 16 MiB held).
+      const starts = [0, 1, 2, 3, 4].map((r) => r * perRange);
+      for (const s of starts) for (let i = s; i < s + perRange - 1; i++) reader.release(await reader.get(ids[i]));
+      const before = store.calls.getRange;
+      reader.release(await reader.get(ids[starts[4] + perRange - 1]));
+      expect(store.calls.getRange - before, 'the newest waiting chunk was still held').to.equal(0);
+      reader.release(await reader.get(ids[starts[0] + perRange - 1]));
+      expect(store.calls.getRange - before, 'the oldest was dropped, its range buffer reused').to.equal(1);
+    } finally {
+      await bank.close();
+    }
   });
 
   it('chunks: a trusted set still being read — holds() answers from what is stored, puts wait for the set, its failure reaches the put', async () => {

@@ -36,6 +36,22 @@ describe('bank: seal', () => {
     });
   }
 
+  describe('sealed into the buffer the plaintext lies in: enciphered in 64 KiB pieces, no write ahead of a read', () => {
+    const P = 64 * 1024;
+    for (const n of [1, 13, 14, 15, P - 1, P, P + 1, P + 13, P + 14, 3 * P + 5, (1 << 20) + 7]) {
+      for (const kind of ['random (raw)', 'text (zstd)'] as const) {
+        it(`${kind}, ${n} bytes`, () => {
+          const plain = kind === 'random (raw)' ? randomBytes(n) : Buffer.from('log line 0123456789\n'.repeat(Math.ceil(n / 20))).subarray(0, n);
+          const buf = Buffer.alloc(n + SEAL_OVERHEAD + 64, 0xa5);
+          plain.copy(buf);
+          const sealed = seal(KEY, buf.subarray(0, n), 'chunks/cd/in', buf);
+          expect(sealed.buffer).to.equal(buf.buffer);
+          expect(openSealed(KEY, sealed, 'chunks/cd/in', 'mem://b').equals(plain)).to.equal(true);
+        });
+      }
+    }
+  });
+
   it('uses a fresh nonce each time (two seals of one plaintext differ)', () => {
     const p = Buffer.from('same');
     expect(seal(KEY, p, 'k').equals(seal(KEY, p, 'k'))).to.equal(false);
