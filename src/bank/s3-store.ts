@@ -13,6 +13,7 @@ import { bufferPool } from './buffer-pool';
 import { collected } from './object-writer';
 import type { BankStore, ObjectWriter, StoredObject } from './types';
 import { checkKey, checkRange, shortRange } from './store-key';
+import { YoungGarbage } from './young-garbage';
 
 /** S3's limit on keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
@@ -309,6 +310,13 @@ function messageOf(err: unknown): string {
 }
 
 /**
+ * The socket's reads of every body copied into a caller's buffer (a restore's ranges): a minor
+ * collection after every 4 MiB of them. A 1 GiB restore from Swift peaked at 212-228 MB with it
+ * against 243-270 MB without (glibc's main arena held 81 MB of freed reads), in the same time.
+ */
+const socketReads = new YoungGarbage(4 * 1024 * 1024);
+
+/**
  * An object's body in one buffer, each piece copied once into a buffer of the announced length (or
  * `into`, when it is long enough) as it arrives (the SDK's transformToByteArray keeps every piece, then copies them all into a new
  * array: twice the memory and copies on a restore's hot path). Without a length, or when the body
@@ -326,6 +334,7 @@ async function bodyBytes(body: unknown, contentLength: number | undefined, into?
   let at = 0;
   const extra: Buffer[] = [];
   for await (const p of pieces) {
+    socketReads.made(p.byteLength);
     const piece = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
     const fits = Math.min(piece.length, contentLength - at);
     piece.copy(out, at, 0, fits);

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { FerryError, isFerryError } from '../errors';
 import { BufferPool } from './buffer-pool';
 import { keyedId, openSealed, seal } from './seal';
+import { YoungGarbage } from './young-garbage';
 
 /**
  * A request to the thread: `length` bytes at the start of `input` (transferred, and handed back), or
@@ -43,25 +44,17 @@ const sealKey = Buffer.from(key);
 const outputs = new BufferPool<ArrayBuffer>(SPARE_OUTPUTS, (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer);
 
 /**
- * Node's cipher makes a new buffer for every update, and this thread allocates little else: V8
- * collected them only once their total passed its external-memory limit (64 MB a thread), so two
- * threads held 54 MB of dead ciphertext at a 1 GiB backup's peak (heaptrack). A minor collection
- * after every COLLECT_EVERY bytes keeps that to a few MiB. `gc` is there when Node runs with
- * --expose-gc, as ferry's daemons do (bin/ferry); elsewhere (tests) the thread goes without.
+ * Node's cipher makes a new buffer for every update, and this thread allocates little else: two
+ * threads held 54 MB of dead ciphertext at a 1 GiB backup's peak (heaptrack) until a minor
+ * collection after every 8 MiB sealed or opened kept that to a few MiB.
  */
-const COLLECT_EVERY = 8 * 1024 * 1024;
-const collect = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
-let sinceCollect = 0;
+const garbage = new YoungGarbage(8 * 1024 * 1024);
 
 parentPort?.on('message', (req: SealRequest) => {
   try {
     answer(req);
   } finally {
-    sinceCollect += req.length;
-    if (collect && sinceCollect >= COLLECT_EVERY) {
-      sinceCollect = 0;
-      collect({ type: 'minor' });
-    }
+    garbage.made(req.length);
   }
 });
 
