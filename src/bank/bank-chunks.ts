@@ -276,7 +276,7 @@ export class BankChunks implements ChunkStore {
     };
     const mine = share();
     const range = this.store.getRange(packKey(loc.pack), loc.offset, end - loc.offset, into);
-    const waits: AheadRange = { bytes: into.buffer.byteLength, waiting: 0 };
+    const waits: AheadRange = { bytes: into.buffer.byteLength, waiting: follow.length };
     if (follow.length > 0) this.aheadBytes += waits.bytes;
     for (const e of follow) {
       const sealed = range.then((b) => {
@@ -285,7 +285,6 @@ export class BankChunks implements ChunkStore {
       });
       sealed.catch(() => undefined); // nobody may ask for it; a get that does reads it again alone
       this.ahead.set(e.id, { sealed, release: share(), range: waits });
-      waits.waiting++;
     }
     for (const [old, h] of this.ahead) {
       if (this.aheadBytes <= READ_AHEAD_HELD) break;

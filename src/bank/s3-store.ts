@@ -311,7 +311,7 @@ function messageOf(err: unknown): string {
 
 /**
  * The socket's reads of every body copied into a caller's buffer (a restore's ranges): a minor
- * collection after every 4 MiB of them. A 1 GiB restore from Swift peaked at 212-228 MB with it
+ * collection after every 4 MiB of them. A 1 GiB restore from Swift peaked at 215-227 MB with it
  * against 243-270 MB without (glibc's main arena held 81 MB of freed reads), in the same time.
  */
 const socketReads = new YoungGarbage(4 * 1024 * 1024);

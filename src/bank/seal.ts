@@ -80,7 +80,8 @@ export function seal(key: Buffer, plain: Buffer, ad: string, into?: Buffer): Buf
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(Buffer.from(ad, 'utf8'));
   const parts = frame(plain);
-  const size = 1 + NONCE + parts.reduce((n, b) => n + b.length, 0) + TAG;
+  const payload = parts.reduce((n, b) => n + b.length, 0);
+  const size = 1 + NONCE + payload + TAG;
   const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let at = 1 + NONCE;
   let pending: Buffer | undefined;
@@ -93,7 +94,7 @@ export function seal(key: Buffer, plain: Buffer, ad: string, into?: Buffer): Buf
   }
   if (pending) at += pending.copy(out, at);
   at += cipher.final().copy(out, at);
-  if (at !== size - TAG) throw new FerryError('INTERNAL', `sealing ${ad} made ${at - 1 - NONCE} bytes of ciphertext for ${size - SEAL_OVERHEAD + 1}`);
+  if (at !== 1 + NONCE + payload) throw new FerryError('INTERNAL', `sealing ${ad} made ${at - 1 - NONCE} bytes of ciphertext for ${payload}`);
   out[0] = VERSION;
   nonce.copy(out, 1);
   cipher.getAuthTag().copy(out, at);
