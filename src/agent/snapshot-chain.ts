@@ -8,7 +8,8 @@
  *
  * runs on the RECEIVING host, `c.source` being a connection to the sending host (TransferClient,
  * the Mover's MoveSource). It sends every snapshot that the sender holds, the receiver lacks, control's
- * registry records on the sender and `c.wanted` accepts (default: all of them but moves' own), records
+ * registry records on the sender and `c.wanted` accepts (default: all of them but moves' own and
+ * replication snapshots older than the receiver's newest, which it dropped itself), records
  * each received copy in control ({from: c.from}), and answers `base`: the newest snapshot (in the
  * sender's order) that both now hold and that is a safe base, or undefined when there is none (the
  * next stream must then be a full one). Replication: take a `_replication.<key>` snapshot on the
@@ -30,6 +31,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { Logger } from '../log';
 import { streamBuffers } from '../stream/buffer-size';
 import type { TransferRequest } from '../transfer/protocol';
+import { replicationSnapshotsDropped } from '../volume/replication-names';
 import { moveOfSnapshot } from '../volume/snapshot-names';
 import type { ControlClient } from '../wire/control-client';
 import type { SnapshotRecord } from '../wire/records';
@@ -98,20 +100,38 @@ export function planChain(p: {
   return { steps, base, conflicts };
 }
 
+/**
+ * The plan of one run (pure): `theirs` the sender's snapshots (its order, oldest first), `ours` the
+ * receiver's, `holders` the hosts control's registry records holding a name. Carried: what the
+ * registry records on the sender, `wanted` accepts, no move owns, and the receiver has not dropped
+ * (replicationSnapshotsDropped); a base: a move's, or one recorded on both hosts.
+ */
+export function chainPlan(p: {
+  theirs: readonly string[];
+  ours: readonly string[];
+  holders: (name: string) => readonly string[];
+  from: string;
+  to: string;
+  wanted?: (name: string) => boolean;
+}): ReturnType<typeof planChain> {
+  const on = (s: string, host: string): boolean => p.holders(s).includes(host);
+  const wanted = p.wanted ?? (() => true);
+  const dropped = new Set(replicationSnapshotsDropped(p.theirs, p.ours));
+  return planChain({
+    source: p.theirs,
+    target: new Set(p.ours),
+    carry: (s) => moveOfSnapshot(s) === undefined && !dropped.has(s) && on(s, p.from) && wanted(s),
+    shared: (s) => moveOfSnapshot(s) !== undefined || (on(s, p.from) && on(s, p.to)),
+  });
+}
+
 /** Sends what the receiver lacks (see the top of this file). Throws what a stream or the backend throws. */
 export async function sendChain(c: ChainContext): Promise<ChainResult> {
   const log = c.log.child({ volume: c.volume, op: 'snapshot-chain', from: c.from });
   const theirs = JSON.parse(await c.source.ask({ op: 'snapshots', volume: c.volume })) as string[];
-  const ours = new Set(await c.backend.listSnapshots(c.volume));
+  const ours = await c.backend.listSnapshots(c.volume);
   const registry = new Map((await c.control.snapshotsOf(c.volume)).map((s) => [s.name, s]));
-  const on = (s: string, host: string): boolean => registry.get(s)?.hosts.includes(host) ?? false;
-  const wanted = c.wanted ?? (() => true);
-  const plan = planChain({
-    source: theirs,
-    target: ours,
-    carry: (s) => moveOfSnapshot(s) === undefined && on(s, c.from) && wanted(s),
-    shared: (s) => moveOfSnapshot(s) !== undefined || (on(s, c.from) && on(s, c.to)),
-  });
+  const plan = chainPlan({ theirs, ours, holders: (s) => registry.get(s)?.hosts ?? [], from: c.from, to: c.to, wanted: c.wanted });
   for (const s of plan.conflicts) log.warn({ snapshot: s }, 'a snapshot of this name here may hold other data: not sent, not a base');
   const sent: string[] = [];
   let bytes = 0;

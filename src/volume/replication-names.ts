@@ -37,6 +37,21 @@ export function prunableReplicationSnapshots(names: readonly string[], oldestBas
 }
 
 /**
+ * The replication snapshots the receiver has dropped (pure): those `theirs` holds, replication owns,
+ * `ours` lacks, and that are older than the newest replication snapshot `ours` holds. A standby keeps
+ * only its newest, and tidies its own before it asks the primary to tidy: until the primary has
+ * done so too (never while a move is under way), the primary still holds older ones. A move's
+ * snapshot chain must not carry them back: the receiver dropped them as useless, and the oldest would
+ * cross in a full stream (the chain's first step has no base).
+ */
+export function replicationSnapshotsDropped(theirs: readonly string[], ours: readonly string[]): string[] {
+  const newest = ours.filter((s) => replicationTimeOf(s) !== undefined).sort().at(-1);
+  if (newest === undefined) return [];
+  const have = new Set(ours);
+  return theirs.filter((s) => !have.has(s) && replicationTimeOf(s) !== undefined && s < newest);
+}
+
+/**
  * The newest snapshot both hosts hold that can be the base of an increment (pure), or undefined
  * (a full stream). Only move and replication snapshots qualify: one of those on both hosts was sent
  * from one to the other, so it holds the same data on both; a user's snapshot of the same name need

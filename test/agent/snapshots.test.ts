@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { agentParts } from '../support/agent-parts';
 import { plainBackend } from '../support/plain-backend';
-import { planChain } from '../../src/agent/snapshot-chain';
+import { chainPlan, planChain } from '../../src/agent/snapshot-chain';
+import { replicationSnapshotAt } from '../../src/volume/replication-names';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -86,6 +87,26 @@ describe('snapshot chain: the plan (pure)', function () {
     ['a host holding more than the sender: its extra ones are left alone', plan(['a'], ['a', 'z'], ['a'], ['a']), { steps: [], base: 'a', conflicts: [] }],
   ];
   for (const [what, got, want] of cases) it(what, () => expect(got).to.deep.equal(want));
+
+  // The registry's view: who holds which name; a move from h1 to h2.
+  const r = (s: number) => replicationSnapshotAt(new Date(Date.UTC(2026, 11, 4, 1, 51, s)));
+  const chain = (theirs: string[], ours: string[], holders: Record<string, string[]>) =>
+    chainPlan({ theirs, ours, holders: (s) => holders[s] ?? [], from: 'h1', to: 'h2' });
+  it('a move to a standby that has tidied its replication snapshots before the primary has: nothing sent, its newest the base', function () {
+    // CI saw this: h2 dropped r(12) after its round of r(14), a move began before h1 dropped it, and
+    // the chain sent r(12) in a full stream (56 MiB instead of nothing).
+    expect(chain([r(12), r(14)], [r(14)], { [r(12)]: ['h1'], [r(14)]: ['h1', 'h2'] })).to.deep.equal({ steps: [], base: r(14), conflicts: [] });
+  });
+  it('a move to a standby still carries a replication snapshot newer than its newest, and user snapshots it lacks', function () {
+    expect(chain(['daily', r(12), r(14), r(16)], [r(12)], { daily: ['h1'], [r(12)]: ['h1', 'h2'], [r(14)]: ['h1'], [r(16)]: ['h1'] })).to.deep.equal({
+      steps: [{ snapshot: 'daily' }, { snapshot: r(14), base: r(12) }, { snapshot: r(16), base: r(14) }],
+      base: r(16),
+      conflicts: [],
+    });
+  });
+  it('a move to a host with no replication snapshot carries them all', function () {
+    expect(chain([r(12), r(14)], [], { [r(12)]: ['h1'], [r(14)]: ['h1'] }).steps).to.deep.equal([{ snapshot: r(12) }, { snapshot: r(14), base: r(12) }]);
+  });
 });
 
 describe('agent part snapshots: rollback and clone (no root)', function () {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshotAt, replicationTimeOf } from '../../src/volume/replication-names';
+import { newestCommonBase, prunableReplicationSnapshots, replicationSnapshotAt, replicationSnapshotsDropped, replicationTimeOf } from '../../src/volume/replication-names';
 
 /* replicate: replication snapshot names, the common base of an increment, and what may be pruned (pure). */
 
@@ -28,6 +28,19 @@ describe('volume: replication snapshot names', function () {
   for (const c of cases) {
     it(`prunes: ${c.why}`, function () {
       expect(prunableReplicationSnapshots(c.names, c.oldest)).to.deep.equal(c.want);
+    });
+  }
+
+  const dropped: { why: string; theirs: string[]; ours: string[]; want: string[] }[] = [
+    { why: 'older than the receiver\'s newest, which it lacks: dropped', theirs: [r(1), r(2), r(3)], ours: [r(3)], want: [r(1), r(2)] },
+    { why: 'newer than the receiver\'s newest: not dropped (a round it has not had)', theirs: [r(2), r(3), r(4)], ours: [r(2)], want: [] },
+    { why: 'a receiver with no replication snapshot dropped none', theirs: [r(1), r(2)], ours: ['daily', '_move.2.final'], want: [] },
+    { why: 'ones it holds are not dropped', theirs: [r(1), r(2)], ours: [r(1), r(2)], want: [] },
+    { why: 'other owners\' never are', theirs: ['a', '_move.1.final', '_schedule.p.20261202T070000Z', r(1)], ours: [r(2)], want: [r(1)] },
+  ];
+  for (const c of dropped) {
+    it(`dropped by the receiver: ${c.why}`, function () {
+      expect(replicationSnapshotsDropped(c.theirs, c.ours)).to.deep.equal(c.want);
     });
   }
 
