@@ -21,8 +21,10 @@ export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
  * Range buffers holding chunks read ahead and not yet asked for, at most, in bytes (chunks are dropped
  * oldest first past it). A range's whole buffer counts while any chunk of it waits: a chunk a
  * restore asks for late would otherwise keep a 4 MiB buffer from reuse for its few hundred KiB.
+ * Two ranges: a restore asks for chunks in pack order (readOrder), so what a range read ahead is
+ * asked for before the next range is read.
  */
-export const READ_AHEAD_HELD = 16 * 1024 * 1024;
+export const READ_AHEAD_HELD = 8 * 1024 * 1024;
 
 /** A range's buffer while chunks read with it wait to be asked for. */
 interface AheadRange {
@@ -105,7 +107,7 @@ export class BankChunks implements ChunkStore {
   private readonly rangeBuffers = sharedBufferPool(Math.ceil(READ_AHEAD_HELD / READ_AHEAD_BYTES) + 2);
   /** Bytes of the range buffers chunks read ahead are waiting in (READ_AHEAD_HELD at most). */
   private aheadBytes = 0;
-  /** Ids a get returned: asked again (a restore's cache dropped it), a chunk is read alone. */
+  /** Ids a get returned: one asked again is read alone (its neighbours were most likely served already too). */
   private readonly served = new Set<string>();
   /** Each pack's index entries by offset (for reading ahead). */
   private readonly sorted = new Map<string, IndexEntry[]>();
@@ -202,6 +204,28 @@ export class BankChunks implements ChunkStore {
   async locate(id: string): Promise<ChunkLocation | undefined> {
     if (this.writer.has(id) && !this.writer.locate(id)) await this.writer.flush();
     return this.writer.locate(id) ?? (await this.bankIndex()).chunks.get(id);
+  }
+
+  /**
+   * By pack, each pack's chunks by offset; packs in the order `ids` first names one of them (a
+   * restore then goes through the tree about in order); ids no index lists last (get names them).
+   */
+  async readOrder(ids: readonly string[]): Promise<string[]> {
+    const index = await this.bankIndex();
+    const packRank = new Map<string, number>();
+    const located: Array<{ id: string; pack: number; offset: number }> = [];
+    const unknown: string[] = [];
+    for (const id of ids) {
+      const loc = this.writer.locate(id) ?? index.chunks.get(id);
+      if (!loc) {
+        unknown.push(id);
+        continue;
+      }
+      if (!packRank.has(loc.pack)) packRank.set(loc.pack, packRank.size);
+      located.push({ id, pack: packRank.get(loc.pack)!, offset: loc.offset });
+    }
+    located.sort((a, b) => a.pack - b.pack || a.offset - b.offset);
+    return [...located.map((l) => l.id), ...unknown];
   }
 
   async get(id: string): Promise<Buffer> {

@@ -1,9 +1,11 @@
 /**
- * Writes a checkpoint's tree back (restoreTree): into an existing empty directory, in walk order —
- * directories made first, file data by extents through a small chunk cache (one chunk serves many
- * small files; the next chunks are fetched ahead), hard links after their first path, symlinks,
- * fifos and devices (mknod); each entry's owner, mode and mtime; then every xattr in one setfattr;
- * then the directories' owner, mode and mtime, deepest first (writing into a directory moves its mtime).
+ * Writes a checkpoint's tree back (restoreTree): into an existing empty directory. First the tree in
+ * walk order — directories, files made empty at their size, hard links after their first path,
+ * symlinks, fifos and devices (mknod). Then the files' data chunk by chunk in the order the bank
+ * reads them best (pack by pack, as restic restores): each chunk fetched once and written into every
+ * extent that holds it, whatever file it belongs to. Then each file's owner, mode and mtime; every
+ * xattr in one setfattr; the directories' owner, mode and mtime, deepest first (writing into a
+ * directory moves its mtime).
  * A manifest is trusted only after its AEAD check, but no entry is ever written outside `into`.
  */
 import { chmodSync, closeSync, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
@@ -17,13 +19,10 @@ import { applyXattrs } from './xattrs';
 import type { ChunkStore, ProgressSink, TreeEntry } from './types';
 
 /**
- * Chunks kept after use (a chunk often holds many small files), distinct chunks fetched ahead of the
- * file being started (opening runs on the seal threads meanwhile), and files written at once (a file
- * waits for its chunks while others are written).
+ * Chunks asked for at once (their opening runs on the seal threads while others are written), and
+ * fifos and devices made at once (mknod runs as a process).
  */
-const CACHE_CHUNKS = 12;
-const HELD_MAX = 32;
-const FETCH_AHEAD = 8;
+const CHUNKS_AT_ONCE = 4;
 const FILES_AT_ONCE = 8;
 const PROGRESS_EVERY_MS = 200;
 /** A fresh ext4/xfs volume's root may hold this and still count as empty. */
@@ -84,50 +83,6 @@ export function splitRdev(rdev: number): [number, number] {
   const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
   const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
   return [Number(major), Number(minor)];
-}
-
-/**
- * Chunks by id, each kept from its fetch until its last extent is written (files are written
- * several at once, so "the last few used" would drop chunks a slower file still needs). Fetching
- * ahead stops while CACHE_CHUNKS are held; a chunk held far too long (its data repeats much later
- * in the tree) is dropped past HELD_MAX and fetched again when needed.
- */
-class ChunkCache {
-  private readonly held = new Map<string, Promise<Buffer>>();
-  constructor(private readonly chunks: ChunkStore, private readonly uses: Map<string, number>) {}
-
-  /** Fetches `id` ahead of use unless enough are held; false when it did not (try again later). */
-  prefetch(id: string): boolean {
-    if (this.held.has(id) || !this.uses.has(id)) return true;
-    if (this.held.size >= CACHE_CHUNKS) return false;
-    this.fetch(id);
-    return true;
-  }
-
-  get(id: string): Promise<Buffer> {
-    return this.held.get(id) ?? this.fetch(id);
-  }
-
-  /** One extent of `id` was written. */
-  done(id: string): void {
-    const left = (this.uses.get(id) ?? 1) - 1;
-    if (left > 0) this.uses.set(id, left);
-    else {
-      // Its last extent is written: no file reads it again, so its memory goes back to the store.
-      const p = this.held.get(id);
-      this.uses.delete(id);
-      this.held.delete(id);
-      p?.then((b) => this.chunks.release(b), () => undefined);
-    }
-  }
-
-  private fetch(id: string): Promise<Buffer> {
-    const p = this.chunks.get(id);
-    p.catch(() => undefined); // a prefetch nobody awaits must not be an unhandled rejection
-    this.held.set(id, p);
-    while (this.held.size > HELD_MAX) this.held.delete(this.held.keys().next().value as string);
-    return p;
-  }
 }
 
 /** Makes directory `at` (tree path `path`); a fresh filesystem's own lost+found is reused. */
@@ -192,28 +147,6 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     }
   }
 
-  // The chunks in the order files are written (a chunk once per run of extents in it), for fetching
-  // ahead, and where each file's data starts in that order.
-  const dataOf = (e: TreeEntry): TreeEntry => (e.type === 'hardlink' ? (byPath.get(e.target ?? '') ?? e) : e);
-  const order: string[] = [];
-  const startOf = new Map<string, number>();
-  const uses = new Map<string, number>();
-  {
-    const written = new Set<string>();
-    for (const e of selected) {
-      const d = dataOf(e);
-      // A hard link whose first path was selected too is a link, not data (its first path came before it).
-      if (d.type !== 'file' || written.has(d.path)) continue;
-      written.add(d.path);
-      startOf.set(d.path, order.length);
-      for (const x of d.extents ?? []) {
-        if (order.at(-1) !== x.id) order.push(x.id);
-        uses.set(x.id, (uses.get(x.id) ?? 0) + 1);
-      }
-    }
-  }
-  const cache = new ChunkCache(o.chunks, uses);
-  let fetched = 0;
   const totalBytes = selected.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
   let doneBytes = 0;
   let files = 0;
@@ -227,35 +160,92 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   };
   report(true);
 
-  // A file's creation, writes and metadata are synchronous calls: a few each per file, and a trip
-  // through libuv's thread pool per call cost more than the calls. The event loop runs every 16 files.
+  /** A file made empty (its size, holes throughout) whose extents are still to be written. */
+  interface Pending {
+    e: TreeEntry;
+    to: string;
+    left: number;
+  }
+  /** Where each chunk's bytes go: every extent of every file made that holds some of it. */
+  const uses = new Map<string, Array<{ file: Pending; at: number; offset: number; length: number }>>();
+  const fileDone = (f: Pending): void => {
+    doneBytes += f.e.size ?? 0;
+    files++;
+    report(false);
+  };
+  // A file's creation and metadata are synchronous calls: a few each per file, and a trip through
+  // libuv's thread pool per call cost more than the calls. The event loop runs every 16 files.
   const turn = turns(16);
-  const writeFileData = async (e: TreeEntry, to: string): Promise<void> => {
-    // Each chunk is asked for once, in order, FETCH_AHEAD ahead of the one a file is about to use.
-    let idx = (startOf.get(e.path) ?? 0) - 1;
-    let prev: string | undefined;
+  /** Makes file `e` at `to`, empty at its size (holes stay holes); its data comes in pack order (writeData). */
+  const makeFile = async (e: TreeEntry, to: string): Promise<void> => {
     await turn();
     const fd = openSync(to, 'wx', 0o600);
     try {
-      for (const x of e.extents ?? []) {
-        if (x.id !== prev) idx++;
-        prev = x.id;
-        for (const ahead = Math.min(order.length, idx + 1 + FETCH_AHEAD); fetched < ahead && cache.prefetch(order[fetched]); ) fetched++;
-        const chunk = await cache.get(x.id);
-        if (x.offset + x.length > chunk.length) {
-          throw new FerryError('BANK_CORRUPT', `chunk ${x.id} holds ${chunk.length} bytes, but ${e.path} needs bytes ${x.offset}..${x.offset + x.length} of it; run ferry bank check`);
-        }
-        for (let off = 0; off < x.length; ) off += writeSync(fd, chunk, x.offset + off, x.length - off, x.at + off);
-        cache.done(x.id);
-      }
-      // Holes between and after the extents stay holes.
       ftruncateSync(fd, e.size ?? 0);
     } finally {
       closeSync(fd);
     }
-    doneBytes += e.size ?? 0;
-    files++;
-    report(false);
+    const f: Pending = { e, to, left: e.extents?.length ?? 0 };
+    for (const x of e.extents ?? []) {
+      const list = uses.get(x.id);
+      if (list) list.push({ file: f, at: x.at, offset: x.offset, length: x.length });
+      else uses.set(x.id, [{ file: f, at: x.at, offset: x.offset, length: x.length }]);
+    }
+    if (f.left === 0) fileDone(f);
+  };
+  /** Writes chunk `id`'s bytes into every extent that holds some of it, each file opened once. */
+  const writeChunk = (id: string, chunk: Buffer): void => {
+    const list = uses.get(id) ?? [];
+    list.sort((a, b) => (a.file === b.file ? a.at - b.at : 0));
+    let fd: number | undefined;
+    let open: Pending | undefined;
+    try {
+      for (const u of list) {
+        if (u.offset + u.length > chunk.length) {
+          throw new FerryError('BANK_CORRUPT', `chunk ${id} holds ${chunk.length} bytes, but ${u.file.e.path} needs bytes ${u.offset}..${u.offset + u.length} of it; run ferry bank check`);
+        }
+        if (open !== u.file || fd === undefined) {
+          if (fd !== undefined) closeSync(fd);
+          fd = undefined;
+          fd = openSync(u.file.to, 'r+');
+          open = u.file;
+        }
+        for (let off = 0; off < u.length; ) off += writeSync(fd, chunk, u.offset + off, u.length - off, u.at + off);
+        if (--u.file.left === 0) fileDone(u.file);
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    uses.delete(id);
+  };
+  /**
+   * The data of every file made, chunk by chunk in the order the store reads them at the least cost
+   * (a bank's: pack by pack), CHUNKS_AT_ONCE asked for at once: each chunk is fetched once, however
+   * many files and extents hold it, and none waits in memory for a file to come along. The first
+   * failure stops it; chunks already asked for are let go.
+   */
+  const writeData = async (): Promise<void> => {
+    const ids = [...uses.keys()];
+    const order = o.chunks.readOrder ? await o.chunks.readOrder(ids) : ids;
+    let next = 0;
+    let failed: { err: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      while (next < order.length && !failed) {
+        const id = order[next++];
+        try {
+          const chunk = await o.chunks.get(id);
+          try {
+            if (!failed) writeChunk(id, chunk);
+          } finally {
+            o.chunks.release(chunk);
+          }
+        } catch (err) {
+          failed ??= { err };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CHUNKS_AT_ONCE, order.length) }, worker));
+    if (failed) throw failed.err;
   };
   const setMeta = (e: TreeEntry, at: string): void => {
     lchownSync(at, e.uid, e.gid);
@@ -267,10 +257,16 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
 
   // Tree path of an inode's first name (file, fifo, device) → where it is being made, for the hard links that follow.
   const madeNodes = new Map<string, Promise<string>>();
-  /** Makes a file (its data), fifo or device at `to` with its owner, mode and mtime. */
+  /** Files made, for their owner, mode and mtime once their data is written. */
+  const madeFiles: Array<{ e: TreeEntry; to: string }> = [];
+  /** Makes a file (empty: data comes later), fifo or device at `to`; a fifo's or device's owner, mode and mtime. */
   const makeNode = async (e: TreeEntry, to: string): Promise<string> => {
-    if (e.type === 'file') await writeFileData(e, to);
-    else if (e.type === 'fifo') await runner.run(['mknod', to, 'p']);
+    if (e.type === 'file') {
+      await makeFile(e, to);
+      madeFiles.push({ e, to });
+      return to;
+    }
+    if (e.type === 'fifo') await runner.run(['mknod', to, 'p']);
     else {
       const [major, minor] = splitRdev(e.rdev ?? 0);
       await runner.run(['mknod', to, e.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
@@ -349,6 +345,8 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     throw err;
   }
   await settle();
+  await writeData();
+  for (const f of madeFiles) setMeta(f.e, f.to);
   await applyXattrs(runner, xattrItems);
   // Walk order is depth-first pre-order: reversed, every directory comes after all it holds.
   for (const d of madeDirs.reverse()) setMeta(d, abs(d.path));

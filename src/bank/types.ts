@@ -173,6 +173,12 @@ export interface ChunkStore {
   /** The plaintext of chunk `id`; BANK_CORRUPT when missing, unreadable or not hashing to `id`. */
   get(id: string): Promise<Buffer>;
   /**
+   * `ids` (each once) in the order that gets them at the least cost: a bank's by pack and offset in
+   * it, so that one ranged read serves the chunks stored together and none is read twice. Optional:
+   * a store without it is read in the order given.
+   */
+  readOrder?(ids: readonly string[]): Promise<string[]>;
+  /**
    * Gives back a buffer get returned, once the caller holds no reference to it (nor any view): the
    * store may open a later chunk into the same memory. Optional for the caller (an unreleased
    * buffer is collected), fatal to misuse: never release a chunk something may still read.

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { Bank } from '../../src/bank/bank';
-import { READ_AHEAD_BYTES } from '../../src/bank/bank-chunks';
+import { READ_AHEAD_BYTES, READ_AHEAD_HELD } from '../../src/bank/bank-chunks';
 import { packKey } from '../../src/bank/pack-index';
 import type { TreeEntry } from '../../src/bank/types';
 import { FerryError, isFerryError, type ErrorCode } from '../../src/errors';
@@ -128,15 +128,45 @@ describe('bank: Bank', () => {
       // One range reads a chunk and the ones after it, up to 4 MiB: 41 of these.
       const perRange = Math.floor(READ_AHEAD_BYTES / (at.get(ids[1])! - at.get(ids[0])!));
       expect(perRange).to.equal(41);
-      // Five ranges, each read for its first chunk, all but its last asked for: five chunks of
-      // 100 kB wait, in five 4 MiB buffers (20 MiB, past the 16 MiB held).
-      const starts = [0, 1, 2, 3, 4].map((r) => r * perRange);
+      // One range more than READ_AHEAD_HELD holds, each read for its first chunk, all but its last
+      // asked for: that many chunks of 100 kB wait, each in its own 4 MiB buffer.
+      const held = READ_AHEAD_HELD / READ_AHEAD_BYTES;
+      const starts = Array.from({ length: held + 1 }, (_, r) => r * perRange);
       for (const s of starts) for (let i = s; i < s + perRange - 1; i++) reader.release(await reader.get(ids[i]));
       const before = store.calls.getRange;
-      reader.release(await reader.get(ids[starts[4] + perRange - 1]));
+      reader.release(await reader.get(ids[starts[held] + perRange - 1]));
       expect(store.calls.getRange - before, 'the newest waiting chunk was still held').to.equal(0);
       reader.release(await reader.get(ids[starts[0] + perRange - 1]));
       expect(store.calls.getRange - before, 'the oldest was dropped, its range buffer reused').to.equal(1);
+    } finally {
+      await bank.close();
+    }
+  });
+
+  it('chunks: readOrder puts ids by pack (in the order the ids first name each) and by offset in it, unknown ids last', async () => {
+    const store = new MemoryBankStore();
+    const bank = await Bank.create(store, key, { packBytes: 1024 * 1024 });
+    try {
+      const writer = bank.chunks({ trusted: await bank.knownChunks() });
+      const ids: string[] = [];
+      for (let i = 0; i < 24; i++) ids.push(await writer.put(randomBytes(200_000)));
+      await writer.flush();
+      const reader = bank.chunks();
+      const loc = new Map<string, { pack: string; offset: number }>();
+      for (const id of ids) loc.set(id, (await reader.locate(id))!);
+      expect(new Set([...loc.values()].map((l) => l.pack)).size, 'several packs').to.be.above(2);
+      const unknown = 'f'.repeat(64);
+      const scrambled = [...ids.slice(12).reverse(), unknown, ...ids.slice(0, 12).reverse()];
+      const got = await reader.readOrder(scrambled);
+      expect(got.at(-1)).to.equal(unknown);
+      expect(new Set(got)).to.deep.equal(new Set(scrambled));
+      const packs = got.slice(0, -1).map((id) => loc.get(id)!.pack);
+      // Each pack once, in the order the scrambled list first names one of its chunks.
+      const firstNamed = [...new Set(scrambled.filter((id) => id !== unknown).map((id) => loc.get(id)!.pack))];
+      expect(packs.filter((p, i) => i === 0 || packs[i - 1] !== p)).to.deep.equal(firstNamed);
+      for (let i = 1; i < got.length - 1; i++) {
+        if (packs[i] === packs[i - 1]) expect(loc.get(got[i])!.offset).to.be.above(loc.get(got[i - 1])!.offset);
+      }
     } finally {
       await bank.close();
     }

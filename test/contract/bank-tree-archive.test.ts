@@ -6,9 +6,10 @@ import { backupTree, restoreTree } from '../../src/bank/tree-archive';
 import { Bank } from '../../src/bank/bank';
 import { openStore } from '../../src/bank/open-store';
 import { FerryError } from '../../src/errors';
-import type { TreeEntry } from '../../src/bank/types';
+import type { ChunkStore, TreeEntry } from '../../src/bank/types';
 import { missingNeeds } from '../contract/backend-contract';
 import { MemoryChunks, TestCutter } from '../support/bank-doubles';
+import { MemoryBankStore } from '../support/memory-bank-store';
 import { cleanupDir, makeLoopFs, makeTempDir, sh } from '../support/host';
 import { describeTree, expectSameTree, writeRichTree, xattrDump, type MetaEntry } from '../support/tree-meta';
 
@@ -232,6 +233,94 @@ describe('bank tree archive through a real bank (file://, its FastCDC chunker, s
       } finally {
         await reopened.close();
       }
+    } finally {
+      await bank.close();
+    }
+  });
+});
+
+describe('bank tree archive: a restore reads a real bank pack by pack, each chunk once (ext4)', function () {
+  let dir: string;
+  let mnt: string;
+  before(function () {
+    const missing = missingNeeds({ tools: ['mkfs.ext4', ...TOOLS], filesystems: ['ext4'] });
+    if (missing.length > 0) {
+      console.log(`    SKIPPED bank tree archive pack order: this machine lacks ${missing.join(', ')}`);
+      this.skip();
+    }
+    dir = makeTempDir('bank-tree-order');
+    mnt = makeFs('ext4', dir);
+  });
+  after(() => {
+    if (dir) cleanupDir(dir);
+  });
+
+  it('asks for every chunk once, in pack and offset order, whatever files share it; every stored byte read at most once', async () => {
+    const src = join(mnt, 'src');
+    mkdirSync(src);
+    // Large files backed up at once (their chunks interleave in the packs), one twice (its chunks
+    // serve two files), and small files sharing chunks.
+    const big = [0, 1, 2, 3, 4, 5].map(() => randomBytes(3 * MiB));
+    big.forEach((b, i) => writeFileSync(join(src, `big${i}`), b));
+    writeFileSync(join(src, 'big0-again'), big[0]);
+    mkdirSync(join(src, 'small'));
+    for (let i = 0; i < 200; i++) writeFileSync(join(src, 'small', `f${i}`), randomBytes(2000 + i));
+    const store = new MemoryBankStore();
+    const key = randomBytes(32);
+    const bank = await Bank.create(store, key, { packBytes: 4 * MiB });
+    try {
+      const chunks = bank.chunks({ trusted: await bank.knownChunks() });
+      const b = await backupTree(src, { cutter: bank.cutter(), chunks, stableInodes: true });
+      await chunks.flush();
+      const reader = bank.chunks();
+      const asked: string[] = [];
+      const spy: ChunkStore = {
+        put: (p, id) => reader.put(p, id),
+        idOf: (p) => reader.idOf(p),
+        holds: (id) => reader.holds(id),
+        get: (id) => {
+          asked.push(id);
+          return reader.get(id);
+        },
+        readOrder: (ids) => reader.readOrder(ids),
+        release: (p) => reader.release(p),
+        uploadedBytes: () => reader.uploadedBytes(),
+        flush: () => reader.flush(),
+      };
+      const where = new Map<string, { pack: string; offset: number }>();
+      const walkOrder: string[] = [];
+      for (const e of b.entries) for (const x of e.extents ?? []) {
+        if (!where.has(x.id)) walkOrder.push(x.id);
+        where.set(x.id, (await reader.locate(x.id))!);
+      }
+      const packed = [...walkOrder].sort((x, y) => (where.get(x)!.pack < where.get(y)!.pack ? -1 : where.get(x)!.pack > where.get(y)!.pack ? 1 : where.get(x)!.offset - where.get(y)!.offset));
+      const packs = new Set([...where.values()].map((w) => w.pack));
+      expect(packs.size, 'the tree spans several packs').to.be.above(3);
+      const stored = (await store.list('packs/')).reduce((n, o) => n + o.size, 0);
+      const before = { ranges: store.calls.getRange };
+      let rangeBytes = 0;
+      const getRange = store.getRange.bind(store);
+      store.getRange = (k, offset, length, into) => {
+        rangeBytes += length;
+        return getRange(k, offset, length, into);
+      };
+      const dst = join(mnt, 'dst');
+      mkdirSync(dst);
+      await restoreTree(b.entries, dst, { chunks: spy });
+      expectSameTree(describeTree(src), describeTree(dst));
+      expect(asked.length, 'each chunk asked for once').to.equal(new Set(asked).size);
+      expect(new Set(asked)).to.deep.equal(new Set(walkOrder));
+      // Pack by pack: once a pack is left, it is never come back to; within a pack, by offset.
+      const visits = asked.map((id) => where.get(id)!.pack).filter((p, i, all) => i === 0 || all[i - 1] !== p);
+      expect(visits.length, `packs visited in turn: ${visits.join(' ')}`).to.equal(packs.size);
+      for (let i = 1; i < asked.length; i++) {
+        const [a, c] = [where.get(asked[i - 1])!, where.get(asked[i])!];
+        if (a.pack === c.pack) expect(c.offset, 'by offset in a pack').to.be.above(a.offset);
+      }
+      expect(rangeBytes, 'no stored byte read twice').to.be.at.most(stored);
+      expect(store.calls.getRange - before.ranges, 'one ranged read per 4 MiB or so').to.be.at.most(Math.ceil(stored / (4 * MiB)) + packs.size);
+      // The files' order in the tree is not the packs' (else this proves nothing about ordering).
+      expect(walkOrder).to.not.deep.equal(packed);
     } finally {
       await bank.close();
     }
