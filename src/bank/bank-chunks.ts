@@ -208,7 +208,8 @@ export class BankChunks implements ChunkStore {
 
   /**
    * By pack, each pack's chunks by offset; packs in the order `ids` first names one of them (a
-   * restore then goes through the tree about in order); ids no index lists last (get names them).
+   * restore then goes through the tree about in order). Ids no index lists come first: their get
+   * fails, naming the chunk, before anything else is read.
    */
   async readOrder(ids: readonly string[]): Promise<string[]> {
     const index = await this.bankIndex();
@@ -225,7 +226,7 @@ export class BankChunks implements ChunkStore {
       located.push({ id, pack: packRank.get(loc.pack)!, offset: loc.offset });
     }
     located.sort((a, b) => a.pack - b.pack || a.offset - b.offset);
-    return [...located.map((l) => l.id), ...unknown];
+    return [...unknown, ...located.map((l) => l.id)];
   }
 
   async get(id: string): Promise<Buffer> {

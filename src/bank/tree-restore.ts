@@ -168,8 +168,9 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   }
   /** Where each chunk's bytes go: every extent of every file made that holds some of it. */
   const uses = new Map<string, Array<{ file: Pending; at: number; offset: number; length: number }>>();
+  // Progress counts each extent as it is written, and a file's holes once it is whole.
   const fileDone = (f: Pending): void => {
-    doneBytes += f.e.size ?? 0;
+    doneBytes += (f.e.size ?? 0) - (f.e.extents ?? []).reduce((n, x) => n + x.length, 0);
     files++;
     report(false);
   };
@@ -178,6 +179,12 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   const turn = turns(16);
   /** Makes file `e` at `to`, empty at its size (holes stay holes); its data comes in pack order (writeData). */
   const makeFile = async (e: TreeEntry, to: string): Promise<void> => {
+    // The file is cut to its size before its data is written: an extent past it would grow it.
+    for (const x of e.extents ?? []) {
+      if (x.at + x.length > (e.size ?? 0)) {
+        throw new FerryError('BANK_CORRUPT', `checkpoint entry ${JSON.stringify(e.path)} has data at bytes ${x.at}..${x.at + x.length}, past its size ${e.size ?? 0}; the manifest is not one ferry wrote. Run ferry bank check`);
+      }
+    }
     await turn();
     const fd = openSync(to, 'wx', 0o600);
     try {
@@ -193,25 +200,28 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     }
     if (f.left === 0) fileDone(f);
   };
-  /** Writes chunk `id`'s bytes into every extent that holds some of it, each file opened once. */
+  /**
+   * Writes chunk `id`'s bytes into every extent that holds some of it, each file opened once: the
+   * uses are listed file by file (makeFile adds a file's extents together).
+   */
   const writeChunk = (id: string, chunk: Buffer): void => {
-    const list = uses.get(id) ?? [];
-    list.sort((a, b) => (a.file === b.file ? a.at - b.at : 0));
     let fd: number | undefined;
     let open: Pending | undefined;
     try {
-      for (const u of list) {
+      for (const u of uses.get(id) ?? []) {
         if (u.offset + u.length > chunk.length) {
           throw new FerryError('BANK_CORRUPT', `chunk ${id} holds ${chunk.length} bytes, but ${u.file.e.path} needs bytes ${u.offset}..${u.offset + u.length} of it; run ferry bank check`);
         }
-        if (open !== u.file || fd === undefined) {
+        if (fd === undefined || open !== u.file) {
           if (fd !== undefined) closeSync(fd);
           fd = undefined;
           fd = openSync(u.file.to, 'r+');
           open = u.file;
         }
         for (let off = 0; off < u.length; ) off += writeSync(fd, chunk, u.offset + off, u.length - off, u.at + off);
+        doneBytes += u.length;
         if (--u.file.left === 0) fileDone(u.file);
+        else report(false);
       }
     } finally {
       if (fd !== undefined) closeSync(fd);
@@ -246,6 +256,8 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
     };
     await Promise.all(Array.from({ length: Math.min(CHUNKS_AT_ONCE, order.length) }, worker));
     if (failed) throw failed.err;
+    // Every chunk a file needs was written (a store's readOrder that left one out would leave holes).
+    if (uses.size > 0) throw new FerryError('INTERNAL', `the restore wrote no data for chunk ${uses.keys().next().value as string}: the chunk store's read order left it out`);
   };
   const setMeta = (e: TreeEntry, at: string): void => {
     lchownSync(at, e.uid, e.gid);
@@ -346,7 +358,10 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
   }
   await settle();
   await writeData();
-  for (const f of madeFiles) setMeta(f.e, f.to);
+  for (const f of madeFiles) {
+    await turn();
+    setMeta(f.e, f.to);
+  }
   await applyXattrs(runner, xattrItems);
   // Walk order is depth-first pre-order: reversed, every directory comes after all it holds.
   for (const d of madeDirs.reverse()) setMeta(d, abs(d.path));
