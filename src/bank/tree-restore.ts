@@ -15,6 +15,7 @@ import { FerryError } from '../errors';
 import { ProcessRunner, type Runner } from '../exec/runner';
 import { silentLogger, type Logger } from '../log';
 import { turns } from './event-loop-turns';
+import { mapLimit } from './map-limit';
 import { applyXattrs } from './xattrs';
 import type { ChunkStore, ProgressSink, TreeEntry } from './types';
 
@@ -232,30 +233,19 @@ export async function restoreTree(entries: TreeEntry[], into: string, o: Restore
    * The data of every file made, chunk by chunk in the order the store reads them at the least cost
    * (a bank's: pack by pack), CHUNKS_AT_ONCE asked for at once: each chunk is fetched once, however
    * many files and extents hold it, and none waits in memory for a file to come along. The first
-   * failure stops it; chunks already asked for are let go.
+   * failure stops it (mapLimit: the chunks in flight settle and are let go first).
    */
   const writeData = async (): Promise<void> => {
     const ids = [...uses.keys()];
     const order = o.chunks.readOrder ? await o.chunks.readOrder(ids) : ids;
-    let next = 0;
-    let failed: { err: unknown } | undefined;
-    const worker = async (): Promise<void> => {
-      while (next < order.length && !failed) {
-        const id = order[next++];
-        try {
-          const chunk = await o.chunks.get(id);
-          try {
-            if (!failed) writeChunk(id, chunk);
-          } finally {
-            o.chunks.release(chunk);
-          }
-        } catch (err) {
-          failed ??= { err };
-        }
+    await mapLimit(order, CHUNKS_AT_ONCE, async (id) => {
+      const chunk = await o.chunks.get(id);
+      try {
+        writeChunk(id, chunk);
+      } finally {
+        o.chunks.release(chunk);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(CHUNKS_AT_ONCE, order.length) }, worker));
-    if (failed) throw failed.err;
+    });
     // Every chunk a file needs was written (a store's readOrder that left one out would leave holes).
     if (uses.size > 0) throw new FerryError('INTERNAL', `the restore wrote no data for chunk ${uses.keys().next().value as string}: the chunk store's read order left it out`);
   };

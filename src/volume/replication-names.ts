@@ -45,10 +45,10 @@ export function prunableReplicationSnapshots(names: readonly string[], oldestBas
  * cross in a full stream (the chain's first step has no base).
  */
 export function replicationSnapshotsDropped(theirs: readonly string[], ours: readonly string[]): string[] {
-  const newest = ours.filter((s) => replicationTimeOf(s) !== undefined).sort().at(-1);
-  if (newest === undefined) return [];
   const have = new Set(ours);
-  return theirs.filter((s) => !have.has(s) && replicationTimeOf(s) !== undefined && s < newest);
+  const newest = ours.filter((s) => replicationTimeOf(s) !== undefined).sort().at(-1) ?? null;
+  // What the receiver would prune below its own newest, of what it lacks.
+  return prunableReplicationSnapshots(theirs.filter((s) => !have.has(s)), newest);
 }
 
 /**

@@ -143,7 +143,7 @@ describe('bank: Bank', () => {
     }
   });
 
-  it('chunks: readOrder puts ids by pack (in the order the ids first name each) and by offset in it, unknown ids last', async () => {
+  it('chunks: readOrder puts ids by pack (in the order the ids first name each) and by offset in it, unknown ids first', async () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, key, { packBytes: 1024 * 1024 });
     try {
