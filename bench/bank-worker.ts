@@ -59,17 +59,23 @@ async function backup(bank: Bank, job: WorkerJob): Promise<WorkerResult> {
   const lock = await bank.lock('backup', hostname());
   try {
     // As the agent's backup runner does: the indexes and the parent's manifest read while the tree is walked.
-    const found = bank.newestCheckpoint(job.volume);
-    found.catch(() => undefined);
+    let found: ReturnType<Bank['newestCheckpoint']> | undefined = bank.newestCheckpoint(job.volume);
+    const parentId = found.then((p) => p?.summary.id);
+    parentId.catch(() => undefined);
     const chunks = bank.chunks({ trusted: bank.knownChunks() });
-    const r = await backupTree(job.dir, { cutter: bank.cutter(), chunks, parent: found.then((p) => p?.entries), stableInodes: job.stableInodes ?? true });
-    const parent = (await found)?.summary;
-    const summary = await bank.writeCheckpoint(
-      { volume: job.volume, time: new Date().toISOString(), host: hostname(), backend: 'directory', dataBytes: r.dataBytes, files: r.files, parent: parent?.id, origin: 'manual' },
-      r.entries,
-      chunks,
-    );
-    return { checkpoint: summary.id, files: r.files, dataBytes: r.dataBytes, uploadedBytes: chunks.uploadedBytes(), hwmKiB: hwmKiB() };
+    try {
+      const r = await backupTree(job.dir, { cutter: bank.cutter(), chunks, parent: found.then((p) => p?.entries), stableInodes: job.stableInodes ?? true });
+      found = undefined;
+      const parent = await parentId;
+      const summary = await bank.writeCheckpoint(
+        { volume: job.volume, time: new Date().toISOString(), host: hostname(), backend: 'directory', dataBytes: r.dataBytes, files: r.files, parent, origin: 'manual' },
+        r.entries,
+        chunks,
+      );
+      return { checkpoint: summary.id, files: r.files, dataBytes: r.dataBytes, uploadedBytes: chunks.uploadedBytes(), hwmKiB: hwmKiB() };
+    } finally {
+      await chunks.close();
+    }
   } finally {
     await lock.release();
   }

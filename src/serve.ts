@@ -226,7 +226,7 @@ export async function startFerry(
   await freezer?.thawLeftovers();
   const quiescer = new ContainerQuiescer(node, control, dockerHost, agentLog.child({ part: 'quiesce' }), undefined, freezer);
   const snapshots = new Snapshots(node, control, slots, lock, agentLog, quiescer);
-  const banks = new Banks(node, control, loadBankKit, agentLog.child({ part: 'banks' }));
+  const banks = new Banks(node, control, () => loadBankKit(join(config.dataDir, 'bank-work', 'spool')), agentLog.child({ part: 'banks' }));
   const backups = new Backups(node, control, slots, snapshots, volumes, banks, join(config.dataDir, 'bank-work'), config.defaults.backend, agentLog.child({ part: 'backups' }));
   // bank-policy (issue 8 items 4, 5): policies' scheduled backups and restore drills, fed by the scheduler's refresh and book.
   const book = new ScheduleBook(join(config.dataDir, 'schedules.json'), agentLog);

@@ -60,12 +60,12 @@ export interface BankKit extends TreeArchive {
 
 /**
  * The real kit, loaded on first use (an agent that never backs up does not load the bank's modules,
- * its worker threads or the AWS SDK).
+ * its worker threads or the AWS SDK). `spoolDir`: where s3:// banks stage packs on local disk.
  */
-export async function loadBankKit(): Promise<BankKit> {
+export async function loadBankKit(spoolDir: string): Promise<BankKit> {
   const [{ Bank }, { openStore }, tree] = await Promise.all([import('../bank/bank'), import('../bank/open-store'), import('../bank/tree-archive')]);
   return {
-    openStore,
+    openStore: (loc) => openStore(loc, { spoolDir }),
     createBank: async (store, key) => asOpenBank(await Bank.create(store, key)),
     openBank: async (store, key) => asOpenBank(await Bank.open(store, key)),
     backupTree: (root, o) => tree.backupTree(root, o),

@@ -4,7 +4,7 @@
  * every index. get: locate the chunk in the bank's index, a ranged read of its pack, open, and check
  * the HMAC again. At most `sealing` puts seal at once (8); further puts wait their turn, and the pack
  * writer holds puts back while its uploads are busy, so memory stays bounded however many the
- * caller starts (8 sealed chunks, and on S3 3 pack buffers: about 100 MiB at the most with the default sizes).
+ * caller starts (8 sealed chunks: about 40 MiB at the most with the default sizes; packs are staged on disk).
  */
 import { FerryError } from '../errors';
 import { packKey, type BankIndex, type ChunkLocation, type IndexEntry } from './pack-index';
@@ -194,6 +194,10 @@ export class BankChunks implements ChunkStore {
       if (mine) this.sealer.giveInput(input);
       this.sealSlots.give();
     }
+  }
+
+  async close(): Promise<void> {
+    await this.writer.discard();
   }
 
   async flush(): Promise<void> {

@@ -176,14 +176,18 @@ export async function runGc(bank: GcSubject, o: GcOptions): Promise<GcResult> {
     // Repack: live sealed bytes into new packs (stored and indexed by flush), before the old go.
     if (plan.repack.length > 0) {
       const writer = bank.packWriter();
-      let done = 0;
-      for (const r of plan.repack) {
-        const body = await bank.store.get(packKey(r.pack));
-        // A pack gone since the listing has nothing left to move (check will name what it held).
-        if (body) for (const e of r.keep) await writer.add(e.id, body.subarray(e.offset, e.offset + e.length));
-        o.progress?.({ phase: 'repacking', doneBytes: ++done, totalBytes: plan.repack.length });
+      try {
+        let done = 0;
+        for (const r of plan.repack) {
+          const body = await bank.store.get(packKey(r.pack));
+          // A pack gone since the listing has nothing left to move (check will name what it held).
+          if (body) for (const e of r.keep) await writer.add(e.id, body.subarray(e.offset, e.offset + e.length));
+          o.progress?.({ phase: 'repacking', doneBytes: ++done, totalBytes: plan.repack.length });
+        }
+        await writer.flush();
+      } finally {
+        await writer.discard();
       }
-      await writer.flush();
     }
     const gone = [...plan.remove, ...plan.repack.map((r) => r.pack)];
     const total = gone.length * 2 + plan.orphans.length;

@@ -12,7 +12,7 @@ import type { BankKeys } from './bank-keys';
 import { BankLocks, LOCK_TIMINGS, type AcquireOptions, type HeldLock, type LockKind, type LockTimings } from './bank-locks';
 import { assertCheckpointId, checkpointKey, isCheckpointId, newCheckpointId } from './checkpoint-id';
 import { GearChunker, gearTable } from './gear-chunker';
-import { decodeManifest, decodeTree, encodeManifest, encodeTree, type Manifest } from './manifest';
+import { decodeManifest, decodeTree, encodeManifest, treeBlocks, type Manifest } from './manifest';
 import { mapLimit } from './map-limit';
 import { loadIndex, type BankIndex } from './pack-index';
 import { PackWriter } from './pack-writer';
@@ -112,11 +112,12 @@ export class Bank {
     assertCheckpointId(id);
     const key = checkpointKey(id);
     if (await this.store.has(key)) throw new FerryError('BANK_EXISTS', `checkpoint ${id} already exists in bank ${this.store.url}`);
+    // The tree's NDJSON cut and put block by block (put copies each chunk before it returns).
     const cutter = this.cutter();
-    const pieces = cutter.push(encodeTree(entries));
+    const treeChunks: string[] = [];
+    for (const block of treeBlocks(entries)) treeChunks.push(...(await mapLimit(cutter.push(block), 8, (p) => chunks.put(p))));
     const last = cutter.end();
-    if (last) pieces.push(last);
-    const treeChunks = await mapLimit(pieces, 8, (p) => chunks.put(p));
+    if (last) treeChunks.push(await chunks.put(last));
     // Every pack and index stored before the manifest names their chunks.
     await chunks.flush();
     // addedBytes: the sealed new chunks, data and tree (the manifest is not counted).

@@ -39,11 +39,6 @@ export class BufferPool<T extends { readonly byteLength: number }> {
   }
 }
 
-/** A pool of Buffers made uninitialised (each its own ArrayBuffer, so it can be transferred to a thread). */
-export function bufferPool(keep: number): BufferPool<Buffer> {
-  return new BufferPool(keep, (n) => Buffer.allocUnsafeSlow(n));
-}
-
 /**
  * A pool of Buffers over SharedArrayBuffers: a seal thread reads the bytes where they lie, with no
  * copy and no transfer (a restore's ranges: several chunks opened on two threads from one buffer).

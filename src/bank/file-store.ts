@@ -31,7 +31,7 @@ export class FileStore implements BankStore {
   }
 
   async put(key: string, body: Buffer): Promise<void> {
-    const w = this.create(key, body.length);
+    const w = this.create(key);
     await w.write(body, 0).catch(async (err: unknown) => {
       await w.abort();
       throw err;
@@ -43,7 +43,7 @@ export class FileStore implements BankStore {
    * Writes the object's pieces into `<key>.tmp-<hex>` where they belong as they come (a pack
    * costs no memory here); commit fsyncs it, renames it over the key and fsyncs the directory.
    */
-  create(key: string, _sizeHint: number): ObjectWriter {
+  create(key: string): ObjectWriter {
     const path = this.pathOf(key);
     const dir = dirname(path);
     const tmp = `${path}.tmp-${randomBytes(8).toString('hex')}`;

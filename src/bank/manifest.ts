@@ -43,7 +43,28 @@ export function decodeManifest(body: Buffer, checkpoint: string, url: string): M
 
 /** The tree as NDJSON (one entry a line), the bytes the chunker cuts. */
 export function encodeTree(entries: readonly TreeEntry[]): Buffer {
-  return Buffer.from(entries.map((e) => `${JSON.stringify(e)}\n`).join(''), 'utf8');
+  return Buffer.concat([...treeBlocks(entries)]);
+}
+
+/**
+ * The same bytes as encodeTree, in blocks of about `blockBytes` (whole lines), for a writer that
+ * cuts them as they come: a 20,000-file tree is ~10 MB of NDJSON, held whole (with its lines and
+ * their join) only by encodeTree.
+ */
+export function* treeBlocks(entries: readonly TreeEntry[], blockBytes = 1024 * 1024): Generator<Buffer> {
+  let lines: string[] = [];
+  let length = 0;
+  for (const e of entries) {
+    const line = `${JSON.stringify(e)}\n`;
+    lines.push(line);
+    length += line.length;
+    if (length >= blockBytes) {
+      yield Buffer.from(lines.join(''), 'utf8');
+      lines = [];
+      length = 0;
+    }
+  }
+  if (lines.length > 0) yield Buffer.from(lines.join(''), 'utf8');
 }
 
 export function decodeTree(ndjson: Buffer, checkpoint: string, url: string): TreeEntry[] {

@@ -69,8 +69,12 @@ export function parseBankUrl(raw: string): ParsedBankUrl {
   throw invalid(raw, `has scheme ${u.protocol.replace(/:$/, '')}, which ferry does not store banks on`);
 }
 
-/** The store a bank location names. Nothing is contacted yet: the first call reaches the store. */
-export function openStore(loc: BankLocation): BankStore {
+/**
+ * The store a bank location names. Nothing is contacted yet: the first call reaches the store.
+ * `spoolDir`: where an s3:// store stages packs on local disk before it puts them (default: the OS's
+ * temporary directory; the agent gives `<dataDir>/bank-work/spool`).
+ */
+export function openStore(loc: BankLocation, o: { spoolDir?: string } = {}): BankStore {
   const parsed = parseBankUrl(loc.url);
   if (parsed.scheme === 'file') {
     if (loc.endpoint !== undefined || loc.accessKey !== undefined || loc.secretKey !== undefined) {
@@ -94,5 +98,5 @@ export function openStore(loc: BankLocation): BankStore {
   if ((loc.accessKey === undefined) !== (loc.secretKey === undefined)) {
     throw invalid(loc.url, 'has only one of the access key and secret key files: give both, or neither for the AWS default chain');
   }
-  return new S3Store({ bucket: parsed.bucket, prefix: parsed.prefix, url: parsed.url, endpoint: loc.endpoint, region: loc.region, accessKey: loc.accessKey, secretKey: loc.secretKey });
+  return new S3Store({ bucket: parsed.bucket, prefix: parsed.prefix, url: parsed.url, endpoint: loc.endpoint, region: loc.region, accessKey: loc.accessKey, secretKey: loc.secretKey, spoolDir: o.spoolDir });
 }

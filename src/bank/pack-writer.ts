@@ -2,12 +2,13 @@
  * Fills packs with sealed chunks and stores them: a pack is closed once it passes `targetBytes` (or
  * at flush), then committed, then its index stored (pack-index.ts), so a pack is never indexed before
  * it is whole. Each pack is an object written in pieces (BankStore.create): a sealed chunk goes to it
- * as it comes, at the offset its index records: into the pack's file on a file:// bank (no memory
- * held), into a pooled buffer put whole at commit on S3. At most `uploading` packs (2) are being
- * committed while one fills; add waits while the filling pack is full and every slot is taken. Peak
- * memory on S3: (uploading + 1) pack buffers of targetBytes + the largest sealed chunk (~3 x 21 MiB
- * with the defaults); on file://, none.
+ * as it comes, at the offset its index records: into the pack's file on a file:// bank, into a
+ * staged copy on local disk streamed at commit on S3 (object-writer.ts); neither holds the pack in
+ * memory. At most `uploading` packs (2) are being committed while one fills; add waits while the
+ * filling pack is full and every slot is taken. A failed upload drops the filling pack and fails
+ * every later add; discard does the same for a backup that failed elsewhere.
  */
+import { FerryError } from '../errors';
 import { encodeIndex, indexKey, newPackId, packKey, type ChunkLocation, type IndexEntry } from './pack-index';
 import type { Sealer } from './sealer';
 import type { BankStore, ObjectWriter } from './types';
@@ -34,9 +35,6 @@ interface OpenPack {
 function emptyPack(): OpenPack {
   return { id: newPackId(), entries: [], bytes: 0, writes: [] };
 }
-
-/** Room for a pack beyond its target: the largest sealed chunk (4 MiB of data + seal overhead). */
-const PACK_SLACK = 4 * 1024 * 1024 + 64 * 1024;
 
 export class PackWriter {
   private filling = emptyPack();
@@ -76,7 +74,7 @@ export class PackWriter {
     this.throwIfFailed();
     if (this.added.has(id)) return;
     const p = this.filling;
-    p.object ??= this.store.create(packKey(p.id), this.o.targetBytes + PACK_SLACK);
+    p.object ??= this.store.create(packKey(p.id));
     // The offset is taken before anything awaits: chunks added together get their own places.
     const at = p.bytes;
     p.entries.push({ id, offset: at, length: sealed.length });
@@ -96,6 +94,25 @@ export class PackWriter {
       await Promise.race(this.uploads);
     }
     this.throwIfFailed();
+  }
+
+  /**
+   * Drops the pack being filled (its chunks are not stored) and waits for the packs being stored,
+   * their failures ignored: a writer whose backup failed frees what it holds (an open pack file, a
+   * staged copy). After a flush there is nothing to drop. The writer takes no chunk after this.
+   */
+  async discard(): Promise<void> {
+    this.failed ??= new FerryError('INTERNAL', 'a chunk was added to a pack writer after it was discarded');
+    await this.dropFilling();
+    await Promise.allSettled([...this.uploads]);
+  }
+
+  /** The filling pack's object aborted once its writes settle; a fresh pack takes its place. */
+  private async dropFilling(): Promise<void> {
+    const p = this.filling;
+    this.filling = emptyPack();
+    await Promise.allSettled(p.writes);
+    await p.object?.abort().catch(() => undefined);
   }
 
   private throwIfFailed(): void {
@@ -122,6 +139,8 @@ export class PackWriter {
       } catch (err) {
         this.failed ??= err;
         await object.abort().catch(() => undefined);
+        // No pack is stored after a failure: the one filling goes too (add throws from now on).
+        await this.dropFilling();
       } finally {
         this.uploads.delete(done as Promise<void>);
         // A pack that filled while every slot was busy goes now.

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -9,8 +11,7 @@ import {
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { FerryError } from '../errors';
-import { bufferPool } from './buffer-pool';
-import { collected } from './object-writer';
+import { spooled, type SpoolReader } from './object-writer';
 import type { BankStore, ObjectWriter, StoredObject } from './types';
 import { checkKey, checkRange, shortRange } from './store-key';
 import { YoungGarbage } from './young-garbage';
@@ -34,6 +35,8 @@ export interface S3StoreOptions {
   /** Keys per ListObjectsV2 page and per DeleteObjects request (default and S3's maximum: 1000); tests make pages small. */
   listPageSize?: number;
   deleteBatch?: number;
+  /** Where packs are staged on local disk before they are put (default: the OS's temporary directory). */
+  spoolDir?: string;
   /** Timeouts (ms): connecting, a socket idle, a whole request. Tests shorten them. */
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -55,6 +58,11 @@ const UNREACHABLE = new Set([
 ]);
 const CREDENTIALS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError']);
 const FULL = new Set(['EntityTooLarge', 'QuotaExceeded', 'InsufficientStorage', 'ServiceQuotaExceeded']);
+/** Answers worth another attempt at a streamed put, as the SDK retries the others. */
+const TRANSIENT = new Set([...UNREACHABLE, 'SlowDown', 'InternalError', 'ServiceUnavailable']);
+/** Attempts at a streamed put, and the wait before the second (x4 before each after). */
+const PUT_ATTEMPTS = 3;
+const RETRY_DELAY_MS = 100;
 
 /** Fields the SDK's errors carry (ServiceException, or a Node network error it passed through). */
 interface SdkError {
@@ -76,16 +84,14 @@ export class S3Store implements BankStore {
   readonly url: string;
   private readonly client: S3Client;
   private readonly bulkClient: S3Client;
+  /** Puts of staged packs: bodies streamed from disk, retried here (the SDK retries no streamed body). */
+  private readonly streamClient: S3Client;
+  private readonly spoolDir: string;
   private readonly bucket: string;
   private readonly base: string;
   private readonly where: string;
   private readonly pageSize: number | undefined;
   private readonly deleteBatch: number;
-  /**
-   * Bodies of objects written in pieces (packs): as many as a backup has packs open (2 being
-   * stored, 1 filling); a fresh 16 MiB per pack costs page faults on every byte.
-   */
-  private readonly bodies = bufferPool(3);
   /** Set once a request found the bucket: a HEAD's bare 404 then means "no such key". */
   private bucketSeen = false;
 
@@ -99,7 +105,10 @@ export class S3Store implements BankStore {
     this.where = o.endpoint ?? `AWS S3 (${o.region ?? 'us-east-1'})`;
     this.pageSize = o.listPageSize;
     this.deleteBatch = Math.min(o.deleteBatch ?? DELETE_BATCH, DELETE_BATCH);
+    this.spoolDir = o.spoolDir ?? tmpdir();
     this.client = makeClient(o, o.idleTimeoutMs ?? 20_000);
+    // The SDK warns on the console when a streamed request fails: putStaged says what failed instead.
+    this.streamClient = makeClient(o, o.idleTimeoutMs ?? 20_000, { maxAttempts: 1, logger: QUIET });
     // A store answers DeleteObjects only once every key is gone (Swift: 2 at a time by default),
     // silent meanwhile: 1000 keys can take longer than the idle limit that catches a hung store.
     this.bulkClient = makeClient(o, Math.max(o.idleTimeoutMs ?? 20_000, 180_000));
@@ -125,10 +134,26 @@ export class S3Store implements BankStore {
     }
   }
 
-  /** Collected in a pooled buffer and put whole at commit (PutObject takes one body). */
-  create(key: string, sizeHint: number): ObjectWriter {
+  /** Staged in a file under spoolDir and streamed at commit (PutObject takes one body, of known length). */
+  create(key: string): ObjectWriter {
     checkKey(key);
-    return collected((body) => this.put(key, body), this.bodies, sizeHint);
+    return spooled(this.spoolDir, `object ${key} of bank ${this.url}`, (read, size) => this.putStaged(key, read, size));
+  }
+
+  /** PutObject of a staged object, read afresh for each attempt. */
+  private async putStaged(key: string, read: SpoolReader, size: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const body = read();
+      try {
+        await this.streamClient.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.base + key, Body: body, ContentLength: size }));
+        return;
+      } catch (err) {
+        body.destroy();
+        const http = status(err) ?? 0;
+        if (attempt >= PUT_ATTEMPTS || !(http >= 500 || http === 429 || TRANSIENT.has(errorCode(err)))) throw this.mapped(err, 'put', key);
+        await sleep(RETRY_DELAY_MS * 4 ** (attempt - 1));
+      }
+    }
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -273,7 +298,10 @@ export class S3Store implements BankStore {
   }
 }
 
-function makeClient(o: S3StoreOptions, idleTimeoutMs: number): S3Client {
+/** A logger that says nothing (the SDK's default for a failed streamed request is console.warn). */
+const QUIET = { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function makeClient(o: S3StoreOptions, idleTimeoutMs: number, extra: { maxAttempts?: number; logger?: typeof QUIET } = {}): S3Client {
   return new S3Client({
     region: o.region ?? 'us-east-1',
     ...(o.endpoint !== undefined ? { endpoint: o.endpoint, forcePathStyle: true } : {}),
@@ -283,7 +311,8 @@ function makeClient(o: S3StoreOptions, idleTimeoutMs: number): S3Client {
     // Plain PUT bodies with Content-Length (Swift refuses aws-chunked), no CRC on every GET.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 3,
+    maxAttempts: extra.maxAttempts ?? 3,
+    ...(extra.logger ? { logger: extra.logger } : {}),
     requestHandler: {
       connectionTimeout: o.connectTimeoutMs ?? 3_000,
       socketTimeout: idleTimeoutMs,

@@ -35,9 +35,9 @@ export interface BankStore {
   put(key: string, body: Buffer): Promise<void>;
   /**
    * An object written in pieces (a pack, as its chunks are sealed), seen by readers only once
-   * committed, and then whole, as put. `sizeHint`: about the size it will have.
+   * committed, and then whole, as put.
    */
-  create(key: string, sizeHint: number): ObjectWriter;
+  create(key: string): ObjectWriter;
   /** The object's bytes, or null when there is no such key. */
   get(key: string): Promise<Buffer | null>;
   /**
@@ -191,6 +191,12 @@ export interface ChunkStore {
    * may name the chunks put so far only after this); throws the first upload failure.
    */
   flush(): Promise<void>;
+  /**
+   * Frees what writing holds: after a failed backup, the pack being filled (an open file, a staged
+   * copy) is dropped, its chunks not stored; after a flush there is nothing left. Call it once the
+   * backup is over, whatever its outcome; nothing is put after.
+   */
+  close(): Promise<void>;
 }
 
 /** Readable is re-exported for stores and archive code that stream. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BufferPool, bufferPool } from '../../src/bank/buffer-pool';
+import { BufferPool } from '../../src/bank/buffer-pool';
 
 describe('bank: buffer pool', () => {
   const MiB = 1024 * 1024;
@@ -29,11 +29,5 @@ describe('bank: buffer pool', () => {
     expect(pool.size).to.equal(2);
     expect(pool.take(1).length).to.equal(5);
     expect(pool.take(1).length).to.equal(9);
-  });
-
-  it('hands out buffers that own their memory (transferable to a thread)', () => {
-    const b = bufferPool(1).take(100);
-    expect(b.byteOffset).to.equal(0);
-    expect(b.buffer.byteLength).to.equal(b.length);
   });
 });

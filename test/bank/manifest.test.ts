@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { newCheckpointId, isCheckpointId } from '../../src/bank/checkpoint-id';
-import { decodeManifest, decodeTree, encodeManifest, encodeTree, treeDataChunks, type Manifest } from '../../src/bank/manifest';
+import { decodeManifest, decodeTree, encodeManifest, encodeTree, treeBlocks, treeDataChunks, type Manifest } from '../../src/bank/manifest';
 import type { TreeEntry } from '../../src/bank/types';
 import { isFerryError } from '../../src/errors';
 
@@ -21,6 +21,18 @@ describe('bank: manifest and tree encoding', () => {
   it('round-trips a tree of every kind of entry through NDJSON (a newline in a name included)', () => {
     expect(decodeTree(encodeTree(SAMPLE_TREE), 'c', 'mem://b')).to.deep.equal(SAMPLE_TREE);
     expect(treeDataChunks(SAMPLE_TREE)).to.deep.equal(new Set([ID, ID2]));
+  });
+
+  it('gives the tree in blocks of whole lines that join to the same bytes (the writer cuts them as they come)', () => {
+    const whole = encodeTree(SAMPLE_TREE);
+    for (const size of [1, 200, 400, whole.length, 10 * whole.length]) {
+      const blocks = [...treeBlocks(SAMPLE_TREE, size)];
+      expect(Buffer.concat(blocks).equals(whole), `blocks of ${size}`).to.equal(true);
+      for (const b of blocks) expect(b.at(-1), 'a block ends at a line').to.equal(0x0a);
+    }
+    expect([...treeBlocks(SAMPLE_TREE, 1)]).to.have.length(SAMPLE_TREE.length);
+    expect([...treeBlocks(SAMPLE_TREE)]).to.have.length(1);
+    expect([...treeBlocks([])]).to.deep.equal([]);
   });
 
   it('round-trips a manifest; refuses one of another checkpoint, version or without tree chunks', () => {

@@ -3,14 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bank } from '../../src/bank/bank';
-import { bufferPool } from '../../src/bank/buffer-pool';
-import { collected } from '../../src/bank/object-writer';
 import { openStore } from '../../src/bank/open-store';
 import { backupTree, restoreTree } from '../../src/bank/tree-archive';
 import type { BankLocation, BankStore, CheckpointSummary, ChunkStore, TreeEntry } from '../../src/bank/types';
 import { FerryError } from '../../src/errors';
 import { waitFor } from '../support/docker';
 import { cleanupDir, makeTempDir } from '../support/host';
+import { stagedFds } from '../support/staged-fds';
 import { swiftAio, type SwiftAio } from '../support/swift';
 import { treeDigest } from '../support/tree';
 
@@ -41,13 +40,17 @@ async function backup(bank: Bank, dir: string, volume: string, o: { onUpload?: (
   const lock = await bank.lock('backup', HOST);
   try {
     const chunks = bank.chunks({ trusted: await bank.knownChunks(), onUpload: o.onUpload });
-    const r = await backupTree(dir, { cutter: bank.cutter(), chunks, stableInodes: false });
-    const summary = await bank.writeCheckpoint(
-      { volume, time: new Date().toISOString(), host: HOST, backend: 'directory', dataBytes: r.dataBytes, files: r.files, origin: 'manual' },
-      r.entries,
-      chunks,
-    );
-    return { summary, chunks };
+    try {
+      const r = await backupTree(dir, { cutter: bank.cutter(), chunks, stableInodes: false });
+      const summary = await bank.writeCheckpoint(
+        { volume, time: new Date().toISOString(), host: HOST, backend: 'directory', dataBytes: r.dataBytes, files: r.files, origin: 'manual' },
+        r.entries,
+        chunks,
+      );
+      return { summary, chunks };
+    } finally {
+      await chunks.close();
+    }
   } finally {
     await lock.release().catch(() => undefined); // the store may be the thing that is down
   }
@@ -104,7 +107,7 @@ describe('bank faults (real Swift s3api and file://)', function () {
       // for Swift to be down, so the failure does not race the stop. Packs of 4 MiB: 6 or so here.
       let puts = 0;
       let stopping: Promise<void> | undefined;
-      const swiftStore = openStore(loc);
+      const swiftStore = openStore(loc, { spoolDir: join(dir, 'spool') });
       const gatedPut = async (k: string, b: Buffer): Promise<void> => {
         await stopping?.catch(() => undefined);
         return swiftStore.put(k, b);
@@ -112,7 +115,17 @@ describe('bank faults (real Swift s3api and file://)', function () {
       const gated: BankStore = {
         url: swiftStore.url,
         put: gatedPut,
-        create: (k, n) => collected((b) => gatedPut(k, b), bufferPool(3), n),
+        // The pack's own writer (staged on disk, streamed at commit), its commit gated as puts are.
+        create: (k) => {
+          const w = swiftStore.create(k);
+          return {
+            ...w,
+            commit: async (size) => {
+              await stopping?.catch(() => undefined);
+              return w.commit(size);
+            },
+          };
+        },
         get: (k) => swiftStore.get(k),
         getRange: (k, o, n) => swiftStore.getRange(k, o, n),
         has: (k) => swiftStore.has(k),
@@ -137,6 +150,8 @@ describe('bank faults (real Swift s3api and file://)', function () {
       }
       expect(err.code, err.message).to.equal('BANK_UNAVAILABLE');
       expect(err.message).to.include(loc.url);
+      // The pack that was filling when the store went away is dropped: no staged copy held open.
+      expect(stagedFds()).to.deep.equal([]);
 
       expect(await bank.listCheckpoints()).to.deep.equal([]);
       const before = await bank.knownChunks();

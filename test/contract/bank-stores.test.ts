@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FerryError, isFerryError } from '../../src/errors';
 import { FileStore } from '../../src/bank/file-store';
@@ -11,6 +11,7 @@ import { openStore, parseBankUrl } from '../../src/bank/open-store';
 import type { BankStore } from '../../src/bank/types';
 import { S3Store } from '../../src/bank/s3-store';
 import { cleanupDir, makeTempDir, requireRootAndTools, sh } from '../support/host';
+import { stagedFds } from '../support/staged-fds';
 import { swiftAio, type SwiftAio } from '../support/swift';
 
 /* bank: the object stores' contract, the same cases on every kind of store, then each kind's faults. */
@@ -185,7 +186,7 @@ export function storeContract(kind: StoreKind): void {
     it('writes an object in pieces (a pack as its chunks come): out of order and at once, unseen until committed, nothing left when aborted', async function () {
       const whole = binaryBody(3 * 1024 * 1024 + 123);
       const cuts = [0, 700_000, 1_500_000, 1_500_001, 2_900_000, whole.length];
-      const w = store.create('packs/ab/piecewise', 1024 * 1024);
+      const w = store.create('packs/ab/piecewise');
       // The pieces in reverse order, all started before any settles; each caller's buffer is reused once its write settles.
       await Promise.all(cuts.slice(0, -1).map((at, i) => {
         const piece = Buffer.from(whole.subarray(at, cuts[i + 1]));
@@ -197,18 +198,19 @@ export function storeContract(kind: StoreKind): void {
       expect((await store.get('packs/ab/piecewise'))!.equals(whole)).to.equal(true);
       expect((await store.getRange('packs/ab/piecewise', 1_499_999, 3))!.equals(whole.subarray(1_499_999, 1_500_002))).to.equal(true);
 
-      const dropped = store.create('packs/ab/dropped', 1024);
+      const dropped = store.create('packs/ab/dropped');
       await dropped.write(Buffer.from('half a pack'), 0);
       await dropped.abort();
       expect(await store.get('packs/ab/dropped')).to.equal(null);
       expect((await store.list('packs/')).map((o) => o.key)).to.deep.equal(['packs/ab/piecewise']);
       // Committing a size other than what was written is refused, and stores nothing.
-      const short = store.create('packs/ab/short', 1024);
+      const short = store.create('packs/ab/short');
       await short.write(Buffer.from('12345'), 0);
       expect((await rejection(short.commit(9))).code).to.equal('INTERNAL');
       expect(await store.get('packs/ab/short')).to.equal(null);
-      // On disk: no temporary file left behind by the abort or the refused commit.
+      // On disk: no temporary file left behind by the abort or the refused commit, no staged copy held open.
       if (store instanceof FileStore) expect(readdirSync(join(store.root, 'packs/ab'))).to.deep.equal(['piecewise']);
+      expect(stagedFds()).to.deep.equal([]);
     });
 
     it('refuses keys that could leave the bank: INVALID_REQUEST', async function () {
@@ -454,6 +456,91 @@ describe('bank: s3:// store error messages (a scripted S3 endpoint)', function (
       }
     });
   }
+});
+
+describe('bank: s3:// packs staged on disk and streamed (a scripted S3 endpoint)', function () {
+  /** An endpoint that answers each PUT with the next status of `script` (200 once it runs out), keeping the bodies. */
+  async function scripted(script: Array<{ status: number; code: string }>): Promise<{ port: number; bodies: Buffer[]; close(): void }> {
+    const bodies: Buffer[] = [];
+    const server = createHttpServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (b: Buffer) => parts.push(b));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(parts));
+        const next = script.shift();
+        if (!next) {
+          res.writeHead(200, { etag: '"x"' });
+          res.end();
+          return;
+        }
+        res.writeHead(next.status, { 'content-type': 'application/xml' });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${next.code}</Code><Message>scripted</Message><RequestId>1</RequestId></Error>`);
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    return { port: (server.address() as { port: number }).port, bodies, close: () => server.close() };
+  }
+
+  let spool: string;
+  before(function () {
+    spool = makeTempDir('bank-spool');
+  });
+  after(function () {
+    cleanupDir(spool);
+  });
+
+  const pack = (n: number): Buffer => randomBytes(n);
+  /** Writes `whole` in three pieces, last first, and commits it. */
+  async function writePack(store: BankStore, whole: Buffer): Promise<void> {
+    const w = store.create('packs/ab/staged');
+    const cuts = [0, 1000, 2 * 1024 * 1024, whole.length];
+    for (let i = cuts.length - 2; i >= 0; i--) await w.write(whole.subarray(cuts[i], cuts[i + 1]), cuts[i]);
+    await w.commit(whole.length);
+  }
+
+  it('sends a pack again, whole, after a 503 (the SDK retries no streamed body): the staged copy is read afresh', async function () {
+    const ep = await scripted([{ status: 503, code: 'SlowDown' }, { status: 500, code: 'InternalError' }]);
+    try {
+      const store = openStore({ url: 's3://bucket/p', endpoint: `http://127.0.0.1:${ep.port}`, accessKey: 'AKIDEXAMPLE', secretKey: 'scripted-secret' }, { spoolDir: spool });
+      const whole = pack(5 * 1024 * 1024 + 17);
+      await writePack(store, whole);
+      expect(ep.bodies.length, 'attempts').to.equal(3);
+      for (const b of ep.bodies) expect(b.equals(whole), 'each attempt sent the whole pack').to.equal(true);
+      expect(readdirSync(spool), 'the staged file is unlinked as soon as it is open').to.deep.equal([]);
+      expect(stagedFds()).to.deep.equal([]);
+    } finally {
+      ep.close();
+    }
+  });
+
+  it('gives up after 3 attempts (BANK_UNAVAILABLE naming the bank), and at once on a refusal (BANK_READ_ONLY): nothing staged is left', async function () {
+    const busy = await scripted([0, 1, 2, 3].map(() => ({ status: 503, code: 'ServiceUnavailable' })));
+    const refused = await scripted([{ status: 403, code: 'AccessDenied' }]);
+    try {
+      const open = (port: number): BankStore => openStore({ url: 's3://bucket/p', endpoint: `http://127.0.0.1:${port}`, accessKey: 'AKIDEXAMPLE', secretKey: 'scripted-secret' }, { spoolDir: spool });
+      const err = await rejection(writePack(open(busy.port), pack(3 * 1024 * 1024)));
+      expect(err.code).to.equal('BANK_UNAVAILABLE');
+      expect(err.message).to.include('bank s3://bucket/p at http://127.0.0.1:').and.include('failed put packs/ab/staged (HTTP 503');
+      expect(busy.bodies.length, 'attempts').to.equal(3);
+      const ro = await rejection(writePack(open(refused.port), pack(3 * 1024 * 1024)));
+      expect(ro.code).to.equal('BANK_READ_ONLY');
+      expect(refused.bodies.length, 'attempts').to.equal(1);
+      expect(stagedFds()).to.deep.equal([]);
+    } finally {
+      busy.close();
+      refused.close();
+    }
+  });
+
+  it('says where it could not stage a pack, and what to do', async function () {
+    const file = join(spool, 'not-a-dir');
+    mkdirSync(spool, { recursive: true });
+    writeFileSync(file, 'x');
+    const store = openStore({ url: 's3://bucket/p', endpoint: 'http://127.0.0.1:9', accessKey: 'a', secretKey: 's' }, { spoolDir: join(file, 'spool') });
+    const err = await rejection(store.create('packs/ab/x').write(Buffer.from('x'), 0));
+    expect(err.code).to.equal('BACKEND_UNAVAILABLE');
+    expect(err.message).to.include(`cannot stage object packs/ab/x of bank s3://bucket/p in ${join(file, 'spool')} (ENOTDIR)`).and.include('free space there or make it writable');
+  });
 });
 
 describe('bank: openStore URLs', function () {

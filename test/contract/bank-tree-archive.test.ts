@@ -295,6 +295,7 @@ describe('bank tree archive: a restore reads a real bank pack by pack, each chun
         release: (p) => reader.release(p),
         uploadedBytes: () => reader.uploadedBytes(),
         flush: () => reader.flush(),
+        close: () => reader.close(),
       };
       const where = new Map<string, { pack: string; offset: number; length: number }>();
       const walkOrder: string[] = [];

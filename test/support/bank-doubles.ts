@@ -145,6 +145,7 @@ export class MemoryChunks implements ChunkStore {
 
   /** Nothing waits: every put is stored when it returns. */
   async flush(): Promise<void> {}
+  async close(): Promise<void> {}
 
   uploadedBytes(): number {
     return this.uploaded;

@@ -1,6 +1,4 @@
 import { FerryError } from '../../src/errors';
-import { bufferPool } from '../../src/bank/buffer-pool';
-import { collected } from '../../src/bank/object-writer';
 import type { BankStore, ObjectWriter, StoredObject } from '../../src/bank/types';
 
 /**
@@ -13,7 +11,6 @@ export class MemoryBankStore implements BankStore {
   /** Keys read by get, in order. */
   readonly gets: string[] = [];
   readOnly = false;
-  private readonly bodies = bufferPool(3);
   /** When set, every call throws BANK_UNAVAILABLE (a store that went away). */
   down = false;
 
@@ -30,9 +27,28 @@ export class MemoryBankStore implements BankStore {
     this.objects.set(key, { body: Buffer.from(body), modifiedMs: this.now() });
   }
 
-  /** Pieces collected and put whole at commit (counted as one put). */
-  create(key: string, sizeHint: number): ObjectWriter {
-    return collected((body) => this.put(key, body), this.bodies, sizeHint);
+  /** Pieces kept until commit, then put whole (counted as one put); the contract's misuses fail. */
+  create(key: string): ObjectWriter {
+    const pieces: { bytes: Buffer; at: number }[] = [];
+    let done = false;
+    return {
+      write: async (bytes, at) => {
+        if (done) throw new FerryError('INTERNAL', `a piece was written to ${key} after it was committed or aborted`);
+        pieces.push({ bytes: Buffer.from(bytes), at });
+      },
+      commit: async (size) => {
+        if (done) throw new FerryError('INTERNAL', `${key} was committed twice, or after it was aborted`);
+        done = true;
+        const written = pieces.reduce((n, p) => Math.max(n, p.at + p.bytes.length), 0);
+        if (written !== size) throw new FerryError('INTERNAL', `${key} of ${size} bytes was committed with ${written} bytes written`);
+        const body = Buffer.alloc(size);
+        for (const p of pieces) p.bytes.copy(body, p.at);
+        await this.put(key, body);
+      },
+      abort: async () => {
+        done = true;
+      },
+    };
   }
 
   async get(key: string): Promise<Buffer | null> {
