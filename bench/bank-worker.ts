@@ -23,6 +23,8 @@ export interface WorkerJob {
   dir: string;
   /** backup: reuse unchanged files' extents (inode and ctime kept, as on btrfs/zfs/lvm/loop clones). */
   stableInodes?: boolean;
+  /** Where an s3:// bank stages packs (the agent's `<dataDir>/bank-work/spool`); default the OS's temporary directory. */
+  spoolDir?: string;
 }
 
 export interface WorkerResult {
@@ -40,7 +42,7 @@ function hwmKiB(): number {
 }
 
 export async function runJob(job: WorkerJob): Promise<WorkerResult> {
-  const bank = await Bank.create(openStore(job.loc), readFileSync(job.keyFile));
+  const bank = await Bank.create(openStore(job.loc, { spoolDir: job.spoolDir }), readFileSync(job.keyFile));
   try {
     return await (job.op === 'restore' ? restore(bank, job) : backup(bank, job));
   } finally {

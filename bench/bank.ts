@@ -212,8 +212,9 @@ export class BankBench {
     ];
     const restic = (repo: string, args: string[]): Promise<Timed> =>
       timedOk(['restic', '-r', repo, '--cache-dir', join(d, 'restic-cache'), '--cacert', front.cert, ...args], { RESTIC_PASSWORD, ...s3Env });
+    // Packs for Swift are staged on this disk, beside the banks, as the agent stages them under its data directory.
     const ferry = async (job: Omit<WorkerJob, 'keyFile' | 'volume'>): Promise<Timed & { result: WorkerResult }> => {
-      const r = await timedOk([process.execPath, ...AGENT_NODE.flags, join(__dirname, 'bank-worker.js'), JSON.stringify({ ...job, keyFile, volume: 'bench' })], { ...AGENT_NODE.env, NODE_EXTRA_CA_CERTS: front.cert });
+      const r = await timedOk([process.execPath, ...AGENT_NODE.flags, join(__dirname, 'bank-worker.js'), JSON.stringify({ ...job, keyFile, volume: 'bench', spoolDir: join(d, 'spool') })], { ...AGENT_NODE.env, NODE_EXTRA_CA_CERTS: front.cert });
       return { ...r, result: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as WorkerResult };
     };
     const run = (t: Timed): ToolRun => ({ ms: t.ms, maxRssKiB: t.maxRssKiB });
