@@ -207,7 +207,12 @@ export class BankChunks implements ChunkStore {
   /** Where chunk `id` lies (its pack, offset and sealed length), or undefined when the bank lacks it. */
   async locate(id: string): Promise<ChunkLocation | undefined> {
     if (this.writer.has(id) && !this.writer.locate(id)) await this.writer.flush();
-    return this.writer.locate(id) ?? (await this.bankIndex()).chunks.get(id);
+    return this.where(id, await this.bankIndex());
+  }
+
+  /** Where `id` lies: in a pack this store wrote, else where the bank's index says (undefined: nowhere). */
+  private where(id: string, index: BankIndex): ChunkLocation | undefined {
+    return this.writer.locate(id) ?? index.chunks.get(id);
   }
 
   /**
@@ -221,7 +226,7 @@ export class BankChunks implements ChunkStore {
     const located: Array<{ id: string; pack: number; offset: number }> = [];
     const unknown: string[] = [];
     for (const id of ids) {
-      const loc = this.writer.locate(id) ?? index.chunks.get(id);
+      const loc = this.where(id, index);
       if (!loc) {
         unknown.push(id);
         continue;
@@ -283,7 +288,7 @@ export class BankChunks implements ChunkStore {
   private async read(id: string, index: BankIndex): Promise<{ sealed: Buffer; release: () => void }> {
     const missing = (where: string): FerryError =>
       new FerryError('BANK_CORRUPT', `chunk ${id} is missing from bank ${this.store.url} (${where}); run ferry bank check to see which checkpoints it breaks`, { details: { chunk: id, problem: 'missing' } });
-    const loc = this.writer.locate(id) ?? index.chunks.get(id);
+    const loc = this.where(id, index);
     if (!loc) throw missing('no index lists it');
     // A chunk asked for again: its neighbours were most likely served already too.
     const follow = this.o.readAhead === false || this.served.has(id) ? [] : this.following(id, loc, index);

@@ -19,6 +19,15 @@ async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<Error> 
   return expect.fail(`expected ${code}`);
 }
 
+/** Puts `count` chunks of `bytes` random bytes into `bank` (packed and indexed: flushed); their ids in put order. */
+async function storeRandomChunks(bank: Bank, count: number, bytes: number): Promise<string[]> {
+  const writer = bank.chunks({ trusted: await bank.knownChunks() });
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(await writer.put(randomBytes(bytes)));
+  await writer.flush();
+  return ids;
+}
+
 function fileEntry(path: string, ids: Array<{ id: string; length: number }>): TreeEntry {
   let at = 0;
   const extents = ids.map((x) => {
@@ -117,10 +126,7 @@ describe('bank: Bank', () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, key, { packBytes: 64 * 1024 * 1024 });
     try {
-      const writer = bank.chunks({ trusted: await bank.knownChunks() });
-      const ids: string[] = [];
-      for (let i = 0; i < 230; i++) ids.push(await writer.put(randomBytes(100_000)));
-      await writer.flush();
+      const ids = await storeRandomChunks(bank, 230, 100_000);
       const reader = bank.chunks();
       const at = new Map<string, number>();
       for (const id of ids) at.set(id, (await reader.locate(id))!.offset);
@@ -147,10 +153,7 @@ describe('bank: Bank', () => {
     const store = new MemoryBankStore();
     const bank = await Bank.create(store, key, { packBytes: 1024 * 1024 });
     try {
-      const writer = bank.chunks({ trusted: await bank.knownChunks() });
-      const ids: string[] = [];
-      for (let i = 0; i < 24; i++) ids.push(await writer.put(randomBytes(200_000)));
-      await writer.flush();
+      const ids = await storeRandomChunks(bank, 24, 200_000);
       const reader = bank.chunks();
       const loc = new Map<string, { pack: string; offset: number }>();
       for (const id of ids) loc.set(id, (await reader.locate(id))!);
