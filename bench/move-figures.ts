@@ -94,10 +94,14 @@ export interface SizeFigures {
   fillMs: number;
   /** (a) the first move h1 -> h2: the whole volume. */
   full: MoveRun;
+  /** (a) the same for a second volume of the same size, right after: runs in the order rsync, ferry, ferry, rsync. */
+  full2: MoveRun;
   /** (b) btrfs send | btrfs receive between two local pools. */
   pipe: PipeRun;
-  /** (c) rsync -a over OpenSSH from h1's namespace to h2's. */
+  /** (c) rsync -a over OpenSSH from h1's namespace to h2's, before (a). */
   rsync: RsyncRun;
+  /** (c) the same for the second volume, after its move. */
+  rsync2: RsyncRun;
   /** The move back h2 -> h1 with nothing changed: what a move costs when nothing needs to travel. */
   back: MoveRun;
   /** (d, e) 10 MiB changed on h1 since the snapshot both hosts share, then `ferry volume move` to h2. */

@@ -21,14 +21,29 @@ const fmtMiB = (bytes: number): string => `${(bytes / MiB).toFixed(bytes < 10 * 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const cpuMs = (c: CpuTimes | undefined): number => (c ? c.selfMs + c.childrenMs : 0);
 
-/** Until on disk: ferry's wall time and the sync after it. */
+/** Until on disk: a move's wall time and the sync after it. */
+function durableMs(m: MoveRun): number {
+  return (m.wallMs ?? m.moveMs) + (m.syncMs ?? 0);
+}
+
+/** ferry until on disk: the mean of the two whole-volume moves (rsync, ferry, ferry, rsync). */
 function ferryDurableMs(s: SizeFigures): number {
-  return (s.full.wallMs ?? s.full.moveMs) + (s.full.syncMs ?? 0);
+  return (durableMs(s.full) + durableMs(s.full2)) / 2;
+}
+
+/** rsync until on disk: the mean of its runs before and after ferry's two. */
+function rsyncDurableMs(s: SizeFigures): number {
+  return (s.rsync.ms + s.rsync.syncMs + s.rsync2.ms + s.rsync2.syncMs) / 2;
 }
 
 /** ferry's throughput over the local pipe's, both until the data is on disk. */
 export function pipeRatio(s: SizeFigures): number {
   return (s.pipe.ms + s.pipe.syncMs) / ferryDurableMs(s);
+}
+
+/** ferry's throughput over rsync's, both until on disk, each the mean of its two runs. */
+export function rsyncRatio(s: SizeFigures): number {
+  return rsyncDurableMs(s) / ferryDurableMs(s);
 }
 
 /** "3.2 s · 320 MiB/s, on disk 6.0 s · 171 MiB/s" */
@@ -56,21 +71,26 @@ export function moveGroups(f: MoveFigures): RowGroup[] {
       'Random (incompressible) data in 64 MiB files. ferry: wall time of `ferry volume move NAME --to h2` (its CLI polls every 250 ms), ' +
       'throughput = volume bytes / wall time; “on disk” adds a `sync -f` of the target’s filesystem afterwards. Beside it the same bytes ' +
       `by \`btrfs send | btrfs receive\` between two pools on loop files on this disk (no network, cipher or checksum${f.pipeQuotas ? '; quotas on, as in ferry’s pools' : ''}) ` +
-      'and by `rsync -a` over OpenSSH (aes128-gcm) from h1’s network namespace to h2’s, into h2’s pool. Page cache warm for all three (the data was just written). ' +
+      'and by `rsync -a` over OpenSSH (aes128-gcm) from h1’s network namespace to h2’s, into h2’s pool. rsync reads the volume’s files; ferry and the pipe ' +
+      'read a read-only snapshot taken for the purpose, whose pages btrfs caches apart from the volume’s, so from disk. ' +
       'Ratio and aim compare the times until on disk: ferry’s second pre-copy round snapshots the first, which writes the received data out within the move, ' +
-      'while a bare pipe or rsync ends with most of it dirty in the page cache.',
+      'while a bare pipe or rsync ends with most of it dirty in the page cache. This disk writes the first GiB or two after a quiet spell several times ' +
+      'faster than the next ones and stays slow for minutes, so whichever ran first looked faster: two volumes are written first, then rsync, ferry, ferry, rsync ' +
+      'run in that order (one volume each) and the ratio compares the means. The pipe runs last.',
     rows: [
       ...f.sizes.map((s): Row => {
-        const wall = s.full.wallMs ?? s.full.moveMs;
         const r = pipeRatio(s);
+        const vsRsync = rsyncRatio(s);
+        const cliFailed = [s.full, s.full2].find((m) => m.cliError)?.cliError;
         return {
           figure: `Move ${s.label}`,
           ferry:
-            `${timeAndRate(s.bytes, wall, s.full.syncMs ?? 0)} (move ${secs(s.full.moveMs)}); ${fmtRatio(r)} the pipe’s throughput` +
-            (s.full.cliError ? `; **the CLI failed** (“${s.full.cliError}”) while the move went on: timed until control recorded it done` : ''),
-          aim: `≥ ${MOVE_AIMS.pipeRatio}× the pipe, > rsync`,
-          met: r >= MOVE_AIMS.pipeRatio && ferryDurableMs(s) < s.rsync.ms + s.rsync.syncMs,
-          otherwise: `send | receive: ${timeAndRate(s.bytes, s.pipe.ms, s.pipe.syncMs)}; rsync: ${timeAndRate(s.bytes, s.rsync.ms, s.rsync.syncMs)}`,
+            `${fmtRatio(vsRsync)} rsync’s throughput, ${fmtRatio(r)} the pipe’s (until on disk); ` +
+            [s.full, s.full2].map((m) => `${timeAndRate(s.bytes, m.wallMs ?? m.moveMs, m.syncMs ?? 0)} (move ${secs(m.moveMs)})`).join(' and ') +
+            (cliFailed ? `; **the CLI failed** (“${cliFailed}”) while the move went on: timed until control recorded it done` : ''),
+          aim: `≥ ${MOVE_AIMS.pipeRatio}× the pipe, ≥ 1× rsync`,
+          met: r >= MOVE_AIMS.pipeRatio && vsRsync >= 1,
+          otherwise: `rsync: ${[s.rsync, s.rsync2].map((x) => timeAndRate(s.bytes, x.ms, x.syncMs)).join(' and ')}; send | receive: ${timeAndRate(s.bytes, s.pipe.ms, s.pipe.syncMs)}`,
         };
       }),
       ...skipped,
