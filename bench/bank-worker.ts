@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Bank } from '../src/bank/bank';
 import { openStore } from '../src/bank/open-store';
-import { backupTree, restoreTree } from '../src/bank/tree-archive';
+import { restoreTree } from '../src/bank/tree-archive';
 import type { BankLocation } from '../src/bank/types';
 
 export interface WorkerJob {
@@ -58,29 +58,12 @@ async function restore(bank: Bank, job: WorkerJob): Promise<WorkerResult> {
 }
 
 async function backup(bank: Bank, job: WorkerJob): Promise<WorkerResult> {
-  const lock = await bank.lock('backup', hostname());
-  try {
-    // As the agent's backup runner does: the indexes and the parent's manifest read while the tree is walked.
-    let found: ReturnType<Bank['newestCheckpoint']> | undefined = bank.newestCheckpoint(job.volume);
-    const parentId = found.then((p) => p?.summary.id);
-    parentId.catch(() => undefined);
-    const chunks = bank.chunks({ trusted: bank.knownChunks() });
-    try {
-      const r = await backupTree(job.dir, { cutter: bank.cutter(), chunks, parent: found.then((p) => p?.entries), stableInodes: job.stableInodes ?? true });
-      found = undefined;
-      const parent = await parentId;
-      const summary = await bank.writeCheckpoint(
-        { volume: job.volume, time: new Date().toISOString(), host: hostname(), backend: 'directory', dataBytes: r.dataBytes, files: r.files, parent, origin: 'manual' },
-        r.entries,
-        chunks,
-      );
-      return { checkpoint: summary.id, files: r.files, dataBytes: r.dataBytes, uploadedBytes: chunks.uploadedBytes(), hwmKiB: hwmKiB() };
-    } finally {
-      await chunks.close();
-    }
-  } finally {
-    await lock.release();
-  }
+  const { summary, uploadedBytes } = await bank.backUp(
+    job.dir,
+    { volume: job.volume, host: hostname(), backend: 'directory', origin: 'manual' },
+    { stableInodes: job.stableInodes ?? true },
+  );
+  return { checkpoint: summary.id, files: summary.files, dataBytes: summary.dataBytes, uploadedBytes, hwmKiB: hwmKiB() };
 }
 
 if (require.main === module) {

@@ -100,51 +100,17 @@ export class Backups {
       await cloneDataset(backend, { volume: v.name, snapshot: work.snapshot }, work.scratch, { sizeBytes: v.sizeBytes ?? undefined, fs: v.fs ?? undefined });
       await mkdir(work.mountpoint, { recursive: true });
       await backend.mount(work.scratch, work.mountpoint, { readOnly: true });
-      const lock = await bank.lock('backup', this.node, { onWait: (msg) => o.progress?.({ phase: `waiting: ${msg}`, doneBytes: 0, totalBytes: 0 }) });
-      try {
-        // The bank's indexes and the parent's manifest are read (each a wait on the store) while the
-        // tree is walked: backupTree awaits the parent after its walk, the chunks' puts the indexes.
-        // Only the walk needs the parent's entries (~10 MB of objects for 20,000 files): `found` is
-        // let go after it, so they are not held while the manifest is written; the id is kept.
-        let found: ReturnType<OpenBank['newestCheckpoint']> | undefined = bank.newestCheckpoint(v.name);
-        const parentId = found.then((p) => p?.summary.id);
-        parentId.catch(() => undefined); // awaited below, unless the backup failed before
-        const chunks = bank.chunks({ trusted: bank.knownChunks() });
-        try {
-          const tree = await (
-            await this.banks.kit()
-          ).backupTree(work.mountpoint, {
-            cutter: bank.cutter(),
-            chunks,
-            parent: found.then((p) => p?.entries),
-            stableInodes: STABLE_INODES.has(v.backend),
-            ...(o.progress ? { progress: o.progress } : {}),
-          });
-          found = undefined;
-          o.progress?.({ phase: 'manifest', doneBytes: tree.dataBytes, totalBytes: tree.dataBytes, files: tree.files, uploadedBytes: chunks.uploadedBytes() });
-          const parent = await parentId;
-          return await bank.writeCheckpoint(
-            {
-              volume: v.name,
-              time: new Date().toISOString(),
-              host: this.node,
-              backend: v.backend,
-              ...(v.sizeBytes ? { sizeBytes: v.sizeBytes } : {}),
-              ...(v.fs ? { fs: v.fs } : {}),
-              dataBytes: tree.dataBytes,
-              files: tree.files,
-              ...(parent ? { parent } : {}),
-              origin: o.origin,
-            },
-            tree.entries,
-            chunks,
-          );
-        } finally {
-          await chunks.close();
-        }
-      } finally {
-        await lock.release().catch((err: unknown) => this.log.warn({ err, volume: v.name }, 'cannot release the bank lock (it goes stale in 120 s)'));
-      }
+      const { summary } = await bank.backUp(
+        work.mountpoint,
+        { volume: v.name, host: this.node, backend: v.backend, sizeBytes: v.sizeBytes ?? undefined, fs: v.fs ?? undefined, origin: o.origin },
+        {
+          stableInodes: STABLE_INODES.has(v.backend),
+          ...(o.progress ? { progress: o.progress } : {}),
+          onLockWait: (msg) => o.progress?.({ phase: `waiting: ${msg}`, doneBytes: 0, totalBytes: 0 }),
+          onLockReleaseFailed: (err) => this.log.warn({ err, volume: v.name }, 'cannot release the bank lock (it goes stale in 120 s)'),
+        },
+      );
+      return summary;
     } finally {
       await this.undo(work, backend);
     }

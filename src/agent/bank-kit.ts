@@ -1,6 +1,7 @@
 import type { Bank } from '../bank/bank';
+import type { BackupOptions, BackupResult, BackupSubject } from '../bank/bank-backup';
 import type { GcResult as BankGcResult } from '../bank/bank-gc';
-import type { BankLocation, BankStore, ChunkCutter, ChunkStore, CheckpointSummary, ProgressSink, TreeEntry } from '../bank/types';
+import type { BankLocation, BankStore, ChunkStore, CheckpointSummary, ProgressSink, TreeEntry } from '../bank/types';
 
 /**
  * bank-ops (issue 8): what the agent uses of src/bank/ (the format, the stores, the tree archive), as
@@ -12,16 +13,14 @@ import type { BankLocation, BankStore, ChunkCutter, ChunkStore, CheckpointSummar
 export interface OpenBank {
   readonly id: string;
   readonly store: BankStore;
-  cutter(): ChunkCutter;
-  chunks(o?: { trusted?: Set<string> | Promise<Set<string>>; onUpload?: (bytes: number) => void }): ChunkStore;
-  knownChunks(): Promise<Set<string>>;
-  writeCheckpoint(summary: Omit<CheckpointSummary, 'id' | 'addedBytes'> & { id?: string }, entries: TreeEntry[], chunks: ChunkStore): Promise<CheckpointSummary>;
+  /** The bank's chunks, for reading (a restore). */
+  chunks(): ChunkStore;
+  /** Backs up the tree at `root` as a new checkpoint (src/bank/bank-backup.ts). */
+  backUp(root: string, subject: BackupSubject, o: BackupOptions): Promise<BackupResult>;
   readCheckpoint(id: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] }>;
   /** Oldest first. */
   listCheckpoints(volume?: string): Promise<CheckpointSummary[]>;
-  newestCheckpoint(volume: string): Promise<{ summary: CheckpointSummary; entries: TreeEntry[] } | undefined>;
   removeCheckpoint(id: string): Promise<void>;
-  lock(kind: 'backup' | 'gc', host: string, o?: { waitMs?: number; onWait?: (msg: string) => void }): Promise<{ release(): Promise<void> }>;
   gc(o: { host: string; dryRun?: boolean; progress?: ProgressSink }): Promise<GcResult>;
   check(o: { readDataPercent?: number; progress?: ProgressSink }): Promise<CheckResult>;
   /** Frees what the bank holds (its sealer's worker threads); it is not used after. */
@@ -39,12 +38,8 @@ export interface CheckResult {
   problems: Array<{ chunk: string; problem: 'missing' | 'corrupt'; checkpoints: string[] }>;
 }
 
-/** The tree archive (src/bank/tree-archive.ts). */
+/** The tree archive's restore (src/bank/tree-archive.ts; backups go through OpenBank.backUp). */
 export interface TreeArchive {
-  backupTree(
-    root: string,
-    o: { cutter: ChunkCutter; chunks: ChunkStore; parent?: TreeEntry[] | Promise<TreeEntry[] | undefined>; stableInodes: boolean; progress?: ProgressSink },
-  ): Promise<{ entries: TreeEntry[]; dataBytes: number; files: number }>;
   restoreTree(entries: TreeEntry[], into: string, o: { chunks: ChunkStore; path?: string; progress?: ProgressSink }): Promise<{ files: number; bytes: number }>;
 }
 
@@ -68,7 +63,6 @@ export async function loadBankKit(spoolDir: string): Promise<BankKit> {
     openStore: (loc) => openStore(loc, { spoolDir }),
     createBank: async (store, key) => asOpenBank(await Bank.create(store, key)),
     openBank: async (store, key) => asOpenBank(await Bank.open(store, key)),
-    backupTree: (root, o) => tree.backupTree(root, o),
     restoreTree: (entries, into, o) => tree.restoreTree(entries, into, o),
   };
 }
@@ -78,16 +72,12 @@ function asOpenBank(b: Bank): OpenBank {
   return {
     id: b.id,
     store: b.store,
-    cutter: () => b.cutter(),
-    chunks: (o) => b.chunks(o),
-    knownChunks: () => b.knownChunks(),
-    writeCheckpoint: (summary, entries, chunks) => b.writeCheckpoint(summary, entries, chunks),
+    chunks: () => b.chunks(),
+    backUp: (root, subject, o) => b.backUp(root, subject, o),
     readCheckpoint: (id) => b.readCheckpoint(id),
     listCheckpoints: (volume) => b.listCheckpoints(volume),
-    newestCheckpoint: (volume) => b.newestCheckpoint(volume),
     removeCheckpoint: (id) => b.removeCheckpoint(id),
     close: () => b.close(),
-    lock: (kind, host, o) => b.lock(kind, host, o),
     gc: (o) => b.gc(o),
     check: (o) => b.check(o),
   };

@@ -4,6 +4,7 @@
  * check live in their own modules (bank-locks.ts, bank-gc.ts, bank-check.ts); this class joins them.
  */
 import { FerryError, isFerryError } from '../errors';
+import { runBackup, type BackupOptions, type BackupResult, type BackupSubject } from './bank-backup';
 import { runCheck, type CheckOptions, type CheckResult } from './bank-check';
 import { BankChunks, type BankChunksOptions } from './bank-chunks';
 import { CONFIG_KEY, decodeConfig, encodeConfig, newBankConfig, unlockConfig, type BankConfig } from './bank-config';
@@ -163,7 +164,11 @@ export class Bank {
         throw err;
       }
     });
-    return found.filter((m): m is Manifest => m !== null && (volume === undefined || m.summary.volume === volume));
+    // Oldest first by the time each was taken: ids name the second only, and two checkpoints of
+    // one second would otherwise list in the order of their random suffixes (a stale parent).
+    return found
+      .filter((m): m is Manifest => m !== null && (volume === undefined || m.summary.volume === volume))
+      .sort((a, b) => Date.parse(a.summary.time) - Date.parse(b.summary.time) || (a.summary.id < b.summary.id ? -1 : a.summary.id > b.summary.id ? 1 : 0));
   }
 
   async listCheckpoints(volume?: string): Promise<CheckpointSummary[]> {
@@ -190,6 +195,11 @@ export class Bank {
    */
   async lock(kind: LockKind, host: string, o: AcquireOptions = {}): Promise<HeldLock> {
     return this.locks.acquire(kind, host, o);
+  }
+
+  /** Backs up the tree at `root` as a new checkpoint of `subject.volume` (see bank-backup.ts). */
+  async backUp(root: string, subject: BackupSubject, o: BackupOptions): Promise<BackupResult> {
+    return runBackup(this, root, subject, o);
   }
 
   /** Deletes the chunks no checkpoint reaches, under the gc lock (see bank-gc.ts). */
