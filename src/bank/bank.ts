@@ -153,8 +153,7 @@ export class Bank {
   async listManifests(volume?: string): Promise<Manifest[]> {
     const ids = (await this.store.list('checkpoints/'))
       .map((o) => o.key.slice('checkpoints/'.length))
-      .filter(isCheckpointId)
-      .sort();
+      .filter(isCheckpointId);
     const found = await mapLimit(ids, 8, async (id) => {
       try {
         return await this.readManifest(id);
@@ -164,8 +163,8 @@ export class Bank {
         throw err;
       }
     });
-    // Oldest first by the time each was taken: ids name the second only, and two checkpoints of
-    // one second would otherwise list in the order of their random suffixes (a stale parent).
+    // Oldest first by the time each was taken (the id breaks ties): ids name the second only, so in
+    // id order two checkpoints of one second came in the order of their random suffixes (a stale parent).
     return found
       .filter((m): m is Manifest => m !== null && (volume === undefined || m.summary.volume === volume))
       .sort((a, b) => Date.parse(a.summary.time) - Date.parse(b.summary.time) || (a.summary.id < b.summary.id ? -1 : a.summary.id > b.summary.id ? 1 : 0));
