@@ -1,5 +1,6 @@
 import type { CpuTimes } from './cpu';
 import type { MoveFigures, MoveRun, SizeFigures } from './move-figures';
+import type { RsyncRun } from './sshd';
 import { markdownTable, renderGroups, type Row, type RowGroup } from './report';
 import { fmtMs, fmtRatio } from './stats';
 
@@ -71,8 +72,10 @@ export function moveGroups(f: MoveFigures): RowGroup[] {
       'Random (incompressible) data in 64 MiB files. ferry: wall time of `ferry volume move NAME --to h2` (its CLI polls every 250 ms), ' +
       'throughput = volume bytes / wall time; “on disk” adds a `sync -f` of the target’s filesystem afterwards. Beside it the same bytes ' +
       `by \`btrfs send | btrfs receive\` between two pools on loop files on this disk (no network, cipher or checksum${f.pipeQuotas ? '; quotas on, as in ferry’s pools' : ''}) ` +
-      'and by `rsync -a` over OpenSSH (aes128-gcm) from h1’s network namespace to h2’s, into h2’s pool. rsync reads the volume’s files; ferry and the pipe ' +
-      'read a read-only snapshot taken for the purpose, whose pages btrfs caches apart from the volume’s, so from disk. ' +
+      'and by `rsync -a` over OpenSSH (aes128-gcm) from h1’s network namespace to h2’s, into h2’s pool. ' +
+      (f.dropCaches
+        ? 'Every run starts with the page cache dropped (`--drop-caches`), so all three read the data from disk. '
+        : 'rsync reads the volume’s files; ferry and the pipe read a read-only snapshot taken for the purpose, whose pages btrfs caches apart from the volume’s, so from disk (`--drop-caches` drops the page cache before every run). ') +
       'Ratio and aim compare the times until on disk: ferry’s second pre-copy round snapshots the first, which writes the received data out within the move, ' +
       'while a bare pipe or rsync ends with most of it dirty in the page cache. This disk writes the first GiB or two after a quiet spell several times ' +
       'faster than the next ones and stays slow for minutes, so whichever ran first looked faster: two volumes are written first, then rsync, ferry, ferry, rsync ' +
@@ -186,35 +189,44 @@ function cpuCell(c: CpuTimes | undefined): string {
   return c ? `${secs(c.selfMs)} + ${secs(c.childrenMs)}` : '—';
 }
 
-/** Where a whole-volume move's time goes: CPU per process beside wall time, for ferry and the two others. */
+/**
+ * Where a whole-volume move's time goes: CPU per process beside wall time, for both of ferry's moves
+ * and both rsync runs (in the order they ran), and the local pipe.
+ */
 export function cpuTable(f: MoveFigures): string {
   const rows: string[][] = [];
   for (const s of f.sizes) {
-    const c = s.full.cpu ?? {};
-    const wall = s.full.wallMs ?? s.full.moveMs;
-    const agents = Object.entries(c).filter(([k]) => k.endsWith('agent'));
-    const total = Object.values(c).reduce((a, x) => a + cpuMs(x), 0);
-    // At this machine's single-core rates: the envelope's checksum on both sides (wrap, unwrap), AES-GCM on both (encrypt, decrypt).
-    const mib = s.full.bytesReceived / MiB;
-    const sum = (2 * mib) / f.crypto.crc32MiBps;
-    const aes = (2 * mib) / f.crypto.aes128gcmMiBps;
-    rows.push([
-      `ferry move ${s.label}`,
-      secs(wall),
-      agents.map(([k, v]) => `${k} ${cpuCell(v)}`).join('; ') + `; control ${secs(cpuMs(c.control))}`,
-      `${secs(total)} (${(total / wall).toFixed(2)} cores)`,
-      `CRC-32 ≈ ${sum.toFixed(1)} s, AES-GCM ≈ ${aes.toFixed(1)} s of the agents’ own time`,
-    ]);
+    const moves: [string, MoveRun][] = [['1st', s.full], ['2nd', s.full2]];
+    for (const [which, m] of moves) {
+      const c = m.cpu ?? {};
+      const wall = m.wallMs ?? m.moveMs;
+      const agents = Object.entries(c).filter(([k]) => k.endsWith('agent'));
+      const total = Object.values(c).reduce((a, x) => a + cpuMs(x), 0);
+      // At this machine's single-core rates: the envelope's checksum on both sides (wrap, unwrap), AES-GCM on both (encrypt, decrypt).
+      const mib = m.bytesReceived / MiB;
+      const sum = (2 * mib) / f.crypto.crc32MiBps;
+      const aes = (2 * mib) / f.crypto.aes128gcmMiBps;
+      rows.push([
+        `ferry move ${s.label} (${which})`,
+        secs(wall),
+        agents.map(([k, v]) => `${k} ${cpuCell(v)}`).join('; ') + `; control ${secs(cpuMs(c.control))}`,
+        `${secs(total)} (${(total / wall).toFixed(2)} cores)`,
+        `CRC-32 ≈ ${sum.toFixed(1)} s, AES-GCM ≈ ${aes.toFixed(1)} s of the agents’ own time`,
+      ]);
+    }
     const pipeCpu = cpuMs(s.pipe.cpu);
     rows.push([`send | receive ${s.label}`, secs(s.pipe.ms), `btrfs send + receive ${secs(pipeCpu)}`, `${secs(pipeCpu)} (${(pipeCpu / s.pipe.ms).toFixed(2)} cores)`, '—']);
-    const rs = cpuMs(s.rsync.senderCpu) + cpuMs(s.rsync.receiverCpu);
-    rows.push([
-      `rsync ${s.label}`,
-      secs(s.rsync.ms),
-      `sender (rsync + ssh) ${secs(cpuMs(s.rsync.senderCpu))}; receiver (sshd + rsync) ${secs(cpuMs(s.rsync.receiverCpu))}`,
-      `${secs(rs)} (${(rs / s.rsync.ms).toFixed(2)} cores)`,
-      '—',
-    ]);
+    const runs: [string, RsyncRun][] = [['before', s.rsync], ['after', s.rsync2]];
+    for (const [which, r] of runs) {
+      const rs = cpuMs(r.senderCpu) + cpuMs(r.receiverCpu);
+      rows.push([
+        `rsync ${s.label} (${which})`,
+        secs(r.ms),
+        `sender (rsync + ssh) ${secs(cpuMs(r.senderCpu))}; receiver (sshd + rsync) ${secs(cpuMs(r.receiverCpu))}`,
+        `${secs(rs)} (${(rs / r.ms).toFixed(2)} cores)`,
+        '—',
+      ]);
+    }
   }
   return markdownTable(['Transfer', 'wall', 'CPU by process (agent: own + exited children, i.e. btrfs)', 'CPU total', 'crypto share (estimate)'], rows);
 }

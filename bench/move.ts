@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FERRY, FerryCluster } from '../test/cluster/ferry-cluster';
@@ -79,7 +79,7 @@ export class MoveBench {
   constructor(
     private readonly sizes: MoveSize[],
     private readonly skipped: string[],
-    private readonly opts: { pipeQuotas?: boolean; keepLog?: string } = {},
+    private readonly opts: { pipeQuotas?: boolean; keepLog?: string; dropCaches?: boolean } = {},
   ) {
     this.pipeQuotas = opts.pipeQuotas ?? true;
     requireRootAndTools('btrfs', 'mkfs.btrfs', 'rsync', 'ssh', 'ssh-keygen', '/usr/sbin/sshd', 'nsenter', 'ip', 'dockerd');
@@ -100,7 +100,7 @@ export class MoveBench {
       this.check();
       out.push(await this.measure(size, h1, h2));
     }
-    return { sizes: out, skipped: this.skipped, changeBytes: CHANGE_BYTES, pipeQuotas: this.pipeQuotas, crypto, totalMs: elapsedMs(started) };
+    return { sizes: out, skipped: this.skipped, changeBytes: CHANGE_BYTES, pipeQuotas: this.pipeQuotas, dropCaches: this.opts.dropCaches ?? false, crypto, totalMs: elapsedMs(started) };
   }
 
   private async setUp(): Promise<[TestHost, TestHost]> {
@@ -218,9 +218,13 @@ export class MoveBench {
     }
   }
 
-  /** Flushes dirty pages, so that writeback of one step does not slow the next. */
+  /**
+   * Flushes dirty pages, so that writeback of one step does not slow the next; with `dropCaches`, also
+   * drops the page cache, so that the next run reads its data from disk as ferry's snapshot does.
+   */
   private async settle(): Promise<void> {
     await runTimed(['sync']);
+    if (this.opts.dropCaches) writeFileSync('/proc/sys/vm/drop_caches', '3');
   }
 
   /** The move that just ended, from control's events and the target agent's log. */

@@ -15,6 +15,8 @@
  *                                     --only bank: backups to a bank beside restic (file:// and Swift s3api))
  *   ... --move-sizes 256M,1G,4G       volume sizes of the move section (default 256M,1G; 4G adds about
  *                                     three minutes on 2 cores and 20 GB of disk while it runs)
+ *   ... --drop-caches                 the move section drops the page cache before every timed run, so
+ *                                     that rsync too reads the volume from disk, as ferry's snapshot does
  *   ... --keep-log FILE               keep a copy of ferry's debug log (the data dir is removed); the
  *                                     move section's logs go to FILE.moves-{control,h1,h2}.log
  *
@@ -325,7 +327,7 @@ async function main(): Promise<void> {
     const sizes = parseMoveSizes(moveSizes);
     const chosen = new Set(sizes.map((x) => x.bytes));
     const skipped = parseMoveSizes(ALL_MOVE_SIZES).filter((x) => !chosen.has(x.bytes)).map((x) => x.label);
-    const bench = new MoveBench(sizes, skipped, { keepLog });
+    const bench = new MoveBench(sizes, skipped, { keepLog, dropCaches: process.argv.includes('--drop-caches') });
     running = bench;
     try {
       await moves(bench, quick);
