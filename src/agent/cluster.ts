@@ -62,11 +62,14 @@ export async function joinCluster(
 ): Promise<{ stop(): Promise<void> }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
-  const transfer = new TransferServer(side.key, peers, new SourceTransferHandler(source, control, snapshots), log.child({ component: 'transfer' }), metrics);
+  // wake: a peer through which a move to this host was requested; the membership made below heartbeats at once.
+  let membership: Membership | undefined;
+  const handler = new SourceTransferHandler(source, control, snapshots, () => membership?.beatNow());
+  const transfer = new TransferServer(side.key, peers, handler, log.child({ component: 'transfer' }), metrics);
   const [host, port] = [config.transfer.listen.slice(0, config.transfer.listen.lastIndexOf(':')), Number(config.transfer.listen.split(':').pop())];
   const bound = await transfer.listen(port, host);
   const address = config.transfer.advertise ?? `${host}:${bound}`;
-  const membership = new Membership(
+  membership = new Membership(
     control,
     { name: config.nodeName, address, transferKey: side.key.publicKey },
     side.mover,

@@ -28,6 +28,9 @@ export class Membership {
   private timer?: NodeJS.Timeout;
   private registered = false;
   private stopped = false;
+  /** A heartbeat is under way (from the timer or beatNow), and whether beatNow asked for another after it. */
+  private beating = false;
+  private again = false;
   /** Whether the last heartbeat reached control. */
   private heard = false;
   private readonly stopping = new Set<number>();
@@ -65,8 +68,37 @@ export class Membership {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), this.intervalMs);
+    this.timer = setTimeout(() => this.tick(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** One heartbeat, then the next one an interval later (or at once, when beatNow asked meanwhile). */
+  private tick(): void {
+    this.beating = true;
+    void this.beat().finally(() => {
+      this.beating = false;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.tick();
+      } else {
+        this.schedule();
+      }
+    });
+  }
+
+  /**
+   * A heartbeat now instead of at the next interval: a peer says that a move to this host was just
+   * requested, which control's answer carries. One under way is followed by one more at once, so the
+   * answer reflects the request; many calls meanwhile make that one more. Before start, nothing.
+   */
+  beatNow(): void {
+    if (this.stopped || !this.timer) return;
+    if (this.beating) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.tick();
   }
 
   private async beat(): Promise<void> {

@@ -109,6 +109,26 @@ export class Mover {
     return this.running.size;
   }
 
+  /**
+   * A move was just requested through this host (`ferry volume move`): its target starts it now
+   * rather than at its next heartbeat. This host, when it is the target; another over the transfer
+   * channel ('wake'), best effort: if that fails, its next heartbeat brings the move as before.
+   */
+  announce(m: MoveRecord): void {
+    if (m.target === this.side.node) {
+      this.ensure(m).catch((err: unknown) => this.log.debug({ err, move: m.id }, 'move ended with an error'));
+      return;
+    }
+    void (async () => {
+      const peer = await this.connect(await this.peer(m.target));
+      try {
+        await peer.ask({ op: 'wake', volume: m.volume });
+      } finally {
+        peer.close();
+      }
+    })().catch((err: unknown) => this.log.debug({ err: (err as Error).message, move: m.id, target: m.target }, 'could not wake the target of a move; its heartbeat brings it'));
+  }
+
   /** Starts move `m` unless it already runs here; resolves when it ends (rejects if it failed). */
   ensure(m: MoveRecord): Promise<void> {
     return this.start(m).done;

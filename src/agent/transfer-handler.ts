@@ -32,9 +32,17 @@ export class SourceTransferHandler implements TransferHandler {
     private readonly control: ControlClient,
     /** replicate: replication snapshots are taken and removed through the snapshot part (registry). */
     private readonly snapshots?: Pick<Snapshots, 'take' | 'remove'>,
+    /** wake: heartbeats now, so that control hands this host a move to it that a peer just asked for. */
+    private readonly wake?: () => void,
   ) {}
 
   async handle(req: TransferRequest, peer: string): Promise<Readable | undefined> {
+    // Before any backend: the volume is not on this host yet. Only the heartbeat comes sooner; the
+    // move itself is control's to hand out, as ever.
+    if (req.op === 'wake') {
+      this.wake?.();
+      return undefined;
+    }
     const backend = await this.agent.backendOf(req.volume);
     switch (req.op) {
       case 'snapshots':

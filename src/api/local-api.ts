@@ -12,6 +12,7 @@ import { FerryError } from '../errors';
 import type { Logger } from '../log';
 import { validateVolumeName } from '../volume/names';
 import type { ControlClient } from '../wire/control-client';
+import type { MoveRecord } from '../wire/records';
 import { decodeCreateOptions } from '../wire/create-options';
 import { sendError } from '../wire/http-errors';
 import { inUse } from '../wire/in-use';
@@ -38,6 +39,8 @@ export interface LocalApiParts {
   /** bank-ops (issue 8): `ferry bank ...` and `ferry backup ...`. */
   banks?: Banks;
   backups?: Backups;
+  /** In a cluster: tells a requested move's target at once (Mover.announce), not at its next heartbeat. */
+  moves?: { announce(m: MoveRecord): void };
 }
 
 /** `POST /v1/volumes`, decoded: a valid name and string options. */
@@ -129,7 +132,9 @@ export function createLocalApi(agent: LocalApiParts, control: ControlClient, log
         const e = inUse(name, held);
         throw new FerryError('VOLUME_IN_USE', `${e.message}, or move it with --restart-containers to stop them on ${v.primaryNode} and start them again on ${to}`);
       }
-      return { move: await control.requestMove(name, to, { restartContainers }) };
+      const move = await control.requestMove(name, to, { restartContainers });
+      agent.moves?.announce(move);
+      return { move };
     }),
   );
   // fence: ferry volume failover

@@ -16,7 +16,12 @@ export type TransferRequest =
   /** snap: a stream of an existing snapshot (never taken for the request), with `base` an increment. */
   | { op: 'send-snapshot'; volume: string; snapshot: string; base?: string }
   /** replicate: deletes the volume's replication snapshots older than `oldest` (every standby's base or newer stays). */
-  | { op: 'prune-replication'; volume: string; oldest: string };
+  | { op: 'prune-replication'; volume: string; oldest: string }
+  /**
+   * A move of `volume` to the asked host was requested through the asking one: the asked host
+   * heartbeats now, and control's answer hands it the move (it would come with the next heartbeat).
+   */
+  | { op: 'wake'; volume: string };
 
 /** Encodes a request as an exec line. */
 export function encodeRequest(r: TransferRequest): string {
@@ -31,6 +36,8 @@ export function encodeRequest(r: TransferRequest): string {
       return `prune ${r.volume} ${r.keep}`;
     case 'drop':
       return `drop ${r.volume}`;
+    case 'wake':
+      return `wake ${r.volume}`;
     case 'prune-replication':
       return `prune-replication ${r.volume} ${r.oldest}`;
   }
@@ -60,6 +67,9 @@ export function parseRequest(line: string): TransferRequest {
     case 'drop':
       if (w.length !== 2) throw bad();
       return { op: 'drop', volume: validateVolumeName(w[1]) };
+    case 'wake':
+      if (w.length !== 2) throw bad();
+      return { op: 'wake', volume: validateVolumeName(w[1]) };
     case 'prune-replication':
       if (w.length !== 3) throw bad();
       return { op: 'prune-replication', volume: validateVolumeName(w[1]), oldest: validateStoredSnapshotName(w[2]) };

@@ -18,6 +18,8 @@ const log = silentLogger();
 class Host {
   readonly backend = new MemoryBackend();
   readonly started: ContainerSpec[][] = [];
+  /** How often a peer woke this host (asked it to heartbeat now). */
+  woken = 0;
   readonly handler: SourceTransferHandler;
   readonly mover: Mover;
 
@@ -33,7 +35,7 @@ class Host {
       releaseForMove: async () => undefined,
       destroyCopy: async () => false,
     };
-    this.handler = new SourceTransferHandler(source, control);
+    this.handler = new SourceTransferHandler(source, control, undefined, () => void this.woken++);
     const target: TargetSide = {
       node: name,
       backendOf: async () => this.backend,
@@ -114,6 +116,24 @@ describe('Mover (in-memory control and backends)', function () {
     await control.switchMove(m.id);
     return (await control.getMove(m.id))!;
   }
+
+  it('announces a move requested through the source to its target (wake), which then heartbeats; never touching a pool', async function () {
+    const m = await control.requestMove('db', 'h2');
+    h2.backend.create = () => Promise.reject(new Error('a wake must not touch the pool'));
+    h1.mover.announce(m);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h2.woken).to.equal(1);
+    expect(h1.woken).to.equal(0);
+    expect((await control.getMove(m.id))!.state).to.equal('precopy');
+  });
+
+  it('starts a move requested through its own target at once', async function () {
+    const m = await control.requestMove('db', 'h2');
+    h2.mover.announce(m);
+    for (let i = 0; i < 100 && (await control.getMove(m.id))!.state !== 'done'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await control.getMove(m.id))!.state).to.equal('done');
+    expect(h1.woken + h2.woken).to.equal(0);
+  });
 
   for (const state of ['precopy', 'precopy+round', 'releasing', 'final', 'switched'] as const) {
     it(`resumes a move from ${state} and ends it done, keeping every snapshot that is not the move's`, async function () {

@@ -19,6 +19,7 @@ describe('transfer protocol', function () {
     { op: 'send-final', volume: 'db', snapshot: 'm1-final', base: 'm1-2' },
     { op: 'prune', volume: 'db', keep: 'm1-final' },
     { op: 'drop', volume: 'db' },
+    { op: 'wake', volume: 'db' },
     { op: 'prune-replication', volume: 'db', oldest: '_replication.20261202T070005Z' },
     { op: 'send-snapshot', volume: 'db', snapshot: 'before-upgrade' },
     { op: 'send-snapshot', volume: 'db', snapshot: '_schedule.nightly.20261202T070000Z', base: 'before-upgrade' },
@@ -28,7 +29,7 @@ describe('transfer protocol', function () {
       expect(parseRequest(encodeRequest(r))).to.deep.equal(r);
     });
   }
-  for (const line of ['sh', 'bash -c id', 'send ../etc snap', 'send db ../../x', 'send db', 'snapshots db extra', 'prune db', '', 'send db s1 s2 s3', 'drop', 'drop db now', 'prune-replication db', 'prune-replication db ../x', 'send-snapshot db', 'send-snapshot db ../x']) {
+  for (const line of ['sh', 'bash -c id', 'send ../etc snap', 'send db ../../x', 'send db', 'snapshots db extra', 'prune db', '', 'send db s1 s2 s3', 'drop', 'drop db now', 'prune-replication db', 'prune-replication db ../x', 'send-snapshot db', 'send-snapshot db ../x', 'wake', 'wake db now', 'wake ../db']) {
     it(`refuses ${JSON.stringify(line)}`, function () {
       expect(() => parseRequest(line)).to.throw(FerryError);
     });
