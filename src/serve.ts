@@ -55,6 +55,7 @@ import { controlFacts } from './control/control-facts';
 import { pluginRoutes } from './plugin/routes';
 import { createPluginServer } from './plugin/server';
 import type { ControlClient } from './wire/control-client';
+import type { MoveRecord } from './wire/records';
 
 /** The dataset agent of one host, in parts with one job each (see each class). */
 export interface AgentParts {
@@ -256,7 +257,7 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
-  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer, banks, backups, moves: clusterSide?.mover }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer, banks, backups, moves: clusterSide && { announce: (m) => announceMove(m) } }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);
@@ -292,7 +293,10 @@ export async function startFerry(
 
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
-  let joined: { stop(): Promise<void> } | undefined;
+  let joined: { stop(): Promise<void>; beatNow(): void } | undefined;
+  // A move asked for through this host: the hosts with work to do hear of it now (Mover.announce);
+  // when one of them is this host, a heartbeat here now brings control's answer.
+  const announceMove = (m: MoveRecord): void => clusterSide?.mover.announce(m, () => joined?.beatNow());
   const started = (async () => {
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     if (clusterMode && clusterSide) {

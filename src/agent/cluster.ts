@@ -59,7 +59,7 @@ export async function joinCluster(
   metrics: MetricsSink,
   snapshots: Snapshots,
   fence?: { away: ControlAway; failovers: FailoverDuties },
-): Promise<{ stop(): Promise<void> }> {
+): Promise<{ stop(): Promise<void>; beatNow(): void }> {
   const peers = async (): Promise<Map<string, string>> =>
     new Map((await control.listNodes()).filter((n) => n.transferKey && n.name !== config.nodeName).map((n) => [n.name, n.transferKey!]));
   // wake: a peer through which a move to this host was requested; the membership made below heartbeats at once.
@@ -100,8 +100,9 @@ export async function joinCluster(
   );
   replicator.start();
   return {
+    beatNow: () => membership?.beatNow(),
     async stop() {
-      membership.stop();
+      membership?.stop();
       await replicator.stop();
       await transfer.close();
     },

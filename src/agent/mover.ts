@@ -110,23 +110,33 @@ export class Mover {
   }
 
   /**
-   * A move was just requested through this host (`ferry volume move`): its target starts it now
-   * rather than at its next heartbeat. This host, when it is the target; another over the transfer
-   * channel ('wake'), best effort: if that fails, its next heartbeat brings the move as before.
+   * A move was just requested through this host (`ferry volume move`): the hosts with work to do
+   * hear of it now rather than at their next heartbeat. The target starts the move; with
+   * `restartContainers`, the source stops the volume's containers (a heartbeat answer tells it).
+   * This host does its part itself (`beatHere`: a heartbeat here now); another host gets a 'wake'
+   * over the transfer channel, best effort: if that fails, its next heartbeat brings the move.
    */
-  announce(m: MoveRecord): void {
-    if (m.target === this.side.node) {
-      this.ensure(m).catch((err: unknown) => this.log.debug({ err, move: m.id }, 'move ended with an error'));
-      return;
-    }
-    void (async () => {
-      const peer = await this.connect(await this.peer(m.target));
-      try {
-        await peer.ask({ op: 'wake', volume: m.volume });
-      } finally {
-        peer.close();
+  announce(m: MoveRecord, beatHere?: () => void): void {
+    for (const host of m.restartContainers ? [m.target, m.source] : [m.target]) {
+      if (host !== this.side.node) {
+        void this.wake(host, m.volume).catch((err: unknown) =>
+          this.log.debug({ err: (err as Error).message, move: m.id, host }, 'could not wake a host of a move; its heartbeat brings it'),
+        );
+      } else if (host === m.target) {
+        this.ensure(m).catch((err: unknown) => this.log.debug({ err, move: m.id }, 'move ended with an error'));
+      } else {
+        beatHere?.();
       }
-    })().catch((err: unknown) => this.log.debug({ err: (err as Error).message, move: m.id, target: m.target }, 'could not wake the target of a move; its heartbeat brings it'));
+    }
+  }
+
+  private async wake(host: string, volume: string): Promise<void> {
+    const peer = await this.connect(await this.peer(host));
+    try {
+      await peer.ask({ op: 'wake', volume });
+    } finally {
+      peer.close();
+    }
   }
 
   /** Starts move `m` unless it already runs here; resolves when it ends (rejects if it failed). */

@@ -18,8 +18,9 @@ export type TransferRequest =
   /** replicate: deletes the volume's replication snapshots older than `oldest` (every standby's base or newer stays). */
   | { op: 'prune-replication'; volume: string; oldest: string }
   /**
-   * A move of `volume` to the asked host was requested through the asking one: the asked host
-   * heartbeats now, and control's answer hands it the move (it would come with the next heartbeat).
+   * A move of `volume` that the asked host takes part in was requested through the asking one: the
+   * asked host heartbeats now, and control's answer hands it its part (the target the move, a source
+   * told to restart containers the stop), which would come with its next heartbeat.
    */
   | { op: 'wake'; volume: string };
 

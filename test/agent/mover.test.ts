@@ -127,6 +127,15 @@ describe('Mover (in-memory control and backends)', function () {
     expect((await control.getMove(m.id))!.state).to.equal('precopy');
   });
 
+  it('with --restart-containers also wakes the source, or heartbeats here when this host is the source', async function () {
+    const m = await control.requestMove('db', 'h2', { restartContainers: true });
+    expect(m.restartContainers).to.equal(true);
+    let beats = 0;
+    h1.mover.announce(m, () => void beats++);
+    await new Promise((r) => setTimeout(r, 20));
+    expect([h1.woken, h2.woken, beats]).to.deep.equal([0, 1, 1]);
+  });
+
   it('starts a move requested through its own target at once', async function () {
     const m = await control.requestMove('db', 'h2');
     h2.mover.announce(m);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { startCluster, type Cluster } from './harness';
 import { FerryCluster } from './ferry-cluster';
+import { TEST_IMAGE } from '../support/docker';
 
 /**
  * `ferry volume move` on the source host: the target hears of the move from the source at once
@@ -41,5 +42,24 @@ describe('cluster: a move asked for on its source starts on its target at once (
     expect(Date.now() - agentsStarting).to.be.below(HEARTBEAT_S * 1000);
     const v = JSON.parse(ferry.cli(h2, ['volume', 'inspect', 'woken', '--json']).stdout) as { volume: { primaryNode: string } };
     expect(v.volume.primaryNode).to.equal('h2');
+  });
+
+  it('with --restart-containers, asked for on the source: stops the container there at once and starts it on h2', async function () {
+    const [h1, h2] = cluster.hosts;
+    await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'app1']);
+    await h1.dockerOk(['run', '-d', '--name', 'app', '-v', 'app1:/data', TEST_IMAGE, 'sh', '-c', 'trap "exit 0" TERM; while true; do echo x >> /data/log; sleep 0.2; done']);
+    // h1 stops its containers when a heartbeat answer names the move: at once, not 60 s on.
+    const moved = ferry.cli(h1, ['volume', 'move', 'app1', '--to', 'h2', '--restart-containers'], (HEARTBEAT_S - 5) * 1000);
+    expect(moved.code, moved.stderr).to.equal(0);
+    expect(Date.now() - agentsStarting).to.be.below(HEARTBEAT_S * 1000);
+    expect(await h1.dockerOk(['inspect', '-f', '{{.State.Running}}', 'app'])).to.equal('false');
+    let running = '';
+    for (let i = 0; i < 40 && running !== 'true'; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      running = (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'app'])).stdout;
+    }
+    expect(running, 'the container runs again on h2').to.equal('true');
+    await h2.dockerOk(['rm', '-f', 'app']);
+    await h1.dockerOk(['rm', '-f', 'app']);
   });
 });
