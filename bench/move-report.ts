@@ -69,7 +69,7 @@ export function moveGroups(f: MoveFigures): RowGroup[] {
   const transfer: RowGroup = {
     title: 'Moving a whole volume h1 → h2: ferry beside `btrfs send | btrfs receive` and `rsync -a` over ssh',
     note:
-      'Random (incompressible) data in 64 MiB files. ferry: wall time of `ferry volume move NAME --to h2` (its CLI polls every 250 ms), ' +
+      'Random (incompressible) data in 64 MiB files. ferry: wall time of `ferry volume move NAME --to h2` (its CLI polls every 250 ms, every 50 ms from the final increment on), ' +
       'throughput = volume bytes / wall time; “on disk” adds a `sync -f` of the target’s filesystem afterwards. Beside it the same bytes ' +
       `by \`btrfs send | btrfs receive\` between two pools on loop files on this disk (no network, cipher or checksum${f.pipeQuotas ? '; quotas on, as in ferry’s pools' : ''}) ` +
       'and by `rsync -a` over OpenSSH (aes128-gcm) from h1’s network namespace to h2’s, into h2’s pool. ' +

@@ -257,6 +257,11 @@ export async function startFerry(
   });
   ready.catch(() => undefined);
   const plugin = createPluginServer(pluginRoutes(volumes, mounts), ready, log.child({ component: 'plugin' }), sink);
+  // Set once this host has joined the cluster (below); declared before the API that uses it.
+  let joined: { stop(): Promise<void>; beatNow(): void } | undefined;
+  // A move asked for through this host: the hosts with work to do hear of it now (Mover.announce);
+  // when one of them is this host, a heartbeat here (none before it has joined) brings control's answer.
+  const announceMove = (m: MoveRecord): void => clusterSide?.mover.announce(m, () => joined?.beatNow());
   const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer, banks, backups, moves: clusterSide && { announce: (m) => announceMove(m) } }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
@@ -293,10 +298,6 @@ export async function startFerry(
 
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
-  let joined: { stop(): Promise<void>; beatNow(): void } | undefined;
-  // A move asked for through this host: the hosts with work to do hear of it now (Mover.announce);
-  // when one of them is this host, a heartbeat here now brings control's answer.
-  const announceMove = (m: MoveRecord): void => clusterSide?.mover.announce(m, () => joined?.beatNow());
   const started = (async () => {
     for (const [k, v] of await initBackends(backends, log)) slots.set(k, v);
     if (clusterMode && clusterSide) {

@@ -56,8 +56,14 @@ export class Membership {
   async start(): Promise<void> {
     await this.register();
     // A first heartbeat at once: it carries moves and copies to drop, and starts the primary lease.
-    await this.beat();
-    this.schedule();
+    // A wake meanwhile is followed by one more, as during any heartbeat.
+    this.beating = true;
+    try {
+      await this.beat();
+    } finally {
+      this.beating = false;
+    }
+    this.afterBeat();
   }
 
   private async register(): Promise<void> {
@@ -77,26 +83,32 @@ export class Membership {
     this.beating = true;
     void this.beat().finally(() => {
       this.beating = false;
-      if (this.again && !this.stopped) {
-        this.again = false;
-        this.tick();
-      } else {
-        this.schedule();
-      }
+      this.afterBeat();
     });
   }
 
+  private afterBeat(): void {
+    if (this.again && !this.stopped) {
+      this.again = false;
+      this.tick();
+    } else {
+      this.schedule();
+    }
+  }
+
   /**
-   * A heartbeat now instead of at the next interval: a peer says that a move to this host was just
-   * requested, which control's answer carries. One under way is followed by one more at once, so the
-   * answer reflects the request; many calls meanwhile make that one more. Before start, nothing.
+   * A heartbeat now instead of at the next interval: a move this host takes part in was just
+   * requested, and control's answer carries it. One under way (the first one at start included) is
+   * followed by one more at once, so the answer reflects the request; many calls meanwhile make that
+   * one more. Before start, and after stop, nothing.
    */
   beatNow(): void {
-    if (this.stopped || !this.timer) return;
+    if (this.stopped) return;
     if (this.beating) {
       this.again = true;
       return;
     }
+    if (!this.timer) return;
     clearTimeout(this.timer);
     this.tick();
   }

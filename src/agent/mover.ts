@@ -112,21 +112,21 @@ export class Mover {
   /**
    * A move was just requested through this host (`ferry volume move`): the hosts with work to do
    * hear of it now rather than at their next heartbeat. The target starts the move; with
-   * `restartContainers`, the source stops the volume's containers (a heartbeat answer tells it).
-   * This host does its part itself (`beatHere`: a heartbeat here now); another host gets a 'wake'
-   * over the transfer channel, best effort: if that fails, its next heartbeat brings the move.
+   * `restartContainers`, the source stops the volume's containers. Each learns its part from a
+   * heartbeat answer, as ever: this host heartbeats now (`beatHere`, a no-op until it has joined the
+   * cluster, so a move is never started before its backends are up); another host gets a 'wake' over
+   * the transfer channel, best effort: if that fails, its next heartbeat brings the move.
    */
-  announce(m: MoveRecord, beatHere?: () => void): void {
-    for (const host of m.restartContainers ? [m.target, m.source] : [m.target]) {
-      if (host !== this.side.node) {
-        void this.wake(host, m.volume).catch((err: unknown) =>
-          this.log.debug({ err: (err as Error).message, move: m.id, host }, 'could not wake a host of a move; its heartbeat brings it'),
-        );
-      } else if (host === m.target) {
-        this.ensure(m).catch((err: unknown) => this.log.debug({ err, move: m.id }, 'move ended with an error'));
-      } else {
-        beatHere?.();
+  announce(m: MoveRecord, beatHere: () => void): void {
+    const hosts = new Set(m.restartContainers ? [m.target, m.source] : [m.target]);
+    for (const host of hosts) {
+      if (host === this.side.node) {
+        beatHere();
+        continue;
       }
+      void this.wake(host, m.volume).catch((err: unknown) =>
+        this.log.debug({ err: (err as Error).message, move: m.id, host }, 'could not wake a host of a move; its heartbeat brings it'),
+      );
     }
   }
 

@@ -238,11 +238,12 @@ function print(text: string): void {
 
 /**
  * How long the CLI waits before it asks again about a move in `state` (pure): 250 ms while the bytes
- * travel, 50 ms once the cut-over has begun, which ends within a second, so that the command returns
- * about when the move does (at 250 ms it lost 125 ms on average after the end, 250 at worst).
+ * travel and while the source's containers stop (releasing can take as long as they do), 50 ms from
+ * the final increment on, which ends within a second, so that the command returns about when the
+ * move does (at 250 ms it lost 125 ms on average after the end, 250 at worst).
  */
 export function movePollMs(state: MoveState): number {
-  return state === 'precopy' ? 250 : 50;
+  return state === 'final' || state === 'switched' ? 50 : 250;
 }
 
 /** Shows a move's progress (a bar on a terminal, plain lines otherwise) until it ends; throws when it failed. */

@@ -76,6 +76,22 @@ describe('membership: a heartbeat now when a peer wakes this host', function () 
     m.stop();
   });
 
+  it('follows the first heartbeat at start with one more when woken during it', async function () {
+    const control = new CountingControl();
+    const m = member(control, []);
+    control.hold = true;
+    const started = m.start();
+    await settle();
+    expect(control.beats).to.equal(1);
+    m.beatNow();
+    control.hold = false;
+    control.release();
+    await started;
+    await settle();
+    expect(control.beats).to.equal(2);
+    m.stop();
+  });
+
   it('does nothing before it started or after it stopped', async function () {
     const control = new CountingControl();
     const m = member(control, []);

@@ -5,7 +5,7 @@ import type { MoveState } from '../../src/wire/records';
 describe('ferry volume move: how often the CLI asks about its move', () => {
   const cases: [MoveState, number][] = [
     ['precopy', 250],
-    ['releasing', 50],
+    ['releasing', 250],
     ['final', 50],
     ['switched', 50],
   ];
