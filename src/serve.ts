@@ -262,7 +262,7 @@ export async function startFerry(
   // A move asked for through this host: the hosts with work to do hear of it now (Mover.announce);
   // when one of them is this host, a heartbeat here (none before it has joined) brings control's answer.
   const announceMove = (m: MoveRecord): void => clusterSide?.mover.announce(m, () => joined?.beatNow());
-  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer, banks, backups, moves: clusterSide && { announce: (m) => announceMove(m) } }, control, log.child({ component: 'api' })));
+  const api = createServer(createLocalApi({ volumes, mounts, status, doctor, node, snapshots, reclaimer, banks, backups, moves: clusterSide && { announce: announceMove } }, control, log.child({ component: 'api' })));
   try {
     await listenUnix(plugin, config.pluginSocket, 0o660);
     await listenUnix(api, config.apiSocket, 0o600);

@@ -57,12 +57,7 @@ export class Membership {
     await this.register();
     // A first heartbeat at once: it carries moves and copies to drop, and starts the primary lease.
     // A wake meanwhile is followed by one more, as during any heartbeat.
-    this.beating = true;
-    try {
-      await this.beat();
-    } finally {
-      this.beating = false;
-    }
+    await this.beatMarked();
     this.afterBeat();
   }
 
@@ -80,11 +75,17 @@ export class Membership {
 
   /** One heartbeat, then the next one an interval later (or at once, when beatNow asked meanwhile). */
   private tick(): void {
+    void this.beatMarked().then(() => this.afterBeat());
+  }
+
+  /** A heartbeat, marked as under way while it runs (beatNow then asks for one more). Never throws. */
+  private async beatMarked(): Promise<void> {
     this.beating = true;
-    void this.beat().finally(() => {
+    try {
+      await this.beat();
+    } finally {
       this.beating = false;
-      this.afterBeat();
-    });
+    }
   }
 
   private afterBeat(): void {

@@ -117,31 +117,24 @@ describe('Mover (in-memory control and backends)', function () {
     return (await control.getMove(m.id))!;
   }
 
-  it('announces a move requested through the source to its target (wake), which then heartbeats', async function () {
-    const m = await control.requestMove('db', 'h2');
-    let beats = 0;
-    h1.mover.announce(m, () => void beats++);
-    await new Promise((r) => setTimeout(r, 20));
-    expect([h1.woken, h2.woken, beats]).to.deep.equal([0, 1, 0]);
-    expect((await control.getMove(m.id))!.state).to.equal('precopy');
-  });
-
-  it('with --restart-containers also wakes the source, or heartbeats here when this host is the source', async function () {
-    const m = await control.requestMove('db', 'h2', { restartContainers: true });
-    expect(m.restartContainers).to.equal(true);
-    let beats = 0;
-    h1.mover.announce(m, () => void beats++);
-    await new Promise((r) => setTimeout(r, 20));
-    expect([h1.woken, h2.woken, beats]).to.deep.equal([0, 1, 1]);
-  });
-
-  it('heartbeats here, and wakes nobody, when the request came through its target', async function () {
-    const m = await control.requestMove('db', 'h2');
-    let beats = 0;
-    h2.mover.announce(m, () => void beats++);
-    await new Promise((r) => setTimeout(r, 20));
-    expect([h1.woken, h2.woken, beats]).to.deep.equal([0, 0, 1]);
-  });
+  // Who hears of a move asked for through one host: woken over the transfer channel, or a heartbeat here.
+  const announced: { what: string; through: 'h1' | 'h2'; restartContainers: boolean; woken: [number, number]; beats: number }[] = [
+    { what: 'through the source: wakes the target', through: 'h1', restartContainers: false, woken: [0, 1], beats: 0 },
+    { what: 'through the source, --restart-containers: wakes the target and heartbeats here (the source)', through: 'h1', restartContainers: true, woken: [0, 1], beats: 1 },
+    { what: 'through the target: heartbeats here and wakes nobody', through: 'h2', restartContainers: false, woken: [0, 0], beats: 1 },
+  ];
+  for (const a of announced) {
+    it(`announces a move requested ${a.what}`, async function () {
+      const m = await control.requestMove('db', 'h2', { restartContainers: a.restartContainers });
+      expect(m.restartContainers).to.equal(a.restartContainers);
+      let beats = 0;
+      (a.through === 'h1' ? h1 : h2).mover.announce(m, () => void beats++);
+      await new Promise((r) => setTimeout(r, 20));
+      expect([h1.woken, h2.woken, beats]).to.deep.equal([...a.woken, a.beats]);
+      // A wake starts nothing by itself: control's answer to the heartbeat hands out the move.
+      expect((await control.getMove(m.id))!.state).to.equal('precopy');
+    });
+  }
 
   for (const state of ['precopy', 'precopy+round', 'releasing', 'final', 'switched'] as const) {
     it(`resumes a move from ${state} and ends it done, keeping every snapshot that is not the move's`, async function () {
