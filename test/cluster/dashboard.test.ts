@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { startCluster, type Cluster } from './harness';
-import { FERRY, FerryCluster } from './ferry-cluster';
+import { FERRY } from './ferry-cluster';
+import { useFerryCluster } from './use-ferry-cluster';
 import { TEST_IMAGE } from '../support/docker';
 import { keepScreenshot, launchChromium, logIn, LAPTOP, type TestBrowser } from '../support/browser';
 
@@ -18,35 +18,28 @@ function cliAsync(apiSocket: string, args: string[]): Promise<{ code: number; st
 }
 
 describe('cluster: the dashboard of ferry control shows a move as it runs', function () {
-  let cluster: Cluster;
-  let ferry: FerryCluster;
   let chrome: TestBrowser;
 
+  // Registered before useFerryCluster's hooks, so they run first: chromium starts before the hosts
+  // and closes before ferry stops.
   before(async function () {
     chrome = await launchChromium(this);
-    cluster = await startCluster({ hosts: 2 });
-    // A pause after each step of a move, so that the page sees it step by step (moves.stepDelayMs is for tests).
-    ferry = new FerryCluster(cluster, { moves: { stepDelayMs: 1500 } });
-    await ferry.start();
   });
   after(async function () {
     await chrome?.close();
-    await ferry?.stop().catch(() => undefined);
-    await cluster?.teardown();
   });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs());
-  });
+  // A pause after each step of a move, so that the page sees it step by step (moves.stepDelayMs is for tests).
+  const env = useFerryCluster({ hosts: 2, settings: { moves: { stepDelayMs: 1500 } } });
 
   it('lists both hosts up, then shows the move of a volume progress from step to step until done', async function () {
-    const [h1, h2] = cluster.hosts;
+    const [h1, h2] = env.cluster.hosts;
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=256M', 'shown']);
     const w = await h1.docker(['run', '--rm', '-v', 'shown:/data', TEST_IMAGE, 'sh', '-c', 'dd if=/dev/urandom of=/data/blob bs=1M count=24 2>/dev/null && sync']);
     expect(w.code, w.stderr).to.equal(0);
 
     const page: Page = await chrome.browser.newPage({ viewport: LAPTOP });
-    await page.goto(`${ferry.controlUrl}/ui/`);
-    await logIn(page, readFileSync(ferry.tokenFile, 'utf8').trim());
+    await page.goto(`${env.ferry.controlUrl}/ui/`);
+    await logIn(page, readFileSync(env.ferry.tokenFile, 'utf8').trim());
     await page.waitForSelector('[data-host="h1"] .badge.up');
     await page.waitForSelector('[data-host="h2"] .badge.up');
     // Each agent reports its pools to control after its first upkeep pass.
@@ -65,7 +58,7 @@ describe('cluster: the dashboard of ferry control shows a move as it runs', func
       new MutationObserver(note).observe(document.getElementById('moves')!, { childList: true, subtree: true, characterData: true });
     });
 
-    const moved = cliAsync(ferry.apiSocket(h2), ['volume', 'move', 'shown', '--to', 'h2']);
+    const moved = cliAsync(env.ferry.apiSocket(h2), ['volume', 'move', 'shown', '--to', 'h2']);
     await page.waitForSelector('#moves tr .badge.precopy, #moves tr .badge.releasing', { timeout: 60_000 });
     await page.waitForSelector('[data-volume="shown"] .badge:has-text("moving")');
     await keepScreenshot(page, 'dashboard-cluster-move.png');

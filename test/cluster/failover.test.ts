@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { COUNTER, counterLines, loseHost, numberLines, pluginReported, restoreHost } from './failover-scenario';
-import { startCluster, type Cluster, type TestHost } from './harness';
-import { FerryCluster } from './ferry-cluster';
+import type { TestHost } from './harness';
+import { useFerryCluster } from './use-ferry-cluster';
 import { TEST_IMAGE, waitFor } from '../support/docker';
 
 /*
@@ -17,23 +17,11 @@ import { TEST_IMAGE, waitFor } from '../support/docker';
 const LEASE_S = 10;
 
 describe('cluster: control away', function () {
-  let cluster: Cluster;
-  let ferry: FerryCluster;
+  const env = useFerryCluster({ hosts: 2, settings: { control: { leaseSeconds: LEASE_S } }, logLines: 60 });
   let h1: TestHost;
   let h2: TestHost;
-
-  before(async function () {
-    cluster = await startCluster({ hosts: 2 });
-    [h1, h2] = cluster.hosts;
-    ferry = new FerryCluster(cluster, { control: { leaseSeconds: LEASE_S } });
-    await ferry.start();
-  });
-  after(async function () {
-    await ferry?.stop().catch(() => undefined);
-    await cluster?.teardown();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs(60));
+  before(function () {
+    [h1, h2] = env.cluster.hosts;
   });
 
   /** Every volume dockerd of `h` lists, as "driver name". */
@@ -42,7 +30,7 @@ describe('cluster: control away', function () {
   }
 
   async function controlLeasesOn(volume: string): Promise<string[]> {
-    const r = await ferry.controlRequest('POST', '/v1/agent/leasesOf', { args: [volume] });
+    const r = await env.ferry.controlRequest('POST', '/v1/agent/leasesOf', { args: [volume] });
     return ((r.json.result ?? []) as { node: string; mountId: string }[]).map((l) => `${l.node} ${l.mountId}`);
   }
 
@@ -53,7 +41,7 @@ describe('cluster: control away', function () {
     expect(await dockerVolumes(h1)).to.deep.equal(['ferry db', 'ferry other']);
     await h1.dockerOk(['volume', 'inspect', 'other']);
 
-    await ferry.killControl('SIGKILL');
+    await env.ferry.killControl('SIGKILL');
     const killedAt = Date.now();
 
     // Without --volume-driver, as a Compose file or a user would: dockerd asks ferry's Get (it has
@@ -104,7 +92,7 @@ describe('cluster: control away', function () {
     expect(JSON.parse(await h1.dockerOk(['volume', 'inspect', 'db']))[0].Driver).to.equal('ferry');
 
     // Control back: it hears of keeper's mount, and starts work again.
-    await ferry.startControl();
+    await env.ferry.startControl();
     await waitFor('control to hold the lease of the container started while it was away', async () => (await controlLeasesOn('db')).some((l) => l.startsWith('h1 ')), 30_000, 250);
     const again = await h1.docker(['run', '--rm', '-v', 'db:/data', TEST_IMAGE, 'cat', '/data/f']);
     expect(again.code, again.stderr).to.equal(0);
@@ -118,32 +106,33 @@ describe('cluster: control away', function () {
 const FAILOVER_LEASE_S = 6;
 
 describe('cluster: fenced failover of a Swarm service when its host is lost', function () {
-  let cluster: Cluster;
-  let ferry: FerryCluster;
+  const env = useFerryCluster({
+    hosts: 3,
+    swarm: true,
+    managers: 3,
+    swarmInitArgs: ['--dispatcher-heartbeat', '1s'],
+    settings: { control: { leaseSeconds: FAILOVER_LEASE_S } },
+    controlSettings: { control: { leaseSeconds: FAILOVER_LEASE_S, leaseMarginSeconds: 1, downAfterSeconds: 3, heartbeatSeconds: 0.5 } },
+    start: async (ferry, cluster) => {
+      await ferry.start();
+      await pluginReported(cluster, cluster.host(1));
+    },
+    stop: async (ferry, cluster) => {
+      for (const h of cluster.hosts) h.linkUp();
+      await ferry.stop().catch(() => undefined);
+    },
+    logLines: 80,
+  });
   let h1: TestHost;
   let h2: TestHost;
-
-  before(async function () {
-    cluster = await startCluster({ hosts: 3, swarm: true, managers: 3, swarmInitArgs: ['--dispatcher-heartbeat', '1s'] });
-    [h1, h2] = cluster.hosts;
-    ferry = new FerryCluster(cluster, { control: { leaseSeconds: FAILOVER_LEASE_S } });
-    ferry.controlSettings = { control: { leaseSeconds: FAILOVER_LEASE_S, leaseMarginSeconds: 1, downAfterSeconds: 3, heartbeatSeconds: 0.5 } };
-    await ferry.start();
-    await pluginReported(cluster, h1);
-  });
-  after(async function () {
-    for (const h of cluster?.hosts ?? []) h.linkUp();
-    await ferry?.stop().catch(() => undefined);
-    await cluster?.teardown();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs(80));
+  before(function () {
+    [h1, h2] = env.cluster.hosts;
   });
 
   const lines = numberLines;
   const liveLog = (h: TestHost): number[] => counterLines(h, 'counted');
   async function agentCall<T>(call: string, args: unknown[]): Promise<T> {
-    const r = await ferry.controlRequest('POST', `/v1/agent/${call}`, { args });
+    const r = await env.ferry.controlRequest('POST', `/v1/agent/${call}`, { args });
     if (r.status !== 200) throw new Error(`${call} answered ${r.status}: ${JSON.stringify(r.json)}`);
     return r.json.result as T;
   }
@@ -152,7 +141,7 @@ describe('cluster: fenced failover of a Swarm service when its host is lost', fu
     // The service may run on h1 and h2 (labels); h2 is drained until the task runs on h1.
     for (const h of [h1, h2]) await h1.dockerOk(['node', 'update', '--label-add', 'db=yes', h.hostname]);
     await h1.dockerOk(['node', 'update', '--availability', 'drain', h2.hostname]);
-    const p = ferry.cli(h1, ['policy', 'create', 'standby2', '--replicate-to', 'h2', '--rpo', '2s', '--failover', 'auto']);
+    const p = env.ferry.cli(h1, ['policy', 'create', 'standby2', '--replicate-to', 'h2', '--rpo', '2s', '--failover', 'auto']);
     expect(p.code, p.stderr).to.equal(0);
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'policy=standby2', 'counted']);
     await h1.dockerOk([
@@ -166,7 +155,7 @@ describe('cluster: fenced failover of a Swarm service when its host is lost', fu
     await new Promise((r) => setTimeout(r, 3000)); // a few more rounds under the write load
 
     // h1 lost: its agent killed, its dockerd stopped, its link down.
-    const lostAt = await loseHost(ferry, h1);
+    const lostAt = await loseHost(env.ferry, h1);
     const lastOnH1 = liveLog(h1).length;
     let runningAt = 0;
     await waitFor(
@@ -196,7 +185,7 @@ describe('cluster: fenced failover of a Swarm service when its host is lost', fu
     expect(rtoS).to.be.below(60);
 
     // h1 back: it never mounts its copy again; its late writes become snapshot lost-gen1-h1; it keeps a standby copy.
-    await restoreHost(ferry, h1);
+    await restoreHost(env.ferry, h1);
     await waitFor('h1 to be fenced', async () => (await agentCall<{ fenced: boolean }[]>('failoversOf', ['counted']))[0].fenced, 60_000, 500);
     const snaps = await agentCall<(Snap & { origin: string })[]>('snapshotsOf', ['counted']);
     const kept = snaps.find((s) => s.name === 'lost-gen1-h1');
@@ -204,7 +193,7 @@ describe('cluster: fenced failover of a Swarm service when its host is lost', fu
     expect(kept!.hosts).to.deep.equal(['h1']);
     // The kept snapshot holds every line h1 wrote, the late ones included: its container, cut off with
     // its dockerd killed, may have written on until h1 came back (containerd keeps it running).
-    const keptLines = lines(join(ferry.btrfsPool(h1), 'snapshots', 'counted', 'lost-gen1-h1', 'log'));
+    const keptLines = lines(join(env.ferry.btrfsPool(h1), 'snapshots', 'counted', 'lost-gen1-h1', 'log'));
     expect(keptLines.length).to.be.at.least(lastOnH1);
     keptLines.forEach((x, i) => expect(x, `line ${i + 1} kept on h1`).to.equal(i + 1));
     console.log(`      kept on h1 as lost-gen1-h1: ${keptLines.length} lines`);

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startCluster, type Cluster, type TestHost } from './harness';
-import { FerryCluster } from './ferry-cluster';
+import { startCluster, type Cluster, type StartClusterOptions, type TestHost } from './harness';
+import { useFerryCluster } from './use-ferry-cluster';
 import { sleep } from './exec';
 import { TEST_IMAGE, waitFor } from '../support/docker';
 
@@ -63,34 +63,38 @@ const HOLD =
 const CHECK_LATE = `${CHECK} && md5sum -c -s /data/late.sum && echo late-ok`;
 
 describe('cluster: failures during moves', function () {
-  let cluster: Cluster;
-  let ferry: FerryCluster;
-  let h1: TestHost;
-  let h2: TestHost;
-  let h3: TestHost;
   /** Each host's own agent settings, to restart it as it was. */
   const overrides = new Map<string, Record<string, unknown>>();
   const timings: string[] = [];
   let started = 0;
 
-  before(async function () {
-    cluster = await startClusterWhenFree();
-    [h1, h2, h3] = cluster.hosts;
-    ferry = new FerryCluster(cluster, { moves: { stepDelayMs: STEP_MS, mountWaitSeconds: 5 } });
-    overrides.set('h3', { btrfs: { poolSize: SMALL_POOL } });
-    await ferry.startControl();
-    for (const h of cluster.hosts) await ferry.startAgentWith(h, overrides.get(h.name) ?? {});
-  });
-  after(async function () {
+  // Registered before useFerryCluster's after, so it runs first: the timings print even when the teardown fails.
+  after(function () {
     if (timings.length) console.log(`  timings:\n    ${timings.join('\n    ')}`);
-    for (const h of cluster?.hosts ?? []) h.linkUp();
-    if (ferry) {
+  });
+  const env = useFerryCluster({
+    hosts: 3,
+    startCluster: startClusterWhenFree,
+    settings: { moves: { stepDelayMs: STEP_MS, mountWaitSeconds: 5 } },
+    start: async (ferry, cluster) => {
+      overrides.set('h3', { btrfs: { poolSize: SMALL_POOL } });
+      await ferry.startControl();
+      for (const h of cluster.hosts) await ferry.startAgentWith(h, overrides.get(h.name) ?? {});
+    },
+    stop: async (ferry, cluster) => {
+      for (const h of cluster.hosts) h.linkUp();
       // Bounded: an agent that does not stop on SIGTERM must not hang the teardown (see the test of that).
       await Promise.race([ferry.stop().catch(() => undefined), sleep(15_000)]);
       for (const h of cluster.hosts) await ferry.killAgent(h, 'SIGKILL');
       await ferry.killControl('SIGKILL');
-    }
-    await cluster?.teardown();
+    },
+    logLines: 60,
+  });
+  let h1: TestHost;
+  let h2: TestHost;
+  let h3: TestHost;
+  before(function () {
+    [h1, h2, h3] = env.cluster.hosts;
   });
   beforeEach(async function () {
     started = Date.now();
@@ -98,30 +102,29 @@ describe('cluster: failures during moves', function () {
   });
   afterEach(function () {
     timings.push(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s  ${this.currentTest?.state ?? '?'}  ${this.currentTest?.fullTitle()}`);
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs(60));
   });
 
   /** Whatever an earlier test (failed or not) left: links cut, processes dead, containers. */
   async function heal(): Promise<void> {
-    for (const h of cluster.hosts) h.linkUp();
-    if (!ferry.controlRunning()) await restartControl();
-    for (const h of cluster.hosts) if (!ferry.agentRunning(h)) await ferry.startAgentWith(h, overrides.get(h.name) ?? {});
-    for (const h of cluster.hosts) {
+    for (const h of env.cluster.hosts) h.linkUp();
+    if (!env.ferry.controlRunning()) await restartControl();
+    for (const h of env.cluster.hosts) if (!env.ferry.agentRunning(h)) await env.ferry.startAgentWith(h, overrides.get(h.name) ?? {});
+    for (const h of env.cluster.hosts) {
       const ids = (await h.dockerOk(['ps', '-aq'])).split('\n').filter(Boolean);
       if (ids.length) await h.dockerOk(['rm', '-f', ...ids]);
     }
   }
 
   async function restartControl(): Promise<void> {
-    await ferry.startControl();
+    await env.ferry.startControl();
     // startControl finds "control listening" from the earlier run in the log: wait for this one.
-    await waitFor('control to answer again', () => ferry.controlRequest('GET', '/v1/nodes').then((r) => r.status === 200, () => false), 30_000, 100);
+    await waitFor('control to answer again', () => env.ferry.controlRequest('GET', '/v1/nodes').then((r) => r.status === 200, () => false), 30_000, 100);
   }
 
   /** Waits until control has a heartbeat of `h` newer than `since` (an ISO time): `h` reaches control. */
   async function heardFrom(h: TestHost, since: string): Promise<void> {
     const heard = async (): Promise<boolean> => {
-      const r = await ferry.controlRequest('GET', '/v1/nodes');
+      const r = await env.ferry.controlRequest('GET', '/v1/nodes');
       const n = (r.json as { nodes?: { name: string; state: string; lastHeartbeat: string | null }[] }).nodes?.find((x) => x.name === h.name);
       return !!n && n.state === 'up' && n.lastHeartbeat !== null && n.lastHeartbeat > since;
     };
@@ -129,14 +132,14 @@ describe('cluster: failures during moves', function () {
   }
 
   async function inspect(vol: string): Promise<Inspected> {
-    const r = await ferry.controlRequest('GET', `/v1/volumes/${vol}`);
+    const r = await env.ferry.controlRequest('GET', `/v1/volumes/${vol}`);
     if (r.status !== 200) throw new Error(`control: inspect ${vol} answered ${r.status}: ${JSON.stringify(r.json)}`);
     return r.json as unknown as Inspected;
   }
 
   /** `ferry volume inspect` through the CLI of `h`, as people see it. */
   function cliInspect(h: TestHost, vol: string): Inspected {
-    const r = ferry.cli(h, ['volume', 'inspect', vol], 30_000);
+    const r = env.ferry.cli(h, ['volume', 'inspect', vol], 30_000);
     expect(r.code, `ferry volume inspect ${vol} on ${h.name}: ${r.stderr}`).to.equal(0);
     return JSON.parse(r.stdout) as Inspected;
   }
@@ -200,13 +203,13 @@ describe('cluster: failures during moves', function () {
     const i = cliInspect(via, vol);
     expect(i.volume, `primary of ${vol}`).to.include({ primaryNode: h.name, generation });
     expect(i.move?.state ?? 'none', `move of ${vol}`).to.be.oneOf(['none', 'done', 'failed']);
-    expect(ferry.subvolumesOf(h, vol), `live dataset of ${vol} on its primary ${h.name}`).to.include(`volumes/${vol}`);
-    const st = ferry.cli(h, ['status', '--json'], 30_000);
+    expect(env.ferry.subvolumesOf(h, vol), `live dataset of ${vol} on its primary ${h.name}`).to.include(`volumes/${vol}`);
+    const st = env.ferry.cli(h, ['status', '--json'], 30_000);
     expect(st.code, st.stderr).to.equal(0);
     expect((JSON.parse(st.stdout) as { missing: string[] }).missing, `ferry status on ${h.name}`).to.not.include(vol);
     // Single writer: no other host has it mounted (a replica stays unmounted).
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]);
-    for (const other of cluster.hosts.filter((x) => x !== h)) {
+    for (const other of env.cluster.hosts.filter((x) => x !== h)) {
       expect(mounts, `mounts of ${vol} on ${other.name}, which is not its primary`).to.not.include(join(other.dataDir, 'mounts', vol));
     }
     return i;
@@ -215,17 +218,17 @@ describe('cluster: failures during moves', function () {
   /** A failed move leaves nothing on a target that had nothing of the volume before. */
   async function expectNothingOn(h: TestHost, vol: string): Promise<void> {
     // The mover drops its partial data right after recording the failure: give it a moment.
-    await waitFor(`${h.name} to drop what the failed move of ${vol} left`, () => ferry.subvolumesOf(h, vol).length === 0, 15_000, 250).catch(() => undefined);
-    expect(ferry.subvolumesOf(h, vol), `what is left of ${vol} on ${h.name}`).to.deep.equal([]);
+    await waitFor(`${h.name} to drop what the failed move of ${vol} left`, () => env.ferry.subvolumesOf(h, vol).length === 0, 15_000, 250).catch(() => undefined);
+    expect(env.ferry.subvolumesOf(h, vol), `what is left of ${vol} on ${h.name}`).to.deep.equal([]);
   }
 
   /** What each host keeps of `vol` (for the log: replicas and their base snapshots are expected). */
   function leftovers(vol: string): string {
-    return cluster.hosts.map((h) => `${h.name}: [${ferry.subvolumesOf(h, vol).join(' ')}]`).join(' ');
+    return env.cluster.hosts.map((h) => `${h.name}: [${env.ferry.subvolumesOf(h, vol).join(' ')}]`).join(' ');
   }
 
   function moveByCli(from: TestHost, vol: string, to: TestHost): { code: number; stdout: string; stderr: string } {
-    return ferry.cli(from, ['volume', 'move', vol, '--to', to.name], 180_000);
+    return env.ferry.cli(from, ['volume', 'move', vol, '--to', to.name], 180_000);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -234,14 +237,14 @@ describe('cluster: failures during moves', function () {
   type Victim = 'source' | 'target' | 'control';
 
   async function kill(victim: Victim): Promise<void> {
-    if (victim === 'control') await ferry.killControl('SIGKILL');
-    else await ferry.killAgent(victim === 'source' ? h1 : h2, 'SIGKILL');
+    if (victim === 'control') await env.ferry.killControl('SIGKILL');
+    else await env.ferry.killAgent(victim === 'source' ? h1 : h2, 'SIGKILL');
   }
   async function restart(victim: Victim): Promise<void> {
     if (victim === 'control') await restartControl();
     else {
       const h = victim === 'source' ? h1 : h2;
-      await ferry.startAgentWith(h, overrides.get(h.name) ?? {});
+      await env.ferry.startAgentWith(h, overrides.get(h.name) ?? {});
     }
   }
 
@@ -258,10 +261,10 @@ describe('cluster: failures during moves', function () {
       await h1.dockerOk(['run', '-d', '--name', holder, '--volume-driver', 'ferry', '-v', `${vol}:/data`, TEST_IMAGE, 'sh', '-c', HOLD]);
       await waitFor(`${holder} to write and sync`, async () => (await h1.docker(['logs', holder!])).stdout.includes('synced'), 30_000);
       // What a Mount on h2 asks of control (the CLI refuses to move a volume that a container holds).
-      const r = await ferry.controlRequest('POST', '/v1/agent/requestMove', { args: [vol, 'h2'] });
+      const r = await env.ferry.controlRequest('POST', '/v1/agent/requestMove', { args: [vol, 'h2'] });
       expect(r.status, JSON.stringify(r.json)).to.equal(200);
     } else {
-      const r = ferry.cli(h2, ['volume', 'move', vol, '--to', 'h2', '--no-wait']);
+      const r = env.ferry.cli(h2, ['volume', 'move', vol, '--to', 'h2', '--no-wait']);
       expect(r.code, r.stderr).to.equal(0);
     }
     const m = await waitForStep(vol, step, 60_000, 40 * 2 ** 20);
@@ -287,8 +290,8 @@ describe('cluster: failures during moves', function () {
     }
     // Nothing of the killed move still runs: a `btrfs send` left behind pins its snapshot for good
     // (btrfs refuses to delete a snapshot that a send reads), so the source could never prune it.
-    await waitFor(`the transfers of ${vol} to end`, () => cluster.hosts.every((h) => ferry.transfersOf(h, vol).length === 0), 10_000, 250).catch(() => undefined);
-    const running = cluster.hosts.flatMap((h) => ferry.transfersOf(h, vol).map((t) => `${h.name} ${t}`));
+    await waitFor(`the transfers of ${vol} to end`, () => env.cluster.hosts.every((h) => env.ferry.transfersOf(h, vol).length === 0), 10_000, 250).catch(() => undefined);
+    const running = env.cluster.hosts.flatMap((h) => env.ferry.transfersOf(h, vol).map((t) => `${h.name} ${t}`));
     expect(running, `btrfs send/receive of ${vol} still running 10 s after its move ended (${leftovers(vol)})`).to.deep.equal([]);
     await expectData(primary, vol, files, late);
 
@@ -317,7 +320,7 @@ describe('cluster: failures during moves', function () {
 
   it('the link to the target cut mid-transfer: the move fails with its reason, the source stays primary and intact, a retry succeeds', async function () {
     await createWithData(h1, 'big', '1G', WRITE_BIG);
-    const r = ferry.cli(h2, ['volume', 'move', 'big', '--to', 'h2', '--no-wait']);
+    const r = env.ferry.cli(h2, ['volume', 'move', 'big', '--to', 'h2', '--no-wait']);
     expect(r.code, r.stderr).to.equal(0);
     // Mid-transfer: some of the first round has arrived, not all of it.
     const end = Date.now() + 60_000;
@@ -369,9 +372,9 @@ describe('cluster: failures during moves', function () {
       await createWithData(h1, 'big', '1G', WRITE_BIG);
       before = await inspect('big');
     }
-    const source = cluster.host(before.volume.primaryNode);
+    const source = env.cluster.host(before.volume.primaryNode);
     const gen = before.volume.generation;
-    expect(ferry.subvolumesOf(h3, 'big'), 'h3 before the move').to.deep.equal([]);
+    expect(env.ferry.subvolumesOf(h3, 'big'), 'h3 before the move').to.deep.equal([]);
     const r = moveByCli(h3, 'big', h3);
     expect(r.code, `a move into a pool that is too small must fail: ${r.stdout}`).to.not.equal(0);
     expect(r.stderr).to.match(/full|no space/i);
@@ -381,8 +384,8 @@ describe('cluster: failures during moves', function () {
     await expectNothingOn(h3, 'big');
     // Nor on the source: the stream the target gave up on ends, and with it `btrfs send` (which would
     // otherwise pin its snapshot: btrfs refuses to delete a snapshot that a send reads).
-    await waitFor('the source to end its send', () => ferry.transfersOf(source, 'big').length === 0, 10_000, 250).catch(() => undefined);
-    expect(ferry.transfersOf(source, 'big'), `btrfs send/receive of big still running on ${source.name} 10 s after the move failed`).to.deep.equal([]);
+    await waitFor('the source to end its send', () => env.ferry.transfersOf(source, 'big').length === 0, 10_000, 250).catch(() => undefined);
+    expect(env.ferry.transfersOf(source, 'big'), `btrfs send/receive of big still running on ${source.name} 10 s after the move failed`).to.deep.equal([]);
     await expectData(source, 'big', 8);
     // Retried where there is room.
     const other = source === h1 ? h2 : h1;
@@ -399,14 +402,14 @@ describe('cluster: failures during moves', function () {
   it('an agent stops on SIGTERM (within 5 s) while another host\'s move of its volume waits for release', async function () {
     await createWithData(h1, 'term', '64M', WRITE_8M);
     await h1.dockerOk(['run', '-d', '--name', 'hold-term', '--volume-driver', 'ferry', '-v', 'term:/data', TEST_IMAGE, 'sleep', '600']);
-    const r = await ferry.controlRequest('POST', '/v1/agent/requestMove', { args: ['term', 'h2'] });
+    const r = await env.ferry.controlRequest('POST', '/v1/agent/requestMove', { args: ['term', 'h2'] });
     expect(r.status, JSON.stringify(r.json)).to.equal(200);
     await waitForStep('term', 'releasing');
     const t0 = Date.now();
-    const stopped = await Promise.race([ferry.killAgent(h1, 'SIGTERM').then(() => true), sleep(5_000).then(() => false)]);
+    const stopped = await Promise.race([env.ferry.killAgent(h1, 'SIGTERM').then(() => true), sleep(5_000).then(() => false)]);
     const took = Date.now() - t0;
-    if (!stopped) await ferry.killAgent(h1, 'SIGKILL');
-    await ferry.startAgentWith(h1, overrides.get('h1') ?? {});
+    if (!stopped) await env.ferry.killAgent(h1, 'SIGKILL');
+    await env.ferry.startAgentWith(h1, overrides.get('h1') ?? {});
     await h1.dockerOk(['rm', '-f', 'hold-term']);
     await settle('term');
     expect(stopped, `ferry agent on h1 did not exit within 5 s of SIGTERM while h2's mover held a transfer connection to it (killed it)`).to.equal(true);
@@ -421,8 +424,8 @@ describe('cluster: failures during moves', function () {
       // No step delay: a Mount that wins by moving the volume must finish within mountWaitSeconds.
       for (const h of [h1, h2]) {
         overrides.set(h.name, { moves: { stepDelayMs: 0, mountWaitSeconds: 5 } });
-        await ferry.killAgent(h, 'SIGTERM');
-        await ferry.startAgentWith(h, overrides.get(h.name)!);
+        await env.ferry.killAgent(h, 'SIGTERM');
+        await env.ferry.startAgentWith(h, overrides.get(h.name)!);
       }
     });
 
@@ -437,7 +440,7 @@ describe('cluster: failures during moves', function () {
       const t0 = Date.now();
       for (let trial = 1; trial <= RACE_TRIALS; trial++) {
         const before = await inspect('race');
-        const p = cluster.host(before.volume.primaryNode);
+        const p = env.cluster.host(before.volume.primaryNode);
         const q = p === h1 ? h2 : h1;
         // The container that gets the volume checks it and logs the trial (acknowledged: synced).
         const script = `(${CHECK}) >/dev/null && echo "${trial} $(hostname)" >> /data/log && sync && echo got-it; exec sleep 600`;
@@ -480,11 +483,11 @@ describe('cluster: failures during moves', function () {
         const after = await inspect('race');
         const moved = after.volume.primaryNode !== before.volume.primaryNode;
         expect(after.volume.generation, `trial ${trial}: generation (${m?.state} ${m?.error ?? ''})`).to.equal(before.volume.generation + (moved ? 1 : 0));
-        expect(ferry.subvolumesOf(cluster.host(after.volume.primaryNode), 'race')).to.include('volumes/race');
+        expect(env.ferry.subvolumesOf(env.cluster.host(after.volume.primaryNode), 'race')).to.include('volumes/race');
       }
       const took = (Date.now() - t0) / 1000;
       const final = await inspect('race');
-      const primary = cluster.host(final.volume.primaryNode);
+      const primary = env.cluster.host(final.volume.primaryNode);
       expectPrimary('race', primary, final.volume.generation);
       const r = await run(primary, 'race', `${CHECK} && cut -d' ' -f1 /data/log | tr '\\n' ' '`);
       expect(r.code, r.stderr).to.equal(0);
@@ -510,11 +513,11 @@ function countOf(xs: string[]): string {
  * Only one test cluster fits on a machine (fixed names and subnet): while another live run owns
  * it, wait (every 20 s, up to 10 minutes) instead of pulling it from under that run.
  */
-async function startClusterWhenFree(): Promise<Cluster> {
+async function startClusterWhenFree(opts: StartClusterOptions): Promise<Cluster> {
   const end = Date.now() + 10 * 60_000;
   for (;;) {
     try {
-      return await startCluster({ hosts: 3 });
+      return await startCluster(opts);
     } catch (err) {
       if (!/belongs to running process/.test((err as Error).message) || Date.now() > end) throw err;
       console.log(`      waiting for another test cluster to end: ${(err as Error).message.slice(0, 120)}`);

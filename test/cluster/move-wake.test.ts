@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { startCluster, type Cluster } from './harness';
-import { FerryCluster } from './ferry-cluster';
+import { useFerryCluster } from './use-ferry-cluster';
 import { TEST_IMAGE } from '../support/docker';
 
 /**
@@ -12,44 +11,36 @@ import { TEST_IMAGE } from '../support/docker';
 describe('cluster: a move asked for on its source starts on its target at once (wake)', function () {
   const HEARTBEAT_S = 60;
   const timers = { heartbeatSeconds: HEARTBEAT_S, leaseSeconds: 2 * HEARTBEAT_S + 10, downAfterSeconds: 5 * HEARTBEAT_S };
-  let cluster: Cluster;
-  let ferry: FerryCluster;
   let agentsStarting: number;
-
-  before(async function () {
-    cluster = await startCluster({ hosts: 2 });
-    ferry = new FerryCluster(cluster, { control: timers });
-    ferry.controlSettings = { control: timers };
-    agentsStarting = Date.now();
-    await ferry.start();
-  });
-  after(async function () {
-    await ferry?.stop().catch(() => undefined);
-    await cluster?.teardown();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs());
+  const env = useFerryCluster({
+    hosts: 2,
+    settings: { control: timers },
+    controlSettings: { control: timers },
+    start: async (ferry) => {
+      agentsStarting = Date.now();
+      await ferry.start();
+    },
   });
 
   it('moves a volume h1 -> h2 long before h2 heartbeats again', async function () {
-    const [h1, h2] = cluster.hosts;
-    const created = ferry.cli(h1, ['volume', 'create', 'woken', '-o', 'size=64M']);
+    const [h1, h2] = env.cluster.hosts;
+    const created = env.ferry.cli(h1, ['volume', 'create', 'woken', '-o', 'size=64M']);
     expect(created.code, created.stderr).to.equal(0);
-    const moved = ferry.cli(h1, ['volume', 'move', 'woken', '--to', 'h2'], (HEARTBEAT_S - 5) * 1000);
+    const moved = env.ferry.cli(h1, ['volume', 'move', 'woken', '--to', 'h2'], (HEARTBEAT_S - 5) * 1000);
     expect(moved.code, moved.stderr).to.equal(0);
     expect(moved.stdout).to.include('woken is now on h2');
     // h2's next regular heartbeat comes no sooner than 60 s after its agent started.
     expect(Date.now() - agentsStarting).to.be.below(HEARTBEAT_S * 1000);
-    const v = JSON.parse(ferry.cli(h2, ['volume', 'inspect', 'woken', '--json']).stdout) as { volume: { primaryNode: string } };
+    const v = JSON.parse(env.ferry.cli(h2, ['volume', 'inspect', 'woken', '--json']).stdout) as { volume: { primaryNode: string } };
     expect(v.volume.primaryNode).to.equal('h2');
   });
 
   it('with --restart-containers, asked for on the source: stops the container there at once and starts it on h2', async function () {
-    const [h1, h2] = cluster.hosts;
+    const [h1, h2] = env.cluster.hosts;
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'app1']);
     await h1.dockerOk(['run', '-d', '--name', 'app', '-v', 'app1:/data', TEST_IMAGE, 'sh', '-c', 'trap "exit 0" TERM; while true; do echo x >> /data/log; sleep 0.2; done']);
     // h1 stops its containers when a heartbeat answer names the move: at once, not 60 s on.
-    const moved = ferry.cli(h1, ['volume', 'move', 'app1', '--to', 'h2', '--restart-containers'], (HEARTBEAT_S - 5) * 1000);
+    const moved = env.ferry.cli(h1, ['volume', 'move', 'app1', '--to', 'h2', '--restart-containers'], (HEARTBEAT_S - 5) * 1000);
     expect(moved.code, moved.stderr).to.equal(0);
     expect(Date.now() - agentsStarting).to.be.below(HEARTBEAT_S * 1000);
     expect(await h1.dockerOk(['inspect', '-f', '{{.State.Running}}', 'app'])).to.equal('false');

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { startCluster, type Cluster, type TestHost } from './harness';
-import { FerryCluster } from './ferry-cluster';
+import type { TestHost } from './harness';
+import { useFerryCluster } from './use-ferry-cluster';
 import { TEST_IMAGE, waitFor } from '../support/docker';
 
 /*
@@ -24,41 +24,28 @@ interface Inspected {
 }
 
 describe('cluster: removing a volume removes every copy', function () {
-  let cluster: Cluster;
-  let ferry: FerryCluster;
+  const env = useFerryCluster({ hosts: 3, controlSettings: { control: { keepReplica: false } }, logLines: 40 });
   let h1: TestHost;
   let h2: TestHost;
   let h3: TestHost;
-
-  before(async function () {
-    cluster = await startCluster({ hosts: 3 });
-    [h1, h2, h3] = cluster.hosts;
-    ferry = new FerryCluster(cluster);
-    ferry.controlSettings = { control: { keepReplica: false } };
-    await ferry.start();
-  });
-  after(async function () {
-    await ferry?.stop().catch(() => undefined);
-    await cluster?.teardown();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs(40));
+  before(function () {
+    [h1, h2, h3] = env.cluster.hosts;
   });
 
   function inspect(h: TestHost, name: string): Inspected | undefined {
-    const r = ferry.cli(h, ['volume', 'inspect', name]);
+    const r = env.ferry.cli(h, ['volume', 'inspect', name]);
     if (r.code === 3) return undefined;
     expect(r.code, r.stderr).to.equal(0);
     return JSON.parse(r.stdout) as Inspected;
   }
 
   function move(name: string, to: TestHost): void {
-    const m = ferry.cli(to, ['volume', 'move', name, '--to', to.name]);
+    const m = env.ferry.cli(to, ['volume', 'move', name, '--to', to.name]);
     expect(m.code, m.stderr).to.equal(0);
   }
 
   async function gone(name: string, ...hosts: TestHost[]): Promise<void> {
-    for (const h of hosts) await waitFor(`every copy of ${name} gone from ${h.name}'s pool`, () => ferry.subvolumesOf(h, name).length === 0, 20_000);
+    for (const h of hosts) await waitFor(`every copy of ${name} gone from ${h.name}'s pool`, () => env.ferry.subvolumesOf(h, name).length === 0, 20_000);
   }
 
   it("drops the old copy after a move when control's policy keeps no replicas", async function () {
@@ -74,14 +61,14 @@ describe('cluster: removing a volume removes every copy', function () {
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', '-o', 'replica=keep', 'both']);
     expect((await run(h1, 'both', WRITE)).code).to.equal(0);
     move('both', h2);
-    expect(ferry.subvolumesOf(h1, 'both'), 'the replica on h1').to.include('volumes/both');
+    expect(env.ferry.subvolumesOf(h1, 'both'), 'the replica on h1').to.include('volumes/both');
     expect(inspect(h3, 'both')?.volume).to.deep.include({ primaryNode: 'h2', replicas: ['h1'], dropping: [] });
     const status = JSON.parse(await h3.dockerOk(['volume', 'inspect', '-f', '{{json .Status}}', 'both'])) as { primary: string; replicas: string[] };
     expect(status).to.deep.include({ primary: 'h2', replicas: ['h1'] });
     // A restart reconciles h1's disk with control: the replica is on record and on disk, no orphan.
-    await ferry.killAgent(h1, 'SIGTERM');
-    await ferry.startAgent(h1);
-    const h1Status = JSON.parse(ferry.cli(h1, ['status', '--json']).stdout) as { replicas: string[]; orphans: { name: string }[] };
+    await env.ferry.killAgent(h1, 'SIGTERM');
+    await env.ferry.startAgent(h1);
+    const h1Status = JSON.parse(env.ferry.cli(h1, ['status', '--json']).stdout) as { replicas: string[]; orphans: { name: string }[] };
     expect(h1Status.replicas).to.include('both');
     expect(h1Status.orphans.map((o) => o.name)).to.not.include('both');
     expect(inspect(h3, 'both')?.volume.replicas, 'still on record after the restart').to.deep.equal(['h1']);
@@ -90,7 +77,7 @@ describe('cluster: removing a volume removes every copy', function () {
     await gone('both', h2, h1);
     await waitFor('control to forget both', () => inspect(h3, 'both') === undefined, 10_000);
     expect(await h1.dockerOk(['volume', 'ls', '-q'])).to.not.match(/^both$/m);
-    expect((JSON.parse(ferry.cli(h1, ['status', '--json']).stdout) as { replicas: string[] }).replicas).to.not.include('both');
+    expect((JSON.parse(env.ferry.cli(h1, ['status', '--json']).stdout) as { replicas: string[] }).replicas).to.not.include('both');
   });
 
   it('refuses a remove while a container on any host mounts the volume, naming host and container; the primary destroys its copy at once', async function () {
@@ -104,18 +91,18 @@ describe('cluster: removing a volume removes every copy', function () {
       return refused.code !== 0 && /containers: holder/.test(refused.stderr);
     }, 20_000, 500);
     expect(refused.stderr).to.match(/volume busy is in use: mounted on host h2 at \S+ by 1 container mount\(s\) \(containers: holder\); stop the containers using it/);
-    const cli = ferry.cli(h1, ['volume', 'rm', 'busy']);
+    const cli = env.ferry.cli(h1, ['volume', 'rm', 'busy']);
     expect(cli.code).to.equal(4);
     expect(cli.stderr).to.match(/volume busy is in use: mounted on host h2/);
     expect(inspect(h3, 'busy')?.volume).to.deep.include({ primaryNode: 'h2', state: 'ready' });
-    expect(ferry.subvolumesOf(h2, 'busy')).to.include('volumes/busy');
+    expect(env.ferry.subvolumesOf(h2, 'busy')).to.include('volumes/busy');
 
     await h2.dockerOk(['rm', '-f', 'holder']);
     await waitFor('the lease to go', () => inspect(h3, 'busy')?.leases.length === 0, 20_000);
-    const rm = ferry.cli(h2, ['volume', 'rm', 'busy']);
+    const rm = env.ferry.cli(h2, ['volume', 'rm', 'busy']);
     expect(rm.code, rm.stderr).to.equal(0);
     // The caller is the primary: its copy went before the command answered.
-    expect(ferry.subvolumesOf(h2, 'busy')).to.deep.equal([]);
+    expect(env.ferry.subvolumesOf(h2, 'busy')).to.deep.equal([]);
     await waitFor('control to forget busy', () => inspect(h1, 'busy') === undefined, 10_000);
   });
 
@@ -126,17 +113,17 @@ describe('cluster: removing a volume removes every copy', function () {
     move('away', h1);
     // h1 is primary again: no longer a replica; h2 kept one.
     expect(inspect(h3, 'away')?.volume).to.deep.include({ primaryNode: 'h1', replicas: ['h2'], dropping: [] });
-    expect(ferry.subvolumesOf(h2, 'away')).to.include('volumes/away');
+    expect(env.ferry.subvolumesOf(h2, 'away')).to.include('volumes/away');
 
-    await ferry.killAgent(h2, 'SIGKILL');
-    await waitFor('h2 to be marked down', () => (JSON.parse(ferry.cli(h3, ['node', 'ls', '--json']).stdout) as { name: string; state: string }[]).some((n) => n.name === 'h2' && n.state === 'down'), 20_000);
-    const rm = ferry.cli(h3, ['volume', 'rm', 'away']);
+    await env.ferry.killAgent(h2, 'SIGKILL');
+    await waitFor('h2 to be marked down', () => (JSON.parse(env.ferry.cli(h3, ['node', 'ls', '--json']).stdout) as { name: string; state: string }[]).some((n) => n.name === 'h2' && n.state === 'down'), 20_000);
+    const rm = env.ferry.cli(h3, ['volume', 'rm', 'away']);
     expect(rm.code, rm.stderr).to.equal(0);
     expect(rm.stderr).to.match(/the copies on h1, h2 \(down\) are destroyed when those hosts next hear from control/);
     await gone('away', h1);
-    expect(ferry.subvolumesOf(h2, 'away'), "h2's copy waits for h2").to.include('volumes/away');
+    expect(env.ferry.subvolumesOf(h2, 'away'), "h2's copy waits for h2").to.include('volumes/away');
     expect(inspect(h3, 'away')?.volume).to.deep.include({ state: 'deleting', dropping: ['h2'] });
-    expect(ferry.cli(h3, ['volume', 'ls']).stdout).to.match(/away .*deleting \(waiting for h2\)/);
+    expect(env.ferry.cli(h3, ['volume', 'ls']).stdout).to.match(/away .*deleting \(waiting for h2\)/);
     // Docker no longer sees it; a new volume of that name waits for the old one to be gone.
     expect(await h1.dockerOk(['volume', 'ls', '-q'])).to.not.match(/^away$/m);
     const again = await h3.docker(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'away']);
@@ -145,13 +132,13 @@ describe('cluster: removing a volume removes every copy', function () {
     const mount = await run(h1, 'away', 'true');
     expect(mount.code, 'a removed volume never mounts again').to.not.equal(0);
 
-    await ferry.killControl('SIGKILL');
-    await ferry.startControl();
-    await ferry.startAgent(h2);
+    await env.ferry.killControl('SIGKILL');
+    await env.ferry.startControl();
+    await env.ferry.startAgent(h2);
     await gone('away', h2);
     await waitFor('control to forget away', () => inspect(h3, 'away') === undefined, 10_000);
     // h2 reconciled at its start while its copy still existed: destroyed, not reported as an orphan.
-    const s = JSON.parse(ferry.cli(h2, ['status', '--json']).stdout) as { orphans: { name: string }[] };
+    const s = JSON.parse(env.ferry.cli(h2, ['status', '--json']).stdout) as { orphans: { name: string }[] };
     expect(s.orphans.map((o) => o.name)).to.not.include('away');
     await h3.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=64M', 'away']);
     expect((await run(h3, 'away', 'ls /data | wc -l')).stdout, 'the new volume starts empty').to.equal('0');

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { startCluster, type Cluster } from './harness';
-import { FerryCluster } from './ferry-cluster';
+import { useFerryCluster } from './use-ferry-cluster';
 import { TEST_IMAGE, waitFor } from '../support/docker';
 import type { StandbyView } from '../../src/wire/records';
 
@@ -24,10 +23,9 @@ interface Inspected {
 }
 
 describe('cluster: replication keeps a standby within its RPO', function () {
-  let cluster: Cluster;
-  let ferry: FerryCluster;
+  const env = useFerryCluster({ hosts: 2, logLines: 60 });
   const inspect = (): Inspected => {
-    const r = ferry.cli(cluster.host(1), ['volume', 'inspect', 'rep1']);
+    const r = env.ferry.cli(env.cluster.host(1), ['volume', 'inspect', 'rep1']);
     if (r.code !== 0) throw new Error(`ferry volume inspect exited ${r.code}: ${r.stderr}`);
     return JSON.parse(r.stdout) as Inspected;
   };
@@ -38,28 +36,15 @@ describe('cluster: replication keeps a standby within its RPO', function () {
   };
   /** The same view as ferry volume inspect, read from control's REST API (quick enough to sample often). */
   const standbyNow = async (): Promise<StandbyView> => {
-    const r = await ferry.controlRequest('GET', '/v1/volumes/rep1');
+    const r = await env.ferry.controlRequest('GET', '/v1/volumes/rep1');
     const s = (r.json.volume as Inspected['volume']).standbys?.find((x) => x.node === 'h2');
     if (!s) throw new Error(`control shows no standby on h2: ${JSON.stringify(r.json).slice(0, 500)}`);
     return s;
   };
 
-  before(async function () {
-    cluster = await startCluster({ hosts: 2 });
-    ferry = new FerryCluster(cluster);
-    await ferry.start();
-  });
-  after(async function () {
-    await ferry?.stop().catch(() => undefined);
-    await cluster?.teardown();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs(60));
-  });
-
   it('keeps the lag within the RPO under a steady write load (ferry volume inspect, docker volume inspect, metrics)', async function () {
-    const [h1] = cluster.hosts;
-    const p = ferry.cli(h1, ['policy', 'create', 'standby5', '--replicate-to', 'h2', '--rpo', `${RPO}s`]);
+    const [h1] = env.cluster.hosts;
+    const p = env.ferry.cli(h1, ['policy', 'create', 'standby5', '--replicate-to', 'h2', '--rpo', `${RPO}s`]);
     expect(p.code, p.stderr).to.equal(0);
     await h1.dockerOk(['volume', 'create', '-d', 'ferry', '-o', 'size=512M', '-o', 'policy=standby5', 'rep1']);
     const w = await h1.docker(['run', '--rm', '--volume-driver', 'ferry', '-v', 'rep1:/data', TEST_IMAGE, 'sh', '-c', WRITE_48M], { timeoutMs: 120_000 });
@@ -86,19 +71,19 @@ describe('cluster: replication keeps a standby within its RPO', function () {
     expect(status.standbys?.map((s) => s.node)).to.deep.equal(['h2']);
     expect(status.standbys?.[0].lagSeconds).to.be.at.most(RPO);
     // ferry volume ls: a LAG column.
-    expect(ferry.cli(h1, ['volume', 'ls']).stdout).to.match(/rep1\s.*\bh2:\d+(\.\d)?s\b/);
+    expect(env.ferry.cli(h1, ['volume', 'ls']).stdout).to.match(/rep1\s.*\bh2:\d+(\.\d)?s\b/);
     // Control's metrics: a lag gauge per volume and standby.
-    const scraped = await ferry.scrapeControl();
+    const scraped = await env.ferry.scrapeControl();
     expect(scraped.get('ferry_replication_lag_seconds', { volume: 'rep1', standby: 'h2' })).to.be.within(0, RPO);
     // Old replication snapshots are pruned on both hosts: a few at most, not one per round.
-    for (const h of cluster.hosts) {
-      const reps = ferry.subvolumesOf(h, 'rep1').filter((p) => p.includes('/_replication.'));
+    for (const h of env.cluster.hosts) {
+      const reps = env.ferry.subvolumesOf(h, 'rep1').filter((p) => p.includes('/_replication.'));
       expect(reps.length, `${h.name}: ${reps.join(' ')}`).to.be.within(1, 3);
     }
   });
 
   it('records a late event when h2 is cut off, and a recovery once it is back', async function () {
-    const h2 = cluster.host(2);
+    const h2 = env.cluster.host(2);
     const since = Math.max(0, ...inspect().events.map((e) => e.id));
     const after = (kind: string) => (): boolean => inspect().events.some((e) => e.id > since && e.kind === kind && e.node === 'h2');
     h2.linkDown();
@@ -115,9 +100,9 @@ describe('cluster: replication keeps a standby within its RPO', function () {
   });
 
   it('moves to the standby sending only what changed since its last round', async function () {
-    const [h1, h2] = cluster.hosts;
+    const [h1, h2] = env.cluster.hosts;
     await h1.dockerOk(['rm', '-f', 'writer']);
-    const m = ferry.cli(h2, ['volume', 'move', 'rep1', '--to', 'h2']);
+    const m = env.ferry.cli(h2, ['volume', 'move', 'rep1', '--to', 'h2']);
     expect(m.code, m.stderr).to.equal(0);
     const v = inspect();
     expect(v.volume.primaryNode).to.equal('h2');

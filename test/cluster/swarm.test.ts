@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startCluster, type Cluster, type TestHost } from './harness';
-import { FerryCluster } from './ferry-cluster';
+import type { TestHost } from './harness';
+import { useFerryCluster } from './use-ferry-cluster';
 import { TEST_IMAGE, waitFor } from '../support/docker';
 
 // Appends a counter, one line per 100 ms, resuming from the last line: a gap or a restart from 1
@@ -20,33 +20,27 @@ function logLines(h: TestHost, volume: string): number[] {
 }
 
 describe('cluster: a Swarm service whose task is rescheduled takes its data along', function () {
-  let cluster: Cluster;
-  let ferry: FerryCluster;
-
-  before(async function () {
-    cluster = await startCluster({ hosts: 3, swarm: true, swarmInitArgs: ['--dispatcher-heartbeat', '1s'] });
-    ferry = new FerryCluster(cluster);
-    await ferry.start();
-    // Swarm places a volume-driver=ferry task only on nodes whose description lists the plugin; a
-    // node sends its description again some seconds after dockerd activated the plugin.
-    await waitFor('every node to report the ferry plugin to Swarm', async () => {
-      for (const h of cluster.hosts) {
-        const plugins = await cluster.host(1).dockerOk(['node', 'inspect', h.hostname, '--format', '{{json .Description.Engine.Plugins}}']);
-        if (!/"Type":"Volume","Name":"ferry"/.test(plugins)) return false;
-      }
-      return true;
-    }, 90_000, 1000);
-  });
-  after(async function () {
-    await ferry?.stop().catch(() => undefined);
-    await cluster?.teardown();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ferry) console.log(ferry.logs(40));
+  const env = useFerryCluster({
+    hosts: 3,
+    swarm: true,
+    swarmInitArgs: ['--dispatcher-heartbeat', '1s'],
+    start: async (ferry, cluster) => {
+      await ferry.start();
+      // Swarm places a volume-driver=ferry task only on nodes whose description lists the plugin; a
+      // node sends its description again some seconds after dockerd activated the plugin.
+      await waitFor('every node to report the ferry plugin to Swarm', async () => {
+        for (const h of cluster.hosts) {
+          const plugins = await cluster.host(1).dockerOk(['node', 'inspect', h.hostname, '--format', '{{json .Description.Engine.Plugins}}']);
+          if (!/"Type":"Volume","Name":"ferry"/.test(plugins)) return false;
+        }
+        return true;
+      }, 90_000, 1000);
+    },
+    logLines: 40,
   });
 
   it('drains the node of a stateful task: the task moves, the data follows intact, downtime measured', async function () {
-    const manager = cluster.host(1);
+    const manager = env.cluster.host(1);
     await manager.dockerOk([
       'service', 'create', '--detach', '--name', 'counter', '--no-resolve-image', '--restart-delay', '0s',
       '--mount', 'type=volume,source=counted,target=/data,volume-driver=ferry,volume-opt=size=256M',
@@ -55,7 +49,7 @@ describe('cluster: a Swarm service whose task is rescheduled takes its data alon
     const nodeOf = async (): Promise<TestHost | undefined> => {
       const out = await manager.dockerOk(['service', 'ps', 'counter', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
       const running = out.split('\n').find((l) => / Running /.test(l));
-      return running ? cluster.hosts.find((h) => h.hostname === running.split(' ')[0]) : undefined;
+      return running ? env.cluster.hosts.find((h) => h.hostname === running.split(' ')[0]) : undefined;
     };
     let first: TestHost | undefined;
     await waitFor('the task to run', async () => !!(first = await nodeOf()) && logLines(first, 'counted').length > 10, 120_000, 250);
@@ -89,7 +83,7 @@ describe('cluster: a Swarm service whose task is rescheduled takes its data alon
     const lines = logLines(next!, 'counted');
     // Every line is there, in order: nothing written on the old host was lost.
     lines.forEach((v, i) => expect(v, `line ${i + 1}`).to.equal(i + 1));
-    const v = JSON.parse(ferry.cli(next!, ['volume', 'inspect', 'counted']).stdout).volume;
+    const v = JSON.parse(env.ferry.cli(next!, ['volume', 'inspect', 'counted']).stdout).volume;
     expect(v.primaryNode).to.equal(next!.name);
     expect(v.generation).to.be.at.least(2);
     await manager.dockerOk(['service', 'rm', 'counter']);
