@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig, DEFAULT_API_SOCKET, type ConfigInput } from '../config/config';
+import type { Config, ConfigInput } from '../config/config';
+import { DEFAULT_API_SOCKET } from '../config/defaults';
 import { BACKEND_KINDS, type BackendKind } from '../agent/backends/registry';
 import { CREATE_OPTIONS } from '../volume/options';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
@@ -31,7 +32,12 @@ function parseOpt(value: string, prev: Record<string, string>): Record<string, s
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
-function configFrom(flags: Record<string, string | undefined>) {
+/**
+ * The config the server commands and doctor run with. Loaded here, not at the top: its schema (zod)
+ * costs about 100 ms of a command's start, and the client commands read no config.
+ */
+async function configFrom(flags: Record<string, string | undefined>): Promise<Config> {
+  const { loadConfig } = await import('../config/config');
   const overrides: ConfigInput = {
     dataDir: flags.dataDir,
     nodeName: flags.nodeName,
@@ -47,7 +53,7 @@ function configFrom(flags: Record<string, string | undefined>) {
 }
 
 async function control(flags: Record<string, string | undefined>): Promise<void> {
-  const config = configFrom(flags);
+  const config = await configFrom(flags);
   const log = createLogger(config.logLevel);
   const { startControl } = await import('../control/service');
   const svc = await startControl(config, log);
@@ -57,7 +63,7 @@ async function control(flags: Record<string, string | undefined>): Promise<void>
 }
 
 async function serve(flags: Record<string, string | undefined>): Promise<void> {
-  const config = configFrom(flags);
+  const config = await configFrom(flags);
   const log = createLogger(config.logLevel);
   // Loaded here, not at the top: the CLI's other commands do not need the server and its modules.
   const { startFerry } = await import('../serve');
@@ -212,7 +218,7 @@ export async function main(argv: string[]): Promise<void> {
       .description('check this host: tools, dockerd and the plugin, pools, control, peers, clocks, stale mounts; says what to run for each problem')
       .option('--json', 'print JSON (README: JSON shapes)'),
   ).action(async (flags: Record<string, string | undefined> & { json?: boolean }) => {
-    const report = await runDoctor(api(), configFrom(flags));
+    const report = await runDoctor(api(), await configFrom(flags));
     print(flags.json ? JSON.stringify(report, null, 2) : doctorText(report));
     // Exit 0 only when every check passed: scripts and monitoring run ferry doctor as a probe.
     if (!report.ok) process.exitCode = DOCTOR_FAILED_EXIT;

@@ -3,11 +3,12 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FerryError } from '../errors';
+import { DEFAULT_API_SOCKET, DEFAULT_DATA_DIR } from './defaults';
 import { BACKENDS, BACKEND_KINDS, backendOptions, type BackendKind } from '../agent/backends/registry';
 
 /** Each backend's own config section, under its kind, from its descriptor. */
-type BackendSections = { [D in (typeof BACKENDS)[number] as D['kind']]: D['configSchema'] };
-const backendSections = Object.fromEntries(BACKENDS.map((d) => [d.kind, d.configSchema])) as BackendSections;
+type BackendSections = { [D in (typeof BACKENDS)[number] as D['kind']]: ReturnType<D['configSchema']> };
+const backendSections = Object.fromEntries(BACKENDS.map((d) => [d.kind, d.configSchema(z)])) as BackendSections;
 
 /** The Create options backends take beyond size (loop's `fs`), each an enum of every value some backend takes. */
 const optionSchemas = Object.fromEntries(
@@ -141,8 +142,6 @@ export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, BackendKind
   defaults?: Partial<z.infer<typeof configSchema>['defaults']>;
 } & { [K in BackendKind]?: Partial<z.infer<typeof configSchema>[K]> };
 
-export const DEFAULT_DATA_DIR = '/var/lib/ferry';
-export const DEFAULT_API_SOCKET = '/run/ferry/ferry.sock';
 
 function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
   return {

@@ -3,6 +3,9 @@ import type { Runner } from '../../exec/runner';
 import type { Logger } from '../../log';
 import type { Ability, Backend, SizeRules } from './backend';
 
+/** zod's namespace, as `config.ts` passes it to each descriptor's `configSchema`. */
+export type Zod = typeof z;
+
 /** A Create option a backend takes beyond `size` (e.g. loop's `fs`): its values and the config default. */
 export interface BackendOption {
   /** The values `-o KEY=VALUE` accepts. */
@@ -27,8 +30,12 @@ export interface BackendDescriptor<K extends string = string, S extends z.ZodTyp
   readonly kind: K;
   /** One line for help and `ferry status`. */
   readonly summary: string;
-  /** Its section of the config (`config[kind]`), strict. */
-  readonly configSchema: S;
+  /**
+   * Its section of the config (`config[kind]`), strict, made with the zod the config module hands
+   * in: a descriptor only names zod's types, so the CLI's client commands, which read the registry
+   * but no config, never load zod (about 100 ms of every command's start).
+   */
+  configSchema(zod: Zod): S;
   /** That section's defaults, given the data dir. */
   configDefaults(dataDir: string): z.infer<S>;
   /** The Create options it takes beyond `size`, by key (only `fs` today: the key volumes record). */

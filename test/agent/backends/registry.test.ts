@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { z } from 'zod';
 import { abilitiesOf, ABILITIES } from '../../../src/agent/backends/backend';
 import { BACKENDS, BACKEND_KINDS, backendOptions, descriptorOf } from '../../../src/agent/backends/registry';
 import { loadConfig } from '../../../src/config/config';
@@ -20,7 +21,7 @@ describe('backend registry', function () {
       });
 
       it('gives its config section defaults that its own schema accepts, and the config holds them', function () {
-        expect(d.configSchema.safeParse(d.configDefaults('/var/lib/ferry')).success).to.equal(true);
+        expect(d.configSchema(z).safeParse(d.configDefaults('/var/lib/ferry')).success).to.equal(true);
         const config = loadConfig({ overrides: { dataDir: '/tmp/ferry-registry' } }) as unknown as Record<string, unknown>;
         expect(config[d.kind]).to.deep.equal(d.configDefaults('/tmp/ferry-registry'));
       });

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { z } from 'zod';
 import { parseSize } from '../../../volume/size';
 import type { SizeRules } from '../backend';
 import { defineBackend } from '../descriptor';
@@ -11,18 +10,19 @@ export const btrfsSizeRules: SizeRules = { enforcesSize: true, requiresSize: fal
 export const btrfsBackend = defineBackend({
   kind: 'btrfs',
   summary: 'subvolumes in a btrfs pool (qgroup size limit, native snapshots, incremental send)',
-  configSchema: z
-    .object({
-      /** An existing mounted btrfs filesystem to use as the pool; absent: ferry makes a loop-backed pool. */
-      path: z.string().startsWith('/').optional(),
-      /** The sparse pool file ferry makes when `path` is absent. */
-      poolFile: z.string().startsWith('/'),
-      /** Its size (sparse: it takes host disk only as data is written). */
-      poolSize: z.string(),
-      /** Where the pool is mounted when ferry makes it. */
-      poolMount: z.string().startsWith('/'),
-    })
-    .strict(),
+  configSchema: (z) =>
+    z
+      .object({
+        /** An existing mounted btrfs filesystem to use as the pool; absent: ferry makes a loop-backed pool. */
+        path: z.string().startsWith('/').optional(),
+        /** The sparse pool file ferry makes when `path` is absent. */
+        poolFile: z.string().startsWith('/'),
+        /** Its size (sparse: it takes host disk only as data is written). */
+        poolSize: z.string(),
+        /** Where the pool is mounted when ferry makes it. */
+        poolMount: z.string().startsWith('/'),
+      })
+      .strict(),
   configDefaults: (dataDir: string) => ({
     poolFile: join(dataDir, 'btrfs', 'pool.img'),
     poolSize: '32G',

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { z } from 'zod';
 import type { SizeRules } from '../backend';
 import { defineBackend } from '../descriptor';
 
@@ -10,7 +9,7 @@ export const directorySizeRules: SizeRules = { enforcesSize: false, requiresSize
 export const directoryBackend = defineBackend({
   kind: 'directory',
   summary: 'a plain directory per volume, bind-mounted (no size limit)',
-  configSchema: z.object({ dir: z.string().startsWith('/') }).strict(),
+  configSchema: (z) => z.object({ dir: z.string().startsWith('/') }).strict(),
   configDefaults: (dataDir: string) => ({ dir: join(dataDir, 'directory') }),
   options: {},
   sizeRules: directorySizeRules,

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { z } from 'zod';
 import type { DatasetSpec, SizeRules } from '../backend';
 import { defineBackend } from '../descriptor';
 
@@ -23,7 +22,7 @@ export const loopSizeRules: SizeRules = {
 export const loopBackend = defineBackend({
   kind: 'loop',
   summary: 'a sparse ext4 or xfs image per volume, loop-mounted (image size is the limit)',
-  configSchema: z.object({ dir: z.string().startsWith('/') }).strict(),
+  configSchema: (z) => z.object({ dir: z.string().startsWith('/') }).strict(),
   configDefaults: (dataDir: string) => ({ dir: join(dataDir, 'loop') }),
   options: { fs: { values: LOOP_FILESYSTEMS, defaultValue: 'ext4' } },
   sizeRules: loopSizeRules,

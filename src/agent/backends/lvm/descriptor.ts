@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import type { DatasetSpec, SizeRules } from '../backend';
-import { defineBackend } from '../descriptor';
+import { defineBackend, type Zod } from '../descriptor';
 import { MIN_IMAGE_BYTES } from '../loop/descriptor';
 
 /** The filesystems a thin LV can hold (`-o fs=`). */
@@ -15,22 +14,23 @@ export const lvmSizeRules: SizeRules = {
 };
 
 /** LVM names: a VG or LV name is `[A-Za-z0-9+_.-]`, not starting with `-`. */
-const lvmName = z.string().regex(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, 'an LVM name: letters, digits, + _ . -');
+const lvmName = (z: Zod) => z.string().regex(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, 'an LVM name: letters, digits, + _ . -');
 
 /** Thin LVs in a thin pool of an existing volume group (ferry never creates or removes volume groups). */
 export const lvmBackend = defineBackend({
   kind: 'lvm',
   summary: 'a thin LV per volume (ext4 or xfs) in a thin pool of an existing LVM volume group (LV size is the limit)',
-  configSchema: z
-    .object({
-      /** The volume group; ferry never creates or removes it. */
-      vg: lvmName,
-      /** The thin pool in it. */
-      pool: lvmName,
-      /** Size of the thin pool when ferry makes it (lvcreate -L, or -l with a %: "90%FREE"); absent: never make it. */
-      createPool: z.string().regex(/^(\d+[bBkKmMgGtT]?|\d{1,3}%(FREE|VG))$/, 'a size (512M, 20G) or a share ("90%FREE")').optional(),
-    })
-    .strict(),
+  configSchema: (z) =>
+    z
+      .object({
+        /** The volume group; ferry never creates or removes it. */
+        vg: lvmName(z),
+        /** The thin pool in it. */
+        pool: lvmName(z),
+        /** Size of the thin pool when ferry makes it (lvcreate -L, or -l with a %: "90%FREE"); absent: never make it. */
+        createPool: z.string().regex(/^(\d+[bBkKmMgGtT]?|\d{1,3}%(FREE|VG))$/, 'a size (512M, 20G) or a share ("90%FREE")').optional(),
+      })
+      .strict(),
   configDefaults: () => ({ vg: 'ferry', pool: 'ferry_pool' }),
   options: { fs: { values: LVM_FILESYSTEMS, defaultValue: 'ext4' } },
   sizeRules: lvmSizeRules,

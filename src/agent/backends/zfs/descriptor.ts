@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { z } from 'zod';
 import { parseSize } from '../../../volume/size';
 import type { SizeRules } from '../backend';
 import { defineBackend } from '../descriptor';
@@ -14,20 +13,21 @@ const POOL_NAME = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
 export const zfsBackend = defineBackend({
   kind: 'zfs',
   summary: 'filesystems in a ZFS pool, OpenZFS or zfs-fuse (refquota size limit, native snapshots and clones, zfs send -i)',
-  configSchema: z
-    .object({
-      /** An existing, imported pool to use; ferry never makes, imports or destroys it. Absent: ferry's own pool on a file. */
-      pool: z.string().regex(POOL_NAME).optional(),
-      /** The name of the pool ferry makes on `poolFile` when `pool` is absent (pool names are global to a host). */
-      poolName: z.string().regex(POOL_NAME),
-      /** The sparse file that pool lives on. */
-      poolFile: z.string().startsWith('/'),
-      /** Its size (sparse: it takes host disk only as data is written). */
-      poolSize: z.string(),
-      /** Scratch space on the host: a received stream waits here, checked whole, before `zfs receive` reads it; a rollback to an older snapshot mounts here. */
-      workDir: z.string().startsWith('/'),
-    })
-    .strict(),
+  configSchema: (z) =>
+    z
+      .object({
+        /** An existing, imported pool to use; ferry never makes, imports or destroys it. Absent: ferry's own pool on a file. */
+        pool: z.string().regex(POOL_NAME).optional(),
+        /** The name of the pool ferry makes on `poolFile` when `pool` is absent (pool names are global to a host). */
+        poolName: z.string().regex(POOL_NAME),
+        /** The sparse file that pool lives on. */
+        poolFile: z.string().startsWith('/'),
+        /** Its size (sparse: it takes host disk only as data is written). */
+        poolSize: z.string(),
+        /** Scratch space on the host: a received stream waits here, checked whole, before `zfs receive` reads it; a rollback to an older snapshot mounts here. */
+        workDir: z.string().startsWith('/'),
+      })
+      .strict(),
   configDefaults: (dataDir: string) => ({
     poolName: 'ferry',
     poolFile: join(dataDir, 'zfs', 'pool.img'),
