@@ -1,10 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Config, ConfigInput } from '../config/config';
+import type { Logger } from '../log';
 import { DEFAULT_API_SOCKET } from '../config/defaults';
 import { BACKEND_KINDS, type BackendKind } from '../agent/backends/registry';
 import { CREATE_OPTIONS } from '../volume/options';
 import { FerryError, toFerryError, type ErrorKind } from '../errors';
-import { createLogger } from '../log';
 import type { AgentStatus, MoveRecord, MoveState, NodeRecord, RemovedVolume, VolumeView } from '../wire/records';
 import { apiCall } from './client';
 import { doctorText, runDoctor } from './doctor';
@@ -52,9 +52,15 @@ async function configFrom(flags: Record<string, string | undefined>): Promise<Co
   return loadConfig({ file: flags.config, overrides });
 }
 
+/** The log of a server command; pino, like the config's schema, loads only when one runs. */
+async function serverLogger(config: Config): Promise<Logger> {
+  const { createLogger } = await import('../log');
+  return createLogger(config.logLevel);
+}
+
 async function control(flags: Record<string, string | undefined>): Promise<void> {
   const config = await configFrom(flags);
-  const log = createLogger(config.logLevel);
+  const log = await serverLogger(config);
   const { startControl } = await import('../control/service');
   const svc = await startControl(config, log);
   const shutdown = (): void => void svc.stop().then(() => process.exit(0));
@@ -64,7 +70,7 @@ async function control(flags: Record<string, string | undefined>): Promise<void>
 
 async function serve(flags: Record<string, string | undefined>): Promise<void> {
   const config = await configFrom(flags);
-  const log = createLogger(config.logLevel);
+  const log = await serverLogger(config);
   // Loaded here, not at the top: the CLI's other commands do not need the server and its modules.
   const { startFerry } = await import('../serve');
   const ferry = await startFerry(config, log);

@@ -142,7 +142,6 @@ export type ConfigInput = Partial<Omit<z.infer<typeof configSchema>, BackendKind
   defaults?: Partial<z.infer<typeof configSchema>['defaults']>;
 } & { [K in BackendKind]?: Partial<z.infer<typeof configSchema>[K]> };
 
-
 function defaultsFor(dataDir: string): z.infer<typeof configSchema> {
   return {
     nodeName: hostname().split('.')[0] || 'localhost',
