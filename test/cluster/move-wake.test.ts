@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { useFerryCluster } from './use-ferry-cluster';
-import { TEST_IMAGE } from '../support/docker';
+import { TEST_IMAGE, waitFor } from '../support/docker';
 
 /**
  * `ferry volume move` on the source host: the target hears of the move from the source at once
@@ -44,12 +44,7 @@ describe('cluster: a move asked for on its source starts on its target at once (
     expect(moved.code, moved.stderr).to.equal(0);
     expect(Date.now() - agentsStarting).to.be.below(HEARTBEAT_S * 1000);
     expect(await h1.dockerOk(['inspect', '-f', '{{.State.Running}}', 'app'])).to.equal('false');
-    let running = '';
-    for (let i = 0; i < 40 && running !== 'true'; i++) {
-      await new Promise((r) => setTimeout(r, 250));
-      running = (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'app'])).stdout;
-    }
-    expect(running, 'the container runs again on h2').to.equal('true');
+    await waitFor('the container to run again on h2', async () => (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'app'])).stdout === 'true', 10_000, 250);
     await h2.dockerOk(['rm', '-f', 'app']);
     await h1.dockerOk(['rm', '-f', 'app']);
   });

@@ -120,12 +120,7 @@ describe('cluster: volumes that follow their containers', function () {
     const moved = env.ferry.cli(h2, ['volume', 'move', 'app1', '--to', 'h2', '--restart-containers']);
     expect(moved.code, moved.stderr).to.equal(0);
     expect(await h1.dockerOk(['inspect', '-f', '{{.State.Running}}', 'app'])).to.equal('false');
-    let running = '';
-    for (let i = 0; i < 40 && running !== 'true'; i++) {
-      await new Promise((r) => setTimeout(r, 250));
-      running = (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'app'])).stdout;
-    }
-    expect(running, 'the container runs again on h2').to.equal('true');
+    await waitFor('the container to run again on h2', async () => (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'app'])).stdout === 'true', 10_000, 250);
     await new Promise((r) => setTimeout(r, 1500));
     await h2.dockerOk(['rm', '-f', 'app']);
     await h1.dockerOk(['rm', '-f', 'app']);
